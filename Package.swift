@@ -1,0 +1,79 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Every Swift target: Swift 6 language mode plus the upcoming features Hummingbird uses.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+// Hot paths (Keccak, RLP, trie, AES-GCM) are worth full cross-module optimization in release builds.
+let hotPathSettings: [SwiftSetting] = strictSettings + [
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))
+]
+
+let package = Package(
+    name: "delong",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "delong", targets: ["delong"]),
+        .executable(name: "delong-bench", targets: ["DelongBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // MARK: C system libraries (each imported by exactly one Swift module)
+        .systemLibrary(name: "CSecp256k1", path: "Chain/CSecp256k1", pkgConfig: "libsecp256k1",
+                       providers: [.apt(["libsecp256k1-dev"])]),
+        .systemLibrary(name: "CLevelDB", path: "Chain/CLevelDB", providers: [.apt(["libleveldb-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Planes/COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CFuse3", path: "Planes/CFuse3", pkgConfig: "fuse3",
+                       providers: [.apt(["libfuse3-dev"])]),
+
+        // MARK: Chain
+        .target(name: "ChainCore", dependencies: ["CSecp256k1"], path: "Chain/ChainCore",
+                swiftSettings: hotPathSettings),
+        .target(name: "ChainIndex",
+                dependencies: ["ChainCore", "CLevelDB", .product(name: "Logging", package: "swift-log")],
+                path: "Chain/ChainIndex", swiftSettings: strictSettings),
+
+        // MARK: Planes
+        .target(name: "PlaneCrypto", dependencies: ["COpenSSL"], path: "Planes/PlaneCrypto",
+                swiftSettings: hotPathSettings),
+        .target(name: "Sealing", dependencies: ["PlaneCrypto"], path: "Planes/Sealing",
+                swiftSettings: hotPathSettings),
+        .target(name: "DecryptFS",
+                dependencies: ["Sealing", "CFuse3", .product(name: "Logging", package: "swift-log")],
+                path: "Planes/DecryptFS", swiftSettings: hotPathSettings),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "delong",
+            dependencies: [
+                "ChainCore", "ChainIndex", "PlaneCrypto", "Sealing", "DecryptFS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Node", swiftSettings: strictSettings),
+        .executableTarget(name: "DelongBench", dependencies: ["ChainCore", "PlaneCrypto"],
+                          path: "contrib/benchmarks", swiftSettings: hotPathSettings),
+
+        // MARK: Tests
+        .target(name: "TestSupport", dependencies: ["ChainCore"], path: "Tests/TestSupport",
+                swiftSettings: strictSettings),
+        .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore", "TestSupport"],
+                    path: "Tests/ChainCoreTests", swiftSettings: strictSettings),
+        .testTarget(name: "ChainIndexTests", dependencies: ["ChainIndex", "TestSupport"],
+                    path: "Tests/ChainIndexTests", swiftSettings: strictSettings),
+        .testTarget(name: "SealingTests", dependencies: ["Sealing", "PlaneCrypto", "TestSupport"],
+                    path: "Tests/SealingTests", resources: [.copy("Fixtures")], swiftSettings: strictSettings),
+        .testTarget(name: "DecryptFSTests", dependencies: ["DecryptFS", "Sealing", "TestSupport"],
+                    path: "Tests/DecryptFSTests", swiftSettings: strictSettings),
+        .testTarget(name: "NodeTests", dependencies: ["delong", "TestSupport"], path: "Tests/NodeTests",
+                    swiftSettings: strictSettings),
+    ]
+)

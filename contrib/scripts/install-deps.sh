@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 system packages DeLong builds, tests and benchmarks with.
+# Idempotent: packages already present are left as they are; apt lists are refreshed once.
+set -euo pipefail
+
+packages=(
+    libsecp256k1-dev   # wallets, tokens, Clique seals (ChainCore via CSecp256k1)
+    libleveldb-dev     # the chain index (ChainIndex via CLevelDB)
+    libfuse3-dev fuse3 # the Decrypt FUSE (CFuse3)
+    libssl-dev openssl # AES-GCM, HKDF, X25519, digests (PlaneCrypto via COpenSSL); `openssl` for references
+    bubblewrap         # Secure Mode sandbox
+    python3-venv       # contrib tools (devnet, contracts, reference implementations in tests)
+    gocryptfs          # reference in the FUSE benchmark
+    pkg-config
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all system packages present"
+    exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
