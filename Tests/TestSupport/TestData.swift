@@ -68,3 +68,22 @@ public struct TestDataMissing: Error, CustomStringConvertible {
         """
     }
 }
+
+extension TestData {
+    /// The `result` of the response line (`<< …`) of an execution-apis `.io` transcript, or `nil` when the
+    /// response is an error or null.
+    public static func rpcResult(_ relativePath: String) throws -> Any? {
+        let text = String(decoding: try data(relativePath), as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("<< ") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.dropFirst(3).utf8)) as? [String: Any]
+            guard let result = object?["result"], !(result is NSNull) else { return nil }
+            return result
+        }
+        return nil
+    }
+
+    /// Every file name in a test-data directory.
+    public static func files(in relativeDirectory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: url(relativeDirectory).path).sorted()
+    }
+}
