@@ -87,14 +87,30 @@ public struct Transaction: Hashable, Sendable {
     /// keccak256 of the consensus encoding: the transaction hash.
     public var hash: Hash32 { Keccak256.hash(encoded) }
 
-    /// The digest the sender signed.
-    public var signingHash: Hash32 {
+    /// The bytes the sender signs: the unsigned fields (plus chainId, 0, 0 for EIP-155 legacy transactions),
+    /// prefixed by the type for typed transactions.
+    public var signingPayload: [UInt8] {
         var unsigned = fields(signed: false)
         if type == 0 {
             if let chainID { unsigned += [.uint(chainID), .bytes([]), .bytes([])] }
-            return Keccak256.hash(RLPItem.list(unsigned).encoded)
+            return RLPItem.list(unsigned).encoded
         }
-        return Keccak256.hash([type] + RLPItem.list(unsigned).encoded)
+        return [type] + RLPItem.list(unsigned).encoded
+    }
+
+    /// The digest the sender signs.
+    public var signingHash: Hash32 { Keccak256.hash(signingPayload) }
+
+    /// Signs with `privateKey`, setting v, r and s (legacy v per EIP-155 when a chain id is set).
+    public mutating func sign(privateKey: [UInt8]) throws(ChainError) {
+        let sig = try Secp256k1.shared.sign(signingHash, privateKey: privateKey)
+        if type == 0 {
+            v = chainID.map { $0 * U256(2) + U256(35 + UInt64(sig.recoveryID)) } ?? U256(27 + UInt64(sig.recoveryID))
+        } else {
+            v = U256(UInt64(sig.recoveryID))
+        }
+        r = try U256(bigEndian: sig.r)
+        s = try U256(bigEndian: sig.s)
     }
 
     private func fields(signed: Bool) -> [RLPItem] {
@@ -240,8 +256,12 @@ public struct Transaction: Hashable, Sendable {
         }
     }
 
-    /// The sender, recovered from the signature over the signing hash.
-    public func sender() throws(ChainError) -> Address {
-        try Secp256k1.shared.recoverAddress(signingHash, signature)
+    /// The sender, recovered from the signature over the signing hash. With `chainID`, a transaction
+    /// signed for another chain (or, if legacy, for no chain) is refused, as a node of that chain would.
+    public func sender(chainID expected: U256? = nil) throws(ChainError) -> Address {
+        if let expected, let chainID, chainID != expected {
+            throw ChainError(.invalidSignature, "expected chain id \(expected), found \(chainID)")
+        }
+        return try Secp256k1.shared.recoverAddress(signingHash, signature)
     }
 }
