@@ -9,9 +9,10 @@ let strictSettings: [SwiftSetting] = [
 ]
 
 // Hot paths (Keccak, RLP, trie, AES-GCM) are worth full cross-module optimization in release builds.
-let hotPathSettings: [SwiftSetting] = strictSettings + [
-    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))
-]
+let hotPathSettings: [SwiftSetting] =
+    strictSettings + [
+        .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))
+    ]
 
 let package = Package(
     name: "delong",
@@ -26,29 +27,59 @@ let package = Package(
     ],
     targets: [
         // MARK: C system libraries (each imported by exactly one Swift module)
-        .systemLibrary(name: "CSecp256k1", path: "Chain/CSecp256k1", pkgConfig: "libsecp256k1",
-                       providers: [.apt(["libsecp256k1-dev"])]),
+        .systemLibrary(
+            name: "CSecp256k1",
+            path: "Chain/CSecp256k1",
+            pkgConfig: "libsecp256k1",
+            providers: [.apt(["libsecp256k1-dev"])]
+        ),
         .systemLibrary(name: "CLevelDB", path: "Chain/CLevelDB", providers: [.apt(["libleveldb-dev"])]),
-        .systemLibrary(name: "COpenSSL", path: "Planes/COpenSSL", pkgConfig: "openssl",
-                       providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CFuse3", path: "Planes/CFuse3", pkgConfig: "fuse3",
-                       providers: [.apt(["libfuse3-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL",
+            path: "Planes/COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CFuse3",
+            path: "Planes/CFuse3",
+            pkgConfig: "fuse3",
+            providers: [.apt(["libfuse3-dev"])]
+        ),
 
         // MARK: Chain
-        .target(name: "ChainCore", dependencies: ["CSecp256k1"], path: "Chain/ChainCore",
-                swiftSettings: hotPathSettings),
-        .target(name: "ChainIndex",
-                dependencies: ["ChainCore", "CLevelDB", .product(name: "Logging", package: "swift-log")],
-                path: "Chain/ChainIndex", swiftSettings: strictSettings),
+        .target(
+            name: "ChainCore",
+            dependencies: ["CSecp256k1"],
+            path: "Chain/ChainCore",
+            swiftSettings: hotPathSettings
+        ),
+        .target(
+            name: "ChainIndex",
+            dependencies: ["ChainCore", "CLevelDB", .product(name: "Logging", package: "swift-log")],
+            path: "Chain/ChainIndex",
+            swiftSettings: strictSettings
+        ),
 
         // MARK: Planes
-        .target(name: "PlaneCrypto", dependencies: ["COpenSSL"], path: "Planes/PlaneCrypto",
-                swiftSettings: hotPathSettings),
-        .target(name: "Sealing", dependencies: ["PlaneCrypto"], path: "Planes/Sealing",
-                swiftSettings: hotPathSettings),
-        .target(name: "DecryptFS",
-                dependencies: ["Sealing", "CFuse3", .product(name: "Logging", package: "swift-log")],
-                path: "Planes/DecryptFS", swiftSettings: hotPathSettings),
+        .target(
+            name: "PlaneCrypto",
+            dependencies: ["COpenSSL"],
+            path: "Planes/PlaneCrypto",
+            swiftSettings: hotPathSettings
+        ),
+        .target(
+            name: "Sealing",
+            dependencies: ["PlaneCrypto"],
+            path: "Planes/Sealing",
+            swiftSettings: hotPathSettings
+        ),
+        .target(
+            name: "DecryptFS",
+            dependencies: ["Sealing", "CFuse3", .product(name: "Logging", package: "swift-log")],
+            path: "Planes/DecryptFS",
+            swiftSettings: hotPathSettings
+        ),
 
         // MARK: Executables
         .executableTarget(
@@ -58,22 +89,53 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Node", swiftSettings: strictSettings),
-        .executableTarget(name: "DelongBench", dependencies: ["ChainCore", "PlaneCrypto"],
-                          path: "contrib/benchmarks", swiftSettings: hotPathSettings),
+            path: "Node",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "DelongBench",
+            dependencies: ["ChainCore", "PlaneCrypto"],
+            path: "contrib/benchmarks",
+            swiftSettings: hotPathSettings
+        ),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["ChainCore"], path: "Tests/TestSupport",
-                swiftSettings: strictSettings),
-        .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore", "TestSupport"],
-                    path: "Tests/ChainCoreTests", swiftSettings: strictSettings),
-        .testTarget(name: "ChainIndexTests", dependencies: ["ChainIndex", "TestSupport"],
-                    path: "Tests/ChainIndexTests", swiftSettings: strictSettings),
-        .testTarget(name: "SealingTests", dependencies: ["Sealing", "PlaneCrypto", "TestSupport"],
-                    path: "Tests/SealingTests", resources: [.copy("Fixtures")], swiftSettings: strictSettings),
-        .testTarget(name: "DecryptFSTests", dependencies: ["DecryptFS", "Sealing", "TestSupport"],
-                    path: "Tests/DecryptFSTests", swiftSettings: strictSettings),
-        .testTarget(name: "NodeTests", dependencies: ["delong", "TestSupport"], path: "Tests/NodeTests",
-                    swiftSettings: strictSettings),
+        .target(
+            name: "TestSupport",
+            dependencies: ["ChainCore"],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ChainCoreTests",
+            dependencies: ["ChainCore", "TestSupport"],
+            path: "Tests/ChainCoreTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ChainIndexTests",
+            dependencies: ["ChainIndex", "TestSupport"],
+            path: "Tests/ChainIndexTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SealingTests",
+            dependencies: ["Sealing", "PlaneCrypto", "TestSupport"],
+            path: "Tests/SealingTests",
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DecryptFSTests",
+            dependencies: ["DecryptFS", "Sealing", "TestSupport"],
+            path: "Tests/DecryptFSTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "NodeTests",
+            dependencies: ["delong", "TestSupport"],
+            path: "Tests/NodeTests",
+            swiftSettings: strictSettings
+        ),
     ]
 )

@@ -94,7 +94,9 @@ struct ABITypeParser {
             position += 1
             let start = position
             while position < text.count, text[position] >= 0x30 && text[position] <= 0x39 { position += 1 }
-            guard position < text.count && text[position] == UInt8(ascii: "]") else { throw fail("unterminated array suffix") }
+            guard position < text.count && text[position] == UInt8(ascii: "]") else {
+                throw fail("unterminated array suffix")
+            }
             let digits = String(decoding: text[start..<position], as: UTF8.self)
             position += 1
             if digits.isEmpty {
@@ -184,10 +186,14 @@ public enum ABI {
             return U256(UInt64(items.count)).bigEndianBytes
                 + (try encodeSequence(Array(repeating: t, count: items.count), items))
         case (.fixedArray(let t, let n), .array(let items)):
-            guard items.count == n else { throw ChainError(.invalidABI, "\(type) needs \(n) items, found \(items.count)") }
+            guard items.count == n else {
+                throw ChainError(.invalidABI, "\(type) needs \(n) items, found \(items.count)")
+            }
             return try encodeSequence(Array(repeating: t, count: n), items)
         case (.tuple(let ts), .tuple(let items)):
-            guard items.count == ts.count else { throw ChainError(.invalidABI, "\(type) needs \(ts.count) items, found \(items.count)") }
+            guard items.count == ts.count else {
+                throw ChainError(.invalidABI, "\(type) needs \(ts.count) items, found \(items.count)")
+            }
             return try encodeSequence(ts, items)
         default:
             throw ChainError(.invalidABI, "value \(value) does not match type \(type)")
@@ -242,62 +248,109 @@ public enum ABI {
     private static func smallInt(_ w: ArraySlice<UInt8>, _ what: String, limit: Int) throws(ChainError) -> Int {
         guard w.prefix(24).allSatisfy({ $0 == 0 }) else { throw ChainError(.invalidABI, "\(what) is too large") }
         let v = w.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        guard v <= UInt64(limit) else { throw ChainError(.invalidABI, "\(what) \(v) exceeds the \(limit) bytes available") }
+        guard v <= UInt64(limit) else {
+            throw ChainError(.invalidABI, "\(what) \(v) exceeds the \(limit) bytes available")
+        }
         return Int(v)
     }
 
-    private static func decode(_ type: ABIType, data: ArraySlice<UInt8>, at offset: Int, depth: Int) throws(ChainError) -> ABIValue {
+    private static func decode(
+        _ type: ABIType,
+        data: ArraySlice<UInt8>,
+        at offset: Int,
+        depth: Int
+    ) throws(ChainError) -> ABIValue {
         guard depth < 64 else { throw ChainError(.invalidABI, "nesting deeper than 64") }
         switch type {
         case .uint(let bits):
             let v = try U256(bigEndian: word(data, offset))
-            guard v.bitWidth <= bits else { throw ChainError(.invalidABI, "value at offset \(offset) does not fit uint\(bits)") }
+            guard v.bitWidth <= bits else {
+                throw ChainError(.invalidABI, "value at offset \(offset) does not fit uint\(bits)")
+            }
             return .uint(v)
         case .int(let bits):
             let v = try U256(bigEndian: word(data, offset))
-            guard fitsSigned(v, bits: bits) else { throw ChainError(.invalidABI, "value at offset \(offset) does not fit int\(bits)") }
+            guard fitsSigned(v, bits: bits) else {
+                throw ChainError(.invalidABI, "value at offset \(offset) does not fit int\(bits)")
+            }
             return .int(v)
         case .address:
             let w = try word(data, offset)
-            guard w.prefix(12).allSatisfy({ $0 == 0 }) else { throw ChainError(.invalidABI, "address at offset \(offset) has non-zero padding") }
+            guard w.prefix(12).allSatisfy({ $0 == 0 }) else {
+                throw ChainError(.invalidABI, "address at offset \(offset) has non-zero padding")
+            }
             return .address(try Address(w.suffix(20)))
         case .bool:
             let w = try word(data, offset)
-            guard w.prefix(31).allSatisfy({ $0 == 0 }), w.last! <= 1 else { throw ChainError(.invalidABI, "bool at offset \(offset) is not 0 or 1") }
+            guard w.prefix(31).allSatisfy({ $0 == 0 }), w.last! <= 1 else {
+                throw ChainError(.invalidABI, "bool at offset \(offset) is not 0 or 1")
+            }
             return .bool(w.last! == 1)
         case .fixedBytes(let n):
             let w = try word(data, offset)
-            guard w.dropFirst(n).allSatisfy({ $0 == 0 }) else { throw ChainError(.invalidABI, "bytes\(n) at offset \(offset) has non-zero padding") }
+            guard w.dropFirst(n).allSatisfy({ $0 == 0 }) else {
+                throw ChainError(.invalidABI, "bytes\(n) at offset \(offset) has non-zero padding")
+            }
             return .fixedBytes(Array(w.prefix(n)))
         case .bytes, .string:
             let length = try smallInt(word(data, offset), "length at offset \(offset)", limit: data.count - offset - 32)
             let start = data.startIndex + offset + 32
             let padded = (length + 31) / 32 * 32
-            guard padded <= data.count - offset - 32 else { throw ChainError(.invalidABI, "padding of \(type) at offset \(offset) runs past the data") }
+            guard padded <= data.count - offset - 32 else {
+                throw ChainError(.invalidABI, "padding of \(type) at offset \(offset) runs past the data")
+            }
             guard data[(start + length)..<(start + padded)].allSatisfy({ $0 == 0 }) else {
                 throw ChainError(.invalidABI, "\(type) at offset \(offset) has non-zero padding")
             }
             let bytes = Array(data[start..<start + length])
             if case .bytes = type { return .bytes(bytes) }
-            guard let s = String(validating: bytes, as: UTF8.self) else { throw ChainError(.invalidABI, "string at offset \(offset) is not valid UTF-8") }
+            guard let s = String(validating: bytes, as: UTF8.self) else {
+                throw ChainError(.invalidABI, "string at offset \(offset) is not valid UTF-8")
+            }
             return .string(s)
         case .array(let t):
-            let count = try smallInt(word(data, offset), "array length at offset \(offset)", limit: (data.count - offset - 32) / 32)
+            let count = try smallInt(
+                word(data, offset),
+                "array length at offset \(offset)",
+                limit: (data.count - offset - 32) / 32
+            )
             let body = data[(data.startIndex + offset + 32)...]
             return .array(try decodeSequence(Array(repeating: t, count: count), data: body, depth: depth))
         case .fixedArray(let t, let n):
             if type.isDynamic {
-                return .array(try decodeSequence(Array(repeating: t, count: n), data: data[(data.startIndex + offset)...], depth: depth))
+                return .array(
+                    try decodeSequence(
+                        Array(repeating: t, count: n),
+                        data: data[(data.startIndex + offset)...],
+                        depth: depth
+                    )
+                )
             }
-            guard n * t.headSize <= data.count - offset else { throw ChainError(.invalidABI, "\(type) at offset \(offset) runs past the data") }
-            return .array(try decodeSequence(Array(repeating: t, count: n), data: data[(data.startIndex + offset)...], depth: depth))
+            guard n * t.headSize <= data.count - offset else {
+                throw ChainError(.invalidABI, "\(type) at offset \(offset) runs past the data")
+            }
+            return .array(
+                try decodeSequence(
+                    Array(repeating: t, count: n),
+                    data: data[(data.startIndex + offset)...],
+                    depth: depth
+                )
+            )
         case .tuple(let ts):
-            guard case .array(let values) = ABIValue.array(try decodeSequence(ts, data: data[(data.startIndex + offset)...], depth: depth)) else { return .tuple([]) }
+            guard
+                case .array(let values) = ABIValue.array(
+                    try decodeSequence(ts, data: data[(data.startIndex + offset)...], depth: depth)
+                )
+            else { return .tuple([]) }
             return .tuple(values)
         }
     }
 
-    private static func decodeSequence(_ types: [ABIType], data: ArraySlice<UInt8>, depth: Int) throws(ChainError) -> [ABIValue] {
+    private static func decodeSequence(
+        _ types: [ABIType],
+        data: ArraySlice<UInt8>,
+        depth: Int
+    ) throws(ChainError) -> [ABIValue] {
         var values: [ABIValue] = []
         values.reserveCapacity(min(types.count, 1024))
         var head = 0
@@ -346,7 +399,10 @@ public struct ABIEvent: Hashable, Sendable {
     public func decode(_ log: Log) throws(ChainError) -> [(name: String, value: ABIValue)] {
         let indexed = parameters.filter(\.indexed)
         guard log.topics.first == topic else {
-            throw ChainError(.invalidABI, "log topic0 \(log.topics.first?.hex ?? "none") is not \(signature) (\(topic.hex))")
+            throw ChainError(
+                .invalidABI,
+                "log topic0 \(log.topics.first?.hex ?? "none") is not \(signature) (\(topic.hex))"
+            )
         }
         guard log.topics.count == indexed.count + 1 else {
             throw ChainError(.invalidABI, "\(name): expected \(indexed.count + 1) topics, found \(log.topics.count)")
@@ -358,10 +414,18 @@ public struct ABIEvent: Hashable, Sendable {
         for p in parameters {
             if p.indexed {
                 let topic = topics.next()!.bytes
-                if p.type.isDynamic || { if case .tuple = p.type { return true }; if case .fixedArray = p.type { return true }; return false }() {
+                if p.type.isDynamic
+                    || {
+                        if case .tuple = p.type { return true }
+                        if case .fixedArray = p.type { return true }
+                        return false
+                    }()
+                {
                     out.append((p.name, .fixedBytes(topic)))
                 } else {
-                    do { out.append((p.name, try ABI.decode([p.type], from: topic)[0])) } catch { throw error.within("\(name).\(p.name)") }
+                    do { out.append((p.name, try ABI.decode([p.type], from: topic)[0])) } catch {
+                        throw error.within("\(name).\(p.name)")
+                    }
                 }
             } else {
                 out.append((p.name, data.next()!))

@@ -34,10 +34,14 @@ public struct UnverifiedAccountProof: Sendable, Hashable {
                 key = keyString.count % 2 == 1 ? try Hex.decodeQuantity(keyString) : try Hex.decode(keyString)
             } catch { throw error.within("storageProof[\(i)].key") }
             let keyBytes = Array(key.drop(while: { $0 == 0 }))
-            guard keyBytes.count <= 32 else { throw ChainError(.invalidJSON, "storageProof[\(i)].key: expected at most 32 bytes, found \(key.count)") }
-            return StorageSlot(key: [UInt8](repeating: 0, count: 32 - keyBytes.count) + keyBytes,
-                               value: try RPCJSON.u256(slot, "value"),
-                               proof: try Self.nodes(RPCJSON.array(slot, "proof"), "storageProof[\(i)].proof"))
+            guard keyBytes.count <= 32 else {
+                throw ChainError(.invalidJSON, "storageProof[\(i)].key: expected at most 32 bytes, found \(key.count)")
+            }
+            return StorageSlot(
+                key: [UInt8](repeating: 0, count: 32 - keyBytes.count) + keyBytes,
+                value: try RPCJSON.u256(slot, "value"),
+                proof: try Self.nodes(RPCJSON.array(slot, "proof"), "storageProof[\(i)].proof")
+            )
         }
     }
 
@@ -82,26 +86,47 @@ extension UnverifiedAccountProof {
         var exists = false
         var provenStorageRoot: Hash32? = nil
         do {
-            let value = try Trie.verifyProof(root: stateRoot, key: Keccak256.hash(address.bytes).bytes, proof: accountProof)
+            let value = try Trie.verifyProof(
+                root: stateRoot,
+                key: Keccak256.hash(address.bytes).bytes,
+                proof: accountProof
+            )
             if let value {
                 exists = true
                 let f = try RLPItem.decode(value).list("account")
-                guard f.count == 4 else { throw ChainError(.invalidProof, "account: expected 4 fields, found \(f.count)") }
-                let proven = (try f[0].uint64("nonce"), try f[1].u256("balance"), try f[2].hash32("storageRoot"), try f[3].hash32("codeHash"))
+                guard f.count == 4 else {
+                    throw ChainError(.invalidProof, "account: expected 4 fields, found \(f.count)")
+                }
+                let proven = (
+                    try f[0].uint64("nonce"), try f[1].u256("balance"), try f[2].hash32("storageRoot"),
+                    try f[3].hash32("codeHash")
+                )
                 provenStorageRoot = proven.2
                 var mismatches: [String] = []
                 if proven.0 != nonce { mismatches.append("nonce: proof has \(proven.0), response claims \(nonce)") }
-                if proven.1 != balance { mismatches.append("balance: proof has \(proven.1), response claims \(balance)") }
-                if proven.2 != storageHash { mismatches.append("storageHash: proof has \(proven.2), response claims \(storageHash)") }
-                if proven.3 != codeHash { mismatches.append("codeHash: proof has \(proven.3), response claims \(codeHash)") }
+                if proven.1 != balance {
+                    mismatches.append("balance: proof has \(proven.1), response claims \(balance)")
+                }
+                if proven.2 != storageHash {
+                    mismatches.append("storageHash: proof has \(proven.2), response claims \(storageHash)")
+                }
+                if proven.3 != codeHash {
+                    mismatches.append("codeHash: proof has \(proven.3), response claims \(codeHash)")
+                }
                 if !mismatches.isEmpty { throw ChainError(.invalidProof, mismatches.joined(separator: "; ")) }
             } else {
                 provenStorageRoot = .emptyTrieRoot
                 // Clients report an absent account either with zero hashes or with the empty-trie/empty-code hashes.
-                let emptyClaim = nonce == 0 && balance.isZero
+                let emptyClaim =
+                    nonce == 0 && balance.isZero
                     && (storageHash == .emptyTrieRoot || storageHash == .zero)
                     && (codeHash == .emptyCodeHash || codeHash == .zero)
-                if !emptyClaim { throw ChainError(.invalidProof, "the proof shows the account is absent, but the response claims a non-empty account") }
+                if !emptyClaim {
+                    throw ChainError(
+                        .invalidProof,
+                        "the proof shows the account is absent, but the response claims a non-empty account"
+                    )
+                }
             }
         } catch {
             accountValid = false
@@ -109,20 +134,46 @@ extension UnverifiedAccountProof {
         }
         let slots = storage.map { slot -> AccountProofVerdict.Slot in
             guard let root = provenStorageRoot else {
-                return .init(key: slot.key, claimedValue: slot.value, provenValue: nil, valid: false, reason: "account proof is invalid, so no storage root is trusted")
+                return .init(
+                    key: slot.key,
+                    claimedValue: slot.value,
+                    provenValue: nil,
+                    valid: false,
+                    reason: "account proof is invalid, so no storage root is trusted"
+                )
             }
             do throws(ChainError) {
                 let value = try Trie.verifyProof(root: root, key: Keccak256.hash(slot.key).bytes, proof: slot.proof)
-                let proven = try value.map { (v: [UInt8]) throws(ChainError) -> U256 in try RLPItem.decode(v).u256("storage value") } ?? .zero
+                let proven =
+                    try value.map { (v: [UInt8]) throws(ChainError) -> U256 in
+                        try RLPItem.decode(v).u256("storage value")
+                    } ?? .zero
                 guard proven == slot.value else {
-                    return .init(key: slot.key, claimedValue: slot.value, provenValue: proven, valid: false,
-                                 reason: "proof has \(proven.quantity), response claims \(slot.value.quantity)")
+                    return .init(
+                        key: slot.key,
+                        claimedValue: slot.value,
+                        provenValue: proven,
+                        valid: false,
+                        reason: "proof has \(proven.quantity), response claims \(slot.value.quantity)"
+                    )
                 }
                 return .init(key: slot.key, claimedValue: slot.value, provenValue: proven, valid: true, reason: nil)
             } catch {
-                return .init(key: slot.key, claimedValue: slot.value, provenValue: nil, valid: false, reason: error.reason)
+                return .init(
+                    key: slot.key,
+                    claimedValue: slot.value,
+                    provenValue: nil,
+                    valid: false,
+                    reason: error.reason
+                )
             }
         }
-        return AccountProofVerdict(address: address, accountValid: accountValid, accountReason: reason, accountExists: exists, slots: slots)
+        return AccountProofVerdict(
+            address: address,
+            accountValid: accountValid,
+            accountReason: reason,
+            accountExists: exists,
+            slots: slots
+        )
     }
 }

@@ -20,8 +20,12 @@ public struct Withdrawal: Hashable, Sendable {
     init(rlp: RLPItem) throws(ChainError) {
         let f = try rlp.list("withdrawal")
         guard f.count == 4 else { throw ChainError(.invalidBlock, "withdrawal: expected 4 fields, found \(f.count)") }
-        self.init(index: try f[0].uint64("withdrawal index"), validatorIndex: try f[1].uint64("validatorIndex"),
-                  address: try f[2].address("withdrawal address"), amount: try f[3].uint64("withdrawal amount"))
+        self.init(
+            index: try f[0].uint64("withdrawal index"),
+            validatorIndex: try f[1].uint64("validatorIndex"),
+            address: try f[2].address("withdrawal address"),
+            amount: try f[3].uint64("withdrawal amount")
+        )
     }
 }
 
@@ -48,7 +52,10 @@ public struct Block: Hashable, Sendable {
     public init(rlp: RLPItem) throws(ChainError) {
         let f = try rlp.list("block")
         guard f.count == 3 || f.count == 4 else {
-            throw ChainError(.invalidBlock, "expected 3 or 4 block fields (header, transactions, ommers, withdrawals), found \(f.count)")
+            throw ChainError(
+                .invalidBlock,
+                "expected 3 or 4 block fields (header, transactions, ommers, withdrawals), found \(f.count)"
+            )
         }
         let header = try Header(rlp: f[0])
         var txs: [Transaction] = []
@@ -56,10 +63,15 @@ public struct Block: Hashable, Sendable {
             do { txs.append(try Transaction(blockItem: item)) } catch { throw error.within("transaction \(i)") }
         }
         let ommers = try f[2].list("ommers").map { (o: RLPItem) throws(ChainError) -> Header in try Header(rlp: o) }
-        let withdrawals = f.count == 4
-            ? try f[3].list("withdrawals").map { (w: RLPItem) throws(ChainError) -> Withdrawal in try Withdrawal(rlp: w) } : nil
+        let withdrawals =
+            f.count == 4
+            ? try f[3].list("withdrawals").map { (w: RLPItem) throws(ChainError) -> Withdrawal in try Withdrawal(rlp: w)
+            } : nil
         guard (withdrawals == nil) == (header.withdrawalsRoot == nil) else {
-            throw ChainError(.invalidBlock, "withdrawals list and header withdrawalsRoot must be both present or both absent")
+            throw ChainError(
+                .invalidBlock,
+                "withdrawals list and header withdrawalsRoot must be both present or both absent"
+            )
         }
         self.init(header: header, transactions: txs, ommers: ommers, withdrawals: withdrawals)
     }

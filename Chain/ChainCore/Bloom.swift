@@ -8,7 +8,9 @@ public struct Bloom: Hashable, Sendable {
 
     /// A bloom from exactly 256 bytes.
     public init(_ bytes: [UInt8]) throws(ChainError) {
-        guard bytes.count == 256 else { throw ChainError(.invalidLength, "expected a 256-byte bloom, found \(bytes.count) bytes") }
+        guard bytes.count == 256 else {
+            throw ChainError(.invalidLength, "expected a 256-byte bloom, found \(bytes.count) bytes")
+        }
         self.bytes = bytes
     }
 
@@ -64,7 +66,9 @@ public struct Log: Hashable, Sendable {
         let f = try rlp.list("log")
         guard f.count == 3 else { throw ChainError(.invalidReceipt, "expected a log of 3 fields, found \(f.count)") }
         address = try f[0].address("log address")
-        topics = try f[1].list("log topics").map { (t: RLPItem) throws(ChainError) -> Hash32 in try t.hash32("log topic") }
+        topics = try f[1].list("log topics").map { (t: RLPItem) throws(ChainError) -> Hash32 in
+            try t.hash32("log topic")
+        }
         data = try f[2].bytes("log data")
     }
 }

@@ -37,17 +37,31 @@ public struct ChainSpec: Sendable, Hashable {
             if let s = c[key] as? String { return try? Hex.decodeUInt64(s) }
             return nil
         }
-        guard let chainID = number("chainId") else { throw ChainError(.invalidJSON, "genesis config: expected a chainId") }
+        guard let chainID = number("chainId") else {
+            throw ChainError(.invalidJSON, "genesis config: expected a chainId")
+        }
         let schedule = c["blobSchedule"] as? RPCJSON.Object ?? [:]
         var blobs: [BlobSchedule] = []
         for fork in ["cancun", "prague", "osaka", "bpo1", "bpo2", "bpo3", "bpo4", "bpo5"] {
             guard let time = number("\(fork)Time") else { continue }
             guard let p = schedule[fork] as? RPCJSON.Object, let t = p["target"] as? Int, let m = p["max"] as? Int,
-                  let f = p["baseFeeUpdateFraction"] as? Int
-            else { throw ChainError(.invalidJSON, "genesis config: \(fork)Time is set but blobSchedule.\(fork) is missing or incomplete") }
-            blobs.append(BlobSchedule(timestamp: time, target: UInt64(t), max: UInt64(m), baseFeeUpdateFraction: UInt64(f)))
+                let f = p["baseFeeUpdateFraction"] as? Int
+            else {
+                throw ChainError(
+                    .invalidJSON,
+                    "genesis config: \(fork)Time is set but blobSchedule.\(fork) is missing or incomplete"
+                )
+            }
+            blobs.append(
+                BlobSchedule(timestamp: time, target: UInt64(t), max: UInt64(m), baseFeeUpdateFraction: UInt64(f))
+            )
         }
-        self.init(chainID: chainID, londonBlock: number("londonBlock"), blobSchedules: blobs, osakaTime: number("osakaTime"))
+        self.init(
+            chainID: chainID,
+            londonBlock: number("londonBlock"),
+            blobSchedules: blobs,
+            osakaTime: number("osakaTime")
+        )
     }
 
     /// The blob schedule in force at `timestamp`, if Cancun has started.

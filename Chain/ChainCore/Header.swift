@@ -36,11 +36,27 @@ public struct Header: Hashable, Sendable {
     public static let validFieldCounts: Set<Int> = [15, 16, 17, 20, 21]
 
     public init(
-        parentHash: Hash32, ommersHash: Hash32, beneficiary: Address, stateRoot: Hash32, transactionsRoot: Hash32,
-        receiptsRoot: Hash32, logsBloom: Bloom, difficulty: U256, number: UInt64, gasLimit: UInt64, gasUsed: UInt64,
-        timestamp: UInt64, extraData: [UInt8], mixHash: Hash32, nonce: [UInt8], baseFeePerGas: U256? = nil,
-        withdrawalsRoot: Hash32? = nil, blobGasUsed: UInt64? = nil, excessBlobGas: UInt64? = nil,
-        parentBeaconBlockRoot: Hash32? = nil, requestsHash: Hash32? = nil
+        parentHash: Hash32,
+        ommersHash: Hash32,
+        beneficiary: Address,
+        stateRoot: Hash32,
+        transactionsRoot: Hash32,
+        receiptsRoot: Hash32,
+        logsBloom: Bloom,
+        difficulty: U256,
+        number: UInt64,
+        gasLimit: UInt64,
+        gasUsed: UInt64,
+        timestamp: UInt64,
+        extraData: [UInt8],
+        mixHash: Hash32,
+        nonce: [UInt8],
+        baseFeePerGas: U256? = nil,
+        withdrawalsRoot: Hash32? = nil,
+        blobGasUsed: UInt64? = nil,
+        excessBlobGas: UInt64? = nil,
+        parentBeaconBlockRoot: Hash32? = nil,
+        requestsHash: Hash32? = nil
     ) {
         self.parentHash = parentHash
         self.ommersHash = ommersHash
@@ -92,26 +108,40 @@ public struct Header: Hashable, Sendable {
     public init(rlp: RLPItem) throws(ChainError) {
         let f = try rlp.list("header")
         guard Self.validFieldCounts.contains(f.count) else {
-            throw ChainError(.invalidHeader, "expected 15, 16, 17, 20 or 21 header fields (Frontier…Prague), found \(f.count)")
+            throw ChainError(
+                .invalidHeader,
+                "expected 15, 16, 17, 20 or 21 header fields (Frontier…Prague), found \(f.count)"
+            )
         }
         let bloom = try f[6].bytes("logsBloom")
         let nonce = try f[14].bytes("nonce")
-        guard nonce.count == 8 else { throw ChainError(.invalidHeader, "nonce: expected 8 bytes, found \(nonce.count)") }
+        guard nonce.count == 8 else {
+            throw ChainError(.invalidHeader, "nonce: expected 8 bytes, found \(nonce.count)")
+        }
         do throws(ChainError) {
             self.init(
-                parentHash: try f[0].hash32("parentHash"), ommersHash: try f[1].hash32("ommersHash"),
-                beneficiary: try f[2].address("beneficiary"), stateRoot: try f[3].hash32("stateRoot"),
-                transactionsRoot: try f[4].hash32("transactionsRoot"), receiptsRoot: try f[5].hash32("receiptsRoot"),
-                logsBloom: try Bloom(bloom), difficulty: try f[7].u256("difficulty"), number: try f[8].uint64("number"),
-                gasLimit: try f[9].uint64("gasLimit"), gasUsed: try f[10].uint64("gasUsed"),
-                timestamp: try f[11].uint64("timestamp"), extraData: try f[12].bytes("extraData"),
-                mixHash: try f[13].hash32("mixHash"), nonce: nonce,
+                parentHash: try f[0].hash32("parentHash"),
+                ommersHash: try f[1].hash32("ommersHash"),
+                beneficiary: try f[2].address("beneficiary"),
+                stateRoot: try f[3].hash32("stateRoot"),
+                transactionsRoot: try f[4].hash32("transactionsRoot"),
+                receiptsRoot: try f[5].hash32("receiptsRoot"),
+                logsBloom: try Bloom(bloom),
+                difficulty: try f[7].u256("difficulty"),
+                number: try f[8].uint64("number"),
+                gasLimit: try f[9].uint64("gasLimit"),
+                gasUsed: try f[10].uint64("gasUsed"),
+                timestamp: try f[11].uint64("timestamp"),
+                extraData: try f[12].bytes("extraData"),
+                mixHash: try f[13].hash32("mixHash"),
+                nonce: nonce,
                 baseFeePerGas: f.count > 15 ? try f[15].u256("baseFeePerGas") : nil,
                 withdrawalsRoot: f.count > 16 ? try f[16].hash32("withdrawalsRoot") : nil,
                 blobGasUsed: f.count > 17 ? try f[17].uint64("blobGasUsed") : nil,
                 excessBlobGas: f.count > 18 ? try f[18].uint64("excessBlobGas") : nil,
                 parentBeaconBlockRoot: f.count > 19 ? try f[19].hash32("parentBeaconBlockRoot") : nil,
-                requestsHash: f.count > 20 ? try f[20].hash32("requestsHash") : nil)
+                requestsHash: f.count > 20 ? try f[20].hash32("requestsHash") : nil
+            )
         } catch {
             throw ChainError(.invalidHeader, error.reason)
         }

@@ -21,7 +21,12 @@ public enum HeaderChecks {
     public static let minBlobBaseFee: UInt64 = 1
 
     /// Every rule `header` breaks given its `parent`; empty when it passes.
-    public static func check(_ header: Header, parent: Header, parentHash: Hash32, spec: ChainSpec) -> [HeaderCheckFailure] {
+    public static func check(
+        _ header: Header,
+        parent: Header,
+        parentHash: Hash32,
+        spec: ChainSpec
+    ) -> [HeaderCheckFailure] {
         var failures: [HeaderCheckFailure] = []
         func fail(_ field: String, _ expected: String, _ found: String) {
             failures.append(HeaderCheckFailure(field: field, expected: expected, found: found))
@@ -34,7 +39,8 @@ public enum HeaderChecks {
         // Gas limit may move by less than 1/1024 of the parent's; at the London fork the parent's limit is
         // scaled by the elasticity multiplier (the target stays the same).
         let london = spec.isLondon(header.number)
-        let parentLimit = london && !spec.isLondon(parent.number) ? parent.gasLimit * elasticityMultiplier : parent.gasLimit
+        let parentLimit =
+            london && !spec.isLondon(parent.number) ? parent.gasLimit * elasticityMultiplier : parent.gasLimit
         let diff = header.gasLimit > parentLimit ? header.gasLimit - parentLimit : parentLimit - header.gasLimit
         if diff >= parentLimit / gasLimitBoundDivisor {
             fail("gasLimit", "within \(parentLimit / gasLimitBoundDivisor - 1) of \(parentLimit)", "\(header.gasLimit)")
@@ -43,7 +49,9 @@ public enum HeaderChecks {
 
         if london {
             let expected = expectedBaseFee(parent: parent, spec: spec)
-            if header.baseFeePerGas != expected { fail("baseFeePerGas", "\(expected)", header.baseFeePerGas.map { "\($0)" } ?? "none") }
+            if header.baseFeePerGas != expected {
+                fail("baseFeePerGas", "\(expected)", header.baseFeePerGas.map { "\($0)" } ?? "none")
+            }
         } else if header.baseFeePerGas != nil {
             fail("baseFeePerGas", "none before London", "\(header.baseFeePerGas!)")
         }
@@ -66,7 +74,9 @@ public enum HeaderChecks {
 
     /// EIP-1559: the base fee a child of `parent` must carry.
     public static func expectedBaseFee(parent: Header, spec: ChainSpec) -> U256 {
-        guard let parentBaseFee = parent.baseFeePerGas, spec.isLondon(parent.number) else { return U256(initialBaseFee) }
+        guard let parentBaseFee = parent.baseFeePerGas, spec.isLondon(parent.number) else {
+            return U256(initialBaseFee)
+        }
         let target = parent.gasLimit / elasticityMultiplier
         if parent.gasUsed == target { return parentBaseFee }
         if parent.gasUsed > target {
@@ -88,7 +98,9 @@ public enum HeaderChecks {
         if spec.isOsaka(timestamp) {
             // EIP-7918: while execution gas is dear relative to blobs, excess only grows.
             let reserve = U256(blobBaseCost) * (parent.baseFeePerGas ?? .zero)
-            let blobPrice = U256(gasPerBlob) * blobBaseFee(excessBlobGas: parentExcess, updateFraction: schedule.baseFeeUpdateFraction)
+            let blobPrice =
+                U256(gasPerBlob)
+                * blobBaseFee(excessBlobGas: parentExcess, updateFraction: schedule.baseFeeUpdateFraction)
             if reserve > blobPrice {
                 return parentExcess + parentUsed * (schedule.max - schedule.target) / schedule.max
             }

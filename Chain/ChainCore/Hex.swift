@@ -18,14 +18,20 @@ public enum Hex {
         var utf8 = Substring(string).utf8[...]
         if utf8.starts(with: [0x30, 0x78]) || utf8.starts(with: [0x30, 0x58]) { utf8 = utf8.dropFirst(2) }
         guard utf8.count % 2 == 0 else {
-            throw ChainError(.invalidHex, "expected an even number of hex digits, found \(utf8.count) in \(preview(string))")
+            throw ChainError(
+                .invalidHex,
+                "expected an even number of hex digits, found \(utf8.count) in \(preview(string))"
+            )
         }
         var out = [UInt8]()
         out.reserveCapacity(utf8.count / 2)
         var high: UInt8? = nil
         for c in utf8 {
             guard let v = nibble(c) else {
-                throw ChainError(.invalidHex, "expected hex digits, found \(String(UnicodeScalar(c))) in \(preview(string))")
+                throw ChainError(
+                    .invalidHex,
+                    "expected hex digits, found \(String(UnicodeScalar(c))) in \(preview(string))"
+                )
             }
             if let h = high {
                 out.append(h << 4 | v)
@@ -41,7 +47,10 @@ public enum Hex {
     public static func decode(_ string: some StringProtocol, count: Int) throws(ChainError) -> [UInt8] {
         let bytes = try decode(string)
         guard bytes.count == count else {
-            throw ChainError(.invalidLength, "expected \(count) bytes of hex, found \(bytes.count) in \(preview(string))")
+            throw ChainError(
+                .invalidLength,
+                "expected \(count) bytes of hex, found \(bytes.count) in \(preview(string))"
+            )
         }
         return bytes
     }
@@ -64,7 +73,9 @@ public enum Hex {
     /// Decodes a quantity that must fit in 64 bits.
     public static func decodeUInt64(_ string: some StringProtocol) throws(ChainError) -> UInt64 {
         let bytes = try decodeQuantity(string)
-        guard bytes.count <= 8 else { throw ChainError(.overflow, "expected a 64-bit quantity, found \(preview(string))") }
+        guard bytes.count <= 8 else {
+            throw ChainError(.overflow, "expected a 64-bit quantity, found \(preview(string))")
+        }
         return bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 

@@ -80,7 +80,10 @@ public enum RLPItem: Hashable, Sendable {
         var reader = RLPReader(bytes)
         let item = try reader.readItem(depth: 0)
         guard reader.offset == bytes.count else {
-            throw ChainError(.invalidRLP, "expected the item to end the input at byte \(reader.offset), found \(bytes.count - reader.offset) trailing bytes")
+            throw ChainError(
+                .invalidRLP,
+                "expected the item to end the input at byte \(reader.offset), found \(bytes.count - reader.offset) trailing bytes"
+            )
         }
         return item
     }
@@ -97,20 +100,26 @@ public enum RLPItem: Hashable, Sendable {
 
     /// The byte string, or an error naming `field` when this is a list.
     public func bytes(_ field: @autoclosure () -> String = "value") throws(ChainError) -> [UInt8] {
-        guard case .bytes(let b) = self else { throw ChainError(.invalidRLP, "\(field()): expected a byte string, found a list") }
+        guard case .bytes(let b) = self else {
+            throw ChainError(.invalidRLP, "\(field()): expected a byte string, found a list")
+        }
         return b
     }
 
     /// The list items, or an error naming `field` when this is a byte string.
     public func list(_ field: @autoclosure () -> String = "value") throws(ChainError) -> [RLPItem] {
-        guard case .list(let l) = self else { throw ChainError(.invalidRLP, "\(field()): expected a list, found a byte string") }
+        guard case .list(let l) = self else {
+            throw ChainError(.invalidRLP, "\(field()): expected a list, found a byte string")
+        }
         return l
     }
 
     /// A canonical scalar (no leading zeros) that fits in 64 bits.
     public func uint64(_ field: @autoclosure () -> String = "value") throws(ChainError) -> UInt64 {
         let b = try scalarBytes(field())
-        guard b.count <= 8 else { throw ChainError(.overflow, "\(field()): expected at most 8 bytes, found \(b.count)") }
+        guard b.count <= 8 else {
+            throw ChainError(.overflow, "\(field()): expected at most 8 bytes, found \(b.count)")
+        }
         return b.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
@@ -158,7 +167,9 @@ struct RLPReader {
             throw ChainError(.invalidRLP, "nesting deeper than \(RLPItem.maxDepth) at byte \(offset)")
         }
         let start = offset
-        guard offset < bytes.count else { throw ChainError(.invalidRLP, "expected an item at byte \(offset), found the end of input") }
+        guard offset < bytes.count else {
+            throw ChainError(.invalidRLP, "expected an item at byte \(offset), found the end of input")
+        }
         let prefix = bytes[offset]
         offset += 1
         switch prefix {
@@ -168,7 +179,10 @@ struct RLPReader {
             let length = Int(prefix - 0x80)
             let payload = try take(length, at: start)
             if length == 1 && payload[0] < 0x80 {
-                throw ChainError(.invalidRLP, "byte \(start): single byte 0x\(String(payload[0], radix: 16)) below 0x80 must be encoded as itself")
+                throw ChainError(
+                    .invalidRLP,
+                    "byte \(start): single byte 0x\(String(payload[0], radix: 16)) below 0x80 must be encoded as itself"
+                )
             }
             return .bytes(payload)
         case 0xB8...0xBF:
@@ -184,7 +198,10 @@ struct RLPReader {
 
     private mutating func readList(_ length: Int, at start: Int, depth: Int) throws(ChainError) -> [RLPItem] {
         guard length <= bytes.count - offset else {
-            throw ChainError(.invalidRLP, "byte \(start): list of \(length) bytes runs past the end of input (\(bytes.count - offset) left)")
+            throw ChainError(
+                .invalidRLP,
+                "byte \(start): list of \(length) bytes runs past the end of input (\(bytes.count - offset) left)"
+            )
         }
         let end = offset + length
         var items: [RLPItem] = []
@@ -208,14 +225,20 @@ struct RLPReader {
         }
         let length = lenBytes.reduce(0) { $0 << 8 | Int($1) }
         guard length >= 56 else {
-            throw ChainError(.invalidRLP, "byte \(start): long form used for a length of \(length) (< 56, non-canonical)")
+            throw ChainError(
+                .invalidRLP,
+                "byte \(start): long form used for a length of \(length) (< 56, non-canonical)"
+            )
         }
         return length
     }
 
     private mutating func take(_ count: Int, at start: Int) throws(ChainError) -> [UInt8] {
         guard count <= bytes.count - offset else {
-            throw ChainError(.invalidRLP, "byte \(start): expected \(count) bytes of payload, found \(bytes.count - offset)")
+            throw ChainError(
+                .invalidRLP,
+                "byte \(start): expected \(count) bytes of payload, found \(bytes.count - offset)"
+            )
         }
         defer { offset += count }
         return Array(bytes[offset..<offset + count])

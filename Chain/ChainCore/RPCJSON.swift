@@ -17,7 +17,10 @@ public enum RPCJSON {
 
     static func string(_ o: Object, _ keys: String...) throws(ChainError) -> String {
         for k in keys { if let v = o[k] as? String { return v } }
-        throw ChainError(.invalidJSON, "expected a string field \"\(keys[0])\", found \(describe(keys.lazy.compactMap { o[$0] }.first))")
+        throw ChainError(
+            .invalidJSON,
+            "expected a string field \"\(keys[0])\", found \(describe(keys.lazy.compactMap { o[$0] }.first))"
+        )
     }
 
     static func optionalString(_ o: Object, _ keys: String...) -> String? {
@@ -56,12 +59,16 @@ public enum RPCJSON {
     }
 
     static func array(_ o: Object, _ key: String) throws(ChainError) -> [Any] {
-        guard let a = o[key] as? [Any] else { throw ChainError(.invalidJSON, "expected an array field \"\(key)\", found \(describe(o[key]))") }
+        guard let a = o[key] as? [Any] else {
+            throw ChainError(.invalidJSON, "expected an array field \"\(key)\", found \(describe(o[key]))")
+        }
         return a
     }
 
     static func object(_ v: Any, _ what: String) throws(ChainError) -> Object {
-        guard let o = v as? Object else { throw ChainError(.invalidJSON, "expected \(what) as a JSON object, found \(describe(v))") }
+        guard let o = v as? Object else {
+            throw ChainError(.invalidJSON, "expected \(what) as a JSON object, found \(describe(v))")
+        }
         return o
     }
 
@@ -72,14 +79,22 @@ public enum RPCJSON {
         let nonce = try data(o, "nonce")
         guard nonce.count == 8 else { throw ChainError(.invalidJSON, "nonce: expected 8 bytes, found \(nonce.count)") }
         var h = Header(
-            parentHash: try hash(o, "parentHash"), ommersHash: try hash(o, "sha3Uncles", "uncleHash"),
-            beneficiary: try address(o, "miner", "coinbase"), stateRoot: try hash(o, "stateRoot"),
+            parentHash: try hash(o, "parentHash"),
+            ommersHash: try hash(o, "sha3Uncles", "uncleHash"),
+            beneficiary: try address(o, "miner", "coinbase"),
+            stateRoot: try hash(o, "stateRoot"),
             transactionsRoot: try hash(o, "transactionsRoot", "transactionsTrie"),
             receiptsRoot: try hash(o, "receiptsRoot", "receiptTrie"),
-            logsBloom: try Bloom(data(o, "logsBloom", "bloom")), difficulty: try u256(o, "difficulty"),
-            number: try u64(o, "number"), gasLimit: try u64(o, "gasLimit"), gasUsed: try u64(o, "gasUsed"),
-            timestamp: try u64(o, "timestamp"), extraData: try data(o, "extraData"), mixHash: try hash(o, "mixHash"),
-            nonce: nonce)
+            logsBloom: try Bloom(data(o, "logsBloom", "bloom")),
+            difficulty: try u256(o, "difficulty"),
+            number: try u64(o, "number"),
+            gasLimit: try u64(o, "gasLimit"),
+            gasUsed: try u64(o, "gasUsed"),
+            timestamp: try u64(o, "timestamp"),
+            extraData: try data(o, "extraData"),
+            mixHash: try hash(o, "mixHash"),
+            nonce: nonce
+        )
         // Trailing fork fields: take them in order and stop at the first absent one, as RLP requires.
         guard o["baseFeePerGas"] is String else { return h }
         h.baseFeePerGas = try u256(o, "baseFeePerGas")
@@ -117,7 +132,8 @@ public enum RPCJSON {
         }
         if type >= 1 {
             tx.chainID = try u256(o, "chainId")
-            tx.accessList = try (o["accessList"] as? [Any] ?? []).map { (e: Any) throws(ChainError) -> AccessListEntry in
+            tx.accessList = try (o["accessList"] as? [Any] ?? []).map {
+                (e: Any) throws(ChainError) -> AccessListEntry in
                 let entry = try object(e, "access list entry")
                 let keys = try array(entry, "storageKeys").map { (k: Any) throws(ChainError) -> Hash32 in
                     guard let s = k as? String else { throw ChainError(.invalidJSON, "storage key: expected a string") }
@@ -129,18 +145,28 @@ public enum RPCJSON {
         if type == 3 {
             tx.maxFeePerBlobGas = try u256(o, "maxFeePerBlobGas")
             tx.blobVersionedHashes = try array(o, "blobVersionedHashes").map { (h: Any) throws(ChainError) -> Hash32 in
-                guard let s = h as? String else { throw ChainError(.invalidJSON, "blob versioned hash: expected a string") }
+                guard let s = h as? String else {
+                    throw ChainError(.invalidJSON, "blob versioned hash: expected a string")
+                }
                 return try Hash32(hex: s)
             }
         }
         if type == 4 {
-            tx.authorizationList = try array(o, "authorizationList").map { (a: Any) throws(ChainError) -> Authorization in
+            tx.authorizationList = try array(o, "authorizationList").map {
+                (a: Any) throws(ChainError) -> Authorization in
                 let auth = try object(a, "authorization")
                 let parity = try u64(auth, "yParity", "v")
-                guard parity <= 1 else { throw ChainError(.invalidJSON, "authorization yParity: expected 0 or 1, found \(parity)") }
-                return Authorization(chainID: try u256(auth, "chainId"), address: try address(auth, "address"),
-                                     nonce: try u64(auth, "nonce"), yParity: UInt8(parity), r: try u256(auth, "r"),
-                                     s: try u256(auth, "s"))
+                guard parity <= 1 else {
+                    throw ChainError(.invalidJSON, "authorization yParity: expected 0 or 1, found \(parity)")
+                }
+                return Authorization(
+                    chainID: try u256(auth, "chainId"),
+                    address: try address(auth, "address"),
+                    nonce: try u64(auth, "nonce"),
+                    yParity: UInt8(parity),
+                    r: try u256(auth, "r"),
+                    s: try u256(auth, "s")
+                )
             }
         }
         tx.v = type == 0 ? try u256(o, "v") : try u256(o, "yParity", "v")
@@ -182,14 +208,22 @@ public enum RPCJSON {
             }
             return Log(address: try address(log, "address"), topics: topics, data: try data(log, "data"))
         }
-        return Receipt(type: UInt8(type), outcome: outcome, cumulativeGasUsed: try u64(o, "cumulativeGasUsed"),
-                       logsBloom: try Bloom(data(o, "logsBloom")), logs: logs)
+        return Receipt(
+            type: UInt8(type),
+            outcome: outcome,
+            cumulativeGasUsed: try u64(o, "cumulativeGasUsed"),
+            logsBloom: try Bloom(data(o, "logsBloom")),
+            logs: logs
+        )
     }
 
     /// A withdrawal object.
     public static func withdrawal(_ o: Object) throws(ChainError) -> Withdrawal {
-        Withdrawal(index: try u64(o, "index"), validatorIndex: try u64(o, "validatorIndex"),
-                   address: try address(o, "address"), amount: try u64(o, "amount"))
+        Withdrawal(
+            index: try u64(o, "index"),
+            validatorIndex: try u64(o, "validatorIndex"),
+            address: try address(o, "address"),
+            amount: try u64(o, "amount")
+        )
     }
 }
-

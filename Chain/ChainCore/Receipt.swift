@@ -28,7 +28,8 @@ public struct Receipt: Hashable, Sendable {
         case .stateRoot(let root): first = .hash(root)
         case .status(let ok): first = .uint(UInt64(ok ? 1 : 0))
         }
-        let body = RLPItem.list([first, .uint(cumulativeGasUsed), .bytes(logsBloom.bytes), .list(logs.map(\.rlp))]).encoded
+        let body = RLPItem.list([first, .uint(cumulativeGasUsed), .bytes(logsBloom.bytes), .list(logs.map(\.rlp))])
+            .encoded
         return type == 0 ? body : [type] + body
     }
 
@@ -44,7 +45,10 @@ public struct Receipt: Hashable, Sendable {
             type = first
             body = Array(encoded.dropFirst())
         } else {
-            throw ChainError(.invalidReceipt, "expected receipt type 1–4 or a legacy list, found first byte 0x\(String(first, radix: 16))")
+            throw ChainError(
+                .invalidReceipt,
+                "expected receipt type 1–4 or a legacy list, found first byte 0x\(String(first, radix: 16))"
+            )
         }
         do throws(ChainError) {
             let f = try RLPItem.decode(body).list("receipt")
@@ -55,11 +59,19 @@ public struct Receipt: Hashable, Sendable {
             case 32: outcome = .stateRoot(try Hash32(head))
             case 0: outcome = .status(false)
             case 1 where head[0] == 1: outcome = .status(true)
-            default: throw ChainError(.invalidReceipt, "expected a status of 0 or 1 or a 32-byte state root, found \(Hex.encode(head))")
+            default:
+                throw ChainError(
+                    .invalidReceipt,
+                    "expected a status of 0 or 1 or a 32-byte state root, found \(Hex.encode(head))"
+                )
             }
-            self.init(type: type, outcome: outcome, cumulativeGasUsed: try f[1].uint64("cumulativeGasUsed"),
-                      logsBloom: try Bloom(f[2].bytes("logsBloom")),
-                      logs: try f[3].list("logs").map { (l: RLPItem) throws(ChainError) -> Log in try Log(rlp: l) })
+            self.init(
+                type: type,
+                outcome: outcome,
+                cumulativeGasUsed: try f[1].uint64("cumulativeGasUsed"),
+                logsBloom: try Bloom(f[2].bytes("logsBloom")),
+                logs: try f[3].list("logs").map { (l: RLPItem) throws(ChainError) -> Log in try Log(rlp: l) }
+            )
         } catch {
             throw ChainError(.invalidReceipt, error.reason)
         }

@@ -113,12 +113,17 @@ public final class Secp256k1: @unchecked Sendable {
     public func recoverPublicKey(_ digest: Hash32, _ signature: Signature) throws(ChainError) -> [UInt8] {
         var sig = secp256k1_ecdsa_recoverable_signature()
         let compact = signature.r + signature.s
-        guard secp256k1_ecdsa_recoverable_signature_parse_compact(context, &sig, compact, Int32(signature.recoveryID)) == 1
+        guard
+            secp256k1_ecdsa_recoverable_signature_parse_compact(context, &sig, compact, Int32(signature.recoveryID))
+                == 1
         else { throw ChainError(.invalidSignature, "r or s is not a valid secp256k1 scalar") }
         var pubkey = secp256k1_pubkey()
         let msg = digest.bytes
         guard secp256k1_ecdsa_recover(context, &pubkey, &sig, msg) == 1 else {
-            throw ChainError(.invalidSignature, "no public key recovers from this signature (point at infinity or invalid r)")
+            throw ChainError(
+                .invalidSignature,
+                "no public key recovers from this signature (point at infinity or invalid r)"
+            )
         }
         return serialize(pubkey)
     }

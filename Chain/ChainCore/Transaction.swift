@@ -114,27 +114,42 @@ public struct Transaction: Hashable, Sendable {
     }
 
     private func fields(signed: Bool) -> [RLPItem] {
-        let access = RLPItem.list(accessList.map { .list([.address($0.address), .list($0.storageKeys.map(RLPItem.hash))]) })
+        let access = RLPItem.list(
+            accessList.map { .list([.address($0.address), .list($0.storageKeys.map(RLPItem.hash))]) }
+        )
         var f: [RLPItem]
         switch type {
         case 0:
             f = [.uint(nonce), .uint(gasPrice), .uint(gasLimit), .address(to), .uint(value), .bytes(data)]
         case 1:
-            f = [.uint(chainID ?? .zero), .uint(nonce), .uint(gasPrice), .uint(gasLimit), .address(to), .uint(value),
-                 .bytes(data), access]
+            f = [
+                .uint(chainID ?? .zero), .uint(nonce), .uint(gasPrice), .uint(gasLimit), .address(to), .uint(value),
+                .bytes(data), access,
+            ]
         case 2:
-            f = [.uint(chainID ?? .zero), .uint(nonce), .uint(maxPriorityFeePerGas), .uint(maxFeePerGas),
-                 .uint(gasLimit), .address(to), .uint(value), .bytes(data), access]
+            f = [
+                .uint(chainID ?? .zero), .uint(nonce), .uint(maxPriorityFeePerGas), .uint(maxFeePerGas),
+                .uint(gasLimit), .address(to), .uint(value), .bytes(data), access,
+            ]
         case 3:
-            f = [.uint(chainID ?? .zero), .uint(nonce), .uint(maxPriorityFeePerGas), .uint(maxFeePerGas),
-                 .uint(gasLimit), .address(to), .uint(value), .bytes(data), access, .uint(maxFeePerBlobGas),
-                 .list(blobVersionedHashes.map(RLPItem.hash))]
+            f = [
+                .uint(chainID ?? .zero), .uint(nonce), .uint(maxPriorityFeePerGas), .uint(maxFeePerGas),
+                .uint(gasLimit), .address(to), .uint(value), .bytes(data), access, .uint(maxFeePerBlobGas),
+                .list(blobVersionedHashes.map(RLPItem.hash)),
+            ]
         default:
-            let auths = RLPItem.list(authorizationList.map {
-                .list([.uint($0.chainID), .address($0.address), .uint($0.nonce), .uint(UInt64($0.yParity)), .uint($0.r), .uint($0.s)])
-            })
-            f = [.uint(chainID ?? .zero), .uint(nonce), .uint(maxPriorityFeePerGas), .uint(maxFeePerGas),
-                 .uint(gasLimit), .address(to), .uint(value), .bytes(data), access, auths]
+            let auths = RLPItem.list(
+                authorizationList.map {
+                    .list([
+                        .uint($0.chainID), .address($0.address), .uint($0.nonce), .uint(UInt64($0.yParity)),
+                        .uint($0.r), .uint($0.s),
+                    ])
+                }
+            )
+            f = [
+                .uint(chainID ?? .zero), .uint(nonce), .uint(maxPriorityFeePerGas), .uint(maxFeePerGas),
+                .uint(gasLimit), .address(to), .uint(value), .bytes(data), access, auths,
+            ]
         }
         if signed { f += [.uint(v), .uint(r), .uint(s)] }
         return f
@@ -149,11 +164,17 @@ public struct Transaction: Hashable, Sendable {
             try self.init(type: 0, fields: RLPItem.decode(encoded).list("transaction"))
         } else if first <= 0x7F {
             guard (1...4).contains(first) else {
-                throw ChainError(.invalidTransaction, "expected transaction type 1–4 or a legacy list, found type 0x\(String(first, radix: 16))")
+                throw ChainError(
+                    .invalidTransaction,
+                    "expected transaction type 1–4 or a legacy list, found type 0x\(String(first, radix: 16))"
+                )
             }
             try self.init(type: first, fields: RLPItem.decode(Array(encoded.dropFirst())).list("transaction"))
         } else {
-            throw ChainError(.invalidTransaction, "expected a transaction type byte or an RLP list, found 0x\(String(first, radix: 16))")
+            throw ChainError(
+                .invalidTransaction,
+                "expected a transaction type byte or an RLP list, found 0x\(String(first, radix: 16))"
+            )
         }
     }
 
@@ -163,7 +184,9 @@ public struct Transaction: Hashable, Sendable {
         switch blockItem {
         case .list(let fields): try self.init(type: 0, fields: fields)
         case .bytes(let b):
-            guard let t = b.first, t <= 0x7F else { throw ChainError(.invalidTransaction, "typed transaction without a type byte") }
+            guard let t = b.first, t <= 0x7F else {
+                throw ChainError(.invalidTransaction, "typed transaction without a type byte")
+            }
             try self.init(encoded: b)
         }
     }
@@ -172,11 +195,17 @@ public struct Transaction: Hashable, Sendable {
         self.init(type: type)
         let expected: Int = [0: 9, 1: 11, 2: 12, 3: 14, 4: 13][Int(type)]!
         guard f.count == expected else {
-            throw ChainError(.invalidTransaction, "type \(type) transaction: expected \(expected) fields, found \(f.count)")
+            throw ChainError(
+                .invalidTransaction,
+                "type \(type) transaction: expected \(expected) fields, found \(f.count)"
+            )
         }
         do throws(ChainError) {
             var i = 0
-            func next() -> RLPItem { defer { i += 1 }; return f[i] }
+            func next() -> RLPItem {
+                defer { i += 1 }
+                return f[i]
+            }
             if type != 0 { chainID = try next().u256("chainId") }
             nonce = try next().uint64("nonce")
             if type <= 1 {
@@ -192,7 +221,9 @@ public struct Transaction: Hashable, Sendable {
             if type != 0 { accessList = try Self.decodeAccessList(next()) }
             if type == 3 {
                 maxFeePerBlobGas = try next().u256("maxFeePerBlobGas")
-                blobVersionedHashes = try next().list("blobVersionedHashes").map { (h: RLPItem) throws(ChainError) -> Hash32 in try h.hash32("blob hash") }
+                blobVersionedHashes = try next().list("blobVersionedHashes").map {
+                    (h: RLPItem) throws(ChainError) -> Hash32 in try h.hash32("blob hash")
+                }
             }
             if type == 4 { authorizationList = try Self.decodeAuthorizations(next()) }
             v = try next().u256("v")
@@ -202,7 +233,10 @@ public struct Transaction: Hashable, Sendable {
             throw ChainError(.invalidTransaction, "type \(type) transaction: \(error.reason)")
         }
         if (type == 3 || type == 4) && to == nil {
-            throw ChainError(.invalidTransaction, "type \(type) transaction: expected a `to` address, found contract creation")
+            throw ChainError(
+                .invalidTransaction,
+                "type \(type) transaction: expected a `to` address, found contract creation"
+            )
         }
         if type == 0 {
             // v = 27/28 before EIP-155; chainId·2 + 35/36 after.
@@ -211,7 +245,10 @@ public struct Transaction: Hashable, Sendable {
             } else if v >= U256(35) {
                 chainID = (v - U256(35)) / U256(2)
             } else {
-                throw ChainError(.invalidTransaction, "legacy transaction: expected v of 27, 28 or ≥ 35 (EIP-155), found \(v)")
+                throw ChainError(
+                    .invalidTransaction,
+                    "legacy transaction: expected v of 27, 28 or ≥ 35 (EIP-155), found \(v)"
+                )
             }
         }
     }
@@ -219,22 +256,36 @@ public struct Transaction: Hashable, Sendable {
     private static func decodeAccessList(_ item: RLPItem) throws(ChainError) -> [AccessListEntry] {
         try item.list("accessList").map { (e: RLPItem) throws(ChainError) -> AccessListEntry in
             let pair = try e.list("access list entry")
-            guard pair.count == 2 else { throw ChainError(.invalidTransaction, "access list entry: expected 2 fields, found \(pair.count)") }
+            guard pair.count == 2 else {
+                throw ChainError(.invalidTransaction, "access list entry: expected 2 fields, found \(pair.count)")
+            }
             return AccessListEntry(
                 address: try pair[0].address("access list address"),
-                storageKeys: try pair[1].list("storage keys").map { (k: RLPItem) throws(ChainError) -> Hash32 in try k.hash32("storage key") })
+                storageKeys: try pair[1].list("storage keys").map { (k: RLPItem) throws(ChainError) -> Hash32 in
+                    try k.hash32("storage key")
+                }
+            )
         }
     }
 
     private static func decodeAuthorizations(_ item: RLPItem) throws(ChainError) -> [Authorization] {
         try item.list("authorizationList").map { (e: RLPItem) throws(ChainError) -> Authorization in
             let a = try e.list("authorization")
-            guard a.count == 6 else { throw ChainError(.invalidTransaction, "authorization: expected 6 fields, found \(a.count)") }
+            guard a.count == 6 else {
+                throw ChainError(.invalidTransaction, "authorization: expected 6 fields, found \(a.count)")
+            }
             let parity = try a[3].uint64("yParity")
-            guard parity <= 1 else { throw ChainError(.invalidTransaction, "authorization yParity: expected 0 or 1, found \(parity)") }
-            return Authorization(chainID: try a[0].u256("chainId"), address: try a[1].address("address"),
-                                 nonce: try a[2].uint64("nonce"), yParity: UInt8(parity), r: try a[4].u256("r"),
-                                 s: try a[5].u256("s"))
+            guard parity <= 1 else {
+                throw ChainError(.invalidTransaction, "authorization yParity: expected 0 or 1, found \(parity)")
+            }
+            return Authorization(
+                chainID: try a[0].u256("chainId"),
+                address: try a[1].address("address"),
+                nonce: try a[2].uint64("nonce"),
+                yParity: UInt8(parity),
+                r: try a[4].u256("r"),
+                s: try a[5].u256("s")
+            )
         }
     }
 

@@ -58,7 +58,8 @@ public enum Trie {
             return .list([.bytes(hexPrefix(only.nibbles[depth...], leaf: true)), .bytes(only.value)])
         }
         // Longest common prefix beyond depth: first and last of a sorted run bound it.
-        let first = entries.first!.nibbles, last = entries.last!.nibbles
+        let first = entries.first!.nibbles
+        let last = entries.last!.nibbles
         var shared = depth
         while shared < first.count && shared < last.count && first[shared] == last[shared] { shared += 1 }
         if shared > depth {
@@ -105,16 +106,27 @@ extension Trie {
             switch expected {
             case .bytes(let hash):
                 guard hash.count == 32 else {
-                    throw ChainError(.invalidProof, "malformed child reference of \(hash.count) bytes at nibble \(position)")
+                    throw ChainError(
+                        .invalidProof,
+                        "malformed child reference of \(hash.count) bytes at nibble \(position)"
+                    )
                 }
                 guard let encoded = nodes.popFirst() else {
-                    throw ChainError(.invalidProof, "proof ends at nibble \(position) but node \(Hex.encode(hash)) is needed")
+                    throw ChainError(
+                        .invalidProof,
+                        "proof ends at nibble \(position) but node \(Hex.encode(hash)) is needed"
+                    )
                 }
                 let actual = Keccak256.hash(encoded)
                 guard actual.bytes == hash else {
-                    throw ChainError(.invalidProof, "proof node \(proof.count - nodes.count - 1) hashes to \(actual.hex), expected \(Hex.encode(hash))")
+                    throw ChainError(
+                        .invalidProof,
+                        "proof node \(proof.count - nodes.count - 1) hashes to \(actual.hex), expected \(Hex.encode(hash))"
+                    )
                 }
-                do { node = try RLPItem.decode(encoded) } catch { throw ChainError(.invalidProof, "proof node is not valid RLP: \(error.reason)") }
+                do { node = try RLPItem.decode(encoded) } catch {
+                    throw ChainError(.invalidProof, "proof node is not valid RLP: \(error.reason)")
+                }
             case .list:
                 node = expected
             }
@@ -123,14 +135,18 @@ extension Trie {
             switch items.count {
             case 17:
                 if position == path.count {
-                    guard nodes.isEmpty else { throw ChainError(.invalidProof, "proof has \(nodes.count) nodes past the end of the key") }
+                    guard nodes.isEmpty else {
+                        throw ChainError(.invalidProof, "proof has \(nodes.count) nodes past the end of the key")
+                    }
                     let value = try proofBytes(items[16])
                     return value.isEmpty ? nil : value
                 }
                 let child = items[Int(path[position])]
                 position += 1
                 if case .bytes(let b) = child, b.isEmpty {
-                    guard nodes.isEmpty else { throw ChainError(.invalidProof, "proof has \(nodes.count) nodes past an empty branch slot") }
+                    guard nodes.isEmpty else {
+                        throw ChainError(.invalidProof, "proof has \(nodes.count) nodes past an empty branch slot")
+                    }
                     return nil
                 }
                 expected = child
@@ -146,24 +162,33 @@ extension Trie {
                 }
                 let remaining = path[position...]
                 if isLeaf {
-                    guard nodes.isEmpty else { throw ChainError(.invalidProof, "proof has \(nodes.count) nodes past a leaf") }
+                    guard nodes.isEmpty else {
+                        throw ChainError(.invalidProof, "proof has \(nodes.count) nodes past a leaf")
+                    }
                     return remaining.elementsEqual(partial) ? try proofBytes(items[1]) : nil
                 }
                 guard remaining.starts(with: partial) else {
-                    guard nodes.isEmpty else { throw ChainError(.invalidProof, "proof continues past a diverging extension") }
+                    guard nodes.isEmpty else {
+                        throw ChainError(.invalidProof, "proof continues past a diverging extension")
+                    }
                     return nil  // the key leaves the trie inside this extension
                 }
                 position += partial.count
                 partial.removeAll()
                 expected = items[1]
             default:
-                throw ChainError(.invalidProof, "trie node has \(items.count) items; expected 17 (branch) or 2 (leaf/extension)")
+                throw ChainError(
+                    .invalidProof,
+                    "trie node has \(items.count) items; expected 17 (branch) or 2 (leaf/extension)"
+                )
             }
         }
     }
 
     private static func proofBytes(_ item: RLPItem) throws(ChainError) -> [UInt8] {
-        guard case .bytes(let b) = item else { throw ChainError(.invalidProof, "expected a byte string in a trie node, found a list") }
+        guard case .bytes(let b) = item else {
+            throw ChainError(.invalidProof, "expected a byte string in a trie node, found a list")
+        }
         return b
     }
 }

@@ -28,18 +28,24 @@ public struct TypedData: @unchecked Sendable {
         self.message = message
         if self.types["EIP712Domain"] == nil {
             // Infer the domain type from the fields present, in the order EIP-712 lists them.
-            let known: [(String, String)] = [("name", "string"), ("version", "string"), ("chainId", "uint256"),
-                                             ("verifyingContract", "address"), ("salt", "bytes32")]
+            let known: [(String, String)] = [
+                ("name", "string"), ("version", "string"), ("chainId", "uint256"),
+                ("verifyingContract", "address"), ("salt", "bytes32"),
+            ]
             self.types["EIP712Domain"] = known.filter { domain[$0.0] != nil }.map { Member(name: $0.0, type: $0.1) }
         }
     }
 
     /// Parses {types, primaryType, domain, message} (eth_signTypedData_v4's argument).
     public init(json: [String: Any]) throws(ChainError) {
-        guard let rawTypes = json["types"] as? [String: Any] else { throw ChainError(.invalidTypedData, "expected an object \"types\"") }
+        guard let rawTypes = json["types"] as? [String: Any] else {
+            throw ChainError(.invalidTypedData, "expected an object \"types\"")
+        }
         var types: [String: [Member]] = [:]
         for (name, list) in rawTypes {
-            guard let members = list as? [[String: Any]] else { throw ChainError(.invalidTypedData, "types.\(name): expected an array of {name, type}") }
+            guard let members = list as? [[String: Any]] else {
+                throw ChainError(.invalidTypedData, "types.\(name): expected an array of {name, type}")
+            }
             types[name] = try members.map { (m: [String: Any]) throws(ChainError) -> Member in
                 guard let n = m["name"] as? String, let t = m["type"] as? String else {
                     throw ChainError(.invalidTypedData, "types.\(name): every member needs a string name and type")
@@ -47,10 +53,18 @@ public struct TypedData: @unchecked Sendable {
                 return Member(name: n, type: t)
             }
         }
-        guard let primary = json["primaryType"] as? String else { throw ChainError(.invalidTypedData, "expected a string \"primaryType\"") }
-        guard types[primary] != nil else { throw ChainError(.invalidTypedData, "primaryType \(primary) is not among the types") }
-        self.init(types: types, primaryType: primary, domain: json["domain"] as? [String: Any] ?? [:],
-                  message: (json["message"] ?? json["data"]) as? [String: Any] ?? [:])
+        guard let primary = json["primaryType"] as? String else {
+            throw ChainError(.invalidTypedData, "expected a string \"primaryType\"")
+        }
+        guard types[primary] != nil else {
+            throw ChainError(.invalidTypedData, "primaryType \(primary) is not among the types")
+        }
+        self.init(
+            types: types,
+            primaryType: primary,
+            domain: json["domain"] as? [String: Any] ?? [:],
+            message: (json["message"] ?? json["data"]) as? [String: Any] ?? [:]
+        )
     }
 
     // MARK: Hashing
@@ -73,7 +87,9 @@ public struct TypedData: @unchecked Sendable {
         guard let members = types[type] else { throw ChainError(.invalidTypedData, "unknown struct type \(type)") }
         var out = (try typeHash(type)).bytes
         for m in members {
-            do { out += try encodeValue(m.type, value[m.name], depth: 0) } catch { throw error.within("\(type).\(m.name)") }
+            do { out += try encodeValue(m.type, value[m.name], depth: 0) } catch {
+                throw error.within("\(type).\(m.name)")
+            }
         }
         return out
     }
@@ -110,7 +126,9 @@ public struct TypedData: @unchecked Sendable {
             let open = type.lastIndex(of: "[")!
             let element = String(type[..<open])
             let lengthText = type[type.index(after: open)..<type.index(before: type.endIndex)]
-            guard let items = value as? [Any] else { throw ChainError(.invalidTypedData, "expected an array for \(type)") }
+            guard let items = value as? [Any] else {
+                throw ChainError(.invalidTypedData, "expected an array for \(type)")
+            }
             if !lengthText.isEmpty, Int(lengthText) != items.count {
                 throw ChainError(.invalidTypedData, "\(type) needs \(lengthText) items, found \(items.count)")
             }
@@ -119,7 +137,9 @@ public struct TypedData: @unchecked Sendable {
             return Keccak256.hash(concatenated).bytes
         }
         if types[type] != nil {
-            guard let object = value as? [String: Any] else { throw ChainError(.invalidTypedData, "expected an object for struct \(type)") }
+            guard let object = value as? [String: Any] else {
+                throw ChainError(.invalidTypedData, "expected an object for struct \(type)")
+            }
             return Keccak256.hash(try encodeData(type, object)).bytes
         }
         switch type {
@@ -141,7 +161,9 @@ public struct TypedData: @unchecked Sendable {
             case .int: return try ABI.encode(abiType, .int(Self.signed(value)))
             case .fixedBytes(let n):
                 let b = try Self.bytes(value)
-                guard b.count == n else { throw ChainError(.invalidTypedData, "\(type) needs \(n) bytes, found \(b.count)") }
+                guard b.count == n else {
+                    throw ChainError(.invalidTypedData, "\(type) needs \(n) bytes, found \(b.count)")
+                }
                 return try ABI.encode(abiType, .fixedBytes(b))
             default: throw ChainError(.invalidTypedData, "unsupported type \(type)")
             }
@@ -158,13 +180,17 @@ public struct TypedData: @unchecked Sendable {
             guard n >= 0 else { throw ChainError(.invalidTypedData, "expected an unsigned integer, found \(n)") }
             return U256(UInt64(n))
         }
-        guard let s = value as? String else { throw ChainError(.invalidTypedData, "expected a number or numeric string") }
+        guard let s = value as? String else {
+            throw ChainError(.invalidTypedData, "expected a number or numeric string")
+        }
         return s.hasPrefix("0x") ? try U256(quantity: s) : try U256(decimal: s)
     }
 
     static func signed(_ value: Any) throws(ChainError) -> U256 {
         if let n = value as? Int { return n >= 0 ? U256(UInt64(n)) : U256.max - U256(UInt64(-(n + 1))) }
-        guard let s = value as? String else { throw ChainError(.invalidTypedData, "expected a number or numeric string") }
+        guard let s = value as? String else {
+            throw ChainError(.invalidTypedData, "expected a number or numeric string")
+        }
         if s.hasPrefix("-") {
             let magnitude = try unsigned(String(s.dropFirst()))
             return magnitude.isZero ? .zero : U256.max - magnitude + U256(1)

@@ -30,7 +30,9 @@ public struct U256: Hashable, Sendable, Comparable, CustomStringConvertible, Exp
 
     /// From a decimal string.
     public init(decimal: some StringProtocol) throws(ChainError) {
-        guard !decimal.isEmpty else { throw ChainError(.invalidValue, "expected decimal digits, found an empty string") }
+        guard !decimal.isEmpty else {
+            throw ChainError(.invalidValue, "expected decimal digits, found an empty string")
+        }
         var v = U256.zero
         for c in decimal.utf8 {
             guard c >= 0x30 && c <= 0x39 else {
@@ -93,7 +95,10 @@ public struct U256: Hashable, Sendable, Comparable, CustomStringConvertible, Exp
 
     public static func == (a: U256, b: U256) -> Bool { a.limbs == b.limbs }
     public func hash(into h: inout Hasher) {
-        h.combine(limbs.0); h.combine(limbs.1); h.combine(limbs.2); h.combine(limbs.3)
+        h.combine(limbs.0)
+        h.combine(limbs.1)
+        h.combine(limbs.2)
+        h.combine(limbs.3)
     }
 
     public static func < (a: U256, b: U256) -> Bool {
@@ -104,7 +109,8 @@ public struct U256: Hashable, Sendable, Comparable, CustomStringConvertible, Exp
     }
 
     public func addingReportingOverflow(_ o: U256) -> (partialValue: U256, overflow: Bool) {
-        let a = words, b = o.words
+        let a = words
+        let b = o.words
         var r = [UInt64](repeating: 0, count: 4)
         var carry: UInt64 = 0
         for i in 0..<4 {
@@ -117,7 +123,8 @@ public struct U256: Hashable, Sendable, Comparable, CustomStringConvertible, Exp
     }
 
     public func subtractingReportingOverflow(_ o: U256) -> (partialValue: U256, overflow: Bool) {
-        let a = words, b = o.words
+        let a = words
+        let b = o.words
         var r = [UInt64](repeating: 0, count: 4)
         var borrow: UInt64 = 0
         for i in 0..<4 {
@@ -130,7 +137,8 @@ public struct U256: Hashable, Sendable, Comparable, CustomStringConvertible, Exp
     }
 
     public func multipliedReportingOverflow(by o: U256) -> (partialValue: U256, overflow: Bool) {
-        let a = words, b = o.words
+        let a = words
+        let b = o.words
         var r = [UInt64](repeating: 0, count: 8)
         for i in 0..<4 {
             var carry: UInt64 = 0
@@ -151,7 +159,8 @@ public struct U256: Hashable, Sendable, Comparable, CustomStringConvertible, Exp
         precondition(!d.isZero, "U256 division by zero")
         if let a = uint64, let b = d.uint64 { return (U256(a / b), U256(a % b)) }
         if self < d { return (.zero, self) }
-        var q = U256.zero, r = U256.zero
+        var q = U256.zero
+        var r = U256.zero
         for i in stride(from: bitWidth - 1, through: 0, by: -1) {
             r = r << 1
             if bit(i) { r.limbs.0 |= 1 }
@@ -175,7 +184,8 @@ public struct U256: Hashable, Sendable, Comparable, CustomStringConvertible, Exp
         guard n < 256 else { return .zero }
         let w = a.words
         var r = [UInt64](repeating: 0, count: 4)
-        let limb = n / 64, shift = UInt64(n % 64)
+        let limb = n / 64
+        let shift = UInt64(n % 64)
         for i in stride(from: 3, through: limb, by: -1) {
             r[i] = w[i - limb] << shift
             if shift > 0 && i - limb - 1 >= 0 { r[i] |= w[i - limb - 1] >> (64 - shift) }

@@ -18,13 +18,16 @@ struct ChainVerifyBlockCommand: ParsableCommand {
     )
 
     @Option(help: "Block file: eth_getBlockByNumber JSON or debug_getRawBlock hex RLP.") var block: String
-    @Option(help: "Receipts file: eth_getBlockReceipts JSON or a JSON array of raw receipt hex strings.") var receipts: String?
+    @Option(help: "Receipts file: eth_getBlockReceipts JSON or a JSON array of raw receipt hex strings.") var receipts:
+        String?
 
     func run() throws {
         let report = try CLIFailure.reporting("block file \(block)") { () throws -> BlockReport in
             var report = try Self.blockReport(path: block)
             if let receipts {
-                try CLIFailure.reporting("receipts file \(receipts)") { try report.addReceipts(Self.receipts(path: receipts)) }
+                try CLIFailure.reporting("receipts file \(receipts)") {
+                    try report.addReceipts(Self.receipts(path: receipts))
+                }
             }
             return report
         }
@@ -44,7 +47,9 @@ struct ChainVerifyBlockCommand: ParsableCommand {
         var hex = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if hex.hasPrefix("\"") && hex.hasSuffix("\"") && hex.count >= 2 { hex = String(hex.dropFirst().dropLast()) }
         guard hex.hasPrefix("0x") || hex.hasPrefix("0X") else {
-            throw CLIFailure.malformed("block file \(path): expected a JSON object or 0x-prefixed hex RLP, found \"\(hex.prefix(16))…\"")
+            throw CLIFailure.malformed(
+                "block file \(path): expected a JSON object or 0x-prefixed hex RLP, found \"\(hex.prefix(16))…\""
+            )
         }
         return try BlockReport(block: Block(encoded: Hex.decode(hex)))
     }
@@ -75,7 +80,9 @@ struct BlockReport {
         var matches: Bool? { computed.map { $0 == header } }
 
         var json: JSONOutput {
-            var fields: [(String, JSONOutput)] = [("header", .string(header)), ("computed", .optional(computed)), ("matches", .optional(matches))]
+            var fields: [(String, JSONOutput)] = [
+                ("header", .string(header)), ("computed", .optional(computed)), ("matches", .optional(matches)),
+            ]
             if let note { fields.append(("note", .string(note))) }
             return .object(fields)
         }
@@ -101,15 +108,20 @@ struct BlockReport {
                 var encoded: [[UInt8]] = []
                 for (i, tx) in objects.enumerated() {
                     let decoded: Transaction
-                    do throws(ChainError) { decoded = try RPCJSON.transaction(tx) } catch { throw CLIFailure.malformed("block: transactions[\(i)]: \(error.reason)") }
+                    do throws(ChainError) { decoded = try RPCJSON.transaction(tx) } catch {
+                        throw CLIFailure.malformed("block: transactions[\(i)]: \(error.reason)")
+                    }
                     encoded.append(decoded.encoded)
-                    if let given = tx["hash"] as? String, given.lowercased() != decoded.hash.hex { transactionHashMismatches.append(given) }
+                    if let given = tx["hash"] as? String, given.lowercased() != decoded.hash.hex {
+                        transactionHashMismatches.append(given)
+                    }
                 }
                 transactionsRoot.computed = Trie.orderedRoot(encoded).hex
             } else if txs.isEmpty {
                 transactionsRoot.computed = Trie.orderedRoot([]).hex
             } else {
-                transactionsRoot.note = "the block lists transaction hashes only; fetch it with full transactions to check this root"
+                transactionsRoot.note =
+                    "the block lists transaction hashes only; fetch it with full transactions to check this root"
             }
         } else {
             transactionsRoot.note = "no transactions field"
@@ -118,7 +130,9 @@ struct BlockReport {
             var check = Check(header: root.hex)
             if let ws = o["withdrawals"] as? [[String: Any]] {
                 let items = try ws.enumerated().map { (i, w) throws -> [UInt8] in
-                    do throws(ChainError) { return try RPCJSON.withdrawal(w).encoded } catch { throw CLIFailure.malformed("block: withdrawals[\(i)]: \(error.reason)") }
+                    do throws(ChainError) { return try RPCJSON.withdrawal(w).encoded } catch {
+                        throw CLIFailure.malformed("block: withdrawals[\(i)]: \(error.reason)")
+                    }
                 }
                 check.computed = Trie.orderedRoot(items).hex
             } else {
@@ -133,7 +147,9 @@ struct BlockReport {
     init(block: Block) {
         header = block.header
         transactionsRoot = Check(header: header.transactionsRoot.hex, computed: block.computedTransactionsRoot.hex)
-        withdrawalsRoot = header.withdrawalsRoot.map { Check(header: $0.hex, computed: block.computedWithdrawalsRoot?.hex) }
+        withdrawalsRoot = header.withdrawalsRoot.map {
+            Check(header: $0.hex, computed: block.computedWithdrawalsRoot?.hex)
+        }
         ommersHash = Check(header: header.ommersHash.hex, computed: block.computedOmmersHash.hex)
         receiptsRoot = Check(header: header.receiptsRoot.hex, note: "no receipts file given")
         logsBloom = Check(header: header.logsBloom.bytes.hex, note: "no receipts file given")

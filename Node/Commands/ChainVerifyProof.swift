@@ -20,7 +20,9 @@ struct ChainVerifyProofCommand: ParsableCommand {
 
     func validate() throws {
         guard (try? Hash32(hex: stateRoot)) != nil else {
-            throw ValidationError("--state-root: expected 0x followed by 64 hex digits, found \"\(stateRoot.prefix(70))\"")
+            throw ValidationError(
+                "--state-root: expected 0x followed by 64 hex digits, found \"\(stateRoot.prefix(70))\""
+            )
         }
     }
 
@@ -44,11 +46,14 @@ struct ChainVerifyProofCommand: ParsableCommand {
         let output = JSONOutput.object([
             ("address", .string(verdict.address.checksummed)),
             ("stateRoot", .string(root.hex)),
-            ("account", .object([
-                ("valid", .bool(verdict.accountValid)),
-                ("exists", .bool(verdict.accountExists)),
-                ("reason", .optional(verdict.accountReason)),
-            ])),
+            (
+                "account",
+                .object([
+                    ("valid", .bool(verdict.accountValid)),
+                    ("exists", .bool(verdict.accountExists)),
+                    ("reason", .optional(verdict.accountReason)),
+                ])
+            ),
             ("storage", .array(slots)),
             ("valid", .bool(verdict.valid)),
         ])

@@ -8,7 +8,9 @@ struct CLIFailure: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
 
-    static func malformed(_ message: String) -> CLIFailure { CLIFailure(exitCode: ExitCodes.malformedInput, message: message) }
+    static func malformed(_ message: String) -> CLIFailure {
+        CLIFailure(exitCode: ExitCodes.malformedInput, message: message)
+    }
     static func io(_ message: String) -> CLIFailure { CLIFailure(exitCode: ExitCodes.ioError, message: message) }
 }
 
@@ -41,7 +43,9 @@ enum InputFile {
         if let size = attributes[.size] as? Int, size > maxBytes {
             throw CLIFailure.malformed("\(what) file \(path) is \(size) bytes; expected at most \(maxBytes)")
         }
-        do { return try Data(contentsOf: url) } catch { throw CLIFailure.io("cannot read \(what) file \(path): \(error.localizedDescription)") }
+        do { return try Data(contentsOf: url) } catch {
+            throw CLIFailure.io("cannot read \(what) file \(path): \(error.localizedDescription)")
+        }
     }
 
     /// The file's JSON; a JSON-RPC response envelope is unwrapped to its `result`.
@@ -51,7 +55,9 @@ enum InputFile {
             throw CLIFailure.malformed("\(what) file \(path) is not valid JSON")
         }
         if let envelope = value as? [String: Any], envelope["jsonrpc"] != nil {
-            if let error = envelope["error"] { throw CLIFailure.malformed("\(what) file \(path) holds a JSON-RPC error: \(error)") }
+            if let error = envelope["error"] {
+                throw CLIFailure.malformed("\(what) file \(path) holds a JSON-RPC error: \(error)")
+            }
             guard let result = envelope["result"], !(result is NSNull) else {
                 throw CLIFailure.malformed("\(what) file \(path) holds a JSON-RPC response without a result")
             }

@@ -1,7 +1,7 @@
 import ChainCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct ABITests {
     /// ethers.js abi.json: 1,024 random values of nested static and dynamic types, encoded by solc's output.
@@ -19,7 +19,9 @@ import TestSupport
 
     /// ethereum/tests ABITests/basic_abi_tests.json.
     @Test func ethereumTestsBasicVectors() throws {
-        let tests = try #require(try TestData.json("chain/ethereum-tests/basic_abi_tests.json") as? [String: [String: Any]])
+        let tests = try #require(
+            try TestData.json("chain/ethereum-tests/basic_abi_tests.json") as? [String: [String: Any]]
+        )
         for (name, t) in tests {
             let types = try (try #require(t["types"] as? [String])).map { try ABIType(parsing: $0) }
             let args = try #require(t["args"] as? [Any])
@@ -45,7 +47,9 @@ import TestSupport
         #expect(throws: ChainError(.invalidABI, "")) { try ABI.decode(types, from: dirtyPadding) }
         let bool = try ABI.encode([.bool], [.bool(true)])
         #expect(throws: ChainError(.invalidABI, "")) { try ABI.decode([.bool], from: bool.dropLast() + [2]) }
-        #expect(throws: ChainError(.invalidABI, "")) { try ABI.decode([.uint(8)], from: ABI.encode([.uint(256)], [.uint(U256(256))])) }
+        #expect(throws: ChainError(.invalidABI, "")) {
+            try ABI.decode([.uint(8)], from: ABI.encode([.uint(256)], [.uint(U256(256))]))
+        }
         // An array claiming 2^32 elements must fail before allocating anything.
         var bigArray = try ABI.encode([.array(.uint(256))], [.array([])])
         bigArray[60] = 0x01
@@ -56,15 +60,24 @@ import TestSupport
 
     @Test func eventLogsDecodeWithIndexedTopics() throws {
         // Transfer(address indexed from, address indexed to, uint256 value)
-        let event = ABIEvent(name: "Transfer", parameters: [
-            .init("from", .address, indexed: true), .init("to", .address, indexed: true), .init("value", .uint(256)),
-        ])
+        let event = ABIEvent(
+            name: "Transfer",
+            parameters: [
+                .init("from", .address, indexed: true), .init("to", .address, indexed: true),
+                .init("value", .uint(256)),
+            ]
+        )
         #expect(event.topic.hex == "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef")
         let from = try Address(hex: "0x00000000219ab540356cbb839cbe05303d7705fa")
         let to = try Address(hex: "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf")
-        let log = Log(address: to, topics: [event.topic, try Hash32(ABI.encode([.address], [.address(from)])),
-                                            try Hash32(ABI.encode([.address], [.address(to)]))],
-                      data: try ABI.encode([.uint(256)], [.uint(U256(42))]))
+        let log = Log(
+            address: to,
+            topics: [
+                event.topic, try Hash32(ABI.encode([.address], [.address(from)])),
+                try Hash32(ABI.encode([.address], [.address(to)])),
+            ],
+            data: try ABI.encode([.uint(256)], [.uint(U256(42))])
+        )
         let decoded = try event.decode(log)
         #expect(decoded.map(\.name) == ["from", "to", "value"])
         #expect(decoded.map(\.value) == [.address(from), .address(to), .uint(U256(42))])
@@ -77,9 +90,15 @@ import TestSupport
     @Test func mainnetDepositEventDecodes() throws {
         let doc = try #require(try TestData.json("chain/helios/rpc/receipt.json") as? [String: Any])
         let log = try #require(try RPCJSON.receipt(doc).logs.first)
-        let event = ABIEvent(name: "DepositEvent", parameters: ["pubkey", "withdrawal_credentials", "amount", "signature", "index"].map { .init($0, .bytes) })
+        let event = ABIEvent(
+            name: "DepositEvent",
+            parameters: ["pubkey", "withdrawal_credentials", "amount", "signature", "index"].map { .init($0, .bytes) }
+        )
         let values = try event.decode(log).map(\.value)
-        guard case .bytes(let pubkey) = values[0], case .bytes(let signature) = values[3] else { Issue.record("not bytes"); return }
+        guard case .bytes(let pubkey) = values[0], case .bytes(let signature) = values[3] else {
+            Issue.record("not bytes")
+            return
+        }
         #expect(pubkey.count == 48 && signature.count == 96)
     }
 

@@ -1,7 +1,7 @@
 import ChainCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct KeccakTests {
     @Test func matchesEveryEthersHashVector() throws {

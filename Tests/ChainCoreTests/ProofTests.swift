@@ -1,7 +1,7 @@
 import ChainCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct AccountProofTests {
     static func proof(_ path: String) throws -> UnverifiedAccountProof {
@@ -33,12 +33,17 @@ import TestSupport
     }
 
     /// execution-apis: proofs at the hive chain's head (block 54 of chain.rlp).
-    @Test(arguments: ["get-account-proof-blockhash", "get-account-proof-default-block", "get-account-proof-latest", "get-account-proof-with-storage"])
+    @Test(arguments: [
+        "get-account-proof-blockhash", "get-account-proof-default-block", "get-account-proof-latest",
+        "get-account-proof-with-storage",
+    ])
     func hiveChainProofsVerifyAgainstBlock54(name: String) throws {
         let blocks = try ChainFixtures.hiveBlocks()
         let head = try #require(blocks.last)
         #expect(head.header.number == 54)
-        let json = try #require(try TestData.rpcResult("chain/execution-apis/eth_getProof/\(name).io") as? [String: Any])
+        let json = try #require(
+            try TestData.rpcResult("chain/execution-apis/eth_getProof/\(name).io") as? [String: Any]
+        )
         let verdict = try UnverifiedAccountProof(json: json).verify(stateRoot: head.header.stateRoot)
         #expect(verdict.valid, "\(verdict.accountReason ?? "") \(verdict.slots.map { $0.reason ?? "" })")
     }

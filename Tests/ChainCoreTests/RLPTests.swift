@@ -1,7 +1,7 @@
 import ChainCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct RLPTests {
     /// ethereum/tests RLPTests/rlptest.json: encode `in`, compare with `out`; decode `out` back.
@@ -18,7 +18,9 @@ import TestSupport
 
     /// ethereum/tests RLPTests/invalidRLPTest.json: every case must be rejected.
     @Test func ethereumTestsInvalidVectorsAreRejected() throws {
-        let tests = try #require(try TestData.json("chain/ethereum-tests/invalidRLPTest.json") as? [String: [String: Any]])
+        let tests = try #require(
+            try TestData.json("chain/ethereum-tests/invalidRLPTest.json") as? [String: [String: Any]]
+        )
         #expect(tests.count == 26)
         for (name, test) in tests {
             let bytes = try Hex.decode(try #require(test["out"] as? String))

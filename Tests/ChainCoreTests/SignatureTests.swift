@@ -1,14 +1,17 @@
 import ChainCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct SignatureTests {
     /// ethereum/tests TransactionTests/ttSignature, latest fork's expectation, mainnet chain id 1.
     @Test func ttSignatureVectorsGiveTheExpectedSenderOrAreRejected() throws {
-        var accepted = 0, rejected = 0
+        var accepted = 0
+        var rejected = 0
         for file in try TestData.files(in: "chain/ethereum-tests/ttSignature") {
-            let doc = try #require(try TestData.json("chain/ethereum-tests/ttSignature/\(file)") as? [String: [String: Any]])
+            let doc = try #require(
+                try TestData.json("chain/ethereum-tests/ttSignature/\(file)") as? [String: [String: Any]]
+            )
             let test = try #require(doc.values.first)
             let results = try #require(test["result"] as? [String: [String: Any]])
             let expected = try #require(results["Prague"] ?? results["Shanghai"] ?? results["London"])
@@ -23,7 +26,9 @@ import TestSupport
                 #expect(tx.hash.hex == expected["hash"] as? String, "\(file)")
                 accepted += 1
             } else {
-                #expect(throws: ChainError.self, "\(file) should fail: \(expected["exception"] ?? "")") { try outcome.get() }
+                #expect(throws: ChainError.self, "\(file) should fail: \(expected["exception"] ?? "")") {
+                    try outcome.get()
+                }
                 rejected += 1
             }
         }
@@ -57,8 +62,13 @@ import TestSupport
     }
 
     @Test func checksumErrorsAreCaught() throws {
-        #expect(throws: ChainError(.invalidValue, "")) { try Address(hex: "0x7E5F4552091A69125d5DfCb7b8C2659029395BDF") }
-        #expect(try Address(hex: "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf").checksummed == "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf")
+        #expect(throws: ChainError(.invalidValue, "")) {
+            try Address(hex: "0x7E5F4552091A69125d5DfCb7b8C2659029395BDF")
+        }
+        #expect(
+            try Address(hex: "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf").checksummed
+                == "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+        )
     }
 
     /// ethers.js transactions.json: 3,200 random transactions of five kinds; our unsigned encoding, signing
@@ -75,8 +85,9 @@ import TestSupport
             let key = try Hex.decode(try #require(t["privateKey"] as? String))
             let from = try Secp256k1.shared.address(privateKey: key)
             for kind in kinds {
-                guard let unsigned = t["unsigned\(kind.suffix)"] as? String, let signed = t["signed\(kind.suffix)"] as? String,
-                      !unsigned.isEmpty, !signed.isEmpty
+                guard let unsigned = t["unsigned\(kind.suffix)"] as? String,
+                    let signed = t["signed\(kind.suffix)"] as? String,
+                    !unsigned.isEmpty, !signed.isEmpty
                 else { continue }
                 if kind.type == 3 && json["to"] == nil { continue }
                 var tx = try Self.transaction(json, type: kind.type, withChainID: kind.chain)
@@ -99,16 +110,27 @@ import TestSupport
         // s' = n - s is the same signature's malleable twin.
         let n = try U256(bigEndian: Hex.decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"))
         let highS = (n - (try U256(bigEndian: sig.s))).bigEndianBytes
-        #expect(throws: ChainError(.invalidSignature, "")) { try Signature(r: sig.r, s: highS, recoveryID: sig.recoveryID ^ 1) }
+        #expect(throws: ChainError(.invalidSignature, "")) {
+            try Signature(r: sig.r, s: highS, recoveryID: sig.recoveryID ^ 1)
+        }
         #expect(throws: ChainError(.invalidSignature, "")) { try Signature(r: [], s: sig.s, recoveryID: 0) }
-        #expect(throws: ChainError(.invalidSignature, "")) { try Signature(r: n.bigEndianBytes, s: sig.s, recoveryID: 0) }
+        #expect(throws: ChainError(.invalidSignature, "")) {
+            try Signature(r: n.bigEndianBytes, s: sig.s, recoveryID: 0)
+        }
         #expect(throws: ChainError(.invalidSignature, "")) { try Signature(rsv: sig.rsv.dropLast() + [29]) }
         #expect(throws: ChainError(.invalidSignature, "")) { try Signature(rsv: Array(sig.rsv.prefix(64))) }
-        #expect(try Secp256k1.shared.recoverAddress(digest, Signature(rsv: sig.rsv)) == Secp256k1.shared.address(privateKey: key))
+        #expect(
+            try Secp256k1.shared.recoverAddress(digest, Signature(rsv: sig.rsv))
+                == Secp256k1.shared.address(privateKey: key)
+        )
     }
 
-    static let order = try! U256(bigEndian: Hex.decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"))
-    static let halfOrder = try! U256(bigEndian: Hex.decode("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0"))
+    static let order = try! U256(
+        bigEndian: Hex.decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
+    )
+    static let halfOrder = try! U256(
+        bigEndian: Hex.decode("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0")
+    )
 
     static func transaction(_ j: [String: Any], type: UInt8, withChainID: Bool) throws -> Transaction {
         func u(_ k: String) throws -> U256 { try U256(quantity: j[k] as? String ?? "0x0") }
@@ -124,8 +146,10 @@ import TestSupport
         tx.maxFeePerBlobGas = try u("maxFeePerBlobGas")
         tx.blobVersionedHashes = try (j["blobVersionedHashes"] as? [String] ?? []).map { try Hash32(hex: $0) }
         tx.accessList = try (j["accessList"] as? [[String: Any]] ?? []).map {
-            AccessListEntry(address: try Address(hex: $0["address"] as! String),
-                            storageKeys: try ($0["storageKeys"] as? [String] ?? []).map { try Hash32(hex: $0) })
+            AccessListEntry(
+                address: try Address(hex: $0["address"] as! String),
+                storageKeys: try ($0["storageKeys"] as? [String] ?? []).map { try Hash32(hex: $0) }
+            )
         }
         tx.chainID = withChainID ? try u("chainId") : nil
         return tx

@@ -1,7 +1,7 @@
 import ChainCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct TrieTests {
     /// ethereum/tests convention: "0x…" strings are hex, others raw UTF-8; null deletes.
@@ -67,6 +67,8 @@ import TestSupport
         var tampered = proof
         tampered[tampered.count - 1][40] ^= 0x01
         #expect(throws: ChainError(.invalidProof, "")) { try Trie.verifyProof(root: root, key: key, proof: tampered) }
-        #expect(throws: ChainError(.invalidProof, "")) { try Trie.verifyProof(root: root, key: key, proof: Array(proof.dropLast())) }
+        #expect(throws: ChainError(.invalidProof, "")) {
+            try Trie.verifyProof(root: root, key: key, proof: Array(proof.dropLast()))
+        }
     }
 }

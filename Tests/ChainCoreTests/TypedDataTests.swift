@@ -1,7 +1,7 @@
 import ChainCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct TypedDataTests {
     /// ethers.js typed-data.json: 130 documents (nested structs, arrays, bytes, strings, ints of every width).
@@ -10,7 +10,10 @@ import TestSupport
         #expect(tests.count == 130)
         for t in tests {
             let doc = try TypedData(json: t)
-            #expect(try doc.encodeData(doc.primaryType, doc.message).hex == t["encoded"] as? String, "\(t["name"] ?? "")")
+            #expect(
+                try doc.encodeData(doc.primaryType, doc.message).hex == t["encoded"] as? String,
+                "\(t["name"] ?? "")"
+            )
             #expect(try doc.signingHash().hex == t["digest"] as? String, "\(t["name"] ?? "")")
         }
     }
@@ -24,7 +27,9 @@ import TestSupport
             #expect(try doc.typeHash(type).hex == d["typeHash_\(type)"] as? String, "\(type)")
         }
         if let separator = d["domainSeparator"] as? String { #expect(try doc.domainSeparator().hex == separator) }
-        if let hash = d["hashStruct_message"] as? String { #expect(try doc.hashStruct("Mail", doc.message).hex == hash) }
+        if let hash = d["hashStruct_message"] as? String {
+            #expect(try doc.hashStruct("Mail", doc.message).hex == hash)
+        }
         let digest = try doc.signingHash()
         #expect(digest.hex == d["digest"] as? String)
         let signature = try Signature(rsv: Hex.decode(try #require(d["signature"] as? String)))
@@ -35,10 +40,16 @@ import TestSupport
     }
 
     @Test func malformedDocumentsAreRejected() throws {
-        #expect(throws: ChainError(.invalidTypedData, "")) { try TypedData(json: ["types": [:], "primaryType": "Mail"]) }
-        let doc = try TypedData(json: ["types": ["T": [["name": "a", "type": "uint8"]]], "primaryType": "T", "domain": [:], "message": ["a": 256]])
+        #expect(throws: ChainError(.invalidTypedData, "")) {
+            try TypedData(json: ["types": [:], "primaryType": "Mail"])
+        }
+        let doc = try TypedData(json: [
+            "types": ["T": [["name": "a", "type": "uint8"]]], "primaryType": "T", "domain": [:], "message": ["a": 256],
+        ])
         #expect(throws: ChainError.self) { try doc.signingHash() }
-        let missing = try TypedData(json: ["types": ["T": [["name": "a", "type": "string"]]], "primaryType": "T", "domain": [:], "message": [:]])
+        let missing = try TypedData(json: [
+            "types": ["T": [["name": "a", "type": "string"]]], "primaryType": "T", "domain": [:], "message": [:],
+        ])
         #expect(throws: ChainError(.invalidTypedData, "")) { try missing.signingHash() }
     }
 }
@@ -46,6 +57,9 @@ import TestSupport
 @Suite struct PersonalMessageTests {
     /// EIP-191: personal_sign of "Hello World" by the well-known Hardhat account #0 key, as eth-account computes.
     @Test func personalSignHashMatchesTheKnownDigest() throws {
-        #expect(PersonalMessage.hash(Array("Hello World".utf8)).hex == "0xa1de988600a42c4b4ab089b619297c17d53cffae5d5120d82d8a92d0bb3b78f2")
+        #expect(
+            PersonalMessage.hash(Array("Hello World".utf8)).hex
+                == "0xa1de988600a42c4b4ab089b619297c17d53cffae5d5120d82d8a92d0bb3b78f2"
+        )
     }
 }

@@ -11,7 +11,8 @@ public enum ChainFixtures {
 
     /// The hive chain's genesis header (from the debug_getRawHeader transcript).
     public static func hiveGenesis() throws -> Header {
-        guard let hex = try TestData.rpcResult("chain/execution-apis/debug_getRawHeader/get-genesis.io") as? String else {
+        guard let hex = try TestData.rpcResult("chain/execution-apis/debug_getRawHeader/get-genesis.io") as? String
+        else {
             throw ChainError(.invalidJSON, "genesis transcript has no result")
         }
         return try Header(encoded: Hex.decode(hex))

@@ -21,7 +21,10 @@ public enum DelongProcess {
                 let candidate = dir.appendingPathComponent("delong")
                 if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             }
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: bundleDir.appendingPathComponent("delong").path])
+            throw CocoaError(
+                .fileNoSuchFile,
+                userInfo: [NSFilePathErrorKey: bundleDir.appendingPathComponent("delong").path]
+            )
         }
     }
 
@@ -30,7 +33,8 @@ public enum DelongProcess {
         let process = Process()
         process.executableURL = try executable
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -45,8 +49,11 @@ public enum DelongProcess {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData.get(), as: UTF8.self))
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData.get(), as: UTF8.self)
+        )
     }
 
     /// A fresh temporary directory, removed by the caller.
@@ -60,6 +67,14 @@ public enum DelongProcess {
 private final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
-    func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+    func set(_ d: Data) {
+        lock.lock()
+        data = d
+        lock.unlock()
+    }
+    func get() -> Data {
+        lock.lock()
+        defer { lock.unlock() }
+        return data
+    }
 }

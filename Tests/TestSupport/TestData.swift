@@ -16,7 +16,8 @@ public enum TestData {
             candidates.append(URL(fileURLWithPath: env))
         }
         candidates.append(packageRoot.deletingLastPathComponent().appendingPathComponent("shared/testdata"))
-        for candidate in candidates where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("chain").path) {
+        for candidate in candidates
+        where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("chain").path) {
             return candidate
         }
         throw TestDataMissing(searched: candidates.map(\.path))

@@ -44,56 +44,91 @@ func format(_ rate: Double, unit: String) -> String {
 func row(_ name: String, _ ours: Double, _ reference: Double?, _ referenceName: String, unit: String) {
     let ratio = reference.map { String(format: "%.2fx", ours / $0) } ?? "-"
     let ref = reference.map { format($0, unit: unit) } ?? "-"
-    print(name.padding(toLength: 44, withPad: " ", startingAt: 0),
-          format(ours, unit: unit).padding(toLength: 14, withPad: " ", startingAt: 0),
-          ref.padding(toLength: 14, withPad: " ", startingAt: 0),
-          ratio.padding(toLength: 8, withPad: " ", startingAt: 0), referenceName)
+    print(
+        name.padding(toLength: 44, withPad: " ", startingAt: 0),
+        format(ours, unit: unit).padding(toLength: 14, withPad: " ", startingAt: 0),
+        ref.padding(toLength: 14, withPad: " ", startingAt: 0),
+        ratio.padding(toLength: 8, withPad: " ", startingAt: 0),
+        referenceName
+    )
 }
 
 var sink: UInt8 = 0
 print("delong-bench \(quick ? "(quick)" : "")  \(ProcessInfo.processInfo.activeProcessorCount) cores")
-print("what".padding(toLength: 44, withPad: " ", startingAt: 0), "ours".padding(toLength: 14, withPad: " ", startingAt: 0),
-      "reference".padding(toLength: 14, withPad: " ", startingAt: 0), "ratio   ", "reference is")
+print(
+    "what".padding(toLength: 44, withPad: " ", startingAt: 0),
+    "ours".padding(toLength: 14, withPad: " ", startingAt: 0),
+    "reference".padding(toLength: 14, withPad: " ", startingAt: 0),
+    "ratio   ",
+    "reference is"
+)
 
 // MARK: Keccak-256 vs OpenSSL SHA3-256 (the same Keccak-f[1600] permutation, same rate)
 let small = (0..<500).map { UInt8(truncatingIfNeeded: $0 &* 7) }
 let large = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13) }
 let sha3 = DigestContext(.sha3_256)
 let k500 = measure(batch: 1000) { for _ in 0..<1000 { sink &+= Keccak256.hash(small).bytes[0] } }
-let s500 = measure(batch: 1000) { for _ in 0..<1000 { sha3.update(small); sink &+= sha3.finalize()[0] } }
+let s500 = measure(batch: 1000) {
+    for _ in 0..<1000 {
+        sha3.update(small)
+        sink &+= sha3.finalize()[0]
+    }
+}
 row("keccak256, 500 B", k500, s500, "OpenSSL SHA3-256 (EVP, reused ctx)", unit: "hash/s")
 let k1m = measure { sink &+= Keccak256.hash(large).bytes[0] } * Double(large.count)
-let s1m = measure { sha3.update(large); sink &+= sha3.finalize()[0] } * Double(large.count)
+let s1m =
+    measure {
+        sha3.update(large)
+        sink &+= sha3.finalize()[0]
+    } * Double(large.count)
 row("keccak256, 1 MiB", k1m, s1m, "OpenSSL SHA3-256", unit: "B/s")
 
 // MARK: Chain data from the shared test data, when present
 func testDataRoot() -> URL? {
     if let env = ProcessInfo.processInfo.environment["DELONG_TESTDATA"] { return URL(fileURLWithPath: env) }
-    let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let candidate = here.deletingLastPathComponent().appendingPathComponent("shared/testdata")
     return FileManager.default.fileExists(atPath: candidate.path) ? candidate : nil
 }
 
 if let root = testDataRoot(),
-   let chain = try? [UInt8](Data(contentsOf: root.appendingPathComponent("chain/execution-apis/chain.rlp"))),
-   let blocks = try? RLPItem.decodeSequence(chain).map({ try Block(rlp: $0) }) {
+    let chain = try? [UInt8](Data(contentsOf: root.appendingPathComponent("chain/execution-apis/chain.rlp"))),
+    let blocks = try? RLPItem.decodeSequence(chain).map({ try Block(rlp: $0) })
+{
     let headers = blocks.map(\.header.encoded)
     let headerRate = measure(batch: headers.count) {
         for h in headers { sink &+= (try! Header(encoded: h)).hash.bytes[0] }
     }
     let hashOnly = measure(batch: headers.count) { for h in headers { sink &+= Keccak256.hash(h).bytes[0] } }
-    row("headers decoded + hashed (hive, 15-21 fields)", headerRate, hashOnly, "keccak of the same bytes only", unit: "hdr/s")
+    row(
+        "headers decoded + hashed (hive, 15-21 fields)",
+        headerRate,
+        hashOnly,
+        "keccak of the same bytes only",
+        unit: "hdr/s"
+    )
 
     let blockBytes = chain.count
-    let chainRate = measure { sink &+= UInt8(truncatingIfNeeded: (try! RLPItem.decodeSequence(chain)).count) } * Double(blockBytes)
+    let chainRate =
+        measure { sink &+= UInt8(truncatingIfNeeded: (try! RLPItem.decodeSequence(chain)).count) } * Double(blockBytes)
     row("RLP decode, whole hive chain.rlp", chainRate, nil, "", unit: "B/s")
 
-    if let receiptsJSON = try? JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("chain/helios/rpc/receipts.json"))) as? [[String: Any]],
-       let receipts = try? receiptsJSON.map(RPCJSON.receipt) {
+    if let receiptsJSON = try? JSONSerialization.jsonObject(
+        with: Data(contentsOf: root.appendingPathComponent("chain/helios/rpc/receipts.json"))
+    ) as? [[String: Any]],
+        let receipts = try? receiptsJSON.map(RPCJSON.receipt)
+    {
         let encoded = receipts.map(\.encoded)
         let rootRate = measure { sink &+= Receipts.root(receipts).bytes[0] }
         let hashAll = measure { for e in encoded { sink &+= Keccak256.hash(e).bytes[0] } }
-        row("receipts root, mainnet 21925176 (202 rcpts)", rootRate, hashAll, "keccak of every receipt only", unit: "root/s")
+        row(
+            "receipts root, mainnet 21925176 (202 rcpts)",
+            rootRate,
+            hashAll,
+            "keccak of every receipt only",
+            unit: "root/s"
+        )
         let bloomRate = measure { sink &+= Receipts.bloom(receipts).bytes[0] }
         row("logs bloom, same block", bloomRate, nil, "", unit: "bloom/s")
     }
@@ -105,9 +140,13 @@ if let root = testDataRoot(),
 let key = Keccak256.hash(utf8: "delong-bench").bytes
 let digest = Keccak256.hash(utf8: "message")
 let signature = try! Secp256k1.shared.sign(digest, privateKey: key)
-let recoverRate = measure(batch: 100) { for _ in 0..<100 { sink &+= (try! Secp256k1.shared.recoverAddress(digest, signature)).bytes[0] } }
+let recoverRate = measure(batch: 100) {
+    for _ in 0..<100 { sink &+= (try! Secp256k1.shared.recoverAddress(digest, signature)).bytes[0] }
+}
 row("ecrecover → address", recoverRate, nil, "(libsecp256k1 itself: ~32 k/s here)", unit: "op/s")
-let signRate = measure(batch: 100) { for _ in 0..<100 { sink &+= (try! Secp256k1.shared.sign(digest, privateKey: key)).r[0] } }
+let signRate = measure(batch: 100) {
+    for _ in 0..<100 { sink &+= (try! Secp256k1.shared.sign(digest, privateKey: key)).r[0] }
+}
 row("sign (RFC 6979)", signRate, nil, "(libsecp256k1 itself: ~51 k/s here)", unit: "op/s")
 
 if sink == 42 { print("") }  // keep results observable so nothing is optimized away
