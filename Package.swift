@@ -24,6 +24,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // MARK: C system libraries (each imported by exactly one Swift module)
@@ -61,6 +63,20 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        .target(
+            name: "LightClient",
+            dependencies: [
+                "ChainCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Chain/LightClient",
+            swiftSettings: strictSettings
+        ),
+
         // MARK: Planes
         .target(
             name: "PlaneCrypto",
@@ -85,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "delong",
             dependencies: [
-                "ChainCore", "ChainIndex", "PlaneCrypto", "Sealing", "DecryptFS",
+                "ChainCore", "ChainIndex", "LightClient", "PlaneCrypto", "Sealing", "DecryptFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -95,14 +111,14 @@ let package = Package(
         .executableTarget(
             name: "DelongBench",
             dependencies: ["ChainCore", "PlaneCrypto"],
-            path: "contrib/benchmarks",
+            path: "contrib/benchmarks/DelongBench",
             swiftSettings: hotPathSettings
         ),
 
         // MARK: Tests
         .target(
             name: "TestSupport",
-            dependencies: ["ChainCore"],
+            dependencies: ["ChainCore", "LightClient", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),

@@ -5,6 +5,6 @@ struct ChainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chain",
         abstract: "Verify Ethereum blocks, receipts and state proofs without trusting their source.",
-        subcommands: [ChainVerifyBlockCommand.self, ChainVerifyProofCommand.self]
+        subcommands: [ChainVerifyBlockCommand.self, ChainVerifyProofCommand.self, ChainVerifyRPCCommand.self]
     )
 }

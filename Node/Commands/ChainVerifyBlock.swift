@@ -18,40 +18,34 @@ struct ChainVerifyBlockCommand: ParsableCommand {
     )
 
     @Option(help: "Block file: eth_getBlockByNumber JSON or debug_getRawBlock hex RLP.") var block: String
-    @Option(help: "Receipts file: eth_getBlockReceipts JSON or a JSON array of raw receipt hex strings.") var receipts:
-        String?
+    @Option(help: "Receipts file: eth_getBlockReceipts JSON or a JSON array of raw receipt hex strings.")
+    var receipts: String?
 
     func run() throws {
-        let report = try CLIFailure.reporting("block file \(block)") { () throws -> BlockReport in
-            var report = try Self.blockReport(path: block)
-            if let receipts {
-                try CLIFailure.reporting("receipts file \(receipts)") {
-                    try report.addReceipts(Self.receipts(path: receipts))
-                }
-            }
-            return report
+        let verdict = try CLIFailure.reporting("block file \(block)") { () throws -> BlockVerdict in
+            let unverified = try Self.block(path: block)
+            let receiptList = try receipts.map { path in try CLIFailure.reporting("receipts file \(path)") { try Self.receipts(path: path) } }
+            return unverified.verify(receipts: receiptList)
         }
-        print(report.json.rendered())
-        if !report.allMatch { throw ExitCode(ExitCodes.verificationFailed) }
+        print(verdict.json.rendered())
+        if !verdict.valid { throw ExitCode(ExitCodes.verificationFailed) }
     }
 
-    static func blockReport(path: String) throws -> BlockReport {
+    static func block(path: String) throws -> UnverifiedBlock {
         let data = try InputFile.read(path, what: "block")
         let text = String(decoding: data.prefix(64), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if text.hasPrefix("{") {
             guard let object = try InputFile.json(data, path: path, what: "block") as? [String: Any] else {
                 throw CLIFailure.malformed("block file \(path): expected a JSON object (eth_getBlockByNumber result)")
             }
-            return try BlockReport(json: object)
+            return try UnverifiedBlock(json: object)
         }
         var hex = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if hex.hasPrefix("\"") && hex.hasSuffix("\"") && hex.count >= 2 { hex = String(hex.dropFirst().dropLast()) }
         guard hex.hasPrefix("0x") || hex.hasPrefix("0X") else {
-            throw CLIFailure.malformed(
-                "block file \(path): expected a JSON object or 0x-prefixed hex RLP, found \"\(hex.prefix(16))…\""
-            )
+            throw CLIFailure.malformed("block file \(path): expected a JSON object or 0x-prefixed hex RLP, found \"\(hex.prefix(16))…\"")
         }
-        return try BlockReport(block: Block(encoded: Hex.decode(hex)))
+        return UnverifiedBlock(try Block(encoded: Hex.decode(hex)))
     }
 
     static func receipts(path: String) throws -> [Receipt] {
@@ -71,120 +65,27 @@ struct ChainVerifyBlockCommand: ParsableCommand {
     }
 }
 
-/// What verify-block found: each commitment recomputed beside the header's.
-struct BlockReport {
-    struct Check {
-        var header: String
-        var computed: String?
-        var note: String?
-        var matches: Bool? { computed.map { $0 == header } }
-
-        var json: JSONOutput {
-            var fields: [(String, JSONOutput)] = [
-                ("header", .string(header)), ("computed", .optional(computed)), ("matches", .optional(matches)),
-            ]
-            if let note { fields.append(("note", .string(note))) }
-            return .object(fields)
-        }
-    }
-
-    var header: Header
-    var givenHash: String?
-    var transactionsRoot: Check
-    var withdrawalsRoot: Check?
-    var receiptsRoot: Check
-    var logsBloom: Check
-    var ommersHash: Check?
-    /// Hashes of transactions whose given hash differs from the hash of their fields.
-    var transactionHashMismatches: [String] = []
-    var receiptCount: Int?
-
-    init(json o: [String: Any]) throws {
-        header = try RPCJSON.header(o)
-        givenHash = o["hash"] as? String
-        transactionsRoot = Check(header: header.transactionsRoot.hex)
-        if let txs = o["transactions"] as? [Any] {
-            if let objects = txs as? [[String: Any]] {
-                var encoded: [[UInt8]] = []
-                for (i, tx) in objects.enumerated() {
-                    let decoded: Transaction
-                    do throws(ChainError) { decoded = try RPCJSON.transaction(tx) } catch {
-                        throw CLIFailure.malformed("block: transactions[\(i)]: \(error.reason)")
-                    }
-                    encoded.append(decoded.encoded)
-                    if let given = tx["hash"] as? String, given.lowercased() != decoded.hash.hex {
-                        transactionHashMismatches.append(given)
-                    }
-                }
-                transactionsRoot.computed = Trie.orderedRoot(encoded).hex
-            } else if txs.isEmpty {
-                transactionsRoot.computed = Trie.orderedRoot([]).hex
-            } else {
-                transactionsRoot.note =
-                    "the block lists transaction hashes only; fetch it with full transactions to check this root"
-            }
-        } else {
-            transactionsRoot.note = "no transactions field"
-        }
-        if let root = header.withdrawalsRoot {
-            var check = Check(header: root.hex)
-            if let ws = o["withdrawals"] as? [[String: Any]] {
-                let items = try ws.enumerated().map { (i, w) throws -> [UInt8] in
-                    do throws(ChainError) { return try RPCJSON.withdrawal(w).encoded } catch {
-                        throw CLIFailure.malformed("block: withdrawals[\(i)]: \(error.reason)")
-                    }
-                }
-                check.computed = Trie.orderedRoot(items).hex
-            } else {
-                check.note = "no withdrawals field"
-            }
-            withdrawalsRoot = check
-        }
-        receiptsRoot = Check(header: header.receiptsRoot.hex, note: "no receipts file given")
-        logsBloom = Check(header: header.logsBloom.bytes.hex, note: "no receipts file given")
-    }
-
-    init(block: Block) {
-        header = block.header
-        transactionsRoot = Check(header: header.transactionsRoot.hex, computed: block.computedTransactionsRoot.hex)
-        withdrawalsRoot = header.withdrawalsRoot.map {
-            Check(header: $0.hex, computed: block.computedWithdrawalsRoot?.hex)
-        }
-        ommersHash = Check(header: header.ommersHash.hex, computed: block.computedOmmersHash.hex)
-        receiptsRoot = Check(header: header.receiptsRoot.hex, note: "no receipts file given")
-        logsBloom = Check(header: header.logsBloom.bytes.hex, note: "no receipts file given")
-    }
-
-    mutating func addReceipts(_ receipts: [Receipt]) {
-        receiptsRoot = Check(header: header.receiptsRoot.hex, computed: Receipts.root(receipts).hex)
-        logsBloom = Check(header: header.logsBloom.bytes.hex, computed: Receipts.bloom(receipts).bytes.hex)
-        receiptCount = receipts.count
-    }
-
-    var hashMatches: Bool? { givenHash.map { $0.lowercased() == header.hash.hex } }
-
-    var allMatch: Bool {
-        let checks = [transactionsRoot, receiptsRoot, logsBloom] + [withdrawalsRoot, ommersHash].compactMap { $0 }
-        return hashMatches != false && transactionHashMismatches.isEmpty && checks.allSatisfy { $0.matches != false }
-    }
-
+extension BlockVerdict {
+    /// The verdict as verify-block prints it.
     var json: JSONOutput {
-        var hash: [(String, JSONOutput)] = [("computed", .string(header.hash.hex))]
-        if let givenHash { hash += [("given", .string(givenHash)), ("matches", .optional(hashMatches))] }
-        var fields: [(String, JSONOutput)] = [
-            ("number", .int(header.number)),
-            ("hash", .object(hash)),
-            ("transactionsRoot", transactionsRoot.json),
-            ("withdrawalsRoot", withdrawalsRoot?.json ?? .null),
-            ("receiptsRoot", receiptsRoot.json),
-            ("logsBloom", logsBloom.json),
-        ]
-        if let ommersHash { fields.append(("ommersHash", ommersHash.json)) }
+        var hash: [(String, JSONOutput)] = [("computed", .string(computedHash.hex))]
+        if let claimedHash { hash += [("given", .string(claimedHash.hex)), ("matches", .optional(hashMatches))] }
+        var fields: [(String, JSONOutput)] = [("number", .int(header.number)), ("hash", .object(hash))]
+        let byName = Dictionary(commitments.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for name in ["transactionsRoot", "withdrawalsRoot", "receiptsRoot", "logsBloom", "ommersHash"] {
+            guard let c = byName[name] else {
+                if name == "withdrawalsRoot" { fields.append((name, .null)) }
+                continue
+            }
+            var check: [(String, JSONOutput)] = [("header", .string(c.header)), ("computed", .optional(c.computed)), ("matches", .optional(c.matches))]
+            if let note = c.note { check.append(("note", .string(note))) }
+            fields.append((name, .object(check)))
+        }
         if !transactionHashMismatches.isEmpty {
-            fields.append(("transactionHashMismatches", .array(transactionHashMismatches.map(JSONOutput.string))))
+            fields.append(("transactionHashMismatches", .array(transactionHashMismatches.map { .int($0) })))
         }
         if let receiptCount { fields.append(("receipts", .int(receiptCount))) }
-        fields.append(("valid", .bool(allMatch)))
+        fields.append(("valid", .bool(valid)))
         return .object(fields)
     }
 }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone on a fresh Debian 12 machine with Swift installed:
+#   contrib/scripts/test.sh
+# 1. system packages (contrib/scripts/install-deps.sh), 2. the shared test data checked against its
+# manifests, 3. format lint, 4. a warnings-as-errors build, 5. swift test, 6. the Python suites of the
+# devnet and contracts (web3.py as an independent client).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "system packages"
+contrib/scripts/install-deps.sh
+
+step "shared test data"
+testdata="${DELONG_TESTDATA:-../shared/testdata}"
+if [ ! -d "$testdata/chain" ]; then
+    echo "DeLong test data not found at $testdata." >&2
+    echo "Put it beside the package as ../shared/testdata, set DELONG_TESTDATA, or fetch it from its public" >&2
+    echo "origins: contrib/scripts/fetch-testdata.py fetch MANIFEST_DIR DEST (see the script's help)." >&2
+    exit 1
+fi
+python3 contrib/scripts/fetch-testdata.py verify "$testdata" | tail -n 1
+
+step "format (swift format lint --strict)"
+swift format lint --strict -r Package.swift Node Chain Planes Tests contrib/benchmarks
+
+step "build (warnings are errors)"
+swift build --build-tests -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error
+
+step "swift test"
+swift test --skip-build
+
+step "devnet and contracts (pytest, web3.py)"
+contrib/python/test.sh
