@@ -23,7 +23,9 @@ public struct UnverifiedBlock: Sendable {
             } else if let objects = txs as? [[String: Any]] {
                 var decoded: [Transaction] = []
                 for (i, tx) in objects.enumerated() {
-                    do throws(ChainError) { decoded.append(try RPCJSON.transaction(tx)) } catch { throw error.within("transactions[\(i)]") }
+                    do throws(ChainError) { decoded.append(try RPCJSON.transaction(tx)) } catch {
+                        throw error.within("transactions[\(i)]")
+                    }
                     claimedTransactionHashes.append((tx["hash"] as? String).flatMap { try? Hash32(hex: $0) })
                 }
                 transactions = decoded
@@ -31,7 +33,9 @@ public struct UnverifiedBlock: Sendable {
         }
         if let ws = o["withdrawals"] as? [Any] {
             withdrawals = try ws.enumerated().map { (i, w) throws(ChainError) -> Withdrawal in
-                do throws(ChainError) { return try RPCJSON.withdrawal(RPCJSON.object(w, "withdrawal")) } catch { throw error.within("withdrawals[\(i)]") }
+                do throws(ChainError) { return try RPCJSON.withdrawal(RPCJSON.object(w, "withdrawal")) } catch {
+                    throw error.within("withdrawals[\(i)]")
+                }
             }
         }
     }
@@ -49,31 +53,68 @@ public struct UnverifiedBlock: Sendable {
     /// With `receipts`, also the receipts root and the logs bloom.
     public func verify(receipts: [Receipt]? = nil) -> BlockVerdict {
         var commitments: [BlockVerdict.Commitment] = []
-        let txNote = transactions == nil ? "transaction hashes only; full transactions are needed to check this root" : nil
-        commitments.append(.init(name: "transactionsRoot", header: header.transactionsRoot.hex,
-                                 computed: transactions.map { Trie.orderedRoot($0.map(\.encoded)).hex }, note: txNote))
+        let txNote =
+            transactions == nil ? "transaction hashes only; full transactions are needed to check this root" : nil
+        commitments.append(
+            .init(
+                name: "transactionsRoot",
+                header: header.transactionsRoot.hex,
+                computed: transactions.map { Trie.orderedRoot($0.map(\.encoded)).hex },
+                note: txNote
+            )
+        )
         if let root = header.withdrawalsRoot {
-            commitments.append(.init(name: "withdrawalsRoot", header: root.hex,
-                                     computed: withdrawals.map { Trie.orderedRoot($0.map(\.encoded)).hex },
-                                     note: withdrawals == nil ? "no withdrawals given" : nil))
+            commitments.append(
+                .init(
+                    name: "withdrawalsRoot",
+                    header: root.hex,
+                    computed: withdrawals.map { Trie.orderedRoot($0.map(\.encoded)).hex },
+                    note: withdrawals == nil ? "no withdrawals given" : nil
+                )
+            )
         }
         if let ommers {
-            commitments.append(.init(name: "ommersHash", header: header.ommersHash.hex,
-                                     computed: Keccak256.hash(RLPItem.list(ommers.map(\.rlp)).encoded).hex, note: nil))
+            commitments.append(
+                .init(
+                    name: "ommersHash",
+                    header: header.ommersHash.hex,
+                    computed: Keccak256.hash(RLPItem.list(ommers.map(\.rlp)).encoded).hex,
+                    note: nil
+                )
+            )
         }
         let receiptNote = receipts == nil ? "no receipts given" : nil
-        commitments.append(.init(name: "receiptsRoot", header: header.receiptsRoot.hex,
-                                 computed: receipts.map { Receipts.root($0).hex }, note: receiptNote))
-        commitments.append(.init(name: "logsBloom", header: header.logsBloom.bytes.hex,
-                                 computed: receipts.map { Receipts.bloom($0).bytes.hex }, note: receiptNote))
+        commitments.append(
+            .init(
+                name: "receiptsRoot",
+                header: header.receiptsRoot.hex,
+                computed: receipts.map { Receipts.root($0).hex },
+                note: receiptNote
+            )
+        )
+        commitments.append(
+            .init(
+                name: "logsBloom",
+                header: header.logsBloom.bytes.hex,
+                computed: receipts.map { Receipts.bloom($0).bytes.hex },
+                note: receiptNote
+            )
+        )
         var mismatched: [Int] = []
         if let transactions {
-            for (i, (tx, claimed)) in zip(transactions, claimedTransactionHashes).enumerated() where claimed != nil && claimed != tx.hash {
+            for (i, (tx, claimed)) in zip(transactions, claimedTransactionHashes).enumerated()
+            where claimed != nil && claimed != tx.hash {
                 mismatched.append(i)
             }
         }
-        return BlockVerdict(header: header, computedHash: header.hash, claimedHash: claimedHash, commitments: commitments,
-                            transactionHashMismatches: mismatched, receiptCount: receipts?.count)
+        return BlockVerdict(
+            header: header,
+            computedHash: header.hash,
+            claimedHash: claimedHash,
+            commitments: commitments,
+            transactionHashMismatches: mismatched,
+            receiptCount: receipts?.count
+        )
     }
 }
 
@@ -108,7 +149,9 @@ public struct BlockVerdict: Sendable {
 
     /// The commitments that were checked and disagree.
     public var mismatches: [String] {
-        var out = commitments.filter { $0.matches == false }.map { "\($0.name): header has \($0.header), computed \($0.computed ?? "-")" }
+        var out = commitments.filter { $0.matches == false }.map {
+            "\($0.name): header has \($0.header), computed \($0.computed ?? "-")"
+        }
         if hashMatches == false { out.insert("hash: claimed \(claimedHash!.hex), computed \(computedHash.hex)", at: 0) }
         out += transactionHashMismatches.map { "transactions[\($0)]: claimed hash differs from the hash of its fields" }
         return out

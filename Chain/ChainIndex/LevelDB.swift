@@ -74,7 +74,9 @@ public final class LevelDB: @unchecked Sendable {
         let options = sync ? syncWriteOptions : writeOptions
         try Self.check { err in
             key.withUnsafeBytes { k in
-                value.withUnsafeBytes { v in CLevelDB_put(db, options, k.baseAddress, k.count, v.baseAddress, v.count, &err) }
+                value.withUnsafeBytes { v in
+                    CLevelDB_put(db, options, k.baseAddress, k.count, v.baseAddress, v.count, &err)
+                }
             }
         }
     }
@@ -82,7 +84,8 @@ public final class LevelDB: @unchecked Sendable {
     /// Removes `key` (no error when absent).
     public func delete(_ key: [UInt8], sync: Bool = false) throws(LevelDBError) {
         let options = sync ? syncWriteOptions : writeOptions
-        try Self.check { err in key.withUnsafeBytes { k in CLevelDB_delete(db, options, k.baseAddress, k.count, &err) } }
+        try Self.check { err in key.withUnsafeBytes { k in CLevelDB_delete(db, options, k.baseAddress, k.count, &err) }
+        }
     }
 
     /// Applies every operation of `batch` atomically: after a crash, all of them or none are visible.
@@ -95,7 +98,9 @@ public final class LevelDB: @unchecked Sendable {
             switch op {
             case .put(let k, let v):
                 k.withUnsafeBytes { kb in
-                    v.withUnsafeBytes { vb in CLevelDB_batch_put(handle, kb.baseAddress, kb.count, vb.baseAddress, vb.count) }
+                    v.withUnsafeBytes { vb in
+                        CLevelDB_batch_put(handle, kb.baseAddress, kb.count, vb.baseAddress, vb.count)
+                    }
                 }
             case .delete(let k):
                 k.withUnsafeBytes { kb in CLevelDB_batch_delete(handle, kb.baseAddress, kb.count) }

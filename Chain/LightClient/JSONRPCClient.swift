@@ -64,10 +64,13 @@ public final class JSONRPCClient: Sendable {
     /// Responses larger than this are refused (a hostile endpoint cannot exhaust memory).
     public static let maxResponseBytes = 64 << 20
 
-    public init(endpoint: String, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(15), retries: Int = 3) {
+    public init(endpoint: String, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(15), retries: Int = 3)
+    {
         self.endpoint = endpoint
         self.http = httpClient
-        self.timeout = .nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        self.timeout = .nanoseconds(
+            timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        )
         self.retries = retries
     }
 
@@ -76,7 +79,12 @@ public final class JSONRPCClient: Sendable {
         let body = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\(request.method)\",\"params\":\(request.params)}"
         let response = try await post(body, method: request.method, logger: logger)
         guard let object = response as? [String: Any] else {
-            throw RPCError(kind: .malformed, endpoint: endpoint, method: request.method, detail: "expected a JSON-RPC response object")
+            throw RPCError(
+                kind: .malformed,
+                endpoint: endpoint,
+                method: request.method,
+                detail: "expected a JSON-RPC response object"
+            )
         }
         return try result(of: object, method: request.method)
     }
@@ -84,23 +92,40 @@ public final class JSONRPCClient: Sendable {
     /// Calls several methods in one HTTP request; results come back in request order.
     public func batch(_ requests: [RPCRequest], logger: Logger) async throws -> [Any] {
         guard !requests.isEmpty else { return [] }
-        let body = "[" + requests.enumerated().map { i, r in
-            "{\"jsonrpc\":\"2.0\",\"id\":\(i),\"method\":\"\(r.method)\",\"params\":\(r.params)}"
-        }.joined(separator: ",") + "]"
+        let body =
+            "["
+            + requests.enumerated().map { i, r in
+                "{\"jsonrpc\":\"2.0\",\"id\":\(i),\"method\":\"\(r.method)\",\"params\":\(r.params)}"
+            }.joined(separator: ",") + "]"
         let label = "batch of \(requests.count)"
         guard let responses = try await post(body, method: label, logger: logger) as? [[String: Any]] else {
-            throw RPCError(kind: .malformed, endpoint: endpoint, method: label, detail: "expected a JSON array of responses")
+            throw RPCError(
+                kind: .malformed,
+                endpoint: endpoint,
+                method: label,
+                detail: "expected a JSON array of responses"
+            )
         }
         var byID: [Int: [String: Any]] = [:]
         for r in responses {
             guard let id = r["id"] as? Int, id >= 0, id < requests.count, byID[id] == nil else {
-                throw RPCError(kind: .malformed, endpoint: endpoint, method: label, detail: "response with a missing, unknown or repeated id")
+                throw RPCError(
+                    kind: .malformed,
+                    endpoint: endpoint,
+                    method: label,
+                    detail: "response with a missing, unknown or repeated id"
+                )
             }
             byID[id] = r
         }
         return try requests.indices.map { i in
             guard let r = byID[i] else {
-                throw RPCError(kind: .malformed, endpoint: endpoint, method: requests[i].method, detail: "no response in the batch")
+                throw RPCError(
+                    kind: .malformed,
+                    endpoint: endpoint,
+                    method: requests[i].method,
+                    detail: "no response in the batch"
+                )
             }
             return try result(of: r, method: requests[i].method)
         }
@@ -108,11 +133,20 @@ public final class JSONRPCClient: Sendable {
 
     private func result(of object: [String: Any], method: String) throws -> Any {
         if let error = object["error"] as? [String: Any] {
-            throw RPCError(kind: .server(code: error["code"] as? Int ?? 0, message: error["message"] as? String ?? ""),
-                           endpoint: endpoint, method: method, detail: "server error \(error["code"] ?? "?"): \(error["message"] ?? "")")
+            throw RPCError(
+                kind: .server(code: error["code"] as? Int ?? 0, message: error["message"] as? String ?? ""),
+                endpoint: endpoint,
+                method: method,
+                detail: "server error \(error["code"] ?? "?"): \(error["message"] ?? "")"
+            )
         }
         guard let result = object["result"] else {
-            throw RPCError(kind: .malformed, endpoint: endpoint, method: method, detail: "response has neither result nor error")
+            throw RPCError(
+                kind: .malformed,
+                endpoint: endpoint,
+                method: method,
+                detail: "response has neither result nor error"
+            )
         }
         return result
     }
@@ -132,7 +166,13 @@ public final class JSONRPCClient: Sendable {
                 guard retryable, attempt < retries else { throw error }
                 attempt += 1
                 let delay = 100 * (1 << attempt)
-                logger.debug("rpc retry", metadata: ["rpc.endpoint": "\(endpoint)", "rpc.method": "\(method)", "rpc.attempt": "\(attempt)", "rpc.error": "\(error.detail)"])
+                logger.debug(
+                    "rpc retry",
+                    metadata: [
+                        "rpc.endpoint": "\(endpoint)", "rpc.method": "\(method)", "rpc.attempt": "\(attempt)",
+                        "rpc.error": "\(error.detail)",
+                    ]
+                )
                 try await Task.sleep(for: .milliseconds(delay))
             }
         }
@@ -149,12 +189,22 @@ public final class JSONRPCClient: Sendable {
             response = try await http.execute(request, deadline: .now() + timeout, logger: logger)
             bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
         } catch let error as NIOTooManyBytesError {
-            throw RPCError(kind: .malformed, endpoint: endpoint, method: method, detail: "response larger than \(Self.maxResponseBytes) bytes (\(error))")
+            throw RPCError(
+                kind: .malformed,
+                endpoint: endpoint,
+                method: method,
+                detail: "response larger than \(Self.maxResponseBytes) bytes (\(error))"
+            )
         } catch {
             throw RPCError(kind: .transport, endpoint: endpoint, method: method, detail: "\(error)")
         }
         guard response.status == .ok else {
-            throw RPCError(kind: .httpStatus(Int(response.status.code)), endpoint: endpoint, method: method, detail: "HTTP \(response.status.code)")
+            throw RPCError(
+                kind: .httpStatus(Int(response.status.code)),
+                endpoint: endpoint,
+                method: method,
+                detail: "HTTP \(response.status.code)"
+            )
         }
         do {
             return try JSONSerialization.jsonObject(with: Data(buffer: bytes), options: [.fragmentsAllowed])

@@ -24,7 +24,9 @@ struct ChainVerifyBlockCommand: ParsableCommand {
     func run() throws {
         let verdict = try CLIFailure.reporting("block file \(block)") { () throws -> BlockVerdict in
             let unverified = try Self.block(path: block)
-            let receiptList = try receipts.map { path in try CLIFailure.reporting("receipts file \(path)") { try Self.receipts(path: path) } }
+            let receiptList = try receipts.map { path in
+                try CLIFailure.reporting("receipts file \(path)") { try Self.receipts(path: path) }
+            }
             return unverified.verify(receipts: receiptList)
         }
         print(verdict.json.rendered())
@@ -43,7 +45,9 @@ struct ChainVerifyBlockCommand: ParsableCommand {
         var hex = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if hex.hasPrefix("\"") && hex.hasSuffix("\"") && hex.count >= 2 { hex = String(hex.dropFirst().dropLast()) }
         guard hex.hasPrefix("0x") || hex.hasPrefix("0X") else {
-            throw CLIFailure.malformed("block file \(path): expected a JSON object or 0x-prefixed hex RLP, found \"\(hex.prefix(16))…\"")
+            throw CLIFailure.malformed(
+                "block file \(path): expected a JSON object or 0x-prefixed hex RLP, found \"\(hex.prefix(16))…\""
+            )
         }
         return UnverifiedBlock(try Block(encoded: Hex.decode(hex)))
     }
@@ -77,7 +81,9 @@ extension BlockVerdict {
                 if name == "withdrawalsRoot" { fields.append((name, .null)) }
                 continue
             }
-            var check: [(String, JSONOutput)] = [("header", .string(c.header)), ("computed", .optional(c.computed)), ("matches", .optional(c.matches))]
+            var check: [(String, JSONOutput)] = [
+                ("header", .string(c.header)), ("computed", .optional(c.computed)), ("matches", .optional(c.matches)),
+            ]
             if let note = c.note { check.append(("note", .string(note))) }
             fields.append((name, .object(check)))
         }

@@ -42,7 +42,9 @@ struct ChainVerifyRPCCommand: AsyncParsableCommand {
         let progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
         let start = ContinuousClock.now
         var failures: [String] = []
-        var transactions = 0, receipts = 0, verified = 0
+        var transactions = 0
+        var receipts = 0
+        var verified = 0
         var last: Header? = nil
         var lastHash: Hash32? = nil
         let last_: UInt64
@@ -70,17 +72,23 @@ struct ChainVerifyRPCCommand: AsyncParsableCommand {
                 }
                 failures += verdict.mismatches.map { "block \(n): \($0)" }
                 if let lastHash, block.header.parentHash != lastHash {
-                    failures.append("block \(n): parentHash \(block.header.parentHash.hex) does not link to block \(n - 1) (\(lastHash.hex))")
+                    failures.append(
+                        "block \(n): parentHash \(block.header.parentHash.hex) does not link to block \(n - 1) (\(lastHash.hex))"
+                    )
                 }
                 if blockReceipts.count != block.transactions?.count {
-                    failures.append("block \(n): \(blockReceipts.count) receipts for \(block.transactions?.count ?? 0) transactions")
+                    failures.append(
+                        "block \(n): \(blockReceipts.count) receipts for \(block.transactions?.count ?? 0) transactions"
+                    )
                 }
                 transactions += block.transactions?.count ?? 0
                 receipts += blockReceipts.count
                 verified += 1
                 last = block.header
                 lastHash = verdict.computedHash
-                progress.update("verified block \(n) of \(last_) · \(transactions) transactions · \(failures.count) failures")
+                progress.update(
+                    "verified block \(n) of \(last_) · \(transactions) transactions · \(failures.count) failures"
+                )
             }
             progress.finish()
         } catch let error as RPCError {
@@ -98,17 +106,26 @@ struct ChainVerifyRPCCommand: AsyncParsableCommand {
             for a in account {
                 let proof: AccountProofVerdict
                 do {
-                    guard let json = try await client.call(.proof(a, slots: [], block: last.number), logger: logger) as? [String: Any] else {
+                    guard
+                        let json = try await client.call(.proof(a, slots: [], block: last.number), logger: logger)
+                            as? [String: Any]
+                    else {
                         throw CLIFailure.malformed("\(rpc): eth_getProof for \(a) returned no object")
                     }
                     proof = try UnverifiedAccountProof(json: json).verify(stateRoot: last.stateRoot)
                 } catch let error as ChainError {
-                    FileHandle.standardError.write(Data("delong: \(rpc): eth_getProof for \(a): \(error.reason)\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("delong: \(rpc): eth_getProof for \(a): \(error.reason)\n".utf8)
+                    )
                     throw ExitCode(ExitCodes.malformedInput)
                 }
                 if !proof.valid { failures.append("account \(a): \(proof.accountReason ?? "invalid proof")") }
-                accounts.append(.object([("address", .string(proof.address.checksummed)), ("exists", .bool(proof.accountExists)),
-                                         ("valid", .bool(proof.valid))]))
+                accounts.append(
+                    .object([
+                        ("address", .string(proof.address.checksummed)), ("exists", .bool(proof.accountExists)),
+                        ("valid", .bool(proof.valid)),
+                    ])
+                )
             }
         }
         let elapsed = ContinuousClock.now - start
@@ -120,7 +137,15 @@ struct ChainVerifyRPCCommand: AsyncParsableCommand {
             ("blocks", .int(verified)),
             ("transactions", .int(transactions)),
             ("receipts", .int(receipts)),
-            ("head", last.map { h in JSONOutput.object([("number", .int(h.number)), ("hash", .string(lastHash!.hex)), ("stateRoot", .string(h.stateRoot.hex))]) } ?? .null),
+            (
+                "head",
+                last.map { h in
+                    JSONOutput.object([
+                        ("number", .int(h.number)), ("hash", .string(lastHash!.hex)),
+                        ("stateRoot", .string(h.stateRoot.hex)),
+                    ])
+                } ?? .null
+            ),
             ("accounts", .array(accounts)),
             ("blocksPerSecond", .number(String(format: "%.1f", Double(verified) / max(seconds, 1e-9)))),
             ("failures", .array(failures.map(JSONOutput.string))),
@@ -132,7 +157,11 @@ struct ChainVerifyRPCCommand: AsyncParsableCommand {
 }
 
 extension ChainVerifyRPCCommand {
-    static func decode(_ block: [String: Any], _ receipts: [[String: Any]], context: String) throws -> (UnverifiedBlock, [Receipt]) {
+    static func decode(
+        _ block: [String: Any],
+        _ receipts: [[String: Any]],
+        context: String
+    ) throws -> (UnverifiedBlock, [Receipt]) {
         do {
             return (try UnverifiedBlock(json: block), try receipts.map(RPCJSON.receipt))
         } catch {

@@ -1,7 +1,7 @@
 import ChainIndex
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct LevelDBTests {
     @Test func valuesPersistAcrossReopen() throws {
@@ -44,6 +44,8 @@ import TestSupport
         let first = try LevelDB(path: path)
         #expect(throws: LevelDBError.self) { try LevelDB(path: path) }
         _ = first
-        #expect(throws: LevelDBError.self) { try LevelDB(path: dir.appendingPathComponent("absent").path, createIfMissing: false) }
+        #expect(throws: LevelDBError.self) {
+            try LevelDB(path: dir.appendingPathComponent("absent").path, createIfMissing: false)
+        }
     }
 }

@@ -1,16 +1,18 @@
 import ChainCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `delong chain verify-rpc` against the real devnet (py-evm behind JSON-RPC).
 @Suite(.serialized) struct ChainVerifyRPCTests {
     @Test func devnetBlocksAndAccountsVerify() async throws {
         let devnet = try Devnet()
         try await devnet.call("anvil_mine", params: "[\"0x10\"]")
-        let r = try DelongProcess.run(["chain", "verify-rpc", "--rpc", devnet.url,
-                                       "--account", "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-                                       "--account", "0x000000000000000000000000000000000000dEaD"])
+        let r = try DelongProcess.run([
+            "chain", "verify-rpc", "--rpc", devnet.url,
+            "--account", "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+            "--account", "0x000000000000000000000000000000000000dEaD",
+        ])
         #expect(r.status == 0, "\(r.stderr)\(r.stdout)")
         let json = try #require(r.json)
         #expect(json["blocks"] as? Int == 17)

@@ -10,7 +10,9 @@ public final class Devnet: @unchecked Sendable {
     /// Starts a devnet on a free port and waits (up to 60 s) for its READY line. The venv must exist or be
     /// creatable: contrib/scripts/test.sh makes it before the Swift tests run.
     public init(arguments: [String] = []) throws {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("delong-devnet-\(UUID().uuidString).out")
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "delong-devnet-\(UUID().uuidString).out"
+        )
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = TestData.packageRoot.appendingPathComponent("contrib/devnet/run")
@@ -30,7 +32,10 @@ public final class Devnet: @unchecked Sendable {
         try? FileManager.default.removeItem(at: log)
         guard let ready else {
             Self.stop(process)
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "the devnet did not print READY within 60 s"])
+            throw CocoaError(
+                .executableLoad,
+                userInfo: [NSLocalizedDescriptionKey: "the devnet did not print READY within 60 s"]
+            )
         }
         self.url = ready
     }
@@ -49,6 +54,9 @@ public final class Devnet: @unchecked Sendable {
     /// One JSON-RPC call through DeLong's own client; returns the result.
     @discardableResult
     public func call(_ method: String, params: String = "[]") async throws -> Any {
-        try await JSONRPCClient(endpoint: url).call(RPCRequest(method, params: params), logger: Logger(label: "test.devnet"))
+        try await JSONRPCClient(endpoint: url).call(
+            RPCRequest(method, params: params),
+            logger: Logger(label: "test.devnet")
+        )
     }
 }

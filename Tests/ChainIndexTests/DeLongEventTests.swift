@@ -1,0 +1,203 @@
+import ChainCore
+import ChainIndex
+import Foundation
+import TestSupport
+import Testing
+
+@Suite(.serialized) struct DeLongEventTests {
+    /// Our event ABIs match the committed contract artifacts: names, types, indexed flags, topic0.
+    @Test func eventABIsMatchTheCompiledContracts() throws {
+        for (name, ours) in [
+            ("DataMarket", DeLongContracts.dataMarketEvents),
+            ("AlgorithmRegistry", DeLongContracts.algorithmRegistryEvents),
+        ] {
+            let url = TestData.packageRoot.appendingPathComponent("contrib/contracts/artifacts/\(name).json")
+            let artifact = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+            let abi = try #require(artifact["abi"] as? [[String: Any]]).filter { $0["type"] as? String == "event" }
+            #expect(abi.count == ours.count, "\(name)")
+            for entry in abi {
+                let eventName = try #require(entry["name"] as? String)
+                let inputs = try #require(entry["inputs"] as? [[String: Any]])
+                let event = try #require(ours.first { $0.name == eventName }, "\(eventName) missing")
+                #expect(
+                    event.parameters.map(\.type.description) == inputs.map { $0["type"] as? String ?? "" },
+                    "\(eventName)"
+                )
+                #expect(
+                    event.parameters.map(\.indexed) == inputs.map { $0["indexed"] as? Bool ?? false },
+                    "\(eventName)"
+                )
+            }
+        }
+    }
+
+    /// Every event of the demo activity, decoded by us and by web3.py from the same verified receipts.
+    @Test func demoActivityDecodesLikeWeb3() async throws {
+        let devnet = try Devnet()
+        let dir = try DelongProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let deployment = dir.appendingPathComponent("deployment.json")
+        try Self.runTool(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", deployment.path])
+        let contracts = try DeLongContracts(
+            deploymentJSON: try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: deployment)) as? [String: Any]
+            )
+        )
+
+        let head = try Hex.decodeUInt64(try #require(try await devnet.call("eth_blockNumber") as? String))
+        var ours: [String] = []
+        var skippedByBloom = 0
+        for n in 0...head {
+            let block = try #require(
+                try await devnet.call("eth_getBlockByNumber", params: "[\"0x\(String(n, radix: 16))\",false]")
+                    as? [String: Any]
+            )
+            let header = try RPCJSON.header(block)
+            let receipts = try
+                (try #require(
+                    try await devnet.call("eth_getBlockReceipts", params: "[\"0x\(String(n, radix: 16))\"]")
+                        as? [[String: Any]]
+                )).map(RPCJSON.receipt)
+            #expect(Receipts.root(receipts) == header.receiptsRoot)
+            let events = try receipts.flatMap(\.logs).compactMap(contracts.decode)
+            if !contracts.mayHaveEvents(header.logsBloom) {
+                #expect(events.isEmpty, "bloom said no DeLong event in block \(n)")
+                skippedByBloom += 1
+            }
+            ours += events.map(Self.render)
+        }
+        #expect(skippedByBloom > 0)
+
+        let reference = try Self.web3Events(rpc: devnet.url, deployment: deployment.path)
+        #expect(ours == reference)
+        let names = Set(ours.map { String($0.prefix { $0 != "(" }) })
+        #expect(names.count == 15, "every event type appears: \(names.sorted())")
+    }
+
+    @Test func foreignAndUnknownLogsAreToldApart() throws {
+        let contracts = DeLongContracts(
+            dataMarket: try Address(hex: "0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+            algorithmRegistry: try Address(hex: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")
+        )
+        let stranger = Log(
+            address: try Address(hex: "0x000000000000000000000000000000000000dEaD"),
+            topics: [],
+            data: []
+        )
+        #expect(try contracts.decode(stranger) == nil)
+        let unknownTopic = Log(address: contracts.dataMarket, topics: [Keccak256.hash(utf8: "Nope()")], data: [])
+        #expect(throws: ChainError(.invalidABI, "")) { try contracts.decode(unknownTopic) }
+        // A registry event claimed by the market contract is not accepted either.
+        let misplaced = Log(
+            address: contracts.dataMarket,
+            topics: [DeLongContracts.algorithmRegistryEvents[3].topic, .zero],
+            data: []
+        )
+        #expect(throws: ChainError(.invalidABI, "")) { try contracts.decode(misplaced) }
+        let truncated = Log(
+            address: contracts.dataMarket,
+            topics: [DeLongContracts.dataMarketEvents[7].topic, .zero],
+            data: [1, 2, 3]
+        )
+        #expect(throws: ChainError(.invalidABI, "")) { try contracts.decode(truncated) }
+    }
+
+    // MARK: Helpers
+
+    static func render(_ e: DeLongEvent) -> String {
+        func h(_ x: Hash32) -> String { x.hex }
+        func a(_ x: Address) -> String { x.hex }
+        func d(_ f: DeLongEvent.DatasetFields) -> [String] {
+            [h(f.datasetID), a(f.provider), h(f.manifestDigest), "\(f.pricePerSecond)", f.sampleLocator, f.metadataURI]
+        }
+        let (name, fields): (String, [String])
+        switch e {
+        case .datasetRegistered(let f): (name, fields) = ("DatasetRegistered", d(f))
+        case .datasetUpdated(let f): (name, fields) = ("DatasetUpdated", d(f))
+        case .datasetRetired(let id, let p): (name, fields) = ("DatasetRetired", [h(id), a(p)])
+        case .rentalStarted(let k, let p, let s, let x, let paid):
+            (name, fields) = ("RentalStarted", [h(k.datasetID), a(k.consumer), a(p), "\(s)", "\(x)", "\(paid)"])
+        case .rentalExtended(let k, let p, let s, let x, let paid):
+            (name, fields) = ("RentalExtended", [h(k.datasetID), a(k.consumer), a(p), "\(s)", "\(x)", "\(paid)"])
+        case .rentalRevoked(let k, let p, let x, let r):
+            (name, fields) = ("RentalRevoked", [h(k.datasetID), a(k.consumer), a(p), "\(x)", "\(r)"])
+        case .earningsSettled(let k, let p, let amt):
+            (name, fields) = ("EarningsSettled", [h(k.datasetID), a(k.consumer), a(p), "\(amt)"])
+        case .withdrawal(let acct, let amt): (name, fields) = ("Withdrawal", [a(acct), "\(amt)"])
+        case .algorithmPublished(let i, let p, let b, let l):
+            (name, fields) = ("AlgorithmPublished", [h(i), a(p), h(b), l])
+        case .jobRecorded(let j):
+            (name, fields) = (
+                "JobRecorded",
+                [
+                    h(j.jobID), h(j.datasetID), a(j.consumer), h(j.imageDigest), h(j.outputDigest),
+                    h(j.attestationDigest), a(j.operator),
+                ]
+            )
+        case .measurementTrusted(let dg, let m, let l): (name, fields) = ("MeasurementTrusted", [h(dg), m.hex, l])
+        case .measurementRevoked(let dg): (name, fields) = ("MeasurementRevoked", [h(dg)])
+        case .operatorSet(let o, let ok): (name, fields) = ("OperatorSet", [a(o), ok ? "true" : "false"])
+        case .privacySignerSet(let p, let s): (name, fields) = ("PrivacySignerSet", [a(p), a(s)])
+        case .governanceTransferred(let p, let g): (name, fields) = ("GovernanceTransferred", [a(p), a(g)])
+        }
+        return "\(name)(\(fields.joined(separator: ",")))"
+    }
+
+    /// web3.py, as an independent decoder: every log of both contracts, in chain order, rendered like `render`.
+    static func web3Events(rpc: String, deployment: String) throws -> [String] {
+        let script = """
+            import json, sys
+            from web3 import Web3
+            from web3.middleware import ExtraDataToPOAMiddleware
+            w3 = Web3(Web3.HTTPProvider(sys.argv[1]))
+            w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+            dep = json.load(open(sys.argv[2]))
+            out = []
+            contracts = {}
+            for name in ("DataMarket", "AlgorithmRegistry"):
+                abi = json.load(open(f"contrib/contracts/artifacts/{name}.json"))["abi"]
+                contracts[dep[name]["address"].lower()] = w3.eth.contract(address=dep[name]["address"], abi=abi)
+            def fmt(t, v):
+                if t.startswith("bytes"): return "0x" + bytes(v).hex()
+                if t == "address": return v.lower()
+                if t == "bool": return "true" if v else "false"
+                return str(v)
+            for log in w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest"}):
+                c = contracts.get(log["address"].lower())
+                if c is None: continue
+                for ev in c.abi:
+                    if ev["type"] != "event": continue
+                    try:
+                        d = getattr(c.events, ev["name"])().process_log(log)
+                    except Exception:
+                        continue
+                    out.append(ev["name"] + "(" + ",".join(fmt(i["type"], d["args"][i["name"]]) for i in ev["inputs"]) + ")")
+                    break
+            print(json.dumps(out))
+            """
+        let output = try runTool([".venv/bin/python", "-c", script, rpc, deployment], in: "contrib")
+        return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String])
+    }
+
+    @discardableResult
+    static func runTool(_ arguments: [String], in subdirectory: String = "") throws -> String {
+        let process = Process()
+        let root =
+            subdirectory.isEmpty ? TestData.packageRoot : TestData.packageRoot.appendingPathComponent(subdirectory)
+        process.executableURL = root.appendingPathComponent(arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.currentDirectoryURL = TestData.packageRoot
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CocoaError(
+                .executableLoad,
+                userInfo: [NSLocalizedDescriptionKey: "\(arguments[0]) exited \(process.terminationStatus)"]
+            )
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
