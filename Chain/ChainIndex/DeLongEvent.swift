@@ -29,6 +29,22 @@ public enum DeLongEvent: Hashable, Sendable {
         public var pricePerSecond: U256
         public var sampleLocator: String
         public var metadataURI: String
+
+        public init(
+            datasetID: Hash32,
+            provider: Address,
+            manifestDigest: Hash32,
+            pricePerSecond: U256,
+            sampleLocator: String,
+            metadataURI: String
+        ) {
+            self.datasetID = datasetID
+            self.provider = provider
+            self.manifestDigest = manifestDigest
+            self.pricePerSecond = pricePerSecond
+            self.sampleLocator = sampleLocator
+            self.metadataURI = metadataURI
+        }
     }
 
     /// A rental is keyed by dataset and consumer.
@@ -50,6 +66,24 @@ public enum DeLongEvent: Hashable, Sendable {
         public var outputDigest: Hash32
         public var attestationDigest: Hash32
         public var `operator`: Address
+
+        public init(
+            jobID: Hash32,
+            datasetID: Hash32,
+            consumer: Address,
+            imageDigest: Hash32,
+            outputDigest: Hash32,
+            attestationDigest: Hash32,
+            operator: Address
+        ) {
+            self.jobID = jobID
+            self.datasetID = datasetID
+            self.consumer = consumer
+            self.imageDigest = imageDigest
+            self.outputDigest = outputDigest
+            self.attestationDigest = attestationDigest
+            self.operator = `operator`
+        }
     }
 }
 

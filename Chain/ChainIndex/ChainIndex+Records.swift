@@ -1,0 +1,111 @@
+public import ChainCore
+
+/// Point and range queries over indexed records: what the planes read, through this protocol, without
+/// linking LevelDB. Every record carries the block it came from, so a reader can tell final from pending.
+public protocol RecordReader: Sendable {
+    func head() throws -> IndexHead
+    func finalNumber() throws -> UInt64
+    func dataset(_ id: Hash32) throws -> DatasetRecord?
+    func rental(dataset: Hash32, consumer: Address) throws -> RentalRecord?
+    func algorithm(_ imageDigest: Hash32) throws -> AlgorithmRecord?
+    func measurement(_ digest: Hash32) throws -> MeasurementRecord?
+    func privacySigner() throws -> SignerRecord?
+}
+
+extension ChainIndex: RecordReader {
+
+    public func dataset(_ id: Hash32) throws(IndexError) -> DatasetRecord? { try record(Keyspace.dataset(id)) }
+    public func rental(dataset: Hash32, consumer: Address) throws(IndexError) -> RentalRecord? {
+        try record(Keyspace.rental(dataset, consumer))
+    }
+    public func algorithm(_ imageDigest: Hash32) throws(IndexError) -> AlgorithmRecord? {
+        try record(Keyspace.algorithm(imageDigest))
+    }
+    public func job(_ id: Hash32) throws(IndexError) -> JobRecord? { try record(Keyspace.job(id)) }
+    public func measurement(_ digest: Hash32) throws(IndexError) -> MeasurementRecord? {
+        try record(Keyspace.measurement(digest))
+    }
+    public func `operator`(_ address: Address) throws(IndexError) -> OperatorRecord? {
+        try record(Keyspace.operator(address))
+    }
+    public func privacySigner() throws(IndexError) -> SignerRecord? { try record(Keyspace.privacySigner) }
+    public func governance() throws(IndexError) -> SignerRecord? { try record(Keyspace.governance) }
+
+    /// Every rental of `consumer`, by dataset id.
+    public func rentals(consumer: Address) throws(IndexError) -> [RentalRecord] {
+        var out: [RentalRecord] = []
+        for row in try scan(Keyspace.rentalsOfConsumer(consumer)) {
+            if let r = try rental(dataset: try hash32OrCorrupt(row.key.suffix(32)), consumer: consumer) {
+                out.append(r)
+            }
+        }
+        return out
+    }
+
+    /// Every rental of a dataset, by consumer.
+    public func rentals(dataset: Hash32) throws(IndexError) -> [RentalRecord] {
+        try scan(Keyspace.rentalsOfDataset(dataset)).map { (row) throws(IndexError) -> RentalRecord in
+            try decode(row.value, at: row.key)
+        }
+    }
+
+    /// Every dataset of `provider`.
+    public func datasets(provider: Address) throws(IndexError) -> [DatasetRecord] {
+        var out: [DatasetRecord] = []
+        for row in try scan(Keyspace.datasetsOfProvider(provider)) {
+            if let d = try dataset(try hash32OrCorrupt(row.key.suffix(32))) { out.append(d) }
+        }
+        return out
+    }
+
+    /// Every dataset.
+    public func datasets() throws(IndexError) -> [DatasetRecord] {
+        try scan(Keyspace.datasets).map { (row) throws(IndexError) -> DatasetRecord in
+            try decode(row.value, at: row.key)
+        }
+    }
+
+    /// Every job that ran the algorithm with `imageDigest`.
+    public func jobs(imageDigest: Hash32) throws(IndexError) -> [JobRecord] {
+        var out: [JobRecord] = []
+        for row in try scan(Keyspace.jobsOfImage(imageDigest)) {
+            if let j = try job(try hash32OrCorrupt(row.key.suffix(32))) { out.append(j) }
+        }
+        return out
+    }
+
+    /// Every measurement ever trusted (revoked ones have `trusted == false`).
+    public func measurements() throws(IndexError) -> [MeasurementRecord] {
+        try scan(Keyspace.measurements).map { (row) throws(IndexError) -> MeasurementRecord in
+            try decode(row.value, at: row.key)
+        }
+    }
+
+    /// Keccak-256 over every record (key ‖ value, in key order) and the head: equal digests mean equal indexes.
+    public func digest() throws(IndexError) -> Hash32 {
+        var hasher = Keccak256()
+        for prefix in Keyspace.recordPrefixes {
+            for row in try scan(prefix) {
+                hasher.update(RLPItem.list([.bytes(row.key), .bytes(row.value)]).encoded)
+            }
+        }
+        let head = try head()
+        hasher.update(Keyspace.be(head.number) + head.hash.bytes)
+        return hasher.finalize()
+    }
+
+    private func record<R: StoredRecord>(_ key: [UInt8]) throws(IndexError) -> R? {
+        guard let raw = try read(key) else { return nil }
+        return try decode(raw, at: key)
+    }
+
+    private func decode<R: StoredRecord>(_ raw: [UInt8], at key: [UInt8]) throws(IndexError) -> R {
+        do { return try R(encoded: raw) } catch {
+            throw IndexError(kind: .corrupt, reason: "record at \(Hex.encode(key)): \(error.reason)")
+        }
+    }
+
+    private func hash32OrCorrupt(_ bytes: ArraySlice<UInt8>) throws(IndexError) -> Hash32 {
+        do { return try Hash32(bytes) } catch { throw IndexError(kind: .corrupt, reason: error.reason) }
+    }
+}

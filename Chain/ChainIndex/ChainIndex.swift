@@ -1,0 +1,378 @@
+public import ChainCore
+
+/// A verified block's contribution to the index: its identity and the DeLong events its verified receipts hold.
+/// Built by the light client only after the header and receipts root checked out.
+public struct IndexedBlock: Sendable {
+    public var number: UInt64
+    public var hash: Hash32
+    public var parentHash: Hash32
+    public var timestamp: UInt64
+    /// (log index within the block, event), in block order.
+    public var events: [(logIndex: UInt64, event: DeLongEvent)]
+
+    public init(
+        number: UInt64,
+        hash: Hash32,
+        parentHash: Hash32,
+        timestamp: UInt64,
+        events: [(logIndex: UInt64, event: DeLongEvent)]
+    ) {
+        self.number = number
+        self.hash = hash
+        self.parentHash = parentHash
+        self.timestamp = timestamp
+        self.events = events
+    }
+}
+
+/// The indexed chain tip.
+public struct IndexHead: Hashable, Sendable {
+    public var number: UInt64
+    public var hash: Hash32
+    public init(number: UInt64, hash: Hash32) {
+        self.number = number
+        self.hash = hash
+    }
+}
+
+/// What the index was built for; opening it with another configuration is refused.
+public struct IndexConfig: Hashable, Sendable {
+    public var chainID: UInt64
+    public var contracts: DeLongContracts
+    public var checkpoint: IndexHead
+    /// Blocks deeper than this below the head are final; undo data is kept only for the others.
+    public var finalityDepth: UInt64
+
+    public init(chainID: UInt64, contracts: DeLongContracts, checkpoint: IndexHead, finalityDepth: UInt64) {
+        self.chainID = chainID
+        self.contracts = contracts
+        self.checkpoint = checkpoint
+        self.finalityDepth = finalityDepth
+    }
+
+    var rlp: RLPItem {
+        .list([
+            .uint(chainID), .address(contracts.dataMarket), .address(contracts.algorithmRegistry),
+            .uint(checkpoint.number), .hash(checkpoint.hash),
+        ])
+    }
+}
+
+/// An index failure with what was expected and what was found.
+public struct IndexError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable { case storage, configMismatch, notContiguous, corrupt }
+    public let kind: Kind
+    public let reason: String
+    public var description: String { reason }
+}
+
+/// DeLong's records in LevelDB, advanced one verified block at a time.
+///
+/// Each `apply` writes the block's records, its undo data and the new head in one atomic LevelDB batch, so a
+/// crash at any moment leaves the index at some block boundary, and a restart resumes from `head()`.
+/// `unwind` replays undo data to roll back a reorganized branch.
+public final class ChainIndex: @unchecked Sendable {
+    let db: LevelDB
+    public let config: IndexConfig
+
+    /// Opens (or creates) the index at `path` for `config`.
+    public init(path: String, config: IndexConfig) throws(IndexError) {
+        do { db = try LevelDB(path: path) } catch { throw IndexError(kind: .storage, reason: "\(error)") }
+        self.config = config
+        let stored = try read(Keyspace.indexConfig)
+        if let stored {
+            guard stored == config.rlp.encoded else {
+                throw IndexError(
+                    kind: .configMismatch,
+                    reason: "the index at \(path) was built for another chain id, contract set or checkpoint"
+                )
+            }
+        } else {
+            var batch = WriteBatch()
+            batch.put(Keyspace.indexConfig, config.rlp.encoded)
+            batch.put(Keyspace.indexHead, Keyspace.be(config.checkpoint.number) + config.checkpoint.hash.bytes)
+            batch.put(
+                Keyspace.block(config.checkpoint.number),
+                config.checkpoint.hash.bytes + Hash32.zero.bytes + Keyspace.be(0)
+            )
+            try write(batch)
+        }
+    }
+
+    // MARK: Head
+
+    /// The last indexed block.
+    public func head() throws(IndexError) -> IndexHead {
+        guard let raw = try read(Keyspace.indexHead), raw.count == 40 else {
+            throw IndexError(kind: .corrupt, reason: "index head missing or malformed")
+        }
+        return IndexHead(number: Keyspace.uint64(raw[0..<8]), hash: try hash(raw[8..<40]))
+    }
+
+    /// The hash of indexed block `number`, while it is within the reorg window (or the checkpoint).
+    public func blockHash(_ number: UInt64) throws(IndexError) -> Hash32? {
+        guard let raw = try read(Keyspace.block(number)), raw.count >= 32 else { return nil }
+        return try hash(raw[0..<32])
+    }
+
+    /// The newest final block number: `head - finalityDepth` (never below the checkpoint).
+    public func finalNumber() throws(IndexError) -> UInt64 {
+        let h = try head().number
+        return max(config.checkpoint.number, h >= config.finalityDepth ? h - config.finalityDepth : 0)
+    }
+
+    // MARK: Apply and unwind
+
+    /// Indexes `blocks`, which must continue the head (each one's parent is the one before), in one atomic batch.
+    public func apply(_ blocks: [IndexedBlock]) throws(IndexError) {
+        guard !blocks.isEmpty else { return }
+        var head = try head()
+        var overlay = Overlay(index: self)
+        for block in blocks {
+            guard block.number == head.number + 1, block.parentHash == head.hash else {
+                throw IndexError(
+                    kind: .notContiguous,
+                    reason:
+                        "block \(block.number) (parent \(block.parentHash.hex)) does not continue the index head \(head.number) (\(head.hash.hex))"
+                )
+            }
+            overlay.beginBlock()
+            for (logIndex, event) in block.events {
+                try overlay.apply(
+                    event,
+                    origin: RecordOrigin(blockNumber: block.number, blockHash: block.hash, logIndex: logIndex)
+                )
+            }
+            overlay.batch.put(Keyspace.undo(block.number), overlay.undoRecord())
+            overlay.batch.put(
+                Keyspace.block(block.number),
+                block.hash.bytes + block.parentHash.bytes + Keyspace.be(block.timestamp)
+            )
+            // Undo data and block hashes below the finality window are never needed again.
+            let window = config.finalityDepth + 1
+            if block.number > config.checkpoint.number + window {
+                overlay.batch.delete(Keyspace.undo(block.number - window))
+                overlay.batch.delete(Keyspace.block(block.number - window))
+            }
+            head = IndexHead(number: block.number, hash: block.hash)
+        }
+        overlay.batch.put(Keyspace.indexHead, Keyspace.be(head.number) + head.hash.bytes)
+        try write(overlay.batch)
+    }
+
+    /// Rolls back every block above `number` (which must be within the reorg window), newest first, in one batch.
+    public func unwind(to number: UInt64) throws(IndexError) {
+        let head = try head()
+        guard number < head.number else { return }
+        guard number >= config.checkpoint.number, head.number - number <= config.finalityDepth else {
+            throw IndexError(
+                kind: .notContiguous,
+                reason:
+                    "cannot unwind to \(number): only the last \(config.finalityDepth) blocks above \(head.number - min(head.number, config.finalityDepth)) can be rolled back"
+            )
+        }
+        var batch = WriteBatch()
+        for n in stride(from: head.number, to: number, by: -1) {
+            guard let raw = try read(Keyspace.undo(n)) else {
+                throw IndexError(kind: .corrupt, reason: "undo data for block \(n) is missing")
+            }
+            let entries: [RLPItem]
+            do { entries = try RLPItem.decode(raw).list("undo") } catch {
+                throw IndexError(kind: .corrupt, reason: "undo data for block \(n): \(error.reason)")
+            }
+            for entry in entries {
+                do {
+                    let f = try entry.list("undo entry")
+                    guard f.count == 3 else { throw ChainError(.invalidRLP, "expected 3 fields") }
+                    let key = try f[0].bytes()
+                    let present = try f[1].uint64() == 1
+                    let value = try f[2].bytes()
+                    if present { batch.put(key, value) } else { batch.delete(key) }
+                } catch {
+                    throw IndexError(kind: .corrupt, reason: "undo data for block \(n): \(error)")
+                }
+            }
+            batch.delete(Keyspace.undo(n))
+            batch.delete(Keyspace.block(n))
+        }
+        guard let hash = try blockHash(number) else {
+            throw IndexError(kind: .corrupt, reason: "hash of block \(number) is missing")
+        }
+        batch.put(Keyspace.indexHead, Keyspace.be(number) + hash.bytes)
+        try write(batch)
+    }
+
+    // MARK: Storage helpers
+
+    func read(_ key: [UInt8]) throws(IndexError) -> [UInt8]? {
+        do { return try db.get(key) } catch { throw IndexError(kind: .storage, reason: "\(error)") }
+    }
+
+    func scan(_ prefix: [UInt8], limit: Int = .max) throws(IndexError) -> [(key: [UInt8], value: [UInt8])] {
+        do { return try db.scan(prefix: prefix, limit: limit) } catch {
+            throw IndexError(kind: .storage, reason: "\(error)")
+        }
+    }
+
+    private func write(_ batch: WriteBatch) throws(IndexError) {
+        do { try db.write(batch, sync: true) } catch { throw IndexError(kind: .storage, reason: "\(error)") }
+    }
+
+    private func hash(_ bytes: ArraySlice<UInt8>) throws(IndexError) -> Hash32 {
+        do { return try Hash32(bytes) } catch { throw IndexError(kind: .corrupt, reason: error.reason) }
+    }
+}
+
+/// Pending writes of one `apply`: later events of the same batch see earlier ones, and the first value each
+/// key had before the block is kept as its undo entry.
+struct Overlay {
+    let index: ChainIndex
+    var batch = WriteBatch()
+    private var pending: [[UInt8]: [UInt8]?] = [:]
+    private var undo: [(key: [UInt8], previous: [UInt8]?)] = []
+    private var touched: Set<[UInt8]> = []
+
+    init(index: ChainIndex) { self.index = index }
+
+    mutating func beginBlock() {
+        undo = []
+        touched = []
+    }
+
+    func undoRecord() -> [UInt8] {
+        RLPItem.list(
+            undo.map { .list([.bytes($0.key), .uint(UInt64($0.previous == nil ? 0 : 1)), .bytes($0.previous ?? [])]) }
+        ).encoded
+    }
+
+    mutating func get(_ key: [UInt8]) throws(IndexError) -> [UInt8]? {
+        if let p = pending[key] { return p }
+        return try index.read(key)
+    }
+
+    mutating func put(_ key: [UInt8], _ value: [UInt8]) throws(IndexError) {
+        if !touched.contains(key) {
+            undo.append((key, try get(key)))
+            touched.insert(key)
+        }
+        pending[key] = .some(value)
+        batch.put(key, value)
+    }
+
+    mutating func record<R: StoredRecord>(_ key: [UInt8], as type: R.Type) throws(IndexError) -> R? {
+        guard let raw = try get(key) else { return nil }
+        do { return try R(encoded: raw) } catch {
+            throw IndexError(kind: .corrupt, reason: "record at \(Hex.encode(key)): \(error.reason)")
+        }
+    }
+
+    mutating func apply(_ event: DeLongEvent, origin: RecordOrigin) throws(IndexError) {
+        switch event {
+        case .datasetRegistered(let f):
+            let r = DatasetRecord(
+                id: f.datasetID,
+                provider: f.provider,
+                manifestDigest: f.manifestDigest,
+                pricePerSecond: f.pricePerSecond,
+                sampleLocator: f.sampleLocator,
+                metadataURI: f.metadataURI,
+                retired: false,
+                registered: origin,
+                updated: origin
+            )
+            try put(Keyspace.dataset(f.datasetID), r.encoded)
+            try put(Keyspace.datasetByProvider(f.provider, f.datasetID), [])
+        case .datasetUpdated(let f):
+            var r =
+                try record(Keyspace.dataset(f.datasetID), as: DatasetRecord.self)
+                ?? DatasetRecord(
+                    id: f.datasetID,
+                    provider: f.provider,
+                    manifestDigest: f.manifestDigest,
+                    pricePerSecond: f.pricePerSecond,
+                    sampleLocator: f.sampleLocator,
+                    metadataURI: f.metadataURI,
+                    retired: false,
+                    registered: origin,
+                    updated: origin
+                )
+            r.manifestDigest = f.manifestDigest
+            r.pricePerSecond = f.pricePerSecond
+            r.sampleLocator = f.sampleLocator
+            r.metadataURI = f.metadataURI
+            r.updated = origin
+            try put(Keyspace.dataset(f.datasetID), r.encoded)
+        case .datasetRetired(let id, _):
+            guard var r = try record(Keyspace.dataset(id), as: DatasetRecord.self) else { return }
+            r.retired = true
+            r.updated = origin
+            try put(Keyspace.dataset(id), r.encoded)
+        case .rentalStarted(let k, let provider, let startedAt, let expiresAt, let paid):
+            let r = RentalRecord(
+                datasetID: k.datasetID,
+                consumer: k.consumer,
+                provider: provider,
+                startedAt: startedAt,
+                expiresAt: expiresAt,
+                paid: paid,
+                status: .active,
+                refund: .zero,
+                updated: origin
+            )
+            try put(Keyspace.rental(k.datasetID, k.consumer), r.encoded)
+            try put(Keyspace.rentalByConsumer(k.consumer, k.datasetID), [])
+        case .rentalExtended(let k, _, _, let expiresAt, let paid):
+            guard var r = try record(Keyspace.rental(k.datasetID, k.consumer), as: RentalRecord.self) else { return }
+            r.expiresAt = expiresAt
+            r.paid = r.paid.addingReportingOverflow(paid).partialValue
+            r.updated = origin
+            try put(Keyspace.rental(k.datasetID, k.consumer), r.encoded)
+        case .rentalRevoked(let k, _, let expiresAt, let refund):
+            guard var r = try record(Keyspace.rental(k.datasetID, k.consumer), as: RentalRecord.self) else { return }
+            r.expiresAt = expiresAt
+            r.status = .revoked
+            r.refund = refund
+            r.updated = origin
+            try put(Keyspace.rental(k.datasetID, k.consumer), r.encoded)
+        case .earningsSettled, .withdrawal:
+            return  // money movements change no access decision
+        case .algorithmPublished(let image, let publisher, let bundle, let locator):
+            let r = AlgorithmRecord(
+                imageDigest: image,
+                publisher: publisher,
+                bundleDigest: bundle,
+                daLocator: locator,
+                published: origin
+            )
+            try put(Keyspace.algorithm(image), r.encoded)
+        case .jobRecorded(let job):
+            try put(Keyspace.job(job.jobID), JobRecord(job: job, recorded: origin).encoded)
+            try put(Keyspace.jobByImage(job.imageDigest, job.jobID), [])
+        case .measurementTrusted(let digest, let measurements, let label):
+            let r = MeasurementRecord(
+                digest: digest,
+                measurements: measurements,
+                label: label,
+                trusted: true,
+                updated: origin
+            )
+            try put(Keyspace.measurement(digest), r.encoded)
+        case .measurementRevoked(let digest):
+            var r =
+                try record(Keyspace.measurement(digest), as: MeasurementRecord.self)
+                ?? MeasurementRecord(digest: digest, measurements: [], label: "", trusted: false, updated: origin)
+            r.trusted = false
+            r.updated = origin
+            try put(Keyspace.measurement(digest), r.encoded)
+        case .operatorSet(let address, let authorized):
+            try put(
+                Keyspace.operator(address),
+                OperatorRecord(address: address, authorized: authorized, updated: origin).encoded
+            )
+        case .privacySignerSet(_, let signer):
+            try put(Keyspace.privacySigner, SignerRecord(address: signer, updated: origin).encoded)
+        case .governanceTransferred(_, let governance):
+            try put(Keyspace.governance, SignerRecord(address: governance, updated: origin).encoded)
+        }
+    }
+}

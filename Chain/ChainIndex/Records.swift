@@ -1,0 +1,261 @@
+public import ChainCore
+
+/// Where a record last changed: the block that carried the event. Records in blocks deeper than the
+/// finality depth are final; the others are pending and can be rolled back by a reorg.
+public struct RecordOrigin: Hashable, Sendable {
+    public var blockNumber: UInt64
+    public var blockHash: Hash32
+    public var logIndex: UInt64
+    public init(blockNumber: UInt64, blockHash: Hash32, logIndex: UInt64) {
+        self.blockNumber = blockNumber
+        self.blockHash = blockHash
+        self.logIndex = logIndex
+    }
+}
+
+/// A dataset offered on DataMarket.
+public struct DatasetRecord: Hashable, Sendable {
+    public var id: Hash32
+    public var provider: Address
+    public var manifestDigest: Hash32
+    public var pricePerSecond: U256
+    public var sampleLocator: String
+    public var metadataURI: String
+    public var retired: Bool
+    public var registered: RecordOrigin
+    public var updated: RecordOrigin
+}
+
+/// A consumer's rental of a dataset, as the latest of its events left it.
+public struct RentalRecord: Hashable, Sendable {
+    public enum Status: UInt8, Sendable {
+        case active = 0
+        case revoked = 1
+    }
+    public var datasetID: Hash32
+    public var consumer: Address
+    public var provider: Address
+    public var startedAt: UInt64
+    /// Unix seconds; the rental grants access while `expiresAt > now` and the status is `.active`.
+    public var expiresAt: UInt64
+    /// Total paid over the rental's lifetime (start plus extensions), in wei.
+    public var paid: U256
+    public var status: Status
+    /// Refunded on revocation, in wei.
+    public var refund: U256
+    public var updated: RecordOrigin
+
+    /// Whether the rental grants access at `now` (unix seconds).
+    public func isActive(at now: UInt64) -> Bool { status == .active && expiresAt > now }
+}
+
+/// An algorithm published to the DA layer (AlgorithmRegistry).
+public struct AlgorithmRecord: Hashable, Sendable {
+    public var imageDigest: Hash32
+    public var publisher: Address
+    public var bundleDigest: Hash32
+    public var daLocator: String
+    public var published: RecordOrigin
+}
+
+/// A job recorded by a Computing Plane operator.
+public struct JobRecord: Hashable, Sendable {
+    public var job: DeLongEvent.JobFields
+    public var recorded: RecordOrigin
+}
+
+/// A Computing Plane measurement on (or removed from) the allow-list.
+public struct MeasurementRecord: Hashable, Sendable {
+    public var digest: Hash32
+    public var measurements: [UInt8]
+    public var label: String
+    public var trusted: Bool
+    public var updated: RecordOrigin
+}
+
+/// A Computing Plane operator's authorization.
+public struct OperatorRecord: Hashable, Sendable {
+    public var address: Address
+    public var authorized: Bool
+    public var updated: RecordOrigin
+}
+
+/// The Privacy Plane signer or the governance address.
+public struct SignerRecord: Hashable, Sendable {
+    public var address: Address
+    public var updated: RecordOrigin
+}
+
+// MARK: Storage encoding (RLP lists; strict decoding rejects anything else)
+
+protocol StoredRecord {
+    var rlp: RLPItem { get }
+    init(rlp: RLPItem) throws(ChainError)
+}
+
+extension StoredRecord {
+    var encoded: [UInt8] { rlp.encoded }
+    init(encoded: [UInt8]) throws(ChainError) { try self.init(rlp: RLPItem.decode(encoded)) }
+}
+
+private func fields(_ item: RLPItem, _ count: Int, _ what: String) throws(ChainError) -> [RLPItem] {
+    let f = try item.list(what)
+    guard f.count == count else { throw ChainError(.invalidRLP, "\(what): expected \(count) fields, found \(f.count)") }
+    return f
+}
+
+private func string(_ item: RLPItem, _ what: String) throws(ChainError) -> String {
+    guard let s = String(validating: try item.bytes(what), as: UTF8.self) else {
+        throw ChainError(.invalidRLP, "\(what): not UTF-8")
+    }
+    return s
+}
+
+private func flag(_ item: RLPItem, _ what: String) throws(ChainError) -> Bool {
+    let v = try item.uint64(what)
+    guard v <= 1 else { throw ChainError(.invalidRLP, "\(what): expected 0 or 1, found \(v)") }
+    return v == 1
+}
+
+extension RecordOrigin: StoredRecord {
+    var rlp: RLPItem { .list([.uint(blockNumber), .hash(blockHash), .uint(logIndex)]) }
+    init(rlp: RLPItem) throws(ChainError) {
+        let f = try fields(rlp, 3, "origin")
+        self.init(
+            blockNumber: try f[0].uint64("origin block"),
+            blockHash: try f[1].hash32("origin hash"),
+            logIndex: try f[2].uint64("origin log")
+        )
+    }
+}
+
+extension DatasetRecord: StoredRecord {
+    var rlp: RLPItem {
+        .list([
+            .hash(id), .address(provider), .hash(manifestDigest), .uint(pricePerSecond),
+            .bytes(Array(sampleLocator.utf8)),
+            .bytes(Array(metadataURI.utf8)), .uint(UInt64(retired ? 1 : 0)), registered.rlp, updated.rlp,
+        ])
+    }
+    init(rlp: RLPItem) throws(ChainError) {
+        let f = try fields(rlp, 9, "dataset")
+        self.init(
+            id: try f[0].hash32(),
+            provider: try f[1].address(),
+            manifestDigest: try f[2].hash32(),
+            pricePerSecond: try f[3].u256(),
+            sampleLocator: try string(f[4], "sampleLocator"),
+            metadataURI: try string(f[5], "metadataURI"),
+            retired: try flag(f[6], "retired"),
+            registered: try RecordOrigin(rlp: f[7]),
+            updated: try RecordOrigin(rlp: f[8])
+        )
+    }
+}
+
+extension RentalRecord: StoredRecord {
+    var rlp: RLPItem {
+        .list([
+            .hash(datasetID), .address(consumer), .address(provider), .uint(startedAt), .uint(expiresAt), .uint(paid),
+            .uint(UInt64(status.rawValue)), .uint(refund), updated.rlp,
+        ])
+    }
+    init(rlp: RLPItem) throws(ChainError) {
+        let f = try fields(rlp, 9, "rental")
+        guard let status = Status(rawValue: UInt8(truncatingIfNeeded: try f[6].uint64("status"))) else {
+            throw ChainError(.invalidRLP, "rental: unknown status")
+        }
+        self.init(
+            datasetID: try f[0].hash32(),
+            consumer: try f[1].address(),
+            provider: try f[2].address(),
+            startedAt: try f[3].uint64(),
+            expiresAt: try f[4].uint64(),
+            paid: try f[5].u256(),
+            status: status,
+            refund: try f[7].u256(),
+            updated: try RecordOrigin(rlp: f[8])
+        )
+    }
+}
+
+extension AlgorithmRecord: StoredRecord {
+    var rlp: RLPItem {
+        .list([
+            .hash(imageDigest), .address(publisher), .hash(bundleDigest), .bytes(Array(daLocator.utf8)), published.rlp,
+        ])
+    }
+    init(rlp: RLPItem) throws(ChainError) {
+        let f = try fields(rlp, 5, "algorithm")
+        self.init(
+            imageDigest: try f[0].hash32(),
+            publisher: try f[1].address(),
+            bundleDigest: try f[2].hash32(),
+            daLocator: try string(f[3], "daLocator"),
+            published: try RecordOrigin(rlp: f[4])
+        )
+    }
+}
+
+extension JobRecord: StoredRecord {
+    var rlp: RLPItem {
+        .list([
+            .hash(job.jobID), .hash(job.datasetID), .address(job.consumer), .hash(job.imageDigest),
+            .hash(job.outputDigest),
+            .hash(job.attestationDigest), .address(job.operator), recorded.rlp,
+        ])
+    }
+    init(rlp: RLPItem) throws(ChainError) {
+        let f = try fields(rlp, 8, "job")
+        self.init(
+            job: DeLongEvent.JobFields(
+                jobID: try f[0].hash32(),
+                datasetID: try f[1].hash32(),
+                consumer: try f[2].address(),
+                imageDigest: try f[3].hash32(),
+                outputDigest: try f[4].hash32(),
+                attestationDigest: try f[5].hash32(),
+                operator: try f[6].address()
+            ),
+            recorded: try RecordOrigin(rlp: f[7])
+        )
+    }
+}
+
+extension MeasurementRecord: StoredRecord {
+    var rlp: RLPItem {
+        .list([
+            .hash(digest), .bytes(measurements), .bytes(Array(label.utf8)), .uint(UInt64(trusted ? 1 : 0)), updated.rlp,
+        ])
+    }
+    init(rlp: RLPItem) throws(ChainError) {
+        let f = try fields(rlp, 5, "measurement")
+        self.init(
+            digest: try f[0].hash32(),
+            measurements: try f[1].bytes(),
+            label: try string(f[2], "label"),
+            trusted: try flag(f[3], "trusted"),
+            updated: try RecordOrigin(rlp: f[4])
+        )
+    }
+}
+
+extension OperatorRecord: StoredRecord {
+    var rlp: RLPItem { .list([.address(address), .uint(UInt64(authorized ? 1 : 0)), updated.rlp]) }
+    init(rlp: RLPItem) throws(ChainError) {
+        let f = try fields(rlp, 3, "operator")
+        self.init(
+            address: try f[0].address(),
+            authorized: try flag(f[1], "authorized"),
+            updated: try RecordOrigin(rlp: f[2])
+        )
+    }
+}
+
+extension SignerRecord: StoredRecord {
+    var rlp: RLPItem { .list([.address(address), updated.rlp]) }
+    init(rlp: RLPItem) throws(ChainError) {
+        let f = try fields(rlp, 2, "signer")
+        self.init(address: try f[0].address(), updated: try RecordOrigin(rlp: f[1]))
+    }
+}

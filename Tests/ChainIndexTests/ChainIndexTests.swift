@@ -1,0 +1,158 @@
+import ChainCore
+import ChainIndex
+import Foundation
+import TestSupport
+import Testing
+
+@Suite struct ChainIndexTests {
+    let dir: URL
+    let contracts: DeLongContracts
+    let genesis = IndexHead(number: 0, hash: Keccak256.hash(utf8: "genesis"))
+
+    init() throws {
+        dir = try DelongProcess.temporaryDirectory()
+        contracts = DeLongContracts(
+            dataMarket: try Address(hex: "0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+            algorithmRegistry: try Address(hex: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")
+        )
+    }
+
+    func open(_ name: String = "index", finality: UInt64 = 4, chainID: UInt64 = 31337) throws -> ChainIndex {
+        try ChainIndex(
+            path: dir.appendingPathComponent(name).path,
+            config: IndexConfig(chainID: chainID, contracts: contracts, checkpoint: genesis, finalityDepth: finality)
+        )
+    }
+
+    static let provider = try! Address(hex: "0x90F79bf6EB2c4f870365E785982E1f101E93b906")
+    static let consumer = try! Address(hex: "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc")
+    static let dataset = Keccak256.hash(utf8: "dataset")
+
+    /// A chain of blocks on a branch named `branch`, each carrying the given events.
+    func blocks(_ events: [[DeLongEvent]], from parent: IndexHead? = nil, branch: String = "a") -> [IndexedBlock] {
+        var parent = parent ?? genesis
+        return events.map { evs in
+            let n = parent.number + 1
+            let block = IndexedBlock(
+                number: n,
+                hash: Keccak256.hash(utf8: "\(branch)/\(n)"),
+                parentHash: parent.hash,
+                timestamp: 1000 + n,
+                events: evs.enumerated().map { (UInt64($0.offset), $0.element) }
+            )
+            parent = IndexHead(number: n, hash: block.hash)
+            return block
+        }
+    }
+
+    static var registered: DeLongEvent {
+        .datasetRegistered(
+            .init(
+                datasetID: dataset,
+                provider: provider,
+                manifestDigest: Keccak256.hash(utf8: "m1"),
+                pricePerSecond: U256(7),
+                sampleLocator: "s",
+                metadataURI: "u"
+            )
+        )
+    }
+    static var rented: DeLongEvent {
+        .rentalStarted(
+            .init(datasetID: dataset, consumer: consumer),
+            provider: provider,
+            startedAt: 1000,
+            expiresAt: 4600,
+            paid: U256(25_200)
+        )
+    }
+    static var extended: DeLongEvent {
+        .rentalExtended(
+            .init(datasetID: dataset, consumer: consumer),
+            provider: provider,
+            addedSeconds: 600,
+            expiresAt: 5200,
+            paid: U256(4200)
+        )
+    }
+    static var revoked: DeLongEvent {
+        .rentalRevoked(
+            .init(datasetID: dataset, consumer: consumer),
+            provider: provider,
+            expiresAt: 2000,
+            refund: U256(100)
+        )
+    }
+
+    @Test func eventsBecomeRecordsWithTheirOrigin() throws {
+        let index = try open()
+        let chain = blocks([[Self.registered], [Self.rented], [], [Self.extended]])
+        try index.apply(chain)
+        #expect(try index.head() == IndexHead(number: 4, hash: chain[3].hash))
+        let rental = try #require(try index.rental(dataset: Self.dataset, consumer: Self.consumer))
+        #expect(rental.expiresAt == 5200 && rental.paid == U256(29_400) && rental.status == .active)
+        #expect(rental.updated.blockNumber == 4)
+        #expect(rental.isActive(at: 5199) && !rental.isActive(at: 5200))
+        #expect(try index.rentals(consumer: Self.consumer).map(\.datasetID) == [Self.dataset])
+        #expect(try index.datasets(provider: Self.provider).map(\.id) == [Self.dataset])
+        #expect(try index.dataset(Self.dataset)?.registered.blockNumber == 1)
+    }
+
+    @Test func unwindRestoresExactlyTheEarlierIndex() throws {
+        let index = try open()
+        let base = blocks([[Self.registered], [Self.rented]])
+        try index.apply(base)
+        let before = try index.digest()
+        let branch = blocks([[Self.extended], [Self.revoked], []], from: IndexHead(number: 2, hash: base[1].hash))
+        try index.apply(branch)
+        #expect(try index.rental(dataset: Self.dataset, consumer: Self.consumer)?.status == .revoked)
+        try index.unwind(to: 2)
+        #expect(try index.digest() == before)
+        #expect(try index.rental(dataset: Self.dataset, consumer: Self.consumer)?.expiresAt == 4600)
+        // The other branch can now be applied on the same parent.
+        try index.apply(blocks([[Self.revoked]], from: IndexHead(number: 2, hash: base[1].hash), branch: "b"))
+        #expect(try index.head().hash == Keccak256.hash(utf8: "b/3"))
+    }
+
+    @Test func oneBatchOfManyBlocksEqualsOneBatchPerBlock() throws {
+        let a = try open("a")
+        let b = try open("b")
+        let chain = blocks([[Self.registered], [Self.rented, Self.extended], [], [Self.revoked]])
+        try a.apply(chain)
+        for block in chain { try b.apply([block]) }
+        #expect(try a.digest() == b.digest())
+    }
+
+    @Test func blocksThatDoNotContinueTheHeadAreRefused() throws {
+        let index = try open()
+        try index.apply(blocks([[Self.registered]]))
+        let stranger = blocks([[]], from: IndexHead(number: 1, hash: Keccak256.hash(utf8: "elsewhere")))
+        #expect(throws: IndexError.self) { try index.apply(stranger) }
+        let gap = blocks([[]], from: IndexHead(number: 5, hash: Keccak256.hash(utf8: "a/5")))
+        #expect(throws: IndexError.self) { try index.apply(gap) }
+        #expect(try index.head().number == 1)
+    }
+
+    @Test func finalBlocksCannotBeUnwoundAndTheirUndoDataIsPruned() throws {
+        let index = try open(finality: 2)
+        try index.apply(blocks(Array(repeating: [], count: 8)))
+        #expect(try index.finalNumber() == 6)
+        #expect(throws: IndexError.self) { try index.unwind(to: 5) }
+        try index.unwind(to: 6)
+        #expect(try index.head().number == 6)
+        #expect(try index.blockHash(3) == nil)
+        #expect(try index.blockHash(6) == Keccak256.hash(utf8: "a/6"))
+    }
+
+    @Test func reopeningResumesAndAnotherConfigurationIsRefused() throws {
+        do {
+            let index = try open()
+            try index.apply(blocks([[Self.registered], [Self.rented]]))
+        }
+        let reopened = try open()
+        #expect(try reopened.head().number == 2)
+        #expect(try reopened.rental(dataset: Self.dataset, consumer: Self.consumer) != nil)
+        _ = consume reopened
+        #expect(throws: IndexError.self) { try open(chainID: 1) }
+    }
+}
