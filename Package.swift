@@ -67,6 +67,7 @@ let package = Package(
             name: "LightClient",
             dependencies: [
                 "ChainCore",
+                "ChainIndex",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -78,6 +79,12 @@ let package = Package(
         ),
 
         // MARK: Planes
+        .target(
+            name: "PrivacyPlane",
+            dependencies: ["ChainCore", .product(name: "Logging", package: "swift-log")],
+            path: "Planes/PrivacyPlane",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "PlaneCrypto",
             dependencies: ["COpenSSL"],
@@ -101,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "delong",
             dependencies: [
-                "ChainCore", "ChainIndex", "LightClient", "PlaneCrypto", "Sealing", "DecryptFS",
+                "ChainCore", "ChainIndex", "LightClient", "PrivacyPlane", "PlaneCrypto", "Sealing", "DecryptFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -145,6 +152,12 @@ let package = Package(
             name: "DecryptFSTests",
             dependencies: ["DecryptFS", "Sealing", "TestSupport"],
             path: "Tests/DecryptFSTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PrivacyPlaneTests",
+            dependencies: ["PrivacyPlane", "ChainCore", "TestSupport"],
+            path: "Tests/PrivacyPlaneTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

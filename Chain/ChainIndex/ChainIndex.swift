@@ -53,8 +53,19 @@ public struct IndexConfig: Hashable, Sendable {
     var rlp: RLPItem {
         .list([
             .uint(chainID), .address(contracts.dataMarket), .address(contracts.algorithmRegistry),
-            .uint(checkpoint.number), .hash(checkpoint.hash),
+            .uint(checkpoint.number), .hash(checkpoint.hash), .uint(finalityDepth),
         ])
+    }
+
+    init(stored: [UInt8]) throws(ChainError) {
+        let f = try RLPItem.decode(stored).list("index config")
+        guard f.count == 6 else { throw ChainError(.invalidRLP, "index config: expected 6 fields, found \(f.count)") }
+        self.init(
+            chainID: try f[0].uint64(),
+            contracts: DeLongContracts(dataMarket: try f[1].address(), algorithmRegistry: try f[2].address()),
+            checkpoint: IndexHead(number: try f[3].uint64(), hash: try f[4].hash32()),
+            finalityDepth: try f[5].uint64()
+        )
     }
 }
 
@@ -84,7 +95,7 @@ public final class ChainIndex: @unchecked Sendable {
             guard stored == config.rlp.encoded else {
                 throw IndexError(
                     kind: .configMismatch,
-                    reason: "the index at \(path) was built for another chain id, contract set or checkpoint"
+                    reason: "the index at \(path) was built for another chain id, contract set, checkpoint or finality depth"
                 )
             }
         } else {
@@ -97,6 +108,23 @@ public final class ChainIndex: @unchecked Sendable {
             )
             try write(batch)
         }
+    }
+
+    /// Opens an existing index with the configuration it was built with (for read-only tools).
+    public convenience init(existingAt path: String) throws(IndexError) {
+        let db: LevelDB
+        do { db = try LevelDB(path: path, createIfMissing: false) } catch { throw IndexError(kind: .storage, reason: "\(error)") }
+        let raw: [UInt8]?
+        do { raw = try db.get(Keyspace.indexConfig) } catch { throw IndexError(kind: .storage, reason: "\(error)") }
+        guard let raw else { throw IndexError(kind: .corrupt, reason: "\(path) holds no DeLong index") }
+        let config: IndexConfig
+        do throws(ChainError) { config = try IndexConfig(stored: raw) } catch { throw IndexError(kind: .corrupt, reason: "index config: \(error.reason)") }
+        try self.init(db: db, config: config)
+    }
+
+    init(db: LevelDB, config: IndexConfig) throws(IndexError) {
+        self.db = db
+        self.config = config
     }
 
     // MARK: Head

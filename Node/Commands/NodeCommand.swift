@@ -1,0 +1,119 @@
+import ArgumentParser
+import ChainCore
+import ChainIndex
+import Foundation
+import LightClient
+import Logging
+
+/// `delong node …`: the light-client node.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Sync and verify the chain into the local index.",
+        subcommands: [NodeSyncCommand.self]
+    )
+}
+
+/// Options every index-reading or -writing command shares.
+struct IndexOptions: ParsableArguments {
+    @Option(help: "Directory of the LevelDB index.") var dataDir: String = ".delong/index"
+
+    var indexPath: String { dataDir }
+}
+
+/// `delong node sync --rpc URL --contracts FILE --checkpoint NUMBER:HASH`
+struct NodeSyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Verify and index DeLong records up to the endpoint's current head, then exit.",
+        discussion: """
+            Trust starts at CHECKPOINT and moves forward only through headers that hash to what the endpoint \
+            claims and link to their parent; receipts are fetched only for blocks whose logs bloom may hold a \
+            DeLong event, and their trie root must equal the header's receiptsRoot. Each batch of blocks is \
+            one atomic LevelDB write, so an interrupted sync resumes where it stopped. A reorg within the \
+            finality depth is unwound. Exit codes: 0 synced, 1 a block did not verify, 2 malformed \
+            input or answer, 3 unreachable endpoint or unreadable file.
+            """
+    )
+
+    @Option(help: "JSON-RPC endpoint, e.g. http://127.0.0.1:8545.") var rpc: String
+    @Option(help: "Deployment file written by contrib/contracts/deploy (contract addresses).") var contracts: String
+    @Option(help: "Trusted checkpoint NUMBER:HASH (the devnet's genesis: 0:0x…).") var checkpoint: String
+    @OptionGroup var index: IndexOptions
+    @Option(help: "Blocks below the head after which records are final and reorgs are refused.") var finality: UInt64 = 12
+    @Option(help: "geth genesis file whose config gives the fork and blob schedule (enables blob-gas checks).")
+    var genesisConfig: String?
+    @Option(help: "Blocks per JSON-RPC batch and per index write.") var batch: UInt64 = 64
+
+    func validate() throws {
+        guard rpc.hasPrefix("http://") || rpc.hasPrefix("https://") else {
+            throw ValidationError("--rpc: expected an http:// or https:// URL, found \"\(rpc)\"")
+        }
+        guard (try? Self.parseCheckpoint(checkpoint)) != nil else {
+            throw ValidationError("--checkpoint: expected NUMBER:0x followed by 64 hex digits, found \"\(checkpoint)\"")
+        }
+    }
+
+    static func parseCheckpoint(_ text: String) throws -> IndexHead {
+        let parts = text.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let n = UInt64(parts[0]) else { throw ChainError(.invalidValue, "checkpoint") }
+        return IndexHead(number: n, hash: try Hash32(hex: parts[1]))
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "delong.node.sync")
+        logger.logLevel = .warning
+        let (deployment, spec) = try CLIFailure.reporting("deployment file \(contracts)") { () throws -> (DeLongContracts, ChainSpec?) in
+            guard let json = try InputFile.json(InputFile.read(contracts, what: "deployment"), path: contracts, what: "deployment") as? [String: Any] else {
+                throw CLIFailure.malformed("deployment file \(contracts): expected a JSON object")
+            }
+            let spec = try genesisConfig.map { path -> ChainSpec in
+                guard let genesis = try InputFile.json(InputFile.read(path, what: "genesis"), path: path, what: "genesis") as? [String: Any] else {
+                    throw CLIFailure.malformed("genesis file \(path): expected a JSON object")
+                }
+                return try ChainSpec(gethConfig: genesis["config"] as? [String: Any] ?? [:])
+            }
+            return (try DeLongContracts(deploymentJSON: json), spec)
+        }
+        let client = JSONRPCClient(endpoint: rpc)
+        let start = ContinuousClock.now
+        do {
+            let chainID = try Hex.decodeUInt64(try await client.call(.chainID, logger: logger) as? String ?? "")
+            let config = IndexConfig(chainID: chainID, contracts: deployment, checkpoint: try Self.parseCheckpoint(checkpoint), finalityDepth: finality)
+            try FileManager.default.createDirectory(atPath: index.dataDir, withIntermediateDirectories: true)
+            let chainIndex = try ChainIndex(path: index.indexPath, config: config)
+            // The checkpoint must be on the endpoint's chain: otherwise every later block would fail to link.
+            let head = try chainIndex.head()
+            let syncer = Syncer(rpc: client, index: chainIndex, spec: spec, batchSize: batch, logger: logger)
+            let progressLine = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
+            let result = try await syncer.sync { p in
+                let seconds = Self.seconds(ContinuousClock.now - start)
+                progressLine.update(String(format: "block %llu of %llu · %.0f blocks/s · %llu events · %llu reorgs", p.head.number, p.target,
+                                           Double(p.blocks) / max(seconds, 1e-9), p.events, p.reorgs))
+            }
+            progressLine.finish()
+            let seconds = Self.seconds(ContinuousClock.now - start)
+            print(JSONOutput.object([
+                ("from", .int(head.number)),
+                ("head", .object([("number", .int(result.head.number)), ("hash", .string(result.head.hash.hex))])),
+                ("final", .int(try chainIndex.finalNumber())),
+                ("blocks", .int(result.blocks)),
+                ("receiptsFetched", .int(result.receiptsFetched)),
+                ("events", .int(result.events)),
+                ("reorgs", .int(result.reorgs)),
+                ("blocksPerSecond", .number(String(format: "%.1f", Double(result.blocks) / max(seconds, 1e-9)))),
+            ]).rendered())
+        } catch let failure as SyncFailure {
+            FileHandle.standardError.write(Data("delong: refused \(failure)\n".utf8))
+            throw ExitCode(ExitCodes.verificationFailed)
+        } catch let error as RPCError {
+            FileHandle.standardError.write(Data("delong: \(error)\n".utf8))
+            throw ExitCode(error.kind == .transport ? ExitCodes.ioError : ExitCodes.malformedInput)
+        } catch let error as IndexError {
+            FileHandle.standardError.write(Data("delong: index \(index.dataDir): \(error)\n".utf8))
+            throw ExitCode(error.kind == .configMismatch ? ExitCodes.malformedInput : ExitCodes.ioError)
+        }
+    }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+}
