@@ -95,7 +95,8 @@ public final class ChainIndex: @unchecked Sendable {
             guard stored == config.rlp.encoded else {
                 throw IndexError(
                     kind: .configMismatch,
-                    reason: "the index at \(path) was built for another chain id, contract set, checkpoint or finality depth"
+                    reason:
+                        "the index at \(path) was built for another chain id, contract set, checkpoint or finality depth"
                 )
             }
         } else {
@@ -113,12 +114,16 @@ public final class ChainIndex: @unchecked Sendable {
     /// Opens an existing index with the configuration it was built with (for read-only tools).
     public convenience init(existingAt path: String) throws(IndexError) {
         let db: LevelDB
-        do { db = try LevelDB(path: path, createIfMissing: false) } catch { throw IndexError(kind: .storage, reason: "\(error)") }
+        do { db = try LevelDB(path: path, createIfMissing: false) } catch {
+            throw IndexError(kind: .storage, reason: "\(error)")
+        }
         let raw: [UInt8]?
         do { raw = try db.get(Keyspace.indexConfig) } catch { throw IndexError(kind: .storage, reason: "\(error)") }
         guard let raw else { throw IndexError(kind: .corrupt, reason: "\(path) holds no DeLong index") }
         let config: IndexConfig
-        do throws(ChainError) { config = try IndexConfig(stored: raw) } catch { throw IndexError(kind: .corrupt, reason: "index config: \(error.reason)") }
+        do throws(ChainError) { config = try IndexConfig(stored: raw) } catch {
+            throw IndexError(kind: .corrupt, reason: "index config: \(error.reason)")
+        }
         try self.init(db: db, config: config)
     }
 

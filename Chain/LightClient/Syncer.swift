@@ -38,21 +38,31 @@ public final class Syncer: Sendable {
 
     /// Syncs up to the endpoint's current head (or `target`), calling `progress` after each batch.
     @discardableResult
-    public func sync(to target: UInt64? = nil, progress: (SyncProgress) -> Void = { _ in }) async throws -> SyncProgress {
+    public func sync(to target: UInt64? = nil, progress: (SyncProgress) -> Void = { _ in }) async throws -> SyncProgress
+    {
         let head = try index.head()
         let goal: UInt64
         if let target {
             goal = target
         } else {
-            goal = try Hex.decodeUInt64(try await expectString(rpc.call(.blockNumber, logger: logger), "eth_blockNumber"))
+            goal = try Hex.decodeUInt64(
+                try await expectString(rpc.call(.blockNumber, logger: logger), "eth_blockNumber")
+            )
         }
         if head == index.config.checkpoint {
             // Everything hangs off the checkpoint: it must be on the endpoint's chain.
-            let object = try await rpc.call(.blockByNumber(head.number, fullTransactions: false), logger: logger) as? [String: Any]
+            let object =
+                try await rpc.call(.blockByNumber(head.number, fullTransactions: false), logger: logger)
+                as? [String: Any]
             let served = try object.map { (o: [String: Any]) throws -> Hash32 in try RPCJSON.header(o).hash }
             guard served == head.hash else {
-                throw SyncFailure(blockNumber: head.number, field: "checkpoint", expected: head.hash.hex,
-                                  found: served?.hex ?? "no block", endpoint: rpc.endpoint)
+                throw SyncFailure(
+                    blockNumber: head.number,
+                    field: "checkpoint",
+                    expected: head.hash.hex,
+                    found: served?.hex ?? "no block",
+                    endpoint: rpc.endpoint
+                )
             }
         }
         var state = SyncProgress(head: head, target: goal, blocks: 0, receiptsFetched: 0, events: 0, reorgs: 0)
@@ -82,17 +92,29 @@ public final class Syncer: Sendable {
                 if let list = receipts[header.number] {
                     let root = Receipts.root(list)
                     guard root == header.receiptsRoot else {
-                        throw SyncFailure(blockNumber: header.number, field: "receiptsRoot", expected: header.receiptsRoot.hex,
-                                          found: "\(root.hex) from the receipts served", endpoint: rpc.endpoint)
+                        throw SyncFailure(
+                            blockNumber: header.number,
+                            field: "receiptsRoot",
+                            expected: header.receiptsRoot.hex,
+                            found: "\(root.hex) from the receipts served",
+                            endpoint: rpc.endpoint
+                        )
                     }
                     var logIndex: UInt64 = 0
                     for receipt in list {
                         for log in receipt.logs {
                             do {
-                                if let event = try index.config.contracts.decode(log) { events.append((logIndex, event)) }
+                                if let event = try index.config.contracts.decode(log) {
+                                    events.append((logIndex, event))
+                                }
                             } catch {
-                                throw SyncFailure(blockNumber: header.number, field: "log \(logIndex)", expected: "a DeLong event",
-                                                  found: error.reason, endpoint: rpc.endpoint)
+                                throw SyncFailure(
+                                    blockNumber: header.number,
+                                    field: "log \(logIndex)",
+                                    expected: "a DeLong event",
+                                    found: error.reason,
+                                    endpoint: rpc.endpoint
+                                )
                             }
                             logIndex += 1
                         }
@@ -100,12 +122,23 @@ public final class Syncer: Sendable {
                     state.receiptsFetched += 1
                 }
                 state.events += UInt64(events.count)
-                blocks.append(IndexedBlock(number: header.number, hash: hash, parentHash: header.parentHash, timestamp: header.timestamp, events: events))
+                blocks.append(
+                    IndexedBlock(
+                        number: header.number,
+                        hash: hash,
+                        parentHash: header.parentHash,
+                        timestamp: header.timestamp,
+                        events: events
+                    )
+                )
             }
             try index.apply(blocks)
             state.blocks += UInt64(blocks.count)
             state.head = IndexHead(number: last, hash: blocks.last!.hash)
-            logger.debug("indexed blocks", metadata: ["block.first": "\(first)", "block.last": "\(last)", "events.count": "\(state.events)"])
+            logger.debug(
+                "indexed blocks",
+                metadata: ["block.first": "\(first)", "block.last": "\(last)", "events.count": "\(state.events)"]
+            )
             progress(state)
         }
         return state
@@ -115,12 +148,24 @@ public final class Syncer: Sendable {
 
     private func check(_ header: Header, hash: Hash32, parent: Header?, parentHash: Hash32) throws(SyncFailure) {
         guard header.parentHash == parentHash else {
-            throw SyncFailure(blockNumber: header.number, field: "parentHash", expected: parentHash.hex, found: header.parentHash.hex, endpoint: rpc.endpoint)
+            throw SyncFailure(
+                blockNumber: header.number,
+                field: "parentHash",
+                expected: parentHash.hex,
+                found: header.parentHash.hex,
+                endpoint: rpc.endpoint
+            )
         }
         if let parent {
             let failures = HeaderChecks.check(header, parent: parent, parentHash: parentHash, spec: spec)
             if let f = failures.first {
-                throw SyncFailure(blockNumber: header.number, field: f.field, expected: f.expected, found: f.found, endpoint: rpc.endpoint)
+                throw SyncFailure(
+                    blockNumber: header.number,
+                    field: f.field,
+                    expected: f.expected,
+                    found: f.found,
+                    endpoint: rpc.endpoint
+                )
             }
         }
     }
@@ -133,18 +178,42 @@ public final class Syncer: Sendable {
         var out: [(Header, Hash32)] = []
         for (n, result) in zip(range, results) {
             guard let object = result as? [String: Any] else {
-                throw SyncFailure(blockNumber: n, field: "block", expected: "a block object", found: "\(type(of: result))", endpoint: rpc.endpoint)
+                throw SyncFailure(
+                    blockNumber: n,
+                    field: "block",
+                    expected: "a block object",
+                    found: "\(type(of: result))",
+                    endpoint: rpc.endpoint
+                )
             }
             let header: Header
             do { header = try RPCJSON.header(object) } catch {
-                throw SyncFailure(blockNumber: n, field: "header", expected: "a well-formed header", found: error.reason, endpoint: rpc.endpoint)
+                throw SyncFailure(
+                    blockNumber: n,
+                    field: "header",
+                    expected: "a well-formed header",
+                    found: error.reason,
+                    endpoint: rpc.endpoint
+                )
             }
             let hash = header.hash
             guard header.number == n else {
-                throw SyncFailure(blockNumber: n, field: "number", expected: "\(n)", found: "\(header.number)", endpoint: rpc.endpoint)
+                throw SyncFailure(
+                    blockNumber: n,
+                    field: "number",
+                    expected: "\(n)",
+                    found: "\(header.number)",
+                    endpoint: rpc.endpoint
+                )
             }
             if let claimed = object["hash"] as? String, claimed.lowercased() != hash.hex {
-                throw SyncFailure(blockNumber: n, field: "hash", expected: "keccak(rlp(header)) = \(hash.hex)", found: claimed, endpoint: rpc.endpoint)
+                throw SyncFailure(
+                    blockNumber: n,
+                    field: "hash",
+                    expected: "keccak(rlp(header)) = \(hash.hex)",
+                    found: claimed,
+                    endpoint: rpc.endpoint
+                )
             }
             out.append((header, hash))
         }
@@ -157,10 +226,22 @@ public final class Syncer: Sendable {
         var out: [UInt64: [Receipt]] = [:]
         for (n, result) in zip(numbers, results) {
             guard let list = result as? [[String: Any]] else {
-                throw SyncFailure(blockNumber: n, field: "receipts", expected: "an array of receipts", found: "\(type(of: result))", endpoint: rpc.endpoint)
+                throw SyncFailure(
+                    blockNumber: n,
+                    field: "receipts",
+                    expected: "an array of receipts",
+                    found: "\(type(of: result))",
+                    endpoint: rpc.endpoint
+                )
             }
             do { out[n] = try list.map(RPCJSON.receipt) } catch {
-                throw SyncFailure(blockNumber: n, field: "receipts", expected: "well-formed receipts", found: error.reason, endpoint: rpc.endpoint)
+                throw SyncFailure(
+                    blockNumber: n,
+                    field: "receipts",
+                    expected: "well-formed receipts",
+                    found: error.reason,
+                    endpoint: rpc.endpoint
+                )
             }
         }
         return out
@@ -169,8 +250,10 @@ public final class Syncer: Sendable {
     /// The indexed head's header, for parent checks of the next block (nil at the checkpoint when the
     /// endpoint cannot serve it, e.g. a pruned node).
     private func parentHeaderIfNeeded(_ head: IndexHead) async throws -> Header? {
-        guard let object = try await rpc.call(.blockByNumber(head.number, fullTransactions: false), logger: logger) as? [String: Any],
-              let header = try? RPCJSON.header(object), header.hash == head.hash
+        guard
+            let object = try await rpc.call(.blockByNumber(head.number, fullTransactions: false), logger: logger)
+                as? [String: Any],
+            let header = try? RPCJSON.header(object), header.hash == head.hash
         else { return nil }
         return header
     }
@@ -183,7 +266,8 @@ public final class Syncer: Sendable {
         while n > floor {
             n -= 1
             guard let ours = try index.blockHash(n) else { break }
-            let object = try await rpc.call(.blockByNumber(n, fullTransactions: false), logger: logger) as? [String: Any]
+            let object =
+                try await rpc.call(.blockByNumber(n, fullTransactions: false), logger: logger) as? [String: Any]
             let theirs = try object.map { (o: [String: Any]) throws -> Hash32 in try RPCJSON.header(o).hash }
             if theirs == ours {
                 logger.info("reorg", metadata: ["block.number": "\(head.number)", "fork.point": "\(n)"])
@@ -191,8 +275,13 @@ public final class Syncer: Sendable {
                 return
             }
         }
-        throw SyncFailure(blockNumber: head.number, field: "parentHash", expected: "a fork point within the last \(index.config.finalityDepth) blocks",
-                          found: "none: the endpoint's chain diverges at or below final block \(floor)", endpoint: rpc.endpoint)
+        throw SyncFailure(
+            blockNumber: head.number,
+            field: "parentHash",
+            expected: "a fork point within the last \(index.config.finalityDepth) blocks",
+            found: "none: the endpoint's chain diverges at or below final block \(floor)",
+            endpoint: rpc.endpoint
+        )
     }
 
     private func expectString(_ value: Any, _ method: String) throws -> String {

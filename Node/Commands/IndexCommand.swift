@@ -8,7 +8,9 @@ struct IndexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "index",
         abstract: "Query the verified index: status, datasets, rentals, algorithms.",
-        subcommands: [IndexStatusCommand.self, IndexRentalsCommand.self, IndexDatasetCommand.self, IndexAlgorithmCommand.self]
+        subcommands: [
+            IndexStatusCommand.self, IndexRentalsCommand.self, IndexDatasetCommand.self, IndexAlgorithmCommand.self,
+        ]
     )
 
     /// Opens the index without knowing its configuration: reads it back from the index itself.
@@ -27,15 +29,20 @@ struct IndexCommand: ParsableCommand {
 }
 
 extension RecordOrigin {
-    var json: JSONOutput { .object([("block", .int(blockNumber)), ("blockHash", .string(blockHash.hex)), ("log", .int(logIndex))]) }
+    var json: JSONOutput {
+        .object([("block", .int(blockNumber)), ("blockHash", .string(blockHash.hex)), ("log", .int(logIndex))])
+    }
 }
 
 extension DatasetRecord {
     func json(final: UInt64) -> JSONOutput {
         .object([
-            ("id", .string(id.hex)), ("provider", .string(provider.checksummed)), ("manifestDigest", .string(manifestDigest.hex)),
-            ("pricePerSecond", .string("\(pricePerSecond)")), ("sampleLocator", .string(sampleLocator)), ("metadataURI", .string(metadataURI)),
-            ("retired", .bool(retired)), ("registered", registered.json), ("updated", updated.json), ("final", .bool(updated.blockNumber <= final)),
+            ("id", .string(id.hex)), ("provider", .string(provider.checksummed)),
+            ("manifestDigest", .string(manifestDigest.hex)),
+            ("pricePerSecond", .string("\(pricePerSecond)")), ("sampleLocator", .string(sampleLocator)),
+            ("metadataURI", .string(metadataURI)),
+            ("retired", .bool(retired)), ("registered", registered.json), ("updated", updated.json),
+            ("final", .bool(updated.blockNumber <= final)),
         ])
     }
 }
@@ -43,7 +50,8 @@ extension DatasetRecord {
 extension RentalRecord {
     func json(final: UInt64) -> JSONOutput {
         .object([
-            ("dataset", .string(datasetID.hex)), ("consumer", .string(consumer.checksummed)), ("provider", .string(provider.checksummed)),
+            ("dataset", .string(datasetID.hex)), ("consumer", .string(consumer.checksummed)),
+            ("provider", .string(provider.checksummed)),
             ("startedAt", .int(startedAt)), ("expiresAt", .int(expiresAt)), ("paid", .string("\(paid)")),
             ("status", .string(status == .active ? "active" : "revoked")), ("refund", .string("\(refund)")),
             ("updated", updated.json), ("final", .bool(updated.blockNumber <= final)),
@@ -52,7 +60,10 @@ extension RentalRecord {
 }
 
 struct IndexStatusCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "The indexed head, the final block and record counts.")
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "The indexed head, the final block and record counts."
+    )
     @OptionGroup var index: IndexOptions
     @Flag(help: "Print JSON.") var json = false
 
@@ -61,39 +72,59 @@ struct IndexStatusCommand: ParsableCommand {
         let (head, final) = (try idx.head(), try idx.finalNumber())
         let datasets = try idx.datasets().count
         let measurements = try idx.measurements().count
-        IndexCommand.emit(.object([
-            ("chainId", .int(idx.config.chainID)), ("dataMarket", .string(idx.config.contracts.dataMarket.checksummed)),
-            ("algorithmRegistry", .string(idx.config.contracts.algorithmRegistry.checksummed)),
-            ("checkpoint", .int(idx.config.checkpoint.number)), ("head", .object([("number", .int(head.number)), ("hash", .string(head.hash.hex))])),
-            ("final", .int(final)), ("finalityDepth", .int(idx.config.finalityDepth)), ("datasets", .int(datasets)), ("measurements", .int(measurements)),
-            ("privacySigner", .optional(try idx.privacySigner()?.address.checksummed)), ("digest", .string(try idx.digest().hex)),
-        ]), json: json) {
+        IndexCommand.emit(
+            .object([
+                ("chainId", .int(idx.config.chainID)),
+                ("dataMarket", .string(idx.config.contracts.dataMarket.checksummed)),
+                ("algorithmRegistry", .string(idx.config.contracts.algorithmRegistry.checksummed)),
+                ("checkpoint", .int(idx.config.checkpoint.number)),
+                ("head", .object([("number", .int(head.number)), ("hash", .string(head.hash.hex))])),
+                ("final", .int(final)), ("finalityDepth", .int(idx.config.finalityDepth)), ("datasets", .int(datasets)),
+                ("measurements", .int(measurements)),
+                ("privacySigner", .optional(try idx.privacySigner()?.address.checksummed)),
+                ("digest", .string(try idx.digest().hex)),
+            ]),
+            json: json
+        ) {
             "chain \(idx.config.chainID) · head \(head.number) \(head.hash.hex) · final \(final) · \(datasets) datasets · \(measurements) measurements"
         }
     }
 }
 
 struct IndexRentalsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rentals", abstract: "Rentals of a consumer or of a dataset.")
+    static let configuration = CommandConfiguration(
+        commandName: "rentals",
+        abstract: "Rentals of a consumer or of a dataset."
+    )
     @OptionGroup var index: IndexOptions
     @Option(help: "Consumer address.") var consumer: String?
     @Option(help: "Dataset id (0x + 64 hex digits).") var dataset: String?
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
-        guard (consumer == nil) != (dataset == nil) else { throw ValidationError("give exactly one of --consumer and --dataset") }
-        if let consumer, (try? Address(hex: consumer)) == nil { throw ValidationError("--consumer: expected 0x followed by 40 hex digits") }
-        if let dataset, (try? Hash32(hex: dataset)) == nil { throw ValidationError("--dataset: expected 0x followed by 64 hex digits") }
+        guard (consumer == nil) != (dataset == nil) else {
+            throw ValidationError("give exactly one of --consumer and --dataset")
+        }
+        if let consumer, (try? Address(hex: consumer)) == nil {
+            throw ValidationError("--consumer: expected 0x followed by 40 hex digits")
+        }
+        if let dataset, (try? Hash32(hex: dataset)) == nil {
+            throw ValidationError("--dataset: expected 0x followed by 64 hex digits")
+        }
     }
 
     func run() throws {
         let idx = try IndexCommand.open(index)
         let final = try idx.finalNumber()
-        let rentals = try consumer.map { try idx.rentals(consumer: Address(hex: $0)) } ?? idx.rentals(dataset: Hash32(hex: dataset!))
+        let rentals =
+            try consumer.map { try idx.rentals(consumer: Address(hex: $0)) }
+            ?? idx.rentals(dataset: Hash32(hex: dataset!))
         IndexCommand.emit(.array(rentals.map { $0.json(final: final) }), json: json) {
-            rentals.isEmpty ? "no rentals" : rentals.map {
-                "\($0.datasetID.hex) \($0.consumer.checksummed) \($0.status == .active ? "active" : "revoked") until \($0.expiresAt)\($0.updated.blockNumber <= final ? "" : " (pending)")"
-            }.joined(separator: "\n")
+            rentals.isEmpty
+                ? "no rentals"
+                : rentals.map {
+                    "\($0.datasetID.hex) \($0.consumer.checksummed) \($0.status == .active ? "active" : "revoked") until \($0.expiresAt)\($0.updated.blockNumber <= final ? "" : " (pending)")"
+                }.joined(separator: "\n")
         }
     }
 }
@@ -122,13 +153,18 @@ struct IndexDatasetCommand: ParsableCommand {
 }
 
 struct IndexAlgorithmCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "algorithm", abstract: "One published algorithm by image digest, with its jobs.")
+    static let configuration = CommandConfiguration(
+        commandName: "algorithm",
+        abstract: "One published algorithm by image digest, with its jobs."
+    )
     @OptionGroup var index: IndexOptions
     @Argument(help: "Image digest (0x + 64 hex digits).") var digest: String
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
-        if (try? Hash32(hex: digest)) == nil { throw ValidationError("image digest: expected 0x followed by 64 hex digits") }
+        if (try? Hash32(hex: digest)) == nil {
+            throw ValidationError("image digest: expected 0x followed by 64 hex digits")
+        }
     }
 
     func run() throws {
@@ -139,13 +175,28 @@ struct IndexAlgorithmCommand: ParsableCommand {
             throw ExitCode(ExitCodes.verificationFailed)
         }
         let jobs = try idx.jobs(imageDigest: image)
-        IndexCommand.emit(.object([
-            ("imageDigest", .string(a.imageDigest.hex)), ("publisher", .string(a.publisher.checksummed)), ("bundleDigest", .string(a.bundleDigest.hex)),
-            ("daLocator", .string(a.daLocator)), ("published", a.published.json),
-            ("jobs", .array(jobs.map { .object([("jobId", .string($0.job.jobID.hex)), ("dataset", .string($0.job.datasetID.hex)),
-                                                ("consumer", .string($0.job.consumer.checksummed)), ("outputDigest", .string($0.job.outputDigest.hex)),
-                                                ("attestationDigest", .string($0.job.attestationDigest.hex)), ("recorded", $0.recorded.json)]) })),
-        ]), json: json) {
+        IndexCommand.emit(
+            .object([
+                ("imageDigest", .string(a.imageDigest.hex)), ("publisher", .string(a.publisher.checksummed)),
+                ("bundleDigest", .string(a.bundleDigest.hex)),
+                ("daLocator", .string(a.daLocator)), ("published", a.published.json),
+                (
+                    "jobs",
+                    .array(
+                        jobs.map {
+                            .object([
+                                ("jobId", .string($0.job.jobID.hex)), ("dataset", .string($0.job.datasetID.hex)),
+                                ("consumer", .string($0.job.consumer.checksummed)),
+                                ("outputDigest", .string($0.job.outputDigest.hex)),
+                                ("attestationDigest", .string($0.job.attestationDigest.hex)),
+                                ("recorded", $0.recorded.json),
+                            ])
+                        }
+                    )
+                ),
+            ]),
+            json: json
+        ) {
             "\(a.imageDigest.hex) by \(a.publisher.checksummed) · bundle \(a.bundleDigest.hex) · \(a.daLocator) · \(jobs.count) jobs"
         }
     }

@@ -40,7 +40,8 @@ struct NodeSyncCommand: AsyncParsableCommand {
     @Option(help: "Deployment file written by contrib/contracts/deploy (contract addresses).") var contracts: String
     @Option(help: "Trusted checkpoint NUMBER:HASH (the devnet's genesis: 0:0x…).") var checkpoint: String
     @OptionGroup var index: IndexOptions
-    @Option(help: "Blocks below the head after which records are final and reorgs are refused.") var finality: UInt64 = 12
+    @Option(help: "Blocks below the head after which records are final and reorgs are refused.") var finality: UInt64 =
+        12
     @Option(help: "geth genesis file whose config gives the fork and blob schedule (enables blob-gas checks).")
     var genesisConfig: String?
     @Option(help: "Blocks per JSON-RPC batch and per index write.") var batch: UInt64 = 64
@@ -63,12 +64,22 @@ struct NodeSyncCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "delong.node.sync")
         logger.logLevel = .warning
-        let (deployment, spec) = try CLIFailure.reporting("deployment file \(contracts)") { () throws -> (DeLongContracts, ChainSpec?) in
-            guard let json = try InputFile.json(InputFile.read(contracts, what: "deployment"), path: contracts, what: "deployment") as? [String: Any] else {
+        let (deployment, spec) = try CLIFailure.reporting("deployment file \(contracts)") {
+            () throws -> (DeLongContracts, ChainSpec?) in
+            guard
+                let json = try InputFile.json(
+                    InputFile.read(contracts, what: "deployment"),
+                    path: contracts,
+                    what: "deployment"
+                ) as? [String: Any]
+            else {
                 throw CLIFailure.malformed("deployment file \(contracts): expected a JSON object")
             }
             let spec = try genesisConfig.map { path -> ChainSpec in
-                guard let genesis = try InputFile.json(InputFile.read(path, what: "genesis"), path: path, what: "genesis") as? [String: Any] else {
+                guard
+                    let genesis = try InputFile.json(InputFile.read(path, what: "genesis"), path: path, what: "genesis")
+                        as? [String: Any]
+                else {
                     throw CLIFailure.malformed("genesis file \(path): expected a JSON object")
                 }
                 return try ChainSpec(gethConfig: genesis["config"] as? [String: Any] ?? [:])
@@ -79,7 +90,12 @@ struct NodeSyncCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         do {
             let chainID = try Hex.decodeUInt64(try await client.call(.chainID, logger: logger) as? String ?? "")
-            let config = IndexConfig(chainID: chainID, contracts: deployment, checkpoint: try Self.parseCheckpoint(checkpoint), finalityDepth: finality)
+            let config = IndexConfig(
+                chainID: chainID,
+                contracts: deployment,
+                checkpoint: try Self.parseCheckpoint(checkpoint),
+                finalityDepth: finality
+            )
             try FileManager.default.createDirectory(atPath: index.dataDir, withIntermediateDirectories: true)
             let chainIndex = try ChainIndex(path: index.indexPath, config: config)
             // The checkpoint must be on the endpoint's chain: otherwise every later block would fail to link.
@@ -88,21 +104,31 @@ struct NodeSyncCommand: AsyncParsableCommand {
             let progressLine = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
             let result = try await syncer.sync { p in
                 let seconds = Self.seconds(ContinuousClock.now - start)
-                progressLine.update(String(format: "block %llu of %llu · %.0f blocks/s · %llu events · %llu reorgs", p.head.number, p.target,
-                                           Double(p.blocks) / max(seconds, 1e-9), p.events, p.reorgs))
+                progressLine.update(
+                    String(
+                        format: "block %llu of %llu · %.0f blocks/s · %llu events · %llu reorgs",
+                        p.head.number,
+                        p.target,
+                        Double(p.blocks) / max(seconds, 1e-9),
+                        p.events,
+                        p.reorgs
+                    )
+                )
             }
             progressLine.finish()
             let seconds = Self.seconds(ContinuousClock.now - start)
-            print(JSONOutput.object([
-                ("from", .int(head.number)),
-                ("head", .object([("number", .int(result.head.number)), ("hash", .string(result.head.hash.hex))])),
-                ("final", .int(try chainIndex.finalNumber())),
-                ("blocks", .int(result.blocks)),
-                ("receiptsFetched", .int(result.receiptsFetched)),
-                ("events", .int(result.events)),
-                ("reorgs", .int(result.reorgs)),
-                ("blocksPerSecond", .number(String(format: "%.1f", Double(result.blocks) / max(seconds, 1e-9)))),
-            ]).rendered())
+            print(
+                JSONOutput.object([
+                    ("from", .int(head.number)),
+                    ("head", .object([("number", .int(result.head.number)), ("hash", .string(result.head.hash.hex))])),
+                    ("final", .int(try chainIndex.finalNumber())),
+                    ("blocks", .int(result.blocks)),
+                    ("receiptsFetched", .int(result.receiptsFetched)),
+                    ("events", .int(result.events)),
+                    ("reorgs", .int(result.reorgs)),
+                    ("blocksPerSecond", .number(String(format: "%.1f", Double(result.blocks) / max(seconds, 1e-9)))),
+                ]).rendered()
+            )
         } catch let failure as SyncFailure {
             FileHandle.standardError.write(Data("delong: refused \(failure)\n".utf8))
             throw ExitCode(ExitCodes.verificationFailed)
@@ -115,5 +141,7 @@ struct NodeSyncCommand: AsyncParsableCommand {
         }
     }
 
-    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
 }

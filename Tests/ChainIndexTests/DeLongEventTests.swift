@@ -37,7 +37,7 @@ import Testing
         let dir = try DelongProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let deployment = dir.appendingPathComponent("deployment.json")
-        try Self.runTool(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", deployment.path])
+        try ContribTool.run(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", deployment.path])
         let contracts = try DeLongContracts(
             deploymentJSON: try #require(
                 try JSONSerialization.jsonObject(with: Data(contentsOf: deployment)) as? [String: Any]
@@ -175,29 +175,7 @@ import Testing
                     break
             print(json.dumps(out))
             """
-        let output = try runTool([".venv/bin/python", "-c", script, rpc, deployment], in: "contrib")
+        let output = try ContribTool.python(script, [rpc, deployment])
         return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String])
-    }
-
-    @discardableResult
-    static func runTool(_ arguments: [String], in subdirectory: String = "") throws -> String {
-        let process = Process()
-        let root =
-            subdirectory.isEmpty ? TestData.packageRoot : TestData.packageRoot.appendingPathComponent(subdirectory)
-        process.executableURL = root.appendingPathComponent(arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        process.currentDirectoryURL = TestData.packageRoot
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CocoaError(
-                .executableLoad,
-                userInfo: [NSLocalizedDescriptionKey: "\(arguments[0]) exited \(process.terminationStatus)"]
-            )
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 }
