@@ -2,22 +2,22 @@ public import Foundation
 import LightClient
 import Logging
 
-/// The local devnet (contrib/devnet/run, py-evm behind JSON-RPC) as a child process of a test.
-public final class Devnet: @unchecked Sendable {
+/// A child process that prints `READY http://…` as its first stdout line and serves until SIGTERM.
+public final class ReadyService: @unchecked Sendable {
     public let url: String
     private let process: Process
 
-    /// Starts a devnet on a free port and waits (up to 60 s) for its READY line. The venv must exist or be
-    /// creatable: contrib/scripts/test.sh makes it before the Swift tests run.
-    public init(arguments: [String] = []) throws {
+    /// Starts `executable` (relative to the package root) and waits up to 60 s for its READY line.
+    public init(_ executable: String, _ arguments: [String]) throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "delong-devnet-\(UUID().uuidString).out"
+            "delong-service-\(UUID().uuidString).out"
         )
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
-        process.executableURL = TestData.packageRoot.appendingPathComponent("contrib/devnet/run")
-        process.arguments = ["--port", "0"] + arguments
-        // A file, not a pipe: nobody has to keep draining it for the devnet to make progress.
+        process.executableURL = TestData.packageRoot.appendingPathComponent(executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = TestData.packageRoot
+        // A file, not a pipe: nobody has to keep draining it for the service to make progress.
         process.standardOutput = try FileHandle(forWritingTo: log)
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -26,7 +26,9 @@ public final class Devnet: @unchecked Sendable {
         var ready: String? = nil
         while ready == nil && Date() < deadline && process.isRunning {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            ready = text.split(separator: "\n").first { $0.hasPrefix("READY ") }.map { String($0.dropFirst(6)) }
+            ready = text.split(separator: "\n").first { $0.hasPrefix("READY ") }.map {
+                String($0.dropFirst(6).split(separator: " ")[0])
+            }
             if ready == nil { Thread.sleep(forTimeInterval: 0.05) }
         }
         try? FileManager.default.removeItem(at: log)
@@ -34,7 +36,7 @@ public final class Devnet: @unchecked Sendable {
             Self.stop(process)
             throw CocoaError(
                 .executableLoad,
-                userInfo: [NSLocalizedDescriptionKey: "the devnet did not print READY within 60 s"]
+                userInfo: [NSLocalizedDescriptionKey: "\(executable) did not print READY within 60 s"]
             )
         }
         self.url = ready
@@ -50,6 +52,18 @@ public final class Devnet: @unchecked Sendable {
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
+}
+
+/// The local devnet (contrib/devnet/run, py-evm behind JSON-RPC) as a child process of a test.
+public final class Devnet: @unchecked Sendable {
+    public let service: ReadyService
+    public var url: String { service.url }
+
+    /// Starts a devnet on a free port. The venv must exist or be creatable: contrib/scripts/test.sh makes it
+    /// before the Swift tests run.
+    public init(arguments: [String] = []) throws {
+        service = try ReadyService("contrib/devnet/run", ["--port", "0"] + arguments)
+    }
 
     /// One JSON-RPC call through DeLong's own client; returns the result.
     @discardableResult
@@ -57,6 +71,19 @@ public final class Devnet: @unchecked Sendable {
         try await JSONRPCClient(endpoint: url).call(
             RPCRequest(method, params: params),
             logger: Logger(label: "test.devnet")
+        )
+    }
+}
+
+/// contrib/devnet/hostile_proxy.py in front of an endpoint, tampering with one kind of answer.
+public final class HostileProxy: @unchecked Sendable {
+    public let service: ReadyService
+    public var url: String { service.url }
+
+    public init(upstream: String, mode: String, block: UInt64? = nil) throws {
+        service = try ReadyService(
+            "contrib/.venv/bin/python",
+            ["contrib/devnet/hostile_proxy.py", upstream, mode] + (block.map { ["\($0)"] } ?? [])
         )
     }
 }

@@ -3,10 +3,11 @@
 #   contrib/scripts/demo.sh
 # Builds `delong`, starts the devnet (py-evm behind JSON-RPC), deploys DataMarket and AlgorithmRegistry with
 # demo activity (datasets, rentals, an extension, a revocation, algorithms, a job, a trusted measurement),
-# then has `delong chain verify-rpc` verify every block the devnet produced (hashes, parent links,
-# transaction/withdrawal/receipt roots, blooms) and prove both contract accounts against the head's state
-# root. Nothing the devnet says is trusted. (Syncing into the LevelDB index, `delong node run`, is not
-# built yet; see the README's status table.)
+# then runs the light-client node: `delong node sync` verifies every header from the genesis checkpoint,
+# fetches receipts only where a block's bloom may hold a DeLong event, checks them against receiptsRoot and
+# indexes the events into LevelDB; `delong index …` shows what it found. Last, `delong chain verify-rpc`
+# re-verifies every block in full and proves both contract accounts against the head's state root.
+# Nothing the devnet says is trusted.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,5 +43,18 @@ rpc="$(awk '/^READY /{print $2; exit}' "$work/deploy.out")"
 read -r market registry < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["DataMarket"]["address"], d["AlgorithmRegistry"]["address"])' "$work/deployment.json")
 echo "devnet $rpc · DataMarket $market · AlgorithmRegistry $registry"
 
-echo "== verifying every block and both contract accounts with delong"
-.build/release/delong chain verify-rpc --rpc "$rpc" --account "$market" --account "$registry"
+delong=.build/release/delong
+genesis="$(python3 -c 'import json,sys,urllib.request as u; r=u.Request(sys.argv[1], data=b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_getBlockByNumber\",\"params\":[\"0x0\",false]}", headers={"Content-Type": "application/json"}); print(json.load(u.urlopen(r))["result"]["hash"])' "$rpc")"
+
+echo "== syncing the light-client node from the genesis checkpoint 0:$genesis"
+"$delong" node sync --rpc "$rpc" --contracts "$work/deployment.json" --checkpoint "0:$genesis" --data-dir "$work/index" --finality 4
+
+echo "== what the verified index holds"
+"$delong" index status --data-dir "$work/index"
+dataset="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["demo"]["datasets"]["admissions"])' "$work/deployment.json")"
+image="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["demo"]["imageDigest"])' "$work/deployment.json")"
+"$delong" index rentals --dataset "$dataset" --data-dir "$work/index"
+"$delong" index algorithm "$image" --data-dir "$work/index"
+
+echo "== re-verifying every block in full and both contract accounts"
+"$delong" chain verify-rpc --rpc "$rpc" --account "$market" --account "$registry"

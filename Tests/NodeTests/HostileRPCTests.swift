@@ -1,0 +1,83 @@
+import ChainCore
+import Foundation
+import TestSupport
+import Testing
+
+/// A proxy between the node and the devnet tampers with one kind of answer; each tampering is detected,
+/// the sync stops with exit 1 naming the block and field, and nothing of the tampered block is indexed.
+@Suite(.serialized) struct HostileRPCTests {
+    let devnet: Devnet
+    let dir: URL
+    let deployment: URL
+    let checkpoint: String
+    /// The block of the demo that holds the most DeLong events (the tampering target).
+    let eventBlock: UInt64
+
+    init() async throws {
+        devnet = try Devnet(arguments: ["--deterministic"])
+        dir = try DelongProcess.temporaryDirectory()
+        deployment = dir.appendingPathComponent("deployment.json")
+        try ContribTool.run(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", deployment.path])
+        let genesis = try #require(
+            try await devnet.call("eth_getBlockByNumber", params: "[\"0x0\",false]") as? [String: Any]
+        )
+        checkpoint = "0:\(try #require(genesis["hash"] as? String))"
+        // A block with a DataMarket event: the third demo transaction block is a dataset registration.
+        eventBlock = 5
+        try await devnet.call("anvil_mine", params: "[\"0x20\"]")
+    }
+
+    func sync(through proxy: HostileProxy, _ dataDir: String) throws -> DelongProcess.Result {
+        try DelongProcess.run([
+            "node", "sync", "--rpc", proxy.url, "--contracts", deployment.path, "--checkpoint", checkpoint,
+            "--data-dir", dir.appendingPathComponent(dataDir).path, "--finality", "4", "--batch", "8",
+        ])
+    }
+
+    func head(_ dataDir: String) throws -> Int? {
+        let r = try DelongProcess.run([
+            "index", "status", "--data-dir", dir.appendingPathComponent(dataDir).path, "--json",
+        ])
+        return ((try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any]).flatMap {
+            ($0["head"] as? [String: Any])?["number"] as? Int
+        }
+    }
+
+    @Test func anHonestProxyChangesNothing() throws {
+        let proxy = try HostileProxy(upstream: devnet.url, mode: "honest")
+        #expect(try sync(through: proxy, "honest").status == 0)
+    }
+
+    @Test(arguments: [("header-field", "hash"), ("receipt-log", "receiptsRoot"), ("drop-receipt", "receiptsRoot")])
+    func tamperingIsDetectedBeforeTheBlockIsIndexed(mode: String, field: String) throws {
+        let proxy = try HostileProxy(upstream: devnet.url, mode: mode, block: eventBlock)
+        let r = try sync(through: proxy, mode)
+        #expect(r.status == 1, "\(mode): \(r.stderr)")
+        #expect(r.stderr.contains("block \(eventBlock)") && r.stderr.contains(field), "\(mode): \(r.stderr)")
+        let indexed = try #require(try head(mode))
+        #expect(indexed < Int(eventBlock), "\(mode): the index stopped before the tampered block")
+    }
+
+    /// A self-consistent forged header (hash recomputed) cannot be told from a real one alone; its child,
+    /// served with it, does not link to it, so the sync stops there.
+    @Test func aRehashedForgedHeaderFailsToLinkWithItsChild() throws {
+        let proxy = try HostileProxy(upstream: devnet.url, mode: "header-rehash", block: eventBlock)
+        let r = try sync(through: proxy, "rehash")
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("block \(eventBlock + 1)") && r.stderr.contains("parentHash"), "\(r.stderr)")
+        #expect(try #require(try head("rehash")) < Int(eventBlock))
+    }
+
+    @Test func aTamperedAccountProofIsRejected() throws {
+        let proxy = try HostileProxy(upstream: devnet.url, mode: "proof-node")
+        let market = try #require(
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: deployment)) as? [String: Any])?["DataMarket"]
+                as? [String: Any]
+        )
+        let r = try DelongProcess.run([
+            "chain", "verify-rpc", "--rpc", proxy.url, "--account", try #require(market["address"] as? String),
+        ])
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect((r.json?["failures"] as? [String])?.first?.contains("account") == true)
+    }
+}
