@@ -3,6 +3,16 @@ public import ChainIndex
 import Foundation
 public import Logging
 
+/// How block producers are checked beyond the hash chain.
+public enum SealPolicy: Sendable {
+    /// No seal check: the hash chain from the checkpoint (and the finality depth) is the only defence.
+    case none
+    /// Clique (EIP-225): the signer set comes from the checkpoint header's extraData and is refreshed at each
+    /// epoch header synced through. A restart re-reads it from the checkpoint, so a signer-set change between
+    /// the checkpoint and the head fails closed until a newer checkpoint is configured.
+    case clique(epoch: UInt64)
+}
+
 /// Progress of one sync pass.
 public struct SyncProgress: Sendable {
     public var head: IndexHead
@@ -24,14 +34,23 @@ public final class Syncer: Sendable {
     public let rpc: JSONRPCClient
     public let index: ChainIndex
     public let spec: ChainSpec?
+    public let seal: SealPolicy
     /// Blocks fetched per JSON-RPC batch (and indexed per LevelDB write).
     public let batchSize: UInt64
     let logger: Logger
 
-    public init(rpc: JSONRPCClient, index: ChainIndex, spec: ChainSpec?, batchSize: UInt64 = 64, logger: Logger) {
+    public init(
+        rpc: JSONRPCClient,
+        index: ChainIndex,
+        spec: ChainSpec?,
+        seal: SealPolicy = .none,
+        batchSize: UInt64 = 64,
+        logger: Logger
+    ) {
         self.rpc = rpc
         self.index = index
         self.spec = spec
+        self.seal = seal
         self.batchSize = max(1, batchSize)
         self.logger = logger
     }
@@ -49,20 +68,35 @@ public final class Syncer: Sendable {
                 try await expectString(rpc.call(.blockNumber, logger: logger), "eth_blockNumber")
             )
         }
-        if head == index.config.checkpoint {
+        var signers: [Address] = []
+        let clique: Bool
+        if case .clique = seal { clique = true } else { clique = false }
+        if head == index.config.checkpoint || clique {
             // Everything hangs off the checkpoint: it must be on the endpoint's chain.
+            let checkpoint = index.config.checkpoint
             let object =
-                try await rpc.call(.blockByNumber(head.number, fullTransactions: false), logger: logger)
+                try await rpc.call(.blockByNumber(checkpoint.number, fullTransactions: false), logger: logger)
                 as? [String: Any]
-            let served = try object.map { (o: [String: Any]) throws -> Hash32 in try RPCJSON.header(o).hash }
-            guard served == head.hash else {
+            let served = try object.map { (o: [String: Any]) throws -> Header in try RPCJSON.header(o) }
+            guard let served, served.hash == checkpoint.hash else {
                 throw SyncFailure(
-                    blockNumber: head.number,
+                    blockNumber: checkpoint.number,
                     field: "checkpoint",
-                    expected: head.hash.hex,
-                    found: served?.hex ?? "no block",
+                    expected: checkpoint.hash.hex,
+                    found: served?.hash.hex ?? "no block",
                     endpoint: rpc.endpoint
                 )
+            }
+            if clique {
+                do { signers = try Clique.signers(checkpoint: served) } catch {
+                    throw SyncFailure(
+                        blockNumber: checkpoint.number,
+                        field: "extraData (Clique signers)",
+                        expected: "a signer list",
+                        found: error.reason,
+                        endpoint: rpc.endpoint
+                    )
+                }
             }
         }
         var state = SyncProgress(head: head, target: goal, blocks: 0, receiptsFetched: 0, events: 0, reorgs: 0)
@@ -83,6 +117,20 @@ public final class Syncer: Sendable {
             var needReceipts: [UInt64] = []
             for (header, hash) in headers {
                 try check(header, hash: hash, parent: parent.header, parentHash: parent.hash)
+                if case .clique(let epoch) = seal {
+                    if let f = Clique.check(header, signers: signers).first {
+                        throw SyncFailure(
+                            blockNumber: header.number,
+                            field: f.field,
+                            expected: f.expected,
+                            found: f.found,
+                            endpoint: rpc.endpoint
+                        )
+                    }
+                    if epoch > 0, header.number % epoch == 0, let next = try? Clique.signers(checkpoint: header) {
+                        signers = next
+                    }
+                }
                 if index.config.contracts.mayHaveEvents(header.logsBloom) { needReceipts.append(header.number) }
                 parent = (header, hash)
             }

@@ -38,17 +38,28 @@ struct NodeSyncCommand: AsyncParsableCommand {
 
     @Option(help: "JSON-RPC endpoint, e.g. http://127.0.0.1:8545.") var rpc: String
     @Option(help: "Deployment file written by contrib/contracts/deploy (contract addresses).") var contracts: String
-    @Option(help: "Trusted checkpoint NUMBER:HASH (the devnet's genesis: 0:0x…).") var checkpoint: String
+    @Option(
+        help:
+            "Trusted checkpoint NUMBER:HASH (the devnet's genesis: 0:0x…); with --seal clique, a genesis or epoch header."
+    )
+    var checkpoint: String
     @OptionGroup var index: IndexOptions
     @Option(help: "Blocks below the head after which records are final and reorgs are refused.") var finality: UInt64 =
         12
     @Option(help: "geth genesis file whose config gives the fork and blob schedule (enables blob-gas checks).")
     var genesisConfig: String?
     @Option(help: "Blocks per JSON-RPC batch and per index write.") var batch: UInt64 = 64
+    @Option(help: "Seal verification: none, or clique (signers from the checkpoint's extraData).") var seal: String =
+        "none"
+    @Option(help: "Clique epoch length: headers at multiples of it carry the signer list.") var cliqueEpoch: UInt64 =
+        30000
 
     func validate() throws {
         guard rpc.hasPrefix("http://") || rpc.hasPrefix("https://") else {
             throw ValidationError("--rpc: expected an http:// or https:// URL, found \"\(rpc)\"")
+        }
+        guard seal == "none" || seal == "clique" else {
+            throw ValidationError("--seal: expected none or clique, found \"\(seal)\"")
         }
         guard (try? Self.parseCheckpoint(checkpoint)) != nil else {
             throw ValidationError("--checkpoint: expected NUMBER:0x followed by 64 hex digits, found \"\(checkpoint)\"")
@@ -100,7 +111,15 @@ struct NodeSyncCommand: AsyncParsableCommand {
             let chainIndex = try ChainIndex(path: index.indexPath, config: config)
             // The checkpoint must be on the endpoint's chain: otherwise every later block would fail to link.
             let head = try chainIndex.head()
-            let syncer = Syncer(rpc: client, index: chainIndex, spec: spec, batchSize: batch, logger: logger)
+            let sealPolicy: SealPolicy = seal == "clique" ? .clique(epoch: cliqueEpoch) : .none
+            let syncer = Syncer(
+                rpc: client,
+                index: chainIndex,
+                spec: spec,
+                seal: sealPolicy,
+                batchSize: batch,
+                logger: logger
+            )
             let progressLine = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
             let result = try await syncer.sync { p in
                 let seconds = Self.seconds(ContinuousClock.now - start)

@@ -81,3 +81,31 @@ import Testing
         #expect((r.json?["failures"] as? [String])?.first?.contains("account") == true)
     }
 }
+
+/// A Clique devnet: the node checks every seal against the signer set of the genesis checkpoint.
+@Suite(.serialized) struct CliqueSyncTests {
+    @Test func cliqueSealsVerifyAndAForgedSealIsRefused() async throws {
+        let devnet = try Devnet(arguments: ["--fork", "london", "--clique", "--deterministic"])
+        let dir = try DelongProcess.temporaryDirectory()
+        let deployment = dir.appendingPathComponent("deployment.json")
+        try ContribTool.run(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", deployment.path])
+        try await devnet.call("anvil_mine", params: "[\"0x10\"]")
+        let genesis = try #require(
+            try await devnet.call("eth_getBlockByNumber", params: "[\"0x0\",false]") as? [String: Any]
+        )
+        let checkpoint = "0:\(try #require(genesis["hash"] as? String))"
+        func sync(_ url: String, _ dataDir: String) throws -> DelongProcess.Result {
+            try DelongProcess.run([
+                "node", "sync", "--rpc", url, "--contracts", deployment.path, "--checkpoint", checkpoint, "--seal",
+                "clique",
+                "--data-dir", dir.appendingPathComponent(dataDir).path, "--finality", "4", "--batch", "8",
+            ])
+        }
+        let honest = try sync(devnet.url, "honest")
+        #expect(honest.status == 0, "\(honest.stderr)")
+        let proxy = try HostileProxy(upstream: devnet.url, mode: "clique-forge", block: 6)
+        let forged = try sync(proxy.url, "forged")
+        #expect(forged.status == 1)
+        #expect(forged.stderr.contains("block 6") && forged.stderr.contains("Clique seal"), "\(forged.stderr)")
+    }
+}

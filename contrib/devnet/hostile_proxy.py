@@ -9,6 +9,7 @@ MODE (BLOCK is the block number the tampering targets, default: every block):
   receipt-log      change a byte of the first log's data in eth_getBlockReceipts
   drop-receipt     remove the last receipt from eth_getBlockReceipts
   proof-node       change a byte of the last accountProof node in eth_getProof
+  clique-forge     re-seal the header with a key that is not a Clique signer, and recompute the hash
   honest           change nothing
 """
 
@@ -52,7 +53,15 @@ def targeted(number_hex):
 def tamper(method, params, result):
     if result is None:
         return result
-    if method == "eth_getBlockByNumber" and MODE in ("header-field", "header-rehash") and targeted(result["number"]):
+    if method == "eth_getBlockByNumber" and MODE == "clique-forge" and targeted(result["number"]):
+        from eth_keys import keys
+        extra = bytes.fromhex(result["extraData"][2:])
+        result["extraData"] = "0x" + extra[:-65].hex()
+        seal_hash = bytes.fromhex(header_hash(result)[2:])
+        sig = keys.PrivateKey(keccak(b"not a clique signer")).sign_msg_hash(seal_hash)
+        result["extraData"] = "0x" + (extra[:-65] + sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v])).hex()
+        result["hash"] = header_hash(result)
+    elif method == "eth_getBlockByNumber" and MODE in ("header-field", "header-rehash") and targeted(result["number"]):
         result["gasUsed"] = hex(int(result["gasUsed"], 16) + 1)
         if MODE == "header-rehash":
             result["hash"] = header_hash(result)
