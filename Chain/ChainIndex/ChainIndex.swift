@@ -85,6 +85,7 @@ public struct IndexError: Error, CustomStringConvertible, Sendable {
 public final class ChainIndex: @unchecked Sendable {
     let db: LevelDB
     public let config: IndexConfig
+    let broadcaster = IndexBroadcaster()
 
     /// Opens (or creates) the index at `path` for `config`.
     public init(path: String, config: IndexConfig) throws(IndexError) {
@@ -169,7 +170,7 @@ public final class ChainIndex: @unchecked Sendable {
                         "block \(block.number) (parent \(block.parentHash.hex)) does not continue the index head \(head.number) (\(head.hash.hex))"
                 )
             }
-            overlay.beginBlock()
+            overlay.beginBlock(block.number)
             for (logIndex, event) in block.events {
                 try overlay.apply(
                     event,
@@ -191,6 +192,9 @@ public final class ChainIndex: @unchecked Sendable {
         }
         overlay.batch.put(Keyspace.indexHead, Keyspace.be(head.number) + head.hash.bytes)
         try write(overlay.batch)
+        broadcaster.publish(
+            overlay.changes.map(IndexEvent.recordAdded) + [.headAdvanced(head: head, final: try finalNumber())]
+        )
     }
 
     /// Rolls back every block above `number` (which must be within the reorg window), newest first, in one batch.
@@ -205,6 +209,7 @@ public final class ChainIndex: @unchecked Sendable {
             )
         }
         var batch = WriteBatch()
+        var removed: [RecordChange] = []
         for n in stride(from: head.number, to: number, by: -1) {
             guard let raw = try read(Keyspace.undo(n)) else {
                 throw IndexError(kind: .corrupt, reason: "undo data for block \(n) is missing")
@@ -221,6 +226,9 @@ public final class ChainIndex: @unchecked Sendable {
                     let present = try f[1].uint64() == 1
                     let value = try f[2].bytes()
                     if present { batch.put(key, value) } else { batch.delete(key) }
+                    if let family = RecordChange.family(of: key) {
+                        removed.append(RecordChange(family: family, key: key, blockNumber: n))
+                    }
                 } catch {
                     throw IndexError(kind: .corrupt, reason: "undo data for block \(n): \(error)")
                 }
@@ -233,6 +241,11 @@ public final class ChainIndex: @unchecked Sendable {
         }
         batch.put(Keyspace.indexHead, Keyspace.be(number) + hash.bytes)
         try write(batch)
+        broadcaster.publish(
+            removed.map(IndexEvent.recordRemoved) + [
+                .headAdvanced(head: IndexHead(number: number, hash: hash), final: try finalNumber())
+            ]
+        )
     }
 
     // MARK: Storage helpers
@@ -264,10 +277,14 @@ struct Overlay {
     private var pending: [[UInt8]: [UInt8]?] = [:]
     private var undo: [(key: [UInt8], previous: [UInt8]?)] = []
     private var touched: Set<[UInt8]> = []
+    /// Records written, in order, for subscribers.
+    var changes: [RecordChange] = []
+    private var block: UInt64 = 0
 
     init(index: ChainIndex) { self.index = index }
 
-    mutating func beginBlock() {
+    mutating func beginBlock(_ number: UInt64) {
+        block = number
         undo = []
         touched = []
     }
@@ -284,6 +301,9 @@ struct Overlay {
     }
 
     mutating func put(_ key: [UInt8], _ value: [UInt8]) throws(IndexError) {
+        if let family = RecordChange.family(of: key) {
+            changes.append(RecordChange(family: family, key: key, blockNumber: block))
+        }
         if !touched.contains(key) {
             undo.append((key, try get(key)))
             touched.insert(key)

@@ -156,3 +156,27 @@ import Testing
         #expect(throws: IndexError.self) { try open(chainID: 1) }
     }
 }
+
+extension ChainIndexTests {
+    @Test func subscribersSeeAddsRollbacksAndHeadAdvances() async throws {
+        let index = try open("subscribed")
+        let stream = index.subscribe()
+        let base = blocks([[Self.registered], [Self.rented]])
+        try index.apply(base)
+        try index.apply(blocks([[Self.revoked]], from: IndexHead(number: 2, hash: base[1].hash)))
+        try index.unwind(to: 2)
+        var seen: [IndexEvent] = []
+        for await event in stream {
+            seen.append(event)
+            if case .headAdvanced(let head, _) = event, head.number == 2, seen.count > 4 { break }
+        }
+        let families = seen.compactMap { e -> String? in
+            switch e {
+            case .recordAdded(let c): return "+\(c.family.rawValue)@\(c.blockNumber)"
+            case .recordRemoved(let c): return "-\(c.family.rawValue)@\(c.blockNumber)"
+            case .headAdvanced(let h, _): return "head \(h.number)"
+            }
+        }
+        #expect(families == ["+dataset@1", "+rental@2", "head 2", "+rental@3", "head 3", "-rental@3", "head 2"])
+    }
+}
