@@ -31,7 +31,7 @@ public struct SyncProgress: Sendable {
 /// DeLong events go into the index, a batch of blocks per LevelDB write. A parent mismatch is a reorg: the
 /// syncer walks back to the fork point within the finality window and unwinds the index there.
 public final class Syncer: Sendable {
-    public let rpc: JSONRPCClient
+    public let rpc: EndpointPool
     public let index: ChainIndex
     public let spec: ChainSpec?
     public let seal: SealPolicy
@@ -40,7 +40,7 @@ public final class Syncer: Sendable {
     let logger: Logger
 
     public init(
-        rpc: JSONRPCClient,
+        rpc: EndpointPool,
         index: ChainIndex,
         spec: ChainSpec?,
         seal: SealPolicy = .none,
@@ -104,6 +104,15 @@ public final class Syncer: Sendable {
             let first = state.head.number + 1
             let last = min(goal, first + batchSize - 1)
             let headers = try await fetchHeaders(first...last)
+            if let disagreement = await rpc.confirm(headers.map(\.hash), for: first...last, logger: logger) {
+                throw SyncFailure(
+                    blockNumber: disagreement.block,
+                    field: "hash (quorum of \(rpc.quorum))",
+                    expected: "\(rpc.quorum) endpoints serving the same block",
+                    found: disagreement.detail,
+                    endpoint: rpc.endpoint
+                )
+            }
             // A first header that does not continue the index means the chain reorganized under us.
             if let h = headers.first, h.header.parentHash != state.head.hash {
                 try await handleReorg(at: state.head)

@@ -36,7 +36,10 @@ struct NodeSyncCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "JSON-RPC endpoint, e.g. http://127.0.0.1:8545.") var rpc: String
+    @Option(help: "JSON-RPC endpoints, comma-separated (http://127.0.0.1:8545,…); later ones take over when one fails.")
+    var rpc: String
+    @Option(help: "How many endpoints must serve the same hash for every block (k of n).") var quorum: Int = 1
+    @Option(help: "Seconds before one request to an endpoint is abandoned.") var timeout: Int64 = 15
     @Option(help: "Deployment file written by contrib/contracts/deploy (contract addresses).") var contracts: String
     @Option(
         help:
@@ -55,8 +58,11 @@ struct NodeSyncCommand: AsyncParsableCommand {
         30000
 
     func validate() throws {
-        guard rpc.hasPrefix("http://") || rpc.hasPrefix("https://") else {
-            throw ValidationError("--rpc: expected an http:// or https:// URL, found \"\(rpc)\"")
+        for url in endpoints where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("--rpc: expected http:// or https:// URLs, found \"\(url)\"")
+        }
+        guard quorum >= 1 && quorum <= endpoints.count else {
+            throw ValidationError("--quorum \(quorum): expected 1…\(endpoints.count) (the number of --rpc endpoints)")
         }
         guard seal == "none" || seal == "clique" else {
             throw ValidationError("--seal: expected none or clique, found \"\(seal)\"")
@@ -64,6 +70,10 @@ struct NodeSyncCommand: AsyncParsableCommand {
         guard (try? Self.parseCheckpoint(checkpoint)) != nil else {
             throw ValidationError("--checkpoint: expected NUMBER:0x followed by 64 hex digits, found \"\(checkpoint)\"")
         }
+    }
+
+    var endpoints: [String] {
+        rpc.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     static func parseCheckpoint(_ text: String) throws -> IndexHead {
@@ -97,7 +107,7 @@ struct NodeSyncCommand: AsyncParsableCommand {
             }
             return (try DeLongContracts(deploymentJSON: json), spec)
         }
-        let client = JSONRPCClient(endpoint: rpc)
+        let client = EndpointPool(endpoints: endpoints, quorum: quorum, timeout: .seconds(timeout), logger: logger)
         let start = ContinuousClock.now
         do {
             let chainID = try Hex.decodeUInt64(try await client.call(.chainID, logger: logger) as? String ?? "")

@@ -109,3 +109,30 @@ import Testing
         #expect(forged.stderr.contains("block 6") && forged.stderr.contains("Clique seal"), "\(forged.stderr)")
     }
 }
+
+extension HostileRPCTests {
+    func sync(_ endpoints: [String], quorum: Int, _ dataDir: String) throws -> DelongProcess.Result {
+        try DelongProcess.run([
+            "node", "sync", "--rpc", endpoints.joined(separator: ","), "--quorum", "\(quorum)", "--timeout", "2",
+            "--contracts", deployment.path, "--checkpoint", checkpoint,
+            "--data-dir", dir.appendingPathComponent(dataDir).path, "--finality", "4", "--batch", "8",
+        ])
+    }
+
+    @Test func anUnreachableEndpointIsSkippedForTheNext() throws {
+        let r = try sync(["http://127.0.0.1:9", devnet.url], quorum: 1, "failover")
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    @Test func aQuorumDetectsAnEndpointServingAnotherChain() throws {
+        let forger = try HostileProxy(upstream: devnet.url, mode: "header-rehash", block: eventBlock)
+        let honest = try HostileProxy(upstream: devnet.url, mode: "honest")
+        // Two of two must agree: the forger breaks the quorum at the forged block.
+        let split = try sync([devnet.url, forger.url], quorum: 2, "split")
+        #expect(split.status == 1)
+        #expect(split.stderr.contains("block \(eventBlock)") && split.stderr.contains("quorum"), "\(split.stderr)")
+        // Two of three: the forger is outvoted and demoted, the sync completes.
+        let outvoted = try sync([devnet.url, forger.url, honest.url], quorum: 2, "outvoted")
+        #expect(outvoted.status == 0, "\(outvoted.stderr)")
+    }
+}
