@@ -9,8 +9,8 @@ import Logging
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "Sync and verify the chain into the local index.",
-        subcommands: [NodeSyncCommand.self]
+        abstract: "Sync and verify the chain into the local index; serve it.",
+        subcommands: [NodeSyncCommand.self, NodeRunCommand.self]
     )
 }
 
@@ -21,21 +21,8 @@ struct IndexOptions: ParsableArguments {
     var indexPath: String { dataDir }
 }
 
-/// `delong node sync --rpc URL --contracts FILE --checkpoint NUMBER:HASH`
-struct NodeSyncCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "sync",
-        abstract: "Verify and index DeLong records up to the endpoint's current head, then exit.",
-        discussion: """
-            Trust starts at CHECKPOINT and moves forward only through headers that hash to what the endpoint \
-            claims and link to their parent; receipts are fetched only for blocks whose logs bloom may hold a \
-            DeLong event, and their trie root must equal the header's receiptsRoot. Each batch of blocks is \
-            one atomic LevelDB write, so an interrupted sync resumes where it stopped. A reorg within the \
-            finality depth is unwound. Exit codes: 0 synced, 1 a block did not verify, 2 malformed \
-            input or answer, 3 unreachable endpoint or unreadable file.
-            """
-    )
-
+/// What the node syncs from and how it verifies (shared by `node sync` and `node run`).
+struct SyncOptions: ParsableArguments {
     @Option(help: "JSON-RPC endpoints, comma-separated (http://127.0.0.1:8545,…); later ones take over when one fails.")
     var rpc: String
     @Option(help: "How many endpoints must serve the same hash for every block (k of n).") var quorum: Int = 1
@@ -82,9 +69,8 @@ struct NodeSyncCommand: AsyncParsableCommand {
         return IndexHead(number: n, hash: try Hash32(hex: parts[1]))
     }
 
-    func run() async throws {
-        var logger = Logger(label: "delong.node.sync")
-        logger.logLevel = .warning
+    /// Reads the deployment (and genesis) files, opens the index for this chain and builds the syncer.
+    func makeSyncer(logger: Logger) async throws -> Syncer {
         let (deployment, spec) = try CLIFailure.reporting("deployment file \(contracts)") {
             () throws -> (DeLongContracts, ChainSpec?) in
             guard
@@ -107,57 +93,30 @@ struct NodeSyncCommand: AsyncParsableCommand {
             }
             return (try DeLongContracts(deploymentJSON: json), spec)
         }
-        let client = EndpointPool(endpoints: endpoints, quorum: quorum, timeout: .seconds(timeout), logger: logger)
-        let start = ContinuousClock.now
+        let pool = EndpointPool(endpoints: endpoints, quorum: quorum, timeout: .seconds(timeout), logger: logger)
+        let chainID = try Hex.decodeUInt64(try await pool.call(.chainID, logger: logger) as? String ?? "")
+        let config = IndexConfig(
+            chainID: chainID,
+            contracts: deployment,
+            checkpoint: try Self.parseCheckpoint(checkpoint),
+            finalityDepth: finality
+        )
+        try FileManager.default.createDirectory(atPath: index.dataDir, withIntermediateDirectories: true)
+        let chainIndex = try ChainIndex(path: index.indexPath, config: config)
+        return Syncer(
+            rpc: pool,
+            index: chainIndex,
+            spec: spec,
+            seal: seal == "clique" ? .clique(epoch: cliqueEpoch) : .none,
+            batchSize: batch,
+            logger: logger
+        )
+    }
+
+    /// Runs `body`, turning the light client's failures into a message and the right exit code.
+    func reportingFailures<T>(_ body: () async throws -> T) async throws -> T {
         do {
-            let chainID = try Hex.decodeUInt64(try await client.call(.chainID, logger: logger) as? String ?? "")
-            let config = IndexConfig(
-                chainID: chainID,
-                contracts: deployment,
-                checkpoint: try Self.parseCheckpoint(checkpoint),
-                finalityDepth: finality
-            )
-            try FileManager.default.createDirectory(atPath: index.dataDir, withIntermediateDirectories: true)
-            let chainIndex = try ChainIndex(path: index.indexPath, config: config)
-            // The checkpoint must be on the endpoint's chain: otherwise every later block would fail to link.
-            let head = try chainIndex.head()
-            let sealPolicy: SealPolicy = seal == "clique" ? .clique(epoch: cliqueEpoch) : .none
-            let syncer = Syncer(
-                rpc: client,
-                index: chainIndex,
-                spec: spec,
-                seal: sealPolicy,
-                batchSize: batch,
-                logger: logger
-            )
-            let progressLine = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
-            let result = try await syncer.sync { p in
-                let seconds = Self.seconds(ContinuousClock.now - start)
-                progressLine.update(
-                    String(
-                        format: "block %llu of %llu · %.0f blocks/s · %llu events · %llu reorgs",
-                        p.head.number,
-                        p.target,
-                        Double(p.blocks) / max(seconds, 1e-9),
-                        p.events,
-                        p.reorgs
-                    )
-                )
-            }
-            progressLine.finish()
-            let seconds = Self.seconds(ContinuousClock.now - start)
-            print(
-                JSONOutput.object([
-                    ("from", .int(head.number)),
-                    ("head", .object([("number", .int(result.head.number)), ("hash", .string(result.head.hash.hex))])),
-                    ("final", .int(try chainIndex.finalNumber())),
-                    ("blocks", .int(result.blocks)),
-                    ("receiptsFetched", .int(result.receiptsFetched)),
-                    ("events", .int(result.events)),
-                    ("reorgs", .int(result.reorgs)),
-                    ("blocksPerSecond", .number(String(format: "%.1f", Double(result.blocks) / max(seconds, 1e-9)))),
-                ]).rendered()
-            )
+            return try await body()
         } catch let failure as SyncFailure {
             FileHandle.standardError.write(Data("delong: refused \(failure)\n".utf8))
             throw ExitCode(ExitCodes.verificationFailed)
@@ -172,5 +131,62 @@ struct NodeSyncCommand: AsyncParsableCommand {
 
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// `delong node sync --rpc URL --contracts FILE --checkpoint NUMBER:HASH`
+struct NodeSyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Verify and index DeLong records up to the endpoint's current head, then exit.",
+        discussion: """
+            Trust starts at CHECKPOINT and moves forward only through headers that hash to what the endpoint \
+            claims and link to their parent; receipts are fetched only for blocks whose logs bloom may hold a \
+            DeLong event, and their trie root must equal the header's receiptsRoot. Each batch of blocks is \
+            one atomic LevelDB write, so an interrupted sync resumes where it stopped. A reorg within the \
+            finality depth is unwound. Exit codes: 0 synced, 1 a block did not verify, 2 malformed \
+            input or answer, 3 unreachable endpoint or unreadable file.
+            """
+    )
+
+    @OptionGroup var options: SyncOptions
+
+    func run() async throws {
+        var logger = Logger(label: "delong.node.sync")
+        logger.logLevel = .warning
+        let start = ContinuousClock.now
+        try await options.reportingFailures {
+            let syncer = try await options.makeSyncer(logger: logger)
+            let from = try syncer.index.head()
+            let progressLine = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
+            let result = try await syncer.sync { p in
+                let seconds = SyncOptions.seconds(ContinuousClock.now - start)
+                progressLine.update(
+                    String(
+                        format: "block %llu of %llu · %.0f blocks/s · lag %llu · %llu events · %llu reorgs",
+                        p.head.number,
+                        p.target,
+                        Double(p.blocks) / max(seconds, 1e-9),
+                        p.target - p.head.number,
+                        p.events,
+                        p.reorgs
+                    )
+                )
+            }
+            progressLine.finish()
+            let seconds = SyncOptions.seconds(ContinuousClock.now - start)
+            print(
+                JSONOutput.object([
+                    ("from", .int(from.number)),
+                    ("head", .object([("number", .int(result.head.number)), ("hash", .string(result.head.hash.hex))])),
+                    ("final", .int(try syncer.index.finalNumber())),
+                    ("blocks", .int(result.blocks)),
+                    ("receiptsFetched", .int(result.receiptsFetched)),
+                    ("events", .int(result.events)),
+                    ("reorgs", .int(result.reorgs)),
+                    ("blocksPerSecond", .number(String(format: "%.1f", Double(result.blocks) / max(seconds, 1e-9)))),
+                ]).rendered()
+            )
+        }
     }
 }

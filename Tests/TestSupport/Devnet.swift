@@ -1,6 +1,9 @@
+import AsyncHTTPClient
 public import Foundation
 import LightClient
 import Logging
+import NIOCore
+import NIOHTTP1
 
 /// A child process that prints `READY http://…` as its first stdout line and serves until SIGTERM.
 public final class ReadyService: @unchecked Sendable {
@@ -14,7 +17,9 @@ public final class ReadyService: @unchecked Sendable {
         )
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
-        process.executableURL = TestData.packageRoot.appendingPathComponent(executable)
+        process.executableURL =
+            executable.hasPrefix("/")
+            ? URL(fileURLWithPath: executable) : TestData.packageRoot.appendingPathComponent(executable)
         process.arguments = arguments
         process.currentDirectoryURL = TestData.packageRoot
         // A file, not a pipe: nobody has to keep draining it for the service to make progress.
@@ -52,6 +57,13 @@ public final class ReadyService: @unchecked Sendable {
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
+}
+
+/// A plain HTTP GET (for the node's read-only API): status code and body.
+public func httpGet(_ url: String) async throws -> (status: Int, body: String) {
+    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+    let body = try await response.body.collect(upTo: 1 << 20)
+    return (Int(response.status.code), String(buffer: body))
 }
 
 /// The local devnet (contrib/devnet/run, py-evm behind JSON-RPC) as a child process of a test.

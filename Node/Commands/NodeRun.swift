@@ -1,0 +1,63 @@
+import ArgumentParser
+import ChainIndex
+import Foundation
+import Hummingbird
+import LightClient
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// `delong node run`: sync, keep following the head, and serve the index over HTTP.
+struct NodeRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Sync, keep following the head, and serve /v1/status, read-only record queries and /metrics.",
+        discussion: """
+            Verifies exactly as `node sync` does, then polls the endpoints every --poll seconds. HTTP (GET): \
+            /v1/status, /v1/datasets/ID, /v1/rentals?consumer=0x… or ?dataset=0x…, /v1/algorithms/DIGEST, \
+            /metrics (Prometheus text). Prints `READY http://HOST:PORT` on stdout once listening (use port 0 \
+            for any free port). Stops cleanly on SIGTERM or SIGINT.
+            """
+    )
+
+    @OptionGroup var options: SyncOptions
+    @Option(help: "Address to serve HTTP on, HOST:PORT.") var listen: String = "127.0.0.1:8546"
+    @Option(help: "Seconds between polls of the chain head.") var poll: Double = 2
+
+    func validate() throws {
+        guard listenAddress != nil else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
+        guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
+    }
+
+    var listenAddress: (host: String, port: Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        return (String(listen[..<colon]), port)
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "delong.node")
+        logger.logLevel = .info
+        let syncer = try await options.reportingFailures { try await options.makeSyncer(logger: logger) }
+        let state = NodeState()
+        let router = Router()
+        NodeRoutes(index: syncer.index, state: state).addRoutes(to: router)
+        let address = listenAddress!
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "delong"),
+            services: [
+                SyncService(syncer: syncer, state: state, interval: .milliseconds(Int64(poll * 1000)), logger: logger)
+            ],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? address.port
+                FileHandle.standardOutput.write(Data("READY http://\(address.host):\(port)\n".utf8))
+            },
+            logger: logger
+        )
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}

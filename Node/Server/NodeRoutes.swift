@@ -1,0 +1,129 @@
+import ChainCore
+import ChainIndex
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The node's read-only HTTP API: status, records and Prometheus metrics.
+struct NodeRoutes {
+    let index: ChainIndex
+    let state: NodeState
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/v1/status") { _, _ in try await status() }
+        router.get("/v1/datasets/:id") { _, context in try dataset(context.parameters.get("id") ?? "") }
+        router.get("/v1/rentals") { request, _ in
+            try rentals(
+                consumer: request.uri.queryParameters.get("consumer"),
+                dataset: request.uri.queryParameters.get("dataset")
+            )
+        }
+        router.get("/v1/algorithms/:digest") { _, context in try algorithm(context.parameters.get("digest") ?? "") }
+        router.get("/metrics") { _, _ in try await metrics() }
+    }
+
+    // MARK: Handlers
+
+    func status() async throws -> Response {
+        let head = try index.head()
+        let (blocks, events, reorgs, failures, target, lastError) = await (
+            state.blocks, state.events, state.reorgs, state.failures, state.target, state.lastError
+        )
+        return Self.json(
+            .object([
+                ("chainId", .int(index.config.chainID)),
+                ("head", .object([("number", .int(head.number)), ("hash", .string(head.hash.hex))])),
+                ("final", .int(try index.finalNumber())), ("target", .int(target)),
+                ("lag", .int(target > head.number ? target - head.number : 0)),
+                ("blocks", .int(blocks)), ("events", .int(events)), ("reorgs", .int(reorgs)),
+                ("failures", .int(failures)),
+                ("lastError", .optional(lastError)),
+            ])
+        )
+    }
+
+    func dataset(_ id: String) throws -> Response {
+        guard let hash = try? Hash32(hex: id) else {
+            return Self.error(.badRequest, "malformed_id", "expected a dataset id of 0x + 64 hex digits")
+        }
+        guard let d = try index.dataset(hash) else {
+            return Self.error(.notFound, "not_found", "no dataset \(hash.hex) in the index")
+        }
+        return Self.json(d.json(final: try index.finalNumber()))
+    }
+
+    func rentals(consumer: String?, dataset: String?) throws -> Response {
+        let final = try index.finalNumber()
+        switch (consumer, dataset) {
+        case (let c?, nil):
+            guard let address = try? Address(hex: c) else {
+                return Self.error(.badRequest, "malformed_address", "expected consumer=0x + 40 hex digits")
+            }
+            return Self.json(.array(try index.rentals(consumer: address).map { $0.json(final: final) }))
+        case (nil, let d?):
+            guard let id = try? Hash32(hex: d) else {
+                return Self.error(.badRequest, "malformed_id", "expected dataset=0x + 64 hex digits")
+            }
+            return Self.json(.array(try index.rentals(dataset: id).map { $0.json(final: final) }))
+        default:
+            return Self.error(.badRequest, "missing_filter", "give exactly one of consumer= and dataset=")
+        }
+    }
+
+    func algorithm(_ digest: String) throws -> Response {
+        guard let image = try? Hash32(hex: digest) else {
+            return Self.error(.badRequest, "malformed_digest", "expected an image digest of 0x + 64 hex digits")
+        }
+        guard let a = try index.algorithm(image) else {
+            return Self.error(.notFound, "not_found", "no algorithm \(image.hex) in the index")
+        }
+        let jobs = try index.jobs(imageDigest: image)
+        return Self.json(
+            .object([
+                ("imageDigest", .string(a.imageDigest.hex)), ("publisher", .string(a.publisher.checksummed)),
+                ("bundleDigest", .string(a.bundleDigest.hex)),
+                ("daLocator", .string(a.daLocator)), ("published", a.published.json), ("jobs", .int(jobs.count)),
+            ])
+        )
+    }
+
+    /// Prometheus text exposition format, version 0.0.4.
+    func metrics() async throws -> Response {
+        let head = try index.head()
+        let (blocks, events, reorgs, failures, target) = await (
+            state.blocks, state.events, state.reorgs, state.failures, state.target
+        )
+        let rows: [(String, String, String, UInt64)] = [
+            ("delong_index_head_block", "gauge", "Number of the newest indexed block.", head.number),
+            ("delong_index_final_block", "gauge", "Number of the newest final block.", try index.finalNumber()),
+            ("delong_chain_target_block", "gauge", "The endpoint's head at the last sync pass.", target),
+            ("delong_sync_blocks_total", "counter", "Blocks verified and indexed since start.", blocks),
+            ("delong_sync_events_total", "counter", "DeLong events indexed since start.", events),
+            ("delong_sync_reorgs_total", "counter", "Reorgs unwound since start.", reorgs),
+            (
+                "delong_sync_failures_total", "counter",
+                "Sync passes that stopped at a block that did not verify or an endpoint error.", failures
+            ),
+        ]
+        let text = rows.map { "# HELP \($0.0) \($0.2)\n# TYPE \($0.0) \($0.1)\n\($0.0) \($0.3)\n" }.joined()
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
+    }
+
+    // MARK: Encoding
+
+    static func json(_ value: JSONOutput, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: value.rendered() + "\n"))
+        )
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        json(.object([("error", .object([("code", .string(code)), ("message", .string(message))]))]), status: status)
+    }
+}
