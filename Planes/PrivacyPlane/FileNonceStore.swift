@@ -1,0 +1,255 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A `NonceStore` kept in one append-only file, so a restart neither forgets issued nonces nor reopens used ones.
+///
+/// Format (ASCII, one record per LF-terminated line; nonces are letters and digits only):
+///
+///     delong-siwe-nonces v1           first line
+///     I <nonce> <expiry, Unix s>      issued
+///     U <nonce>                       used
+///
+/// Every record is written with one `write` and `fsync`ed before `issue` or `consume` returns. A crash can
+/// only leave a torn last line, whose operation never returned; it is cut off at the next open. Compaction
+/// (when the log has grown to twice its live size, and at least `compactionThreshold` records) drops nonces
+/// past their expiry — those are refused anyway — and replaces the file atomically: write a temporary
+/// file, `fsync` it, `rename` it over the log, `fsync` the directory. The file is `flock`ed, so a second
+/// process cannot open the same store; one process uses one instance from any number of threads.
+public final class FileNonceStore: NonceStore {
+    /// The log's path.
+    public let path: String
+    /// Compaction is considered once the log holds this many records.
+    public let compactionThreshold: Int
+    private let state: Mutex<State>
+
+    static let header = "delong-siwe-nonces v1"
+    /// Longer strings are never nonces we issued, and are not looked up.
+    static let maxNonceLength = 128
+
+    private struct State {
+        var fd: Int32
+        var entries: [String: Entry]
+        var records: Int
+        var nextCompaction: Int
+    }
+
+    private struct Entry {
+        var expires: Int64
+        var used: Bool
+    }
+
+    /// Opens (or creates, mode 0600) the log at `path` and replays it.
+    public init(path: String, compactionThreshold: Int = 4096) throws(PrivacyPlaneError) {
+        self.path = path
+        self.compactionThreshold = max(16, compactionThreshold)
+        let fd = try Self.openLocked(path, flags: O_RDWR | O_CREAT | O_APPEND)
+        do {
+            let (entries, records) = try Self.replay(fd: fd, path: path)
+            state = Mutex(
+                State(
+                    fd: fd,
+                    entries: entries,
+                    records: records,
+                    nextCompaction: max(self.compactionThreshold, 2 * records)
+                )
+            )
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit { state.withLock { _ = close($0.fd) } }
+
+    public func issue(now: RFC3339Timestamp, lifetime: Duration) throws(PrivacyPlaneError) -> IssuedNonce {
+        guard lifetime > .zero, let expiry = now.adding(lifetime) else {
+            throw PrivacyPlaneError(.invalidConfiguration, "nonce lifetime \(lifetime) from \(now) is not usable")
+        }
+        let nonce = NonceGenerator.make()
+        let expires = expiry.unixSeconds
+        let path = self.path
+        let threshold = compactionThreshold
+        try state.withLock { (s: inout State) throws(PrivacyPlaneError) in
+            try Self.append("I \(nonce) \(expires)\n", fd: s.fd, path: path)
+            s.entries[nonce] = Entry(expires: expires, used: false)
+            s.records += 1
+            if s.records >= s.nextCompaction {
+                try Self.compact(&s, path: path, now: now)
+                s.nextCompaction = max(threshold, 2 * s.records)
+            }
+        }
+        return IssuedNonce(value: nonce, expiresAt: RFC3339Timestamp(unixSeconds: expires))
+    }
+
+    public func consume(_ nonce: String, now: RFC3339Timestamp) throws(PrivacyPlaneError) -> NonceConsumption {
+        guard Self.isNonceShaped(nonce) else { return .unknown }
+        let path = self.path
+        return try state.withLock { (s: inout State) throws(PrivacyPlaneError) -> NonceConsumption in
+            guard let entry = s.entries[nonce] else { return .unknown }
+            if entry.used { return .alreadyUsed }
+            if now.unixSeconds >= entry.expires { return .expired }
+            // Marked used before the write: if the write fails the caller refuses the sign-in, and the nonce
+            // stays burned in memory (fail closed) even though the file may not say so.
+            s.entries[nonce]?.used = true
+            try Self.append("U \(nonce)\n", fd: s.fd, path: path)
+            s.records += 1
+            return .consumed
+        }
+    }
+
+    /// Drops nonces expired at `now` and rewrites the log atomically.
+    public func compact(now: RFC3339Timestamp) throws(PrivacyPlaneError) {
+        let path = self.path
+        try state.withLock { (s: inout State) throws(PrivacyPlaneError) in
+            try Self.compact(&s, path: path, now: now)
+        }
+    }
+
+    /// How many records the log file holds now (for tests and metrics).
+    public var recordCount: Int { state.withLock { $0.records } }
+
+    // MARK: File operations
+
+    static func isNonceShaped(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= maxNonceLength
+            && s.utf8.allSatisfy { URIGrammar.isAlpha($0) || URIGrammar.isDigit($0) }
+    }
+
+    private static func compact(_ s: inout State, path: String, now: RFC3339Timestamp) throws(PrivacyPlaneError) {
+        let cutoff = now.unixSeconds
+        let live = s.entries.filter { $0.value.expires > cutoff }
+        var text = header + "\n"
+        var records = 0
+        for (nonce, entry) in live.sorted(by: { $0.key < $1.key }) {
+            text += "I \(nonce) \(entry.expires)\n"
+            records += 1
+            if entry.used {
+                text += "U \(nonce)\n"
+                records += 1
+            }
+        }
+        // The temporary file is opened for appending and locked before it replaces the log, so the store
+        // never runs on an unlocked file or on the unlinked old one, whatever fails in between.
+        let temporary = path + ".tmp"
+        let tfd = try openLocked(temporary, flags: O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
+        do throws(PrivacyPlaneError) {
+            try writeAll(Array(text.utf8), fd: tfd, path: temporary)
+            guard fsync(tfd) == 0 else { throw storageError("cannot fsync \(temporary)") }
+            guard rename(temporary, path) == 0 else { throw storageError("cannot rename \(temporary) over \(path)") }
+        } catch {
+            close(tfd)
+            unlink(temporary)
+            throw error
+        }
+        close(s.fd)
+        s.fd = tfd
+        s.entries = live
+        s.records = records
+        try fsyncDirectory(of: path)
+    }
+
+    private static func openLocked(_ path: String, flags: Int32) throws(PrivacyPlaneError) -> Int32 {
+        let fd = open(path, flags | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw storageError("cannot open nonce store \(path)") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let error = storageError("nonce store \(path) is locked by another process")
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Reads the log, cuts off a torn last line, and rebuilds the in-memory state.
+    private static func replay(fd: Int32, path: String) throws(PrivacyPlaneError) -> ([String: Entry], Int) {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw storageError("cannot seek in \(path)") }
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw storageError("cannot read \(path)") }
+            if n == 0 { break }
+            data += buffer[0..<n]
+        }
+        let headerLine = Array((header + "\n").utf8)
+        if data.isEmpty || (data.count < headerLine.count && headerLine.starts(with: data)) {
+            // New store, or a crash while writing the header.
+            guard ftruncate(fd, 0) == 0 else { throw storageError("cannot truncate \(path)") }
+            try append(header + "\n", fd: fd, path: path)
+            try fsyncDirectory(of: path)
+            return ([:], 0)
+        }
+        if let lastNewline = data.lastIndex(of: 0x0A), lastNewline != data.count - 1 {
+            // A torn last record: its operation never returned, so it is dropped.
+            guard ftruncate(fd, off_t(lastNewline + 1)) == 0, fsync(fd) == 0 else {
+                throw storageError("cannot cut the torn last record of \(path)")
+            }
+            data.removeSubrange((lastNewline + 1)...)
+        }
+        let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast()
+        guard let first = lines.first, first.elementsEqual(header.utf8) else {
+            throw PrivacyPlaneError(.corruptStore, "\(path) does not start with \"\(header)\"")
+        }
+        var entries: [String: Entry] = [:]
+        var records = 0
+        for (offset, line) in lines.dropFirst().enumerated() {
+            let fields = line.split(separator: 0x20, omittingEmptySubsequences: false).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            let lineNumber = offset + 2
+            if fields.count == 3, fields[0] == "I", isNonceShaped(fields[1]), let expires = Int64(fields[2]) {
+                entries[fields[1]] = Entry(expires: expires, used: false)
+            } else if fields.count == 2, fields[0] == "U", entries[fields[1]] != nil {
+                entries[fields[1]]?.used = true
+            } else {
+                throw PrivacyPlaneError(
+                    .corruptStore,
+                    "\(path) line \(lineNumber): expected \"I <nonce> <expiry>\" or \"U <issued nonce>\", found "
+                        + SIWEMessage.quoted(String(decoding: line, as: UTF8.self))
+                )
+            }
+            records += 1
+        }
+        return (entries, records)
+    }
+
+    private static func append(_ record: String, fd: Int32, path: String) throws(PrivacyPlaneError) {
+        try writeAll(Array(record.utf8), fd: fd, path: path)
+        guard fsync(fd) == 0 else { throw storageError("cannot fsync \(path)") }
+    }
+
+    private static func writeAll(_ bytes: [UInt8], fd: Int32, path: String) throws(PrivacyPlaneError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw storageError("cannot write \(path)") }
+            offset += n
+        }
+    }
+
+    private static func fsyncDirectory(of path: String) throws(PrivacyPlaneError) {
+        let directory: String
+        if let slash = path.lastIndex(of: "/") {
+            directory = slash == path.startIndex ? "/" : String(path[..<slash])
+        } else {
+            directory = "."
+        }
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0 else { throw storageError("cannot open directory \(directory)") }
+        defer { close(dfd) }
+        guard fsync(dfd) == 0 else { throw storageError("cannot fsync directory \(directory)") }
+    }
+
+    private static func storageError(_ what: String) -> PrivacyPlaneError {
+        let code = errno
+        return PrivacyPlaneError(.storage, "\(what): \(String(cString: strerror(code))) (errno \(code))")
+    }
+}

@@ -1,0 +1,41 @@
+/// The one error type of PrivacyPlane: a code to branch on and a reason for people.
+///
+/// Two errors are equal when their codes are; the reason says what was expected and what was found.
+/// Verification outcomes are not errors: they are verdicts (`SIWEVerdict`, `NonceConsumption`).
+public struct PrivacyPlaneError: Error, Hashable, CustomStringConvertible, Sendable {
+    /// What kind of failure this is.
+    public enum Code: String, Sendable, Hashable {
+        /// A sign-in message does not follow the EIP-4361 grammar.
+        case malformedMessage
+        /// A timestamp is not an RFC 3339 date-time.
+        case malformedTimestamp
+        /// A policy or store was configured with values outside their bounds.
+        case invalidConfiguration
+        /// A store's file could not be read, written or synced.
+        case storage
+        /// A store's file holds records it cannot understand (never silently skipped).
+        case corruptStore
+    }
+
+    /// What kind of failure this is.
+    public let code: Code
+    /// What was expected and what was found.
+    public let reason: String
+    /// Where the error was raised (for debugging; not part of equality).
+    public let file: String
+    /// Where the error was raised (for debugging; not part of equality).
+    public let line: Int
+
+    /// An error with a code and a reason.
+    public init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { "\(code.rawValue): \(reason)" }
+
+    public static func == (lhs: PrivacyPlaneError, rhs: PrivacyPlaneError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}
