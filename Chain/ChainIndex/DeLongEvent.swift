@@ -342,3 +342,17 @@ private struct FieldReader {
         DeLongEvent.RentalKey(datasetID: try hash(), consumer: try address())
     }
 }
+
+extension DeLongContracts {
+    /// DataMarket's storage slot of `rentals` (contrib/contracts/artifacts/DataMarket.json, storageLayout).
+    public static let rentalsSlot = U256(2)
+
+    /// The first storage slot of `rentals[dataset][consumer]` (a struct: startedAt, expiresAt, escrow,
+    /// settledAt in consecutive slots). Vyper places `map[key]` at keccak256(slot ‖ key), slot first (the
+    /// reverse of Solidity), each word 32 bytes; checked against eth_getStorageAt in the tests.
+    public static func rentalSlot(dataset: Hash32, consumer: Address) -> U256 {
+        let inner = Keccak256.hash(rentalsSlot.bigEndianBytes + dataset.bytes)
+        let outer = Keccak256.hash(inner.bytes + [UInt8](repeating: 0, count: 12) + consumer.bytes)
+        return try! U256(bigEndian: outer.bytes)
+    }
+}

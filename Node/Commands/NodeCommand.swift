@@ -10,7 +10,7 @@ struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
         abstract: "Sync and verify the chain into the local index; serve it.",
-        subcommands: [NodeSyncCommand.self, NodeRunCommand.self]
+        subcommands: [NodeSyncCommand.self, NodeRunCommand.self, NodeProveRentalCommand.self]
     )
 }
 

@@ -187,3 +187,33 @@ import Testing
         print(json.dumps(out))
         """
 }
+
+extension NodeSyncTests {
+    /// Point reads: every demo rental proven from DataMarket's storage agrees with the index and with web3.py.
+    @Test func rentalsProvenFromStorageAgreeWithTheIndex() async throws {
+        #expect(try await sync("index").status == 0)
+        let reference = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(ContribTool.python(Self.web3State, [devnet.url, deployment.path]).utf8)
+            ) as? [String: Any]
+        )
+        let rentals = try #require(reference["rentals"] as? [[String: Any]])
+        for expected in rentals {
+            let r = try DelongProcess.run([
+                "node", "prove-rental", "--rpc", devnet.url, "--data-dir", dir.appendingPathComponent("index").path,
+                "--dataset", try #require(expected["dataset"] as? String), "--consumer",
+                try #require(expected["consumer"] as? String),
+            ])
+            #expect(r.status == 0, "\(r.stderr)\(r.stdout)")
+            let proven = try #require(r.json?["proven"] as? [String: Any])
+            #expect(proven["expiresAt"] as? String == "\(try #require(expected["expiresAt"] as? Int))")
+        }
+        let tamper = try HostileProxy(upstream: devnet.url, mode: "proof-node")
+        let refused = try DelongProcess.run([
+            "node", "prove-rental", "--rpc", tamper.url, "--data-dir", dir.appendingPathComponent("index").path,
+            "--dataset", try #require(rentals.first?["dataset"] as? String),
+            "--consumer", try #require(rentals.first?["consumer"] as? String),
+        ])
+        #expect(refused.status == 1 && refused.stderr.contains("eth_getProof"), "\(refused.stderr)")
+    }
+}
