@@ -81,6 +81,19 @@ extension ChainIndex: RecordReader {
         }
     }
 
+    /// How many records the index holds and their total key + value bytes (before LevelDB's compression).
+    public func recordStats() throws(IndexError) -> (count: Int, bytes: Int) {
+        var count = 0
+        var bytes = 0
+        for prefix in Keyspace.recordPrefixes {
+            for row in try scan(prefix) {
+                count += 1
+                bytes += row.key.count + row.value.count
+            }
+        }
+        return (count, bytes)
+    }
+
     /// Keccak-256 over every record (key ‖ value, in key order) and the head: equal digests mean equal indexes.
     public func digest() throws(IndexError) -> Hash32 {
         var hasher = Keccak256()

@@ -72,6 +72,7 @@ struct IndexStatusCommand: ParsableCommand {
         let (head, final) = (try idx.head(), try idx.finalNumber())
         let datasets = try idx.datasets().count
         let measurements = try idx.measurements().count
+        let stats = try idx.recordStats()
         IndexCommand.emit(
             .object([
                 ("chainId", .int(idx.config.chainID)),
@@ -80,7 +81,8 @@ struct IndexStatusCommand: ParsableCommand {
                 ("checkpoint", .int(idx.config.checkpoint.number)),
                 ("head", .object([("number", .int(head.number)), ("hash", .string(head.hash.hex))])),
                 ("final", .int(final)), ("finalityDepth", .int(idx.config.finalityDepth)), ("datasets", .int(datasets)),
-                ("measurements", .int(measurements)),
+                ("measurements", .int(measurements)), ("records", .int(stats.count)),
+                ("recordBytes", .int(stats.bytes)),
                 ("privacySigner", .optional(try idx.privacySigner()?.address.checksummed)),
                 ("digest", .string(try idx.digest().hex)),
             ]),

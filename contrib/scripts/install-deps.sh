@@ -11,6 +11,7 @@ packages=(
     bubblewrap         # Secure Mode sandbox
     python3-venv       # contrib tools (devnet, contracts, reference implementations in tests)
     gocryptfs          # reference in the FUSE benchmark
+    time bc            # the sync benchmark (CPU time, arithmetic)
     pkg-config
 )
 
