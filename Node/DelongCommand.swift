@@ -11,6 +11,9 @@ struct DelongCommand: AsyncParsableCommand {
             read-only decrypting filesystem. Exit codes: 0 ok, 1 verification failed, 2 malformed input, \
             3 I/O error, 4 key refused, 5 system error.
             """,
-        subcommands: [ChainCommand.self, DatasetCommand.self, FSCommand.self]
+        subcommands: [
+            NodeCommand.self, IndexCommand.self, ChainCommand.self, AuthCommand.self, DatasetCommand.self,
+            FSCommand.self,
+        ]
     )
 }

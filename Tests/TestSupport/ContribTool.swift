@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Runs a contrib tool (a script or the contrib venv's Python) from the package root and returns its stdout.
 public enum ContribTool {

@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-public import Foundation
+import Foundation
 import LightClient
 import Logging
 import NIOCore
@@ -15,7 +15,7 @@ public final class ReadyService: @unchecked Sendable {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent(
             "delong-service-\(UUID().uuidString).out"
         )
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL =
             executable.hasPrefix("/")

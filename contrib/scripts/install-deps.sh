@@ -12,6 +12,8 @@ packages=(
     python3-venv       # contrib tools (devnet, contracts, reference implementations in tests)
     gocryptfs          # reference in the FUSE benchmark
     time bc            # the sync benchmark (CPU time, arithmetic)
+    fio                # random-read driver of the FUSE benchmark
+    python3-cryptography # independent AES-GCM reader of the sealed format in tests
     pkg-config
 )
 

@@ -86,7 +86,8 @@ row("keccak256, 1 MiB", k1m, s1m, "OpenSSL SHA3-256", unit: "B/s")
 // MARK: Chain data from the shared test data, when present
 func testDataRoot() -> URL? {
     if let env = ProcessInfo.processInfo.environment["DELONG_TESTDATA"] { return URL(fileURLWithPath: env) }
-    let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
         .deletingLastPathComponent()
     let candidate = here.deletingLastPathComponent().appendingPathComponent("shared/testdata")
     return FileManager.default.fileExists(atPath: candidate.path) ? candidate : nil

@@ -1,0 +1,190 @@
+import CFuse3
+import Dispatch
+import Glibc
+public import Logging
+public import Sealing
+
+/// Errors of the Decrypt FUSE mount.
+public struct DecryptFSError: Error, Hashable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Code: String, Hashable, Sendable {
+        /// libfuse rejected the options or could not set up.
+        case setupFailed
+        /// The mountpoint could not be mounted (missing, busy, no /dev/fuse, no permission).
+        case mountFailed
+        /// The event loop ended with an error.
+        case loopFailed
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// Detail naming what was expected and found.
+    public let reason: String
+
+    init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+    public var description: String { reason }
+}
+
+/// One read-only mount of a sealed dataset: `fuse_new` → `fuse_mount` → multithreaded loop → unmount.
+///
+/// `run()` blocks the calling thread until the filesystem is unmounted (`fusermount3 -u`, ``unmount()``,
+/// or SIGTERM/SIGINT/SIGHUP when `handleSignals` is set). When it returns, every reference to the dataset
+/// (and so the DEK and every derived file key) has been dropped, and the key bytes are wiped as they are freed.
+public final class DecryptFSMount: @unchecked Sendable {
+    /// Mount options.
+    public struct Options: Sendable {
+        /// Bytes of decrypted chunks kept in memory for partial-chunk reads.
+        public var cacheBytes: Int
+        /// Let other users (for example the sandbox's uid) read the mount.
+        public var allowOther: Bool
+        /// Install libfuse's SIGTERM/SIGINT/SIGHUP handlers (unmount on signal); for the CLI, not tests.
+        public var handleSignals: Bool
+
+        /// Options with a 64 MiB cache.
+        public init(cacheBytes: Int = 64 << 20, allowOther: Bool = false, handleSignals: Bool = false) {
+            self.cacheBytes = cacheBytes
+            self.allowOther = allowOther
+            self.handleSignals = handleSignals
+        }
+    }
+
+    /// Where the dataset is mounted.
+    public let mountpoint: String
+    private let options: Options
+    private let logger: Logger
+    private var filesystem: DecryptingFS?
+    private let stateLock = NSLockLike()
+    private var fuse: OpaquePointer?
+
+    /// Prepares a mount of `dataset` at `mountpoint` (nothing is mounted until ``run()``).
+    public init(dataset: SealedDataset, mountpoint: String, options: Options = Options(), logger: Logger) {
+        self.filesystem = DecryptingFS(dataset: dataset, cacheBytes: options.cacheBytes, logger: logger)
+        self.mountpoint = mountpoint
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Mounts and serves until unmounted. Call once.
+    public func run() throws(DecryptFSError) {
+        guard let fs = filesystem else { throw DecryptFSError(.setupFailed, "this mount has already run") }
+        var mountOptions = "ro,default_permissions,fsname=delong,subtype=delong"
+        if options.allowOther { mountOptions += ",allow_other" }
+        let arguments = ["delong", "-o", mountOptions]
+        let argv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: arguments.count + 1)
+        for (i, a) in arguments.enumerated() { argv[i] = strdup(a) }
+        argv[arguments.count] = nil
+        defer {
+            for i in 0..<arguments.count { free(argv[i]) }
+            argv.deallocate()
+        }
+        var args = fuse_args(argc: Int32(arguments.count), argv: argv, allocated: 0)
+        var ops = FuseOperations.make()
+        let context = Unmanaged.passRetained(fs)
+        defer { context.release() }
+        guard let fuse = CFuse3_new(&args, &ops, context.toOpaque()) else {
+            throw DecryptFSError(.setupFailed, "libfuse rejected the mount options \(mountOptions)")
+        }
+        defer { fuse_destroy(fuse) }
+        guard fuse_mount(fuse, mountpoint) == 0 else {
+            throw DecryptFSError(
+                .mountFailed,
+                "cannot mount at \(mountpoint): expected an existing empty directory and a usable /dev/fuse (see the message above)"
+            )
+        }
+        stateLock.withLock { self.fuse = fuse }
+        let watcher = options.handleSignals ? SignalWatcher(onSignal: { [weak self] in self?.unmount() }) : nil
+        logger.info(
+            "mounted sealed dataset",
+            metadata: [
+                "mount.point": "\(mountpoint)", "dataset.id": "\(fs.dataset.datasetID)",
+                "manifest.digest": "\(fs.dataset.manifestDigestHex)",
+            ]
+        )
+        let status = CFuse3_loop_mt(fuse, 0)
+        watcher?.stop()
+        stateLock.withLock { self.fuse = nil }
+        fuse_unmount(fuse)
+        fs.cache.removeAll()
+        filesystem = nil
+        logger.info("unmounted; dataset key released", metadata: ["mount.point": "\(mountpoint)"])
+        // A signal-initiated exit returns the signal number; both mean a clean shutdown.
+        guard status == 0 || status == SIGTERM || status == SIGINT || status == SIGHUP else {
+            throw DecryptFSError(.loopFailed, "the FUSE loop ended with status \(status)")
+        }
+    }
+
+    /// Asks a running mount to stop (as `fusermount3 -u` would); `run()` then returns.
+    public func unmount() {
+        stateLock.withLock {
+            if let fuse { fuse_exit(fuse) }
+        }
+        _ = spawnLazyUnmount(mountpoint)
+    }
+}
+
+/// Turns SIGTERM, SIGINT and SIGHUP into an unmount.
+///
+/// libfuse's own handlers only set an exit flag, which a loop blocked in `read(/dev/fuse)` notices on the next
+/// request, and a signal may land on any of the process's threads. So the handler writes one byte to a pipe
+/// (async-signal-safe), and a watcher thread unmounts, which wakes every loop thread.
+private final class SignalWatcher: @unchecked Sendable {
+    private let readEnd: Int32
+    private let writeEnd: Int32
+    private let signals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
+
+    init(onSignal: @escaping @Sendable () -> Void) {
+        var fds: [Int32] = [-1, -1]
+        _ = pipe(&fds)
+        readEnd = fds[0]
+        writeEnd = fds[1]
+        signalPipeWriteEnd = writeEnd
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { signal in
+            var byte = UInt8(truncatingIfNeeded: signal)
+            _ = write(signalPipeWriteEnd, &byte, 1)
+        }
+        sigemptyset(&action.sa_mask)
+        for signal in signals { sigaction(signal, &action, nil) }
+        let readEnd = readEnd
+        DispatchQueue.global().async {
+            var byte: UInt8 = 0
+            // A byte means a signal arrived; end of file means stop() closed the pipe after a normal unmount.
+            if read(readEnd, &byte, 1) == 1 { onSignal() }
+            close(readEnd)
+        }
+    }
+
+    func stop() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = SIG_DFL
+        for signal in signals { sigaction(signal, &action, nil) }
+        signalPipeWriteEnd = -1
+        close(writeEnd)
+    }
+}
+
+/// The pipe the signal handler writes to (a C signal handler cannot capture context).
+nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
+
+/// Runs `fusermount3 -u -z MOUNTPOINT` so the blocked loop sees the device close.
+private func spawnLazyUnmount(_ mountpoint: String) -> Int32 {
+    var pid: pid_t = 0
+    let arguments = ["fusermount3", "-u", "-z", mountpoint]
+    let argv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: arguments.count + 1)
+    for (i, a) in arguments.enumerated() { argv[i] = strdup(a) }
+    argv[arguments.count] = nil
+    defer {
+        for i in 0..<arguments.count { free(argv[i]) }
+        argv.deallocate()
+    }
+    guard posix_spawnp(&pid, "fusermount3", nil, nil, argv, environ) == 0 else { return -1 }
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    return status
+}

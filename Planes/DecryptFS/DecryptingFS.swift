@@ -1,0 +1,135 @@
+import CFuse3
+import Glibc
+public import Logging
+public import Sealing
+
+/// The Decrypt FUSE's filesystem: a read-only view of a sealed dataset in which consumer code sees plain files.
+///
+/// Directory listings and `stat` come from the authenticated manifest; file contents are decrypted chunk by
+/// chunk on `read`. A chunk that fails authentication makes that read fail with EIO (never wrong bytes) and is
+/// logged once, naming the file and chunk. Called from libfuse's worker threads: everything here is immutable
+/// or behind a lock.
+public final class DecryptingFS: @unchecked Sendable {
+    /// A node of the tree: directory or file, with its manifest entry.
+    struct Node {
+        let entry: Manifest.Entry?  // nil for the root
+        let index: Int
+        var isDirectory: Bool { entry?.kind != .file }
+        var size: UInt64 { entry?.size ?? 0 }
+    }
+
+    let dataset: SealedDataset
+    let cache: ChunkCache
+    let logger: Logger
+    private let nodes: [String: Node]
+    private let children: [String: [String]]
+    private let subdirectoryCounts: [String: Int]
+    private let owner: (uid: uid_t, gid: gid_t)
+    private let mountTime: timespec
+    private let failuresLock = NSLockLike()
+    private var loggedFailures: Set<String> = []
+
+    /// A filesystem over `dataset` with a chunk cache bounded by `cacheBytes`.
+    public init(dataset: SealedDataset, cacheBytes: Int, logger: Logger) {
+        self.dataset = dataset
+        self.cache = ChunkCache(capacityBytes: cacheBytes)
+        self.logger = logger
+        var nodes: [String: Node] = ["/": Node(entry: nil, index: -1)]
+        var children: [String: [String]] = ["/": []]
+        for (index, entry) in dataset.manifest.entries.enumerated() {
+            let path = "/" + entry.path
+            nodes[path] = Node(entry: entry, index: index)
+            let slash = path.lastIndex(of: "/")!
+            let parent = slash == path.startIndex ? "/" : String(path[..<slash])
+            children[parent, default: []].append(String(path[path.index(after: slash)...]))
+            if entry.kind == .directory { children[path] = children[path] ?? [] }
+        }
+        var subdirectoryCounts: [String: Int] = [:]
+        for (path, node) in nodes where node.isDirectory && path != "/" {
+            let slash = path.lastIndex(of: "/")!
+            subdirectoryCounts[slash == path.startIndex ? "/" : String(path[..<slash]), default: 0] += 1
+        }
+        self.nodes = nodes
+        self.children = children
+        self.subdirectoryCounts = subdirectoryCounts
+        self.owner = (getuid(), getgid())
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        self.mountTime = now
+    }
+
+    func node(_ path: UnsafePointer<CChar>?) -> Node? {
+        guard let path else { return nil }
+        return nodes[String(cString: path)]
+    }
+
+    func fill(_ st: UnsafeMutablePointer<stat>, _ node: Node) {
+        memset(st, 0, MemoryLayout<stat>.size)
+        if node.isDirectory {
+            st.pointee.st_mode = S_IFDIR | 0o555
+            // 2 + subdirectories, as on disk: tree walkers (fts) use the link count to skip leaf directories.
+            let path = node.entry.map { "/" + $0.path } ?? "/"
+            st.pointee.st_nlink = nlink_t(2 + (subdirectoryCounts[path] ?? 0))
+        } else {
+            st.pointee.st_mode = S_IFREG | 0o444
+            st.pointee.st_nlink = 1
+            st.pointee.st_size = off_t(node.size)
+            st.pointee.st_blocks = blkcnt_t((node.size + 511) / 512)
+        }
+        st.pointee.st_blksize = 4096
+        st.pointee.st_uid = owner.uid
+        st.pointee.st_gid = owner.gid
+        st.pointee.st_atim = mountTime
+        st.pointee.st_mtim = mountTime
+        st.pointee.st_ctim = mountTime
+    }
+
+    /// Names in a directory with their file type bits (so readdir can report d_type).
+    func children(of path: UnsafePointer<CChar>?) -> [(name: String, mode: mode_t)]? {
+        guard let path else { return nil }
+        let directory = String(cString: path)
+        guard let names = children[directory] else { return nil }
+        let prefix = directory == "/" ? "/" : directory + "/"
+        return names.map { name in (name, nodes[prefix + name]?.isDirectory == true ? S_IFDIR : S_IFREG) }
+    }
+
+    /// Opens a file's sealed object; nil (EIO) if its header does not match the manifest.
+    func openReader(_ node: Node) -> SealedFileReader? {
+        guard let entry = node.entry else { return nil }
+        do throws(SealingError) {
+            return try dataset.openFile(entry)
+        } catch {
+            reportOnce(key: entry.path + "#open", error, path: entry.path, chunk: nil)
+            return nil
+        }
+    }
+
+    /// Logs an integrity failure the first time it is seen for this file and chunk.
+    func reportOnce(key: String, _ error: SealingError, path: String, chunk: UInt64?) {
+        let first = failuresLock.withLock { loggedFailures.insert(key).inserted }
+        guard first else { return }
+        var metadata: Logger.Metadata = ["file.path": "\(path)", "error.code": "\(error.code.rawValue)"]
+        if let chunk { metadata["chunk.index"] = "\(chunk)" }
+        logger.error("sealed data failed verification; returning EIO", metadata: metadata)
+        logger.debug("verification failure detail", metadata: ["error.reason": "\(error.reason)"])
+    }
+}
+
+/// A pthread mutex wrapper local to DecryptFS (Sealing's lock is internal to it).
+final class NSLockLike: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    init() {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+}

@@ -1,0 +1,115 @@
+import CFuse3
+import Glibc
+import Logging
+import Sealing
+
+/// The libfuse high-level callbacks. Each starts by recovering the `DecryptingFS` from the FUSE context
+/// (`Unmanaged`, as NIO does for thread entry points) and only turns C pointers into Swift values.
+enum FuseOperations {
+    @inline(__always)
+    static func filesystem() -> DecryptingFS {
+        Unmanaged<DecryptingFS>.fromOpaque(fuse_get_context()!.pointee.private_data).takeUnretainedValue()
+    }
+
+    static func make() -> fuse_operations {
+        var ops = fuse_operations()
+        ops.`init` = { conn, cfg in
+            // The dataset is immutable for the mount's lifetime, so the kernel may cache pages, attributes
+            // and names indefinitely (until unmount).
+            if let cfg {
+                cfg.pointee.kernel_cache = 1
+                cfg.pointee.entry_timeout = 86400
+                cfg.pointee.attr_timeout = 86400
+                cfg.pointee.negative_timeout = 86400
+            }
+            return fuse_get_context()!.pointee.private_data
+        }
+        ops.getattr = { path, st, _ in
+            let fs = FuseOperations.filesystem()
+            guard let st, let node = fs.node(path) else { return -ENOENT }
+            fs.fill(st, node)
+            return 0
+        }
+        ops.readdir = { path, buffer, filler, _, _, _ in
+            let fs = FuseOperations.filesystem()
+            guard let filler, let entries = fs.children(of: path) else { return -ENOENT }
+            var st = stat()
+            st.st_mode = S_IFDIR
+            _ = filler(buffer, ".", &st, 0, fuse_fill_dir_flags(0))
+            _ = filler(buffer, "..", &st, 0, fuse_fill_dir_flags(0))
+            for entry in entries {
+                st.st_mode = entry.mode
+                if filler(buffer, entry.name, &st, 0, fuse_fill_dir_flags(0)) != 0 { return -ENOMEM }
+            }
+            return 0
+        }
+        ops.open = { path, fi in
+            let fs = FuseOperations.filesystem()
+            guard let fi else { return -EINVAL }
+            guard fi.pointee.flags & O_ACCMODE == O_RDONLY else { return -EROFS }
+            guard let node = fs.node(path) else { return -ENOENT }
+            guard !node.isDirectory else { return -EISDIR }
+            guard let reader = fs.openReader(node) else { return -EIO }
+            let handle = OpenFile(reader: reader, cacheKey: UInt64(node.index), path: node.entry?.path ?? "")
+            fi.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(handle).toOpaque()))
+            fi.pointee.keep_cache = 1
+            return 0
+        }
+        ops.read = { _, buffer, size, offset, fi in
+            guard let fi, let buffer, offset >= 0 else { return -EINVAL }
+            let fs = FuseOperations.filesystem()
+            let handle = Unmanaged<OpenFile>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(fi.pointee.fh))!)
+                .takeUnretainedValue()
+            do throws(SealingError) {
+                let n = try handle.reader.read(
+                    at: UInt64(offset),
+                    into: UnsafeMutableRawBufferPointer(start: buffer, count: size),
+                    cache: fs.cache,
+                    cacheKey: handle.cacheKey
+                )
+                return Int32(n)
+            } catch {
+                fs.reportOnce(
+                    key: "\(handle.path)#\(error.chunkIndex.map(String.init) ?? "?")",
+                    error,
+                    path: handle.path,
+                    chunk: error.chunkIndex
+                )
+                return -EIO
+            }
+        }
+        ops.release = { _, fi in
+            guard let fi, let pointer = UnsafeRawPointer(bitPattern: UInt(fi.pointee.fh)) else { return 0 }
+            Unmanaged<OpenFile>.fromOpaque(pointer).release()
+            fi.pointee.fh = 0
+            return 0
+        }
+        ops.statfs = { _, st in
+            guard let st else { return -EINVAL }
+            memset(st, 0, MemoryLayout<statvfs>.size)
+            st.pointee.f_bsize = 4096
+            st.pointee.f_frsize = 4096
+            st.pointee.f_namemax = 255
+            st.pointee.f_flag = UInt(ST_RDONLY)
+            return 0
+        }
+        ops.access = { path, mask in
+            let fs = FuseOperations.filesystem()
+            guard fs.node(path) != nil else { return -ENOENT }
+            return mask & W_OK != 0 ? -EROFS : 0
+        }
+        return ops
+    }
+}
+
+/// One open file: its authenticated reader, kept alive by `fi->fh` until `release`.
+final class OpenFile {
+    let reader: SealedFileReader
+    let cacheKey: UInt64
+    let path: String
+    init(reader: SealedFileReader, cacheKey: UInt64, path: String) {
+        self.reader = reader
+        self.cacheKey = cacheKey
+        self.path = path
+    }
+}

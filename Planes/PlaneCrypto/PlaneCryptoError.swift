@@ -1,0 +1,40 @@
+/// The one error type of PlaneCrypto: an OpenSSL operation failed or was given unusable input.
+///
+/// Equal by ``code`` only, so callers can match on the kind of failure while the reason carries detail.
+public struct PlaneCryptoError: Error, Hashable, CustomStringConvertible {
+    /// The kind of failure.
+    public enum Code: String, Hashable, Sendable {
+        /// A key, nonce or tag had the wrong length.
+        case invalidLength
+        /// OpenSSL reported an internal failure (allocation, provider missing).
+        case openSSLFailure
+        /// The operating system's random source failed.
+        case randomFailure
+    }
+
+    /// The kind of failure.
+    public let code: Code
+    /// What was expected and what was found.
+    public let reason: String
+    /// Where the error was raised.
+    public let file: String
+    /// The line where the error was raised.
+    public let line: Int
+
+    init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    public var description: String { "PlaneCryptoError.\(code.rawValue): \(reason)" }
+
+    /// Pops OpenSSL's thread-local error queue into a readable string (and clears it).
+    static func openSSL(_ operation: String, file: String = #fileID, line: Int = #line) -> PlaneCryptoError {
+        PlaneCryptoError(.openSSLFailure, "\(operation) failed: \(OpenSSLErrorQueue.drain())", file: file, line: line)
+    }
+}
