@@ -115,6 +115,11 @@ struct SyncOptions: ParsableArguments {
 
     /// Runs `body`, turning the light client's failures into a message and the right exit code.
     func reportingFailures<T>(_ body: () async throws -> T) async throws -> T {
+        try await Self.reportingFailures(indexDirectory: index.dataDir, body)
+    }
+
+    /// The one place light-client failures become exit codes (sync, run, prove-rental).
+    static func reportingFailures<T>(indexDirectory: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let failure as SyncFailure {
@@ -124,7 +129,7 @@ struct SyncOptions: ParsableArguments {
             FileHandle.standardError.write(Data("delong: \(error)\n".utf8))
             throw ExitCode(error.kind == .transport ? ExitCodes.ioError : ExitCodes.malformedInput)
         } catch let error as IndexError {
-            FileHandle.standardError.write(Data("delong: index \(index.dataDir): \(error)\n".utf8))
+            FileHandle.standardError.write(Data("delong: index \(indexDirectory): \(error)\n".utf8))
             throw ExitCode(error.kind == .configMismatch ? ExitCodes.malformedInput : ExitCodes.ioError)
         }
     }

@@ -40,15 +40,8 @@ struct NodeProveRentalCommand: AsyncParsableCommand {
         let pool = EndpointPool(endpoints: rpc.split(separator: ",").map(String.init), logger: logger)
         let syncer = Syncer(rpc: pool, index: chainIndex, spec: nil, logger: logger)
         let (id, address) = (try Hash32(hex: dataset), try Address(hex: consumer))
-        let proven: ProvenRental
-        do {
-            proven = try await syncer.proveRental(dataset: id, consumer: address)
-        } catch let failure as SyncFailure {
-            FileHandle.standardError.write(Data("delong: refused \(failure)\n".utf8))
-            throw ExitCode(ExitCodes.verificationFailed)
-        } catch let error as RPCError {
-            FileHandle.standardError.write(Data("delong: \(error)\n".utf8))
-            throw ExitCode(error.kind == .transport ? ExitCodes.ioError : ExitCodes.malformedInput)
+        let proven = try await SyncOptions.reportingFailures(indexDirectory: index.dataDir) {
+            try await syncer.proveRental(dataset: id, consumer: address)
         }
         let record = try chainIndex.rental(dataset: id, consumer: address)
         let agrees =
