@@ -2,8 +2,9 @@
 # The whole test suite, from a clean clone on a fresh Debian 12 machine with Swift installed:
 #   contrib/scripts/test.sh
 # 1. system packages (contrib/scripts/install-deps.sh), 2. the shared test data checked against its
-# manifests, 3. format lint, 4. a warnings-as-errors build, 5. swift test, 6. the Python suites of the
-# devnet and contracts (web3.py as an independent client).
+# manifests, 3. the contrib Python venv (devnet, web3.py, eth-account, py-evm as test references),
+# 4. format lint, 5. a warnings-as-errors build, 6. swift test, 7. the Python suites of the devnet and
+# contracts (web3.py as an independent client).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,6 +22,9 @@ if [ ! -d "$testdata/chain" ]; then
     exit 1
 fi
 python3 contrib/scripts/fetch-testdata.py verify "$testdata" | tail -n 1
+
+step "Python venv for contrib tools and test references (contrib/.venv)"
+contrib/python/venv.sh
 
 step "format (swift format lint --strict)"
 swift format lint --strict -r Package.swift Node Chain Planes Tests contrib/benchmarks
