@@ -83,7 +83,7 @@ let package = Package(
         // MARK: Planes
         .target(
             name: "PrivacyPlane",
-            dependencies: ["ChainCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ChainCore", "PlaneCrypto", .product(name: "Logging", package: "swift-log")],
             path: "Planes/PrivacyPlane",
             swiftSettings: strictSettings
         ),
@@ -167,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PrivacyPlaneTests",
-            dependencies: ["PrivacyPlane", "ChainCore", "TestSupport"],
+            dependencies: ["PrivacyPlane", "ChainCore", "PlaneCrypto", "TestSupport"],
             path: "Tests/PrivacyPlaneTests",
             swiftSettings: strictSettings
         ),

@@ -15,6 +15,8 @@ public struct PrivacyPlaneError: Error, Hashable, CustomStringConvertible, Senda
         case storage
         /// A store's file holds records it cannot understand (never silently skipped).
         case corruptStore
+        /// A root secret could not be had: missing, wrong size, or readable by others.
+        case keyUnavailable
     }
 
     /// What kind of failure this is.
