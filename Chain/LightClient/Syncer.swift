@@ -100,6 +100,10 @@ public final class Syncer: Sendable {
             }
         }
         var state = SyncProgress(head: head, target: goal, blocks: 0, receiptsFetched: 0, events: 0, reorgs: 0)
+        // The header of the index head, for the parent checks of the next block: fetched once per pass (and
+        // after a reorg), then carried from batch to batch.
+        var headHeader: Header? = nil
+        var headHeaderKnown = false
         while state.head.number < goal {
             let first = state.head.number + 1
             let last = min(goal, first + batchSize - 1)
@@ -118,11 +122,15 @@ public final class Syncer: Sendable {
                 try await handleReorg(at: state.head)
                 state.reorgs += 1
                 state.head = try index.head()
+                headHeaderKnown = false
                 continue
             }
+            if !headHeaderKnown {
+                headHeader = try await parentHeaderIfNeeded(state.head)
+                headHeaderKnown = true
+            }
             var blocks: [IndexedBlock] = []
-            var parent: (header: Header?, hash: Hash32) = (nil, state.head.hash)
-            if let previous = try await parentHeaderIfNeeded(state.head) { parent.header = previous }
+            var parent: (header: Header?, hash: Hash32) = (headHeader, state.head.hash)
             var needReceipts: [UInt64] = []
             for (header, hash) in headers {
                 try check(header, hash: hash, parent: parent.header, parentHash: parent.hash)
@@ -192,6 +200,7 @@ public final class Syncer: Sendable {
             try index.apply(blocks)
             state.blocks += UInt64(blocks.count)
             state.head = IndexHead(number: last, hash: blocks.last!.hash)
+            headHeader = headers.last?.header
             logger.debug(
                 "indexed blocks",
                 metadata: ["block.first": "\(first)", "block.last": "\(last)", "events.count": "\(state.events)"]
