@@ -129,7 +129,7 @@ struct ChainVerifyRPCCommand: AsyncParsableCommand {
             }
         }
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         let summary = JSONOutput.object([
             ("rpc", .string(rpc)),
             ("from", .int(from)),

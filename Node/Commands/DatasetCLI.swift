@@ -61,10 +61,6 @@ enum DatasetCLI {
         text.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-
     static func format(_ value: Double) -> String {
         let scaled = (value * 100).rounded() / 100
         return "\(scaled)"

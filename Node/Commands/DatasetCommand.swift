@@ -44,7 +44,7 @@ struct DatasetSealCommand: ParsableCommand {
                 progress: bar.update
             )
             bar.finish()
-            let seconds = DatasetCLI.seconds(clock.now - start)
+            let seconds = (clock.now - start).seconds
             DatasetCLI.note(
                 "sealed \(result.manifest.entries.count) entries, \(result.plaintextBytes) bytes in \(DatasetCLI.format(seconds)) s (\(DatasetCLI.format(Double(result.plaintextBytes) / max(seconds, 1e-9) / 1e6)) MB/s)"
             )

@@ -134,9 +134,6 @@ struct SyncOptions: ParsableArguments {
         }
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }
 
 /// `delong node sync --rpc URL --contracts FILE --checkpoint NUMBER:HASH`
@@ -165,7 +162,7 @@ struct NodeSyncCommand: AsyncParsableCommand {
             let from = try syncer.index.head()
             let progressLine = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
             let result = try await syncer.sync { p in
-                let seconds = SyncOptions.seconds(ContinuousClock.now - start)
+                let seconds = (ContinuousClock.now - start).seconds
                 progressLine.update(
                     String(
                         format: "block %llu of %llu · %.0f blocks/s · lag %llu · %llu events · %llu reorgs",
@@ -179,7 +176,7 @@ struct NodeSyncCommand: AsyncParsableCommand {
                 )
             }
             progressLine.finish()
-            let seconds = SyncOptions.seconds(ContinuousClock.now - start)
+            let seconds = (ContinuousClock.now - start).seconds
             print(
                 JSONOutput.object([
                     ("from", .int(from.number)),
