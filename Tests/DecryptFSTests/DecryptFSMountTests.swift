@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import PlaneCrypto
 import Sealing
+import TestSupport
 import Testing
 
 /// Round trips through a real FUSE mount.
@@ -11,7 +12,7 @@ import Testing
         let dir = try MountHarness.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
         let chunk = 4096
-        var rng = TestBytes(seed: 1)
+        var rng = DeterministicBytes(seed: 1)
         var files: [String: [UInt8]] = [:]
         for size in [0, 1, chunk - 1, chunk, chunk + 1, 75 * chunk + 17] {
             files["sizes/\(size).bin"] = rng.bytes(size)
@@ -38,14 +39,14 @@ import Testing
     @Test func randomOffsetReadsFromManyThreadsMatchPlaintext() throws {
         let dir = try MountHarness.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = TestBytes(seed: 2)
+        var rng = DeterministicBytes(seed: 2)
         let data = rng.bytes(3 << 20)
         _ = try MountHarness.seal(files: ["data.bin": data], in: dir, chunkSize: 16384)
         try MountHarness.withMount(dir, cacheBytes: 256 << 10) { (mnt: URL) throws in
             let url = mnt.appendingPathComponent("data.bin")
             let failures = LockedCounter()
             DispatchQueue.concurrentPerform(iterations: 8) { worker in
-                var local = TestBytes(seed: UInt64(100 + worker))
+                var local = DeterministicBytes(seed: UInt64(100 + worker))
                 for _ in 0..<300 {
                     let offset = Int(local.next() % UInt64(data.count + 100))
                     let length = Int(local.next() % 40_000) + 1
@@ -69,7 +70,7 @@ import Testing
         let fd = open(plain.appendingPathComponent("sparse.bin").path, O_WRONLY | O_CREAT, 0o644)
         #expect(fd >= 0)
         var islands: [(UInt64, [UInt8])] = []
-        var rng = TestBytes(seed: 3)
+        var rng = DeterministicBytes(seed: 3)
         for offset: UInt64 in [0, 16383, 1 << 30, (1 << 31) - 5, (1 << 31) + 12345, size - 100] {
             let bytes = rng.bytes(Int(min(100, size - offset)))
             islands.append((offset, bytes))

@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import PlaneCrypto
 import Sealing
+import TestSupport
 import Testing
 
 /// Tampering seen through the mount: EIO for the affected reads, never a wrong byte.
@@ -22,7 +23,7 @@ import Testing
     @Test func flippedByteGivesEIOForItsChunkAndCorrectBytesElsewhere() throws {
         let dir = try MountHarness.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = TestBytes(seed: 5)
+        var rng = DeterministicBytes(seed: 5)
         let data = rng.bytes(4096 * 4)
         let result = try MountHarness.seal(files: ["f.bin": data], in: dir)
         try edit(object(dir, result, "f.bin")) { $0[96 + 2 * 4112 + 7] ^= 0x80 }  // chunk 2
@@ -39,7 +40,7 @@ import Testing
     @Test func authenticationFailureIsLoggedOnceWithFileAndChunkAndNoKey() throws {
         let dir = try MountHarness.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = TestBytes(seed: 8)
+        var rng = DeterministicBytes(seed: 8)
         let result = try MountHarness.seal(files: ["secret.csv": rng.bytes(4096 * 2)], in: dir)
         try edit(object(dir, result, "secret.csv")) { $0[96 + 4112 + 1] ^= 1 }  // chunk 1
         let logs = LogCapture()
@@ -62,7 +63,7 @@ import Testing
     @Test func swappedChunksWithinAndAcrossFilesGiveEIO() throws {
         let dir = try MountHarness.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = TestBytes(seed: 6)
+        var rng = DeterministicBytes(seed: 6)
         let a = rng.bytes(4096 * 3)
         let b = rng.bytes(4096 * 3)
         let result = try MountHarness.seal(files: ["a.bin": a, "b.bin": b], in: dir)
@@ -96,7 +97,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let old = try MountHarness.scratch()
         defer { try? FileManager.default.removeItem(at: old) }
-        var rng = TestBytes(seed: 7)
+        var rng = DeterministicBytes(seed: 7)
         let oldResult = try MountHarness.seal(files: ["r.bin": rng.bytes(5000)], in: old)
         let result = try MountHarness.seal(files: ["t.bin": rng.bytes(4096 * 3), "r.bin": rng.bytes(5000)], in: dir)
         try edit(object(dir, result, "t.bin")) { $0.removeLast(4112) }  // truncated at a chunk boundary

@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import PlaneCrypto
 import Sealing
+import TestSupport
 
 /// Seals a tree, mounts it in-process through libfuse on a background thread, runs the body, and always
 /// unmounts with `fusermount3 -u` (lazily if a file is still open), even when the body throws.
@@ -151,25 +152,6 @@ enum MountHarness {
         var st = stat()
         guard stat(url.path, &st) == 0 else { return .failure(.ENOENT) }
         return pread(url, offset: 0, count: Int(st.st_size) + 1)
-    }
-}
-
-/// Deterministic bytes (SplitMix64).
-struct TestBytes {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(count + 8)
-        while out.count < count { withUnsafeBytes(of: next()) { out.append(contentsOf: $0) } }
-        return Array(out.prefix(count))
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import PlaneCrypto
 import Sealing
+import TestSupport
 import Testing
 
 @Suite struct SealedFormatTests {

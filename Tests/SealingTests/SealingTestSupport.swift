@@ -1,6 +1,7 @@
 import Foundation
 import PlaneCrypto
 import Sealing
+import TestSupport
 
 /// Temporary directories and deterministic plaintext trees for the sealing tests.
 enum Scratch {
@@ -13,25 +14,6 @@ enum Scratch {
     }
 
     static func remove(_ url: URL) { try? FileManager.default.removeItem(at: url) }
-}
-
-/// Deterministic bytes (SplitMix64) so failures are reproducible.
-struct DeterministicBytes {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(count + 8)
-        while out.count < count { withUnsafeBytes(of: next()) { out.append(contentsOf: $0) } }
-        return Array(out.prefix(count))
-    }
 }
 
 /// A plaintext tree described as path → bytes (directories end with "/").

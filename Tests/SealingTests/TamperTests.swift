@@ -1,6 +1,7 @@
 import Foundation
 import PlaneCrypto
 import Sealing
+import TestSupport
 import Testing
 
 /// Every kind of tampering is detected, and no tampered byte is ever returned.
