@@ -59,8 +59,14 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .target(
+            name: "ChainRecords",
+            dependencies: ["ChainCore"],
+            path: "Chain/ChainRecords",
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ChainIndex",
-            dependencies: ["ChainCore", "CLevelDB", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ChainCore", "ChainRecords", "CLevelDB", .product(name: "Logging", package: "swift-log")],
             path: "Chain/ChainIndex",
             swiftSettings: strictSettings
         ),
@@ -70,6 +76,7 @@ let package = Package(
             dependencies: [
                 "ChainCore",
                 "ChainIndex",
+                "ChainRecords",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -110,7 +117,8 @@ let package = Package(
         .executableTarget(
             name: "delong",
             dependencies: [
-                "ChainCore", "ChainIndex", "LightClient", "PrivacyPlane", "PlaneCrypto", "Sealing", "DecryptFS",
+                "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PlaneCrypto", "Sealing",
+                "DecryptFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -148,7 +156,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ChainIndexTests",
-            dependencies: ["ChainIndex", "TestSupport"],
+            dependencies: ["ChainIndex", "ChainRecords", "TestSupport"],
             path: "Tests/ChainIndexTests",
             swiftSettings: strictSettings
         ),

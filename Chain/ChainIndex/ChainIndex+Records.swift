@@ -1,16 +1,5 @@
 public import ChainCore
-
-/// Point and range queries over indexed records: what the planes read, through this protocol, without
-/// linking LevelDB. Every record carries the block it came from, so a reader can tell final from pending.
-public protocol RecordReader: Sendable {
-    func head() throws -> IndexHead
-    func finalNumber() throws -> UInt64
-    func dataset(_ id: Hash32) throws -> DatasetRecord?
-    func rental(dataset: Hash32, consumer: Address) throws -> RentalRecord?
-    func algorithm(_ imageDigest: Hash32) throws -> AlgorithmRecord?
-    func measurement(_ digest: Hash32) throws -> MeasurementRecord?
-    func privacySigner() throws -> SignerRecord?
-}
+public import ChainRecords
 
 extension ChainIndex: RecordReader {
 

@@ -1,15 +1,7 @@
+public import ChainRecords
 import Foundation
 
-/// A record the index added or removed (by a reorg): which family, its key, and the block involved.
-public struct RecordChange: Hashable, Sendable {
-    public enum Family: String, Sendable {
-        case dataset, rental, algorithm, job, measurement, `operator`, privacySigner, governance
-    }
-    public let family: Family
-    /// The record's LevelDB key (family prefix + id), as `Keyspace` builds it.
-    public let key: [UInt8]
-    public let blockNumber: UInt64
-
+extension RecordChange {
     static func family(of key: [UInt8]) -> Family? {
         if key == Keyspace.privacySigner { return .privacySigner }
         if key == Keyspace.governance { return .governance }
@@ -23,14 +15,6 @@ public struct RecordChange: Hashable, Sendable {
         default: return nil  // secondary indexes and bookkeeping
         }
     }
-}
-
-/// What subscribers of the index are told, in commit order.
-public enum IndexEvent: Hashable, Sendable {
-    case recordAdded(RecordChange)
-    /// A record's value was rolled back by a reorg (it now holds its pre-fork value, or is gone).
-    case recordRemoved(RecordChange)
-    case headAdvanced(head: IndexHead, final: UInt64)
 }
 
 /// Fan-out of index events to any number of AsyncStream subscribers.

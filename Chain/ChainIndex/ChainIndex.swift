@@ -1,4 +1,5 @@
 public import ChainCore
+public import ChainRecords
 
 /// A verified block's contribution to the index: its identity and the DeLong events its verified receipts hold.
 /// Built by the light client only after the header and receipts root checked out.
@@ -22,16 +23,6 @@ public struct IndexedBlock: Sendable {
         self.parentHash = parentHash
         self.timestamp = timestamp
         self.events = events
-    }
-}
-
-/// The indexed chain tip.
-public struct IndexHead: Hashable, Sendable {
-    public var number: UInt64
-    public var hash: Hash32
-    public init(number: UInt64, hash: Hash32) {
-        self.number = number
-        self.hash = hash
     }
 }
 

@@ -1,5 +1,6 @@
 public import ChainCore
 public import ChainIndex
+public import ChainRecords
 import Logging
 
 /// A rental read straight from DataMarket's storage and proven against a verified state root.

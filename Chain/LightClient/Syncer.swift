@@ -1,5 +1,6 @@
 public import ChainCore
 public import ChainIndex
+public import ChainRecords
 import Foundation
 public import Logging
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChainCore
 import ChainIndex
+import ChainRecords
 import Foundation
 
 /// `delong index …`: read the local index (read-only queries; the index is written by `delong node sync`).

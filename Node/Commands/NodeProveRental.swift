@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChainCore
 import ChainIndex
+import ChainRecords
 import Foundation
 import LightClient
 import Logging

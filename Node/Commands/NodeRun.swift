@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChainIndex
+import ChainRecords
 import Foundation
 import Hummingbird
 import LightClient

@@ -1,5 +1,6 @@
 import ChainCore
 import ChainIndex
+import ChainRecords
 import Foundation
 import Hummingbird
 import NIOCore

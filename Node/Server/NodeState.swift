@@ -1,4 +1,5 @@
 import ChainIndex
+import ChainRecords
 import Foundation
 import LightClient
 

@@ -24,6 +24,28 @@ public struct DatasetRecord: Hashable, Sendable {
     public var retired: Bool
     public var registered: RecordOrigin
     public var updated: RecordOrigin
+
+    public init(
+        id: Hash32,
+        provider: Address,
+        manifestDigest: Hash32,
+        pricePerSecond: U256,
+        sampleLocator: String,
+        metadataURI: String,
+        retired: Bool,
+        registered: RecordOrigin,
+        updated: RecordOrigin
+    ) {
+        self.id = id
+        self.provider = provider
+        self.manifestDigest = manifestDigest
+        self.pricePerSecond = pricePerSecond
+        self.sampleLocator = sampleLocator
+        self.metadataURI = metadataURI
+        self.retired = retired
+        self.registered = registered
+        self.updated = updated
+    }
 }
 
 /// A consumer's rental of a dataset, as the latest of its events left it.
@@ -47,6 +69,28 @@ public struct RentalRecord: Hashable, Sendable {
 
     /// Whether the rental grants access at `now` (unix seconds).
     public func isActive(at now: UInt64) -> Bool { status == .active && expiresAt > now }
+
+    public init(
+        datasetID: Hash32,
+        consumer: Address,
+        provider: Address,
+        startedAt: UInt64,
+        expiresAt: UInt64,
+        paid: U256,
+        status: Status,
+        refund: U256,
+        updated: RecordOrigin
+    ) {
+        self.datasetID = datasetID
+        self.consumer = consumer
+        self.provider = provider
+        self.startedAt = startedAt
+        self.expiresAt = expiresAt
+        self.paid = paid
+        self.status = status
+        self.refund = refund
+        self.updated = updated
+    }
 }
 
 /// An algorithm published to the DA layer (AlgorithmRegistry).
@@ -56,12 +100,31 @@ public struct AlgorithmRecord: Hashable, Sendable {
     public var bundleDigest: Hash32
     public var daLocator: String
     public var published: RecordOrigin
+
+    public init(
+        imageDigest: Hash32,
+        publisher: Address,
+        bundleDigest: Hash32,
+        daLocator: String,
+        published: RecordOrigin
+    ) {
+        self.imageDigest = imageDigest
+        self.publisher = publisher
+        self.bundleDigest = bundleDigest
+        self.daLocator = daLocator
+        self.published = published
+    }
 }
 
 /// A job recorded by a Computing Plane operator.
 public struct JobRecord: Hashable, Sendable {
     public var job: DeLongEvent.JobFields
     public var recorded: RecordOrigin
+
+    public init(job: DeLongEvent.JobFields, recorded: RecordOrigin) {
+        self.job = job
+        self.recorded = recorded
+    }
 }
 
 /// A Computing Plane measurement on (or removed from) the allow-list.
@@ -71,6 +134,14 @@ public struct MeasurementRecord: Hashable, Sendable {
     public var label: String
     public var trusted: Bool
     public var updated: RecordOrigin
+
+    public init(digest: Hash32, measurements: [UInt8], label: String, trusted: Bool, updated: RecordOrigin) {
+        self.digest = digest
+        self.measurements = measurements
+        self.label = label
+        self.trusted = trusted
+        self.updated = updated
+    }
 }
 
 /// A Computing Plane operator's authorization.
@@ -78,24 +149,36 @@ public struct OperatorRecord: Hashable, Sendable {
     public var address: Address
     public var authorized: Bool
     public var updated: RecordOrigin
+
+    public init(address: Address, authorized: Bool, updated: RecordOrigin) {
+        self.address = address
+        self.authorized = authorized
+        self.updated = updated
+    }
 }
 
 /// The Privacy Plane signer or the governance address.
 public struct SignerRecord: Hashable, Sendable {
     public var address: Address
     public var updated: RecordOrigin
+
+    public init(address: Address, updated: RecordOrigin) {
+        self.address = address
+        self.updated = updated
+    }
 }
 
 // MARK: Storage encoding (RLP lists; strict decoding rejects anything else)
 
-protocol StoredRecord {
+/// How ChainIndex stores a record: one RLP list per value.
+package protocol StoredRecord {
     var rlp: RLPItem { get }
     init(rlp: RLPItem) throws(ChainError)
 }
 
 extension StoredRecord {
-    var encoded: [UInt8] { rlp.encoded }
-    init(encoded: [UInt8]) throws(ChainError) { try self.init(rlp: RLPItem.decode(encoded)) }
+    package var encoded: [UInt8] { rlp.encoded }
+    package init(encoded: [UInt8]) throws(ChainError) { try self.init(rlp: RLPItem.decode(encoded)) }
 }
 
 private func fields(_ item: RLPItem, _ count: Int, _ what: String) throws(ChainError) -> [RLPItem] {
@@ -118,8 +201,8 @@ private func flag(_ item: RLPItem, _ what: String) throws(ChainError) -> Bool {
 }
 
 extension RecordOrigin: StoredRecord {
-    var rlp: RLPItem { .list([.uint(blockNumber), .hash(blockHash), .uint(logIndex)]) }
-    init(rlp: RLPItem) throws(ChainError) {
+    package var rlp: RLPItem { .list([.uint(blockNumber), .hash(blockHash), .uint(logIndex)]) }
+    package init(rlp: RLPItem) throws(ChainError) {
         let f = try fields(rlp, 3, "origin")
         self.init(
             blockNumber: try f[0].uint64("origin block"),
@@ -130,14 +213,14 @@ extension RecordOrigin: StoredRecord {
 }
 
 extension DatasetRecord: StoredRecord {
-    var rlp: RLPItem {
+    package var rlp: RLPItem {
         .list([
             .hash(id), .address(provider), .hash(manifestDigest), .uint(pricePerSecond),
             .bytes(Array(sampleLocator.utf8)),
             .bytes(Array(metadataURI.utf8)), .uint(UInt64(retired ? 1 : 0)), registered.rlp, updated.rlp,
         ])
     }
-    init(rlp: RLPItem) throws(ChainError) {
+    package init(rlp: RLPItem) throws(ChainError) {
         let f = try fields(rlp, 9, "dataset")
         self.init(
             id: try f[0].hash32(),
@@ -154,13 +237,13 @@ extension DatasetRecord: StoredRecord {
 }
 
 extension RentalRecord: StoredRecord {
-    var rlp: RLPItem {
+    package var rlp: RLPItem {
         .list([
             .hash(datasetID), .address(consumer), .address(provider), .uint(startedAt), .uint(expiresAt), .uint(paid),
             .uint(UInt64(status.rawValue)), .uint(refund), updated.rlp,
         ])
     }
-    init(rlp: RLPItem) throws(ChainError) {
+    package init(rlp: RLPItem) throws(ChainError) {
         let f = try fields(rlp, 9, "rental")
         guard let status = Status(rawValue: UInt8(truncatingIfNeeded: try f[6].uint64("status"))) else {
             throw ChainError(.invalidRLP, "rental: unknown status")
@@ -180,12 +263,12 @@ extension RentalRecord: StoredRecord {
 }
 
 extension AlgorithmRecord: StoredRecord {
-    var rlp: RLPItem {
+    package var rlp: RLPItem {
         .list([
             .hash(imageDigest), .address(publisher), .hash(bundleDigest), .bytes(Array(daLocator.utf8)), published.rlp,
         ])
     }
-    init(rlp: RLPItem) throws(ChainError) {
+    package init(rlp: RLPItem) throws(ChainError) {
         let f = try fields(rlp, 5, "algorithm")
         self.init(
             imageDigest: try f[0].hash32(),
@@ -198,14 +281,14 @@ extension AlgorithmRecord: StoredRecord {
 }
 
 extension JobRecord: StoredRecord {
-    var rlp: RLPItem {
+    package var rlp: RLPItem {
         .list([
             .hash(job.jobID), .hash(job.datasetID), .address(job.consumer), .hash(job.imageDigest),
             .hash(job.outputDigest),
             .hash(job.attestationDigest), .address(job.operator), recorded.rlp,
         ])
     }
-    init(rlp: RLPItem) throws(ChainError) {
+    package init(rlp: RLPItem) throws(ChainError) {
         let f = try fields(rlp, 8, "job")
         self.init(
             job: DeLongEvent.JobFields(
@@ -223,12 +306,12 @@ extension JobRecord: StoredRecord {
 }
 
 extension MeasurementRecord: StoredRecord {
-    var rlp: RLPItem {
+    package var rlp: RLPItem {
         .list([
             .hash(digest), .bytes(measurements), .bytes(Array(label.utf8)), .uint(UInt64(trusted ? 1 : 0)), updated.rlp,
         ])
     }
-    init(rlp: RLPItem) throws(ChainError) {
+    package init(rlp: RLPItem) throws(ChainError) {
         let f = try fields(rlp, 5, "measurement")
         self.init(
             digest: try f[0].hash32(),
@@ -241,8 +324,8 @@ extension MeasurementRecord: StoredRecord {
 }
 
 extension OperatorRecord: StoredRecord {
-    var rlp: RLPItem { .list([.address(address), .uint(UInt64(authorized ? 1 : 0)), updated.rlp]) }
-    init(rlp: RLPItem) throws(ChainError) {
+    package var rlp: RLPItem { .list([.address(address), .uint(UInt64(authorized ? 1 : 0)), updated.rlp]) }
+    package init(rlp: RLPItem) throws(ChainError) {
         let f = try fields(rlp, 3, "operator")
         self.init(
             address: try f[0].address(),
@@ -253,8 +336,8 @@ extension OperatorRecord: StoredRecord {
 }
 
 extension SignerRecord: StoredRecord {
-    var rlp: RLPItem { .list([.address(address), updated.rlp]) }
-    init(rlp: RLPItem) throws(ChainError) {
+    package var rlp: RLPItem { .list([.address(address), updated.rlp]) }
+    package init(rlp: RLPItem) throws(ChainError) {
         let f = try fields(rlp, 2, "signer")
         self.init(address: try f[0].address(), updated: try RecordOrigin(rlp: f[1]))
     }
