@@ -90,7 +90,7 @@ let package = Package(
         // MARK: Planes
         .target(
             name: "PrivacyPlane",
-            dependencies: ["ChainCore", "PlaneCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ChainCore", "ChainRecords", "PlaneCrypto", .product(name: "Logging", package: "swift-log")],
             path: "Planes/PrivacyPlane",
             swiftSettings: strictSettings
         ),
@@ -175,7 +175,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PrivacyPlaneTests",
-            dependencies: ["PrivacyPlane", "ChainCore", "PlaneCrypto", "TestSupport"],
+            dependencies: ["PrivacyPlane", "ChainCore", "ChainRecords", "PlaneCrypto", "TestSupport"],
             path: "Tests/PrivacyPlaneTests",
             swiftSettings: strictSettings
         ),

@@ -10,6 +10,8 @@ public struct PlaneCryptoError: Error, Hashable, CustomStringConvertible {
         case openSSLFailure
         /// The operating system's random source failed.
         case randomFailure
+        /// A public key was refused (for X25519: a low-order point).
+        case invalidKey
     }
 
     /// The kind of failure.

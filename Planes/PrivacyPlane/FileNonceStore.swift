@@ -49,7 +49,7 @@ public final class FileNonceStore: NonceStore {
     public init(path: String, compactionThreshold: Int = 4096) throws(PrivacyPlaneError) {
         self.path = path
         self.compactionThreshold = max(16, compactionThreshold)
-        let fd = try Self.openLocked(path, flags: O_RDWR | O_CREAT | O_APPEND)
+        let fd = try LogFile.openLocked(path, flags: O_RDWR | O_CREAT | O_APPEND)
         do {
             let (entries, records) = try Self.replay(fd: fd, path: path)
             state = Mutex(
@@ -138,11 +138,11 @@ public final class FileNonceStore: NonceStore {
         // The temporary file is opened for appending and locked before it replaces the log, so the store
         // never runs on an unlocked file or on the unlinked old one, whatever fails in between.
         let temporary = path + ".tmp"
-        let tfd = try openLocked(temporary, flags: O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
+        let tfd = try LogFile.openLocked(temporary, flags: O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
         do throws(PrivacyPlaneError) {
-            try writeAll(Array(text.utf8), fd: tfd, path: temporary)
-            guard fsync(tfd) == 0 else { throw storageError("cannot fsync \(temporary)") }
-            guard rename(temporary, path) == 0 else { throw storageError("cannot rename \(temporary) over \(path)") }
+            try LogFile.writeAll(Array(text.utf8), fd: tfd, path: temporary)
+            guard fsync(tfd) == 0 else { throw LogFile.storageError("cannot fsync \(temporary)") }
+            guard rename(temporary, path) == 0 else { throw LogFile.storageError("cannot rename \(temporary) over \(path)") }
         } catch {
             close(tfd)
             unlink(temporary)
@@ -152,54 +152,15 @@ public final class FileNonceStore: NonceStore {
         s.fd = tfd
         s.entries = live
         s.records = records
-        try fsyncDirectory(of: path)
-    }
-
-    private static func openLocked(_ path: String, flags: Int32) throws(PrivacyPlaneError) -> Int32 {
-        let fd = open(path, flags | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw storageError("cannot open nonce store \(path)") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let error = storageError("nonce store \(path) is locked by another process")
-            close(fd)
-            throw error
-        }
-        return fd
+        try LogFile.fsyncDirectory(of: path)
     }
 
     /// Reads the log, cuts off a torn last line, and rebuilds the in-memory state.
     private static func replay(fd: Int32, path: String) throws(PrivacyPlaneError) -> ([String: Entry], Int) {
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        guard lseek(fd, 0, SEEK_SET) == 0 else { throw storageError("cannot seek in \(path)") }
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw storageError("cannot read \(path)") }
-            if n == 0 { break }
-            data += buffer[0..<n]
-        }
-        let headerLine = Array((header + "\n").utf8)
-        if data.isEmpty || (data.count < headerLine.count && headerLine.starts(with: data)) {
-            // New store, or a crash while writing the header.
-            guard ftruncate(fd, 0) == 0 else { throw storageError("cannot truncate \(path)") }
-            try append(header + "\n", fd: fd, path: path)
-            try fsyncDirectory(of: path)
-            return ([:], 0)
-        }
-        if let lastNewline = data.lastIndex(of: 0x0A), lastNewline != data.count - 1 {
-            // A torn last record: its operation never returned, so it is dropped.
-            guard ftruncate(fd, off_t(lastNewline + 1)) == 0, fsync(fd) == 0 else {
-                throw storageError("cannot cut the torn last record of \(path)")
-            }
-            data.removeSubrange((lastNewline + 1)...)
-        }
-        let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast()
-        guard let first = lines.first, first.elementsEqual(header.utf8) else {
-            throw PrivacyPlaneError(.corruptStore, "\(path) does not start with \"\(header)\"")
-        }
+        let lines = try LogFile.openLines(fd: fd, path: path, header: header)
         var entries: [String: Entry] = [:]
         var records = 0
-        for (offset, line) in lines.dropFirst().enumerated() {
+        for (offset, line) in lines.enumerated() {
             let fields = line.split(separator: 0x20, omittingEmptySubsequences: false).map {
                 String(decoding: $0, as: UTF8.self)
             }
@@ -221,35 +182,6 @@ public final class FileNonceStore: NonceStore {
     }
 
     private static func append(_ record: String, fd: Int32, path: String) throws(PrivacyPlaneError) {
-        try writeAll(Array(record.utf8), fd: fd, path: path)
-        guard fsync(fd) == 0 else { throw storageError("cannot fsync \(path)") }
-    }
-
-    private static func writeAll(_ bytes: [UInt8], fd: Int32, path: String) throws(PrivacyPlaneError) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw storageError("cannot write \(path)") }
-            offset += n
-        }
-    }
-
-    private static func fsyncDirectory(of path: String) throws(PrivacyPlaneError) {
-        let directory: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        } else {
-            directory = "."
-        }
-        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dfd >= 0 else { throw storageError("cannot open directory \(directory)") }
-        defer { close(dfd) }
-        guard fsync(dfd) == 0 else { throw storageError("cannot fsync directory \(directory)") }
-    }
-
-    private static func storageError(_ what: String) -> PrivacyPlaneError {
-        let code = errno
-        return PrivacyPlaneError(.storage, "\(what): \(String(cString: strerror(code))) (errno \(code))")
+        try LogFile.append(Array(record.utf8), fd: fd, path: path)
     }
 }

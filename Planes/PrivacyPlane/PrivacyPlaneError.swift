@@ -17,6 +17,26 @@ public struct PrivacyPlaneError: Error, Hashable, CustomStringConvertible, Senda
         case corruptStore
         /// A root secret could not be had: missing, wrong size, or readable by others.
         case keyUnavailable
+        /// The index has no such dataset, or it is retired.
+        case unknownDataset
+        /// No rental, or one that is revoked, expired, too short for the job, or not yet final.
+        case rentalInactive
+        /// The algorithm's image digest is not published (finally) on chain.
+        case algorithmNotPublished
+        /// The caller may not have this: a token for another account, or a DEK for someone else's dataset.
+        case forbidden
+        /// A token failed verification: signature, validity window, mode or shape.
+        case tokenRefused
+        /// A token was presented again after a key release already used it.
+        case tokenAlreadyUsed
+        /// Attestation evidence did not verify, or its measurements are not on the on-chain allow-list.
+        case attestationRefused
+        /// The evidence's REPORTDATA does not bind this sandbox key, token and image digest.
+        case bindingMismatch
+        /// A request field is missing, malformed or out of bounds.
+        case badRequest
+        /// The index could not be read.
+        case indexUnavailable
     }
 
     /// What kind of failure this is.

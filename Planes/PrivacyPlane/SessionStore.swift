@@ -1,4 +1,5 @@
 public import ChainCore
+import PlaneCrypto
 import Synchronization
 
 /// A signed-in session: an account, the chain it signed in for, and when the session ends.
@@ -68,7 +69,7 @@ public final class SessionStore: Sendable {
         else { return .unknown }
         let presented = Keccak256.hash(secret).bytes
         guard let entry = entries.withLock({ $0[String(parts[0])] }) else { return .unknown }
-        guard ConstantTime.equal(presented, entry.secretHash) else { return .unknown }
+        guard ConstantTime.equals(presented, entry.secretHash) else { return .unknown }
         guard now < entry.session.expiresAt else { return .expired }
         return .valid(entry.session)
     }

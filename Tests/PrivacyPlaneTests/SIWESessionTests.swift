@@ -1,5 +1,6 @@
 import ChainCore
 import Foundation
+import PlaneCrypto
 import PrivacyPlane
 import TestSupport
 import Testing
@@ -96,9 +97,9 @@ import Testing
     }
 
     @Test func constantTimeCompareAgreesWithEquality() {
-        #expect(ConstantTime.equal([1, 2, 3], [1, 2, 3]))
-        #expect(!ConstantTime.equal([1, 2, 3], [1, 2, 4]))
-        #expect(!ConstantTime.equal([1, 2, 3], [1, 2]))
-        #expect(ConstantTime.equal([], []))
+        #expect(ConstantTime.equals([1, 2, 3], [1, 2, 3]))
+        #expect(!ConstantTime.equals([1, 2, 3], [1, 2, 4]))
+        #expect(!ConstantTime.equals([1, 2, 3], [1, 2]))
+        #expect(ConstantTime.equals([], []))
     }
 }

@@ -1,0 +1,277 @@
+public import ChainCore
+public import ChainRecords
+public import Logging
+public import PlaneCrypto
+
+/// What attestation evidence proved about a sandbox, once verified.
+public struct AttestedSandbox: Hashable, Sendable {
+    public var kind: EvidenceKind
+    /// SHA-256 of the evidence as presented (the quote's signed bytes for TDX).
+    public var evidenceHash: Hash32
+    /// The 64 bytes the sandbox bound into its evidence (see `KeyWrap.reportData`).
+    public var reportData: [UInt8]
+    /// The allow-list digests its measurements match: sha256(MRTD‖RTMR0‖RTMR1‖RTMR2) and the same with RTMR3,
+    /// as AlgorithmRegistry's `MeasurementTrusted` records them.
+    public var measurementDigests: [Hash32]
+    /// The platform's TCB status (for receipts and logs).
+    public var tcbStatus: String
+
+    public init(
+        kind: EvidenceKind,
+        evidenceHash: Hash32,
+        reportData: [UInt8],
+        measurementDigests: [Hash32],
+        tcbStatus: String
+    ) {
+        self.kind = kind
+        self.evidenceHash = evidenceHash
+        self.reportData = reportData
+        self.measurementDigests = measurementDigests
+        self.tcbStatus = tcbStatus
+    }
+}
+
+/// Verifies a sandbox's attestation evidence at a time (unix seconds): signatures, collateral and TCB policy.
+/// The allow-list and REPORTDATA binding are checked by `KeyRelease` itself.
+public protocol EvidenceVerifier: Sendable {
+    func verify(_ evidence: [UInt8], now: UInt64) throws(PrivacyPlaneError) -> AttestedSandbox
+}
+
+/// A key release to a Secure Mode sandbox.
+public struct KeyReleaseRequest: Sendable {
+    public var token: SignedAccessToken
+    public var evidence: [UInt8]
+    /// The sandbox's ephemeral X25519 public key (bound in the evidence's REPORTDATA).
+    public var sandboxKey: [UInt8]
+    public var keyVersion: UInt32
+
+    public init(token: SignedAccessToken, evidence: [UInt8], sandboxKey: [UInt8], keyVersion: UInt32 = 1) {
+        self.token = token
+        self.evidence = evidence
+        self.sandboxKey = sandboxKey
+        self.keyVersion = keyVersion
+    }
+}
+
+/// A released key: the wrapped DEK and the receipt that records it.
+public struct KeyReleaseResponse: Sendable {
+    public var wrapped: KeyWrap.Wrapped
+    public var receipt: SignedReceipt
+}
+
+/// The Privacy Plane's key release: every check, then the wrapped DEK and a signed receipt on disk.
+///
+/// Order matters: the token (signature, window, Secure Mode), the evidence (quote and TCB, or the development
+/// type only when allowed), the measurements on the final on-chain allow-list, the REPORTDATA binding of
+/// sandbox key, token and image digest, then the rental and the algorithm again (final, at this moment).
+/// Only then is the token used: a receipt naming it is appended durably before the key leaves.
+public final class KeyRelease: Sendable {
+    public let reader: any RecordReader
+    public let tokens: TokenVerifier
+    public let evidence: any EvidenceVerifier
+    public let receipts: ReceiptLog
+    /// Whether the insecure development evidence is accepted (never in production).
+    public let allowDevelopmentEvidence: Bool
+    private let root: SecretBytes
+    private let logger: Logger?
+
+    public init(
+        reader: any RecordReader,
+        tokens: TokenVerifier,
+        evidence: any EvidenceVerifier,
+        receipts: ReceiptLog,
+        root: SecretBytes,
+        allowDevelopmentEvidence: Bool = false,
+        logger: Logger?
+    ) {
+        self.reader = reader
+        self.tokens = tokens
+        self.evidence = evidence
+        self.receipts = receipts
+        self.root = root
+        self.allowDevelopmentEvidence = allowDevelopmentEvidence
+        self.logger = logger
+    }
+
+    /// Releases the dataset key to the sandbox in `request`, at `now` (unix seconds).
+    public func release(_ request: KeyReleaseRequest, now: UInt64) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        let token: AccessToken
+        switch tokens.verify(request.token, now: now) {
+        case .rejected(let why): throw PrivacyPlaneError(.tokenRefused, why.description)
+        case .verified(let v): token = v.token
+        }
+        guard token.mode == .secure else {
+            throw PrivacyPlaneError(.tokenRefused, "an explore token never releases a dataset key; a secure token is needed")
+        }
+        let tokenHash: Hash32
+        do { tokenHash = try token.signingHash(tokens.domain) } catch {
+            throw PrivacyPlaneError(.tokenRefused, error.reason)
+        }
+        guard request.sandboxKey.count == X25519PrivateKey.length else {
+            throw PrivacyPlaneError(.badRequest, "sandbox key: expected 32 bytes (X25519), found \(request.sandboxKey.count)")
+        }
+        // Cheap before expensive: a used token is refused before its evidence is verified.
+        guard !receipts.isUsed(token: tokenHash) else {
+            throw PrivacyPlaneError(.tokenAlreadyUsed, "token \(tokenHash.hex) was already used for a key release")
+        }
+
+        let attested = try evidence.verify(request.evidence, now: now)
+        if attested.kind == .developmentInsecure {
+            guard allowDevelopmentEvidence else {
+                throw PrivacyPlaneError(
+                    .attestationRefused,
+                    "development evidence is insecure and refused; the plane accepts it only when started with --allow-insecure-development-evidence"
+                )
+            }
+            logger?.warning(
+                "INSECURE development evidence accepted for a key release",
+                metadata: ["dataset": "\(token.dataset.hex)", "token": "\(tokenHash.hex)"]
+            )
+        }
+        let final = try TokenIssuer.read { () throws in try reader.finalNumber() }
+        try checkAllowList(attested, final: final)
+        let expected = KeyWrap.reportData(
+            recipientKey: request.sandboxKey,
+            tokenHash: tokenHash,
+            imageDigest: token.imageDigest
+        )
+        guard ConstantTime.equals(expected, attested.reportData) else {
+            throw PrivacyPlaneError(
+                .bindingMismatch,
+                "REPORTDATA does not bind this sandbox key, token and image digest (expected SHA-512(\"delong/report-data/v1\" ‖ key ‖ token hash ‖ image digest))"
+            )
+        }
+        let rental = try TokenIssuer.checkRental(reader, dataset: token.dataset, consumer: token.consumer, now: now)
+        try TokenIssuer.checkFinalRental(rental, final: final, until: now)
+        try TokenIssuer.checkAlgorithm(reader, token.imageDigest, final: final)
+
+        let head = try TokenIssuer.read { () throws in try reader.head() }
+        let wrapped = try wrap(
+            dataset: token.dataset,
+            keyVersion: request.keyVersion,
+            tokenHash: tokenHash,
+            evidenceHash: attested.evidenceHash,
+            recipientKey: request.sandboxKey
+        )
+        let receipt = try await receipts.append(
+            KeyReleaseReceipt(
+                kind: .sandbox,
+                rental: token.rental,
+                dataset: token.dataset,
+                recipient: token.consumer,
+                blockNumber: head.number,
+                blockHash: head.hash,
+                token: tokenHash,
+                evidence: attested.evidenceHash,
+                evidenceKind: attested.kind,
+                imageDigest: token.imageDigest,
+                jobID: token.jobID,
+                keyVersion: request.keyVersion,
+                releasedAt: now
+            )
+        )
+        logger?.info(
+            "key released",
+            metadata: [
+                "receipt": "\(receipt.receipt.sequence)", "dataset": "\(token.dataset.hex)",
+                "consumer": "\(token.consumer.checksummed)", "evidence": "\(attested.kind)",
+            ]
+        )
+        return KeyReleaseResponse(wrapped: wrapped, receipt: receipt)
+    }
+
+    /// The DEK for the dataset's registered provider (from a final block), wrapped to `recipientKey`.
+    public func providerKey(
+        for provider: Address,
+        dataset: Hash32,
+        keyVersion: UInt32,
+        recipientKey: [UInt8],
+        now: UInt64
+    ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        guard let record = try TokenIssuer.read({ () throws in try reader.dataset(dataset) }) else {
+            throw PrivacyPlaneError(.unknownDataset, "dataset \(dataset.hex) is not registered on chain")
+        }
+        guard record.provider == provider else {
+            throw PrivacyPlaneError(
+                .forbidden,
+                "dataset \(dataset.hex) belongs to \(record.provider.checksummed), not \(provider.checksummed)"
+            )
+        }
+        let final = try TokenIssuer.read { () throws in try reader.finalNumber() }
+        guard record.registered.blockNumber <= final else {
+            throw PrivacyPlaneError(
+                .unknownDataset,
+                "dataset \(dataset.hex) was registered in block \(record.registered.blockNumber), not final yet (final head \(final))"
+            )
+        }
+        guard recipientKey.count == X25519PrivateKey.length else {
+            throw PrivacyPlaneError(.badRequest, "recipient key: expected 32 bytes (X25519), found \(recipientKey.count)")
+        }
+        let head = try TokenIssuer.read { () throws in try reader.head() }
+        let wrapped = try wrap(
+            dataset: dataset,
+            keyVersion: keyVersion,
+            tokenHash: .zero,
+            evidenceHash: .zero,
+            recipientKey: recipientKey
+        )
+        let receipt = try await receipts.append(
+            KeyReleaseReceipt(
+                kind: .provider,
+                rental: .zero,
+                dataset: dataset,
+                recipient: provider,
+                blockNumber: head.number,
+                blockHash: head.hash,
+                token: .zero,
+                evidence: .zero,
+                evidenceKind: .none,
+                imageDigest: .zero,
+                jobID: .zero,
+                keyVersion: keyVersion,
+                releasedAt: now
+            )
+        )
+        logger?.info(
+            "provider key released",
+            metadata: ["receipt": "\(receipt.receipt.sequence)", "dataset": "\(dataset.hex)"]
+        )
+        return KeyReleaseResponse(wrapped: wrapped, receipt: receipt)
+    }
+
+    /// One of the evidence's measurement digests is trusted on chain, in a final block.
+    private func checkAllowList(_ attested: AttestedSandbox, final: UInt64) throws(PrivacyPlaneError) {
+        for digest in attested.measurementDigests {
+            guard let m = try TokenIssuer.read({ () throws in try reader.measurement(digest) }) else { continue }
+            if m.trusted && m.updated.blockNumber <= final { return }
+        }
+        throw PrivacyPlaneError(
+            .attestationRefused,
+            "measurements \(attested.measurementDigests.map(\.hex).joined(separator: ", ")) are not on the final on-chain allow-list"
+        )
+    }
+
+    private func wrap(
+        dataset: Hash32,
+        keyVersion: UInt32,
+        tokenHash: Hash32,
+        evidenceHash: Hash32,
+        recipientKey: [UInt8]
+    ) throws(PrivacyPlaneError) -> KeyWrap.Wrapped {
+        do {
+            let dek = try DatasetKeys.dek(root: root, datasetID: dataset, keyVersion: keyVersion)
+            return try KeyWrap.wrap(
+                dek,
+                dataset: dataset,
+                keyVersion: keyVersion,
+                tokenHash: tokenHash,
+                evidenceHash: evidenceHash,
+                recipientKey: recipientKey
+            )
+        } catch let error as PlaneCryptoError where error.code == .invalidKey {
+            throw PrivacyPlaneError(.badRequest, error.reason)
+        } catch {
+            throw PrivacyPlaneError(.keyUnavailable, "key wrap failed: \(error)")
+        }
+    }
+}

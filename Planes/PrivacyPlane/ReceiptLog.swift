@@ -1,0 +1,215 @@
+public import ChainCore
+import Foundation
+public import PlaneCrypto
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The append-only log of signed key-release receipts, and the record of which tokens were used.
+///
+/// Format: the line `delong-key-receipts v1`, then one JSON object per line:
+/// `{"receipt": {…the EIP-712 message…}, "hash": "0x…", "signature": "0x…(65 bytes r‖s‖v)"}`.
+/// Receipts are hash-chained (see `KeyReleaseReceipt`). A token is used exactly when a receipt names it,
+/// so single use survives restarts without a second store.
+///
+/// Durability: a release returns its key only after its receipt is on disk. Concurrent appends are group
+/// committed — whoever finds no flush in progress writes every queued line with one `write` and one
+/// `fsync` — so many releases share one disk flush. A failed write closes the log (every later append is
+/// refused) until the plane restarts and the torn tail is cut: the log fails closed, never forks.
+public final class ReceiptLog: Sendable {
+    public let path: String
+    public let domain: TokenDomain
+    private let signingKey: SecretBytes
+    private let state: Mutex<State>
+
+    static let header = "delong-key-receipts v1"
+
+    private struct State {
+        var fd: Int32
+        var next: UInt64
+        var last: Hash32
+        var usedTokens: Set<Hash32>
+        var pending: [Pending] = []
+        var flushing = false
+        var broken: String?
+    }
+
+    private struct Pending {
+        let line: [UInt8]
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    /// Opens (or creates, mode 0600) the log and replays it: the chain of hashes must hold and every hash
+    /// must match its receipt, or the log is refused as corrupt.
+    public init(path: String, domain: TokenDomain, signingKey: SecretBytes) throws(PrivacyPlaneError) {
+        self.path = path
+        self.domain = domain
+        self.signingKey = signingKey
+        let fd = try LogFile.openLocked(path, flags: O_RDWR | O_CREAT | O_APPEND)
+        do throws(PrivacyPlaneError) {
+            var next: UInt64 = 0
+            var last = Hash32.zero
+            var used = Set<Hash32>()
+            for (offset, line) in try LogFile.openLines(fd: fd, path: path, header: Self.header).enumerated() {
+                let signed = try Self.decode(Array(line), domain: domain, at: "\(path) line \(offset + 2)")
+                guard signed.receipt.sequence == next, signed.receipt.previous == last else {
+                    throw PrivacyPlaneError(
+                        .corruptStore,
+                        "\(path) line \(offset + 2): expected sequence \(next) after \(last.hex), found \(signed.receipt.sequence) after \(signed.receipt.previous.hex)"
+                    )
+                }
+                if signed.receipt.token != .zero { used.insert(signed.receipt.token) }
+                next += 1
+                last = signed.hash
+            }
+            state = Mutex(State(fd: fd, next: next, last: last, usedTokens: used))
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit { state.withLock { _ = close($0.fd) } }
+
+    /// How many receipts the log holds.
+    public var count: UInt64 { state.withLock { $0.next } }
+
+    /// Whether a receipt already names `token` (its EIP-712 signing hash).
+    public func isUsed(token: Hash32) -> Bool { state.withLock { $0.usedTokens.contains(token) } }
+
+    /// Numbers, chains, signs and durably appends a receipt; returns it once it is on disk. A token already
+    /// named by a receipt is refused (`tokenAlreadyUsed`) before anything is written.
+    public func append(_ draft: KeyReleaseReceipt) async throws(PrivacyPlaneError) -> SignedReceipt {
+        let signed: SignedReceipt
+        let line: [UInt8]
+        do {
+            (signed, line) = try state.withLock { (s: inout State) throws(PrivacyPlaneError) in
+                if let broken = s.broken {
+                    throw PrivacyPlaneError(.storage, "the receipt log is closed after a failed write: \(broken)")
+                }
+                if draft.token != .zero, s.usedTokens.contains(draft.token) {
+                    throw PrivacyPlaneError(.tokenAlreadyUsed, "token \(draft.token.hex) was already used for a key release")
+                }
+                var receipt = draft
+                receipt.sequence = s.next
+                receipt.previous = s.last
+                let signed = try sign(receipt)
+                let line = try Self.encode(signed)
+                if receipt.token != .zero { s.usedTokens.insert(receipt.token) }
+                s.next += 1
+                s.last = signed.hash
+                return (signed, line)
+            }
+        }
+        do {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                let lead = state.withLock { s -> Bool in
+                    s.pending.append(Pending(line: line, continuation: c))
+                    if s.flushing { return false }
+                    s.flushing = true
+                    return true
+                }
+                if lead { flush() }
+            }
+        } catch let error as PrivacyPlaneError {
+            throw error
+        } catch {
+            throw PrivacyPlaneError(.storage, "\(error)")
+        }
+        return signed
+    }
+
+    /// Writes queued lines until the queue is empty; run by one appender at a time.
+    private func flush() {
+        while true {
+            let (batch, fd, broken) = state.withLock { s -> ([Pending], Int32, String?) in
+                let batch = s.pending
+                s.pending = []
+                if batch.isEmpty { s.flushing = false }
+                return (batch, s.fd, s.broken)
+            }
+            if batch.isEmpty { return }
+            var failure: PrivacyPlaneError?
+            if let broken {
+                failure = PrivacyPlaneError(.storage, "the receipt log is closed after a failed write: \(broken)")
+            } else {
+                do throws(PrivacyPlaneError) {
+                    try LogFile.append(batch.flatMap(\.line), fd: fd, path: path)
+                } catch {
+                    failure = error
+                    state.withLock { $0.broken = error.reason }
+                }
+            }
+            for p in batch {
+                if let failure { p.continuation.resume(throwing: failure) } else { p.continuation.resume() }
+            }
+        }
+    }
+
+    private func sign(_ receipt: KeyReleaseReceipt) throws(PrivacyPlaneError) -> SignedReceipt {
+        let domain = self.domain
+        return try PlaneSigner.withKey(signingKey) { (k) throws(ChainError) in
+            let hash = try receipt.signingHash(domain)
+            return SignedReceipt(receipt: receipt, hash: hash, signature: try Secp256k1.shared.sign(hash, privateKey: k))
+        }
+    }
+
+    // MARK: Encoding
+
+    static func encode(_ signed: SignedReceipt) throws(PrivacyPlaneError) -> [UInt8] {
+        let object: [String: Any] = [
+            "receipt": signed.receipt.json, "hash": signed.hash.hex, "signature": Hex.encode(signed.signature.rsv),
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            throw PrivacyPlaneError(.storage, "cannot encode receipt \(signed.receipt.sequence)")
+        }
+        return Array(data) + [0x0A]
+    }
+
+    /// Parses one log line and checks that its hash is the receipt's signing hash under `domain`.
+    public static func decode(_ line: [UInt8], domain: TokenDomain, at place: String) throws(PrivacyPlaneError) -> SignedReceipt {
+        func corrupt(_ what: String) -> PrivacyPlaneError { PrivacyPlaneError(.corruptStore, "\(place): \(what)") }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+            let r = object["receipt"] as? [String: Any], let hashHex = object["hash"] as? String,
+            let signatureHex = object["signature"] as? String
+        else { throw corrupt("expected {\"receipt\", \"hash\", \"signature\"}") }
+        do {
+            func u(_ key: String) throws(PrivacyPlaneError) -> UInt64 {
+                guard let s = r[key] as? String, let v = UInt64(s) else { throw corrupt("\(key): expected a decimal string") }
+                return v
+            }
+            func h(_ key: String) throws -> Hash32 {
+                guard let s = r[key] as? String else { throw corrupt("\(key): expected 0x-hex") }
+                return try Hash32(hex: s)
+            }
+            func small(_ key: String) throws(PrivacyPlaneError) -> UInt8 {
+                guard let v = r[key] as? Int, let b = UInt8(exactly: v) else { throw corrupt("\(key): expected 0...255") }
+                return b
+            }
+            guard let kind = KeyReleaseReceipt.Kind(rawValue: try small("kind")),
+                let evidenceKind = EvidenceKind(rawValue: try small("evidenceKind")),
+                let recipient = r["recipient"] as? String, let keyVersion = UInt32(exactly: try u("keyVersion"))
+            else { throw corrupt("kind, evidenceKind, recipient or keyVersion out of range") }
+            let receipt = KeyReleaseReceipt(
+                sequence: try u("sequence"), previous: try h("previous"), kind: kind, rental: try h("rental"),
+                dataset: try h("dataset"), recipient: try Address(hex: recipient), blockNumber: try u("blockNumber"),
+                blockHash: try h("blockHash"), token: try h("token"), evidence: try h("evidence"),
+                evidenceKind: evidenceKind, imageDigest: try h("imageDigest"), jobID: try h("jobId"),
+                keyVersion: keyVersion, releasedAt: try u("releasedAt")
+            )
+            let hash = try Hash32(hex: hashHex)
+            guard try receipt.signingHash(domain) == hash else {
+                throw corrupt("hash \(hashHex) is not the receipt's signing hash")
+            }
+            return SignedReceipt(receipt: receipt, hash: hash, signature: try Signature(rsv: Hex.decode(signatureHex)))
+        } catch let error as PrivacyPlaneError {
+            throw error
+        } catch {
+            throw corrupt("\(error)")
+        }
+    }
+}
