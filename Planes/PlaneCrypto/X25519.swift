@@ -50,7 +50,8 @@ public struct X25519PrivateKey: Sendable {
         guard EVP_PKEY_derive_init(ctx) == 1, EVP_PKEY_derive_set_peer(ctx, peerKey) == 1 else {
             throw .openSSL("EVP_PKEY_derive_init(X25519)")
         }
-        let shared = try SecretBytes(count: Self.length) { (out: UnsafeMutableRawBufferPointer) throws(PlaneCryptoError) in
+        let shared = try SecretBytes(count: Self.length) {
+            (out: UnsafeMutableRawBufferPointer) throws(PlaneCryptoError) in
             var length = Self.length
             // OpenSSL itself fails the derivation for an all-zero result (low-order peer point).
             guard EVP_PKEY_derive(ctx, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length) == 1,
@@ -70,7 +71,12 @@ public struct X25519PrivateKey: Sendable {
 
     private static func privateKey(_ secret: SecretBytes) throws(PlaneCryptoError) -> OpaquePointer {
         let key = secret.withUnsafeBytes { s in
-            EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nil, s.baseAddress!.assumingMemoryBound(to: UInt8.self), s.count)
+            EVP_PKEY_new_raw_private_key(
+                EVP_PKEY_X25519,
+                nil,
+                s.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                s.count
+            )
         }
         guard let key else { throw .openSSL("EVP_PKEY_new_raw_private_key(X25519)") }
         return key

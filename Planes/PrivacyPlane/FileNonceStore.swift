@@ -142,7 +142,9 @@ public final class FileNonceStore: NonceStore {
         do throws(PrivacyPlaneError) {
             try LogFile.writeAll(Array(text.utf8), fd: tfd, path: temporary)
             guard fsync(tfd) == 0 else { throw LogFile.storageError("cannot fsync \(temporary)") }
-            guard rename(temporary, path) == 0 else { throw LogFile.storageError("cannot rename \(temporary) over \(path)") }
+            guard rename(temporary, path) == 0 else {
+                throw LogFile.storageError("cannot rename \(temporary) over \(path)")
+            }
         } catch {
             close(tfd)
             unlink(temporary)

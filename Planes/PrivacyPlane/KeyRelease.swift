@@ -94,21 +94,28 @@ public final class KeyRelease: Sendable {
     }
 
     /// Releases the dataset key to the sandbox in `request`, at `now` (unix seconds).
-    public func release(_ request: KeyReleaseRequest, now: UInt64) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+    public func release(_ request: KeyReleaseRequest, now: UInt64) async throws(PrivacyPlaneError) -> KeyReleaseResponse
+    {
         let token: AccessToken
         switch tokens.verify(request.token, now: now) {
         case .rejected(let why): throw PrivacyPlaneError(.tokenRefused, why.description)
         case .verified(let v): token = v.token
         }
         guard token.mode == .secure else {
-            throw PrivacyPlaneError(.tokenRefused, "an explore token never releases a dataset key; a secure token is needed")
+            throw PrivacyPlaneError(
+                .tokenRefused,
+                "an explore token never releases a dataset key; a secure token is needed"
+            )
         }
         let tokenHash: Hash32
         do { tokenHash = try token.signingHash(tokens.domain) } catch {
             throw PrivacyPlaneError(.tokenRefused, error.reason)
         }
         guard request.sandboxKey.count == X25519PrivateKey.length else {
-            throw PrivacyPlaneError(.badRequest, "sandbox key: expected 32 bytes (X25519), found \(request.sandboxKey.count)")
+            throw PrivacyPlaneError(
+                .badRequest,
+                "sandbox key: expected 32 bytes (X25519), found \(request.sandboxKey.count)"
+            )
         }
         // Cheap before expensive: a used token is refused before its evidence is verified.
         guard !receipts.isUsed(token: tokenHash) else {
@@ -205,7 +212,10 @@ public final class KeyRelease: Sendable {
             )
         }
         guard recipientKey.count == X25519PrivateKey.length else {
-            throw PrivacyPlaneError(.badRequest, "recipient key: expected 32 bytes (X25519), found \(recipientKey.count)")
+            throw PrivacyPlaneError(
+                .badRequest,
+                "recipient key: expected 32 bytes (X25519), found \(recipientKey.count)"
+            )
         }
         let head = try TokenIssuer.read { () throws in try reader.head() }
         let wrapped = try wrap(

@@ -10,9 +10,21 @@ public import ChainCore
 ///                      uint8 evidenceKind,bytes32 imageDigest,bytes32 jobId,uint32 keyVersion,uint64 releasedAt)
 public struct KeyReleaseReceipt: Hashable, Sendable {
     public init(
-        sequence: UInt64 = 0, previous: Hash32 = .zero, kind: Kind, rental: Hash32, dataset: Hash32,
-        recipient: Address, blockNumber: UInt64, blockHash: Hash32, token: Hash32, evidence: Hash32,
-        evidenceKind: EvidenceKind, imageDigest: Hash32, jobID: Hash32, keyVersion: UInt32, releasedAt: UInt64
+        sequence: UInt64 = 0,
+        previous: Hash32 = .zero,
+        kind: Kind,
+        rental: Hash32,
+        dataset: Hash32,
+        recipient: Address,
+        blockNumber: UInt64,
+        blockHash: Hash32,
+        token: Hash32,
+        evidence: Hash32,
+        evidenceKind: EvidenceKind,
+        imageDigest: Hash32,
+        jobID: Hash32,
+        keyVersion: UInt32,
+        releasedAt: UInt64
     ) {
         self.sequence = sequence
         self.previous = previous

@@ -92,7 +92,10 @@ public final class ReceiptLog: Sendable {
                     throw PrivacyPlaneError(.storage, "the receipt log is closed after a failed write: \(broken)")
                 }
                 if draft.token != .zero, s.usedTokens.contains(draft.token) {
-                    throw PrivacyPlaneError(.tokenAlreadyUsed, "token \(draft.token.hex) was already used for a key release")
+                    throw PrivacyPlaneError(
+                        .tokenAlreadyUsed,
+                        "token \(draft.token.hex) was already used for a key release"
+                    )
                 }
                 var receipt = draft
                 receipt.sequence = s.next
@@ -154,7 +157,11 @@ public final class ReceiptLog: Sendable {
         let domain = self.domain
         return try PlaneSigner.withKey(signingKey) { (k) throws(ChainError) in
             let hash = try receipt.signingHash(domain)
-            return SignedReceipt(receipt: receipt, hash: hash, signature: try Secp256k1.shared.sign(hash, privateKey: k))
+            return SignedReceipt(
+                receipt: receipt,
+                hash: hash,
+                signature: try Secp256k1.shared.sign(hash, privateKey: k)
+            )
         }
     }
 
@@ -171,7 +178,11 @@ public final class ReceiptLog: Sendable {
     }
 
     /// Parses one log line and checks that its hash is the receipt's signing hash under `domain`.
-    public static func decode(_ line: [UInt8], domain: TokenDomain, at place: String) throws(PrivacyPlaneError) -> SignedReceipt {
+    public static func decode(
+        _ line: [UInt8],
+        domain: TokenDomain,
+        at place: String
+    ) throws(PrivacyPlaneError) -> SignedReceipt {
         func corrupt(_ what: String) -> PrivacyPlaneError { PrivacyPlaneError(.corruptStore, "\(place): \(what)") }
         guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
             let r = object["receipt"] as? [String: Any], let hashHex = object["hash"] as? String,
@@ -179,7 +190,9 @@ public final class ReceiptLog: Sendable {
         else { throw corrupt("expected {\"receipt\", \"hash\", \"signature\"}") }
         do {
             func u(_ key: String) throws(PrivacyPlaneError) -> UInt64 {
-                guard let s = r[key] as? String, let v = UInt64(s) else { throw corrupt("\(key): expected a decimal string") }
+                guard let s = r[key] as? String, let v = UInt64(s) else {
+                    throw corrupt("\(key): expected a decimal string")
+                }
                 return v
             }
             func h(_ key: String) throws -> Hash32 {
@@ -187,7 +200,9 @@ public final class ReceiptLog: Sendable {
                 return try Hash32(hex: s)
             }
             func small(_ key: String) throws(PrivacyPlaneError) -> UInt8 {
-                guard let v = r[key] as? Int, let b = UInt8(exactly: v) else { throw corrupt("\(key): expected 0...255") }
+                guard let v = r[key] as? Int, let b = UInt8(exactly: v) else {
+                    throw corrupt("\(key): expected 0...255")
+                }
                 return b
             }
             guard let kind = KeyReleaseReceipt.Kind(rawValue: try small("kind")),
@@ -195,11 +210,21 @@ public final class ReceiptLog: Sendable {
                 let recipient = r["recipient"] as? String, let keyVersion = UInt32(exactly: try u("keyVersion"))
             else { throw corrupt("kind, evidenceKind, recipient or keyVersion out of range") }
             let receipt = KeyReleaseReceipt(
-                sequence: try u("sequence"), previous: try h("previous"), kind: kind, rental: try h("rental"),
-                dataset: try h("dataset"), recipient: try Address(hex: recipient), blockNumber: try u("blockNumber"),
-                blockHash: try h("blockHash"), token: try h("token"), evidence: try h("evidence"),
-                evidenceKind: evidenceKind, imageDigest: try h("imageDigest"), jobID: try h("jobId"),
-                keyVersion: keyVersion, releasedAt: try u("releasedAt")
+                sequence: try u("sequence"),
+                previous: try h("previous"),
+                kind: kind,
+                rental: try h("rental"),
+                dataset: try h("dataset"),
+                recipient: try Address(hex: recipient),
+                blockNumber: try u("blockNumber"),
+                blockHash: try h("blockHash"),
+                token: try h("token"),
+                evidence: try h("evidence"),
+                evidenceKind: evidenceKind,
+                imageDigest: try h("imageDigest"),
+                jobID: try h("jobId"),
+                keyVersion: keyVersion,
+                releasedAt: try u("releasedAt")
             )
             let hash = try Hash32(hex: hashHex)
             guard try receipt.signingHash(domain) == hash else {

@@ -117,7 +117,10 @@ public struct TokenIssuer: Sendable {
             throw PrivacyPlaneError(.rentalInactive, "the rental of \(dataset.hex) was revoked by the provider")
         }
         guard rental.expiresAt > now else {
-            throw PrivacyPlaneError(.rentalInactive, "the rental of \(dataset.hex) expired at \(rental.expiresAt) (now \(now))")
+            throw PrivacyPlaneError(
+                .rentalInactive,
+                "the rental of \(dataset.hex) expired at \(rental.expiresAt) (now \(now))"
+            )
         }
         return rental
     }

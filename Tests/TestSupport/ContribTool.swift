@@ -5,7 +5,9 @@ public enum ContribTool {
     @discardableResult
     public static func run(_ arguments: [String]) throws -> String {
         let process = Process()
-        process.executableURL = TestData.packageRoot.appendingPathComponent(arguments[0])
+        process.executableURL =
+            arguments[0].hasPrefix("/")
+            ? URL(fileURLWithPath: arguments[0]) : TestData.packageRoot.appendingPathComponent(arguments[0])
         process.arguments = Array(arguments.dropFirst())
         process.currentDirectoryURL = TestData.packageRoot
         let out = Pipe()
@@ -32,5 +34,10 @@ public enum ContribTool {
             )
         }
         return try run(["contrib/.venv/bin/python", "-c", script] + arguments)
+    }
+
+    /// The system's python3 running `script` (for `cryptography`, from Debian's python3-cryptography).
+    public static func systemPython(_ script: String, _ arguments: [String] = []) throws -> String {
+        try run(["/usr/bin/env", "python3", "-c", script] + arguments)
     }
 }
