@@ -90,7 +90,9 @@ let package = Package(
         // MARK: Planes
         .target(
             name: "PrivacyPlane",
-            dependencies: ["ChainCore", "ChainRecords", "PlaneCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ChainCore", "ChainRecords", "PlaneCrypto", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Planes/PrivacyPlane",
             swiftSettings: strictSettings
         ),
