@@ -14,6 +14,7 @@ MODE (BLOCK is the block number the tampering targets, default: every block):
 """
 
 import json
+import signal
 import socket
 import sys
 import urllib.request
@@ -119,5 +120,7 @@ class Server(ThreadingHTTPServer):
 
 if __name__ == "__main__":
     server = Server(("127.0.0.1", 0), Handler)
+    # Swift's Foundation.Process spawns children with the parent's blocked signals; unblock SIGTERM.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     print(f"READY http://127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever(poll_interval=0.2)

@@ -40,6 +40,8 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # Swift's Foundation.Process spawns children with the parent's blocked signals; unblock ours.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     host, port = server.server_address[:2]
     print(f"READY http://{host}:{port}", flush=True)
     print(f"devnet: fork={args.fork} chainId={args.chain_id} clique={args.clique} "

@@ -1,0 +1,138 @@
+import ChainCore
+import Foundation
+public import PlaneCrypto
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The root secret from the dstack guest agent, the production provider: inside a dstack CVM the agent
+/// answers `POST /GetKey {"path", "purpose"}` on its Unix socket with `{"key": hex, "signature_chain": [hex…]}`,
+/// a key the dstack KMS derives for this application's measured identity only. The same app on another
+/// machine gets the same key; a modified app gets another.
+///
+/// HTTP/1.1 over the Unix socket with `Connection: close`, written here against the agent's published API
+/// (sdk/curl/api.md in the dstack repository): one small request, a bounded response, no dependencies.
+public struct DstackRootSecret: RootSecretProvider {
+    public static let defaultSocket = "/var/run/dstack.sock"
+    /// The key path and purpose DeLong asks for; changing either changes every dataset key.
+    public static let keyPath = "delong/privacy-plane/root"
+    public static let purpose = "delong-dek-root-v1"
+    /// Responses larger than this are refused (a key and its signature chain are a few hundred bytes).
+    static let maxResponse = 64 * 1024
+
+    public let socketPath: String
+    public let timeoutSeconds: Int
+
+    public init(socketPath: String = defaultSocket, timeoutSeconds: Int = 10) {
+        self.socketPath = socketPath
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    public func rootSecret() throws -> SecretBytes {
+        let body = try JSONSerialization.data(withJSONObject: ["path": Self.keyPath, "purpose": Self.purpose])
+        let (status, payload) = try exchange(
+            "POST /GetKey HTTP/1.1\r\nHost: dstack\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n",
+            body: Array(body)
+        )
+        let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any]
+        guard status == 200 else {
+            let reason = (object?["error"] as? String).map { ": \($0)" } ?? ""
+            throw unavailable("GetKey answered HTTP \(status)\(reason)")
+        }
+        guard let hex = object?["key"] as? String else {
+            throw unavailable("GetKey response has no \"key\" string")
+        }
+        guard var key = try? Hex.decode(hex) else { throw unavailable("GetKey \"key\" is not hex") }
+        defer { SecretBytes.wipe(&key) }
+        guard key.count == 32 else { throw unavailable("GetKey key: expected 32 bytes, found \(key.count)") }
+        return SecretBytes(copying: key)
+    }
+
+    private func unavailable(_ what: String) -> PrivacyPlaneError {
+        PrivacyPlaneError(.keyUnavailable, "dstack guest agent at \(socketPath): \(what)")
+    }
+
+    /// One request, the whole response: (status code, body with chunked transfer decoded).
+    private func exchange(_ head: String, body: [UInt8]) throws(PrivacyPlaneError) -> (Int, [UInt8]) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw unavailable("cannot create a socket") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(socketPath.utf8)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw unavailable("socket path longer than \(MemoryLayout.size(ofValue: address.sun_path) - 1) bytes")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path + [0]) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else { throw unavailable("cannot connect (\(String(cString: strerror(errno))))") }
+        do { try LogFile.writeAll(Array(head.utf8) + body, fd: fd, path: socketPath) } catch {
+            throw unavailable("cannot send the request")
+        }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw unavailable("no answer within \(timeoutSeconds) s") }
+            if n == 0 { break }
+            response += buffer[0..<n]
+            guard response.count <= Self.maxResponse else {
+                throw unavailable("response larger than \(Self.maxResponse) bytes")
+            }
+        }
+        return try Self.parse(response, unavailable)
+    }
+
+    /// Parses an HTTP/1.1 response: status line, headers, and a body by Content-Length, chunks or close.
+    static func parse(
+        _ response: [UInt8],
+        _ fail: (String) -> PrivacyPlaneError
+    ) throws(PrivacyPlaneError) -> (Int, [UInt8]) {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let end = response.firstRange(of: separator) else { throw fail("truncated HTTP response") }
+        let head = String(decoding: response[..<end.lowerBound], as: UTF8.self)
+        let lines = head.components(separatedBy: "\r\n")
+        let statusParts = lines[0].split(separator: " ")
+        guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
+            throw fail("expected an HTTP/1.x status line, found \(lines[0].prefix(40))")
+        }
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces
+            )
+        }
+        var body = Array(response[end.upperBound...])
+        if headers["transfer-encoding"]?.lowercased() == "chunked" {
+            var decoded: [UInt8] = []
+            var rest = body[...]
+            while true {
+                guard let crlf = rest.firstRange(of: [13, 10]),
+                    let field = String(decoding: rest[..<crlf.lowerBound], as: UTF8.self).split(separator: ";").first,
+                    let size = Int(field, radix: 16), size >= 0, size <= maxResponse,
+                    rest.endIndex - crlf.upperBound >= size
+                else { throw fail("malformed chunked body") }
+                if size == 0 { break }
+                decoded += rest[crlf.upperBound..<(crlf.upperBound + size)]
+                rest = rest[(crlf.upperBound + size)...].dropFirst(2)
+            }
+            body = decoded
+        } else if let length = headers["content-length"].flatMap({ Int($0) }) {
+            guard body.count >= length else { throw fail("body shorter than its Content-Length \(length)") }
+            body = Array(body.prefix(length))
+        }
+        return (status, body)
+    }
+}

@@ -1,0 +1,113 @@
+import ChainCore
+import Foundation
+import PlaneCrypto
+import PrivacyPlane
+import TestSupport
+import Testing
+
+/// The dstack root-secret provider against contrib/dstack's FAKE guest agent, which serves the agent's
+/// published API on a Unix socket (no dstack CVM exists on these machines).
+@Suite struct DstackRootSecretTests {
+    let dir: URL
+    init() throws { dir = try DelongProcess.temporaryDirectory() }
+
+    func agent(seed: String = String(repeating: "11", count: 32)) throws -> ReadyService {
+        try ReadyService(
+            "/usr/bin/env",
+            [
+                "python3", "contrib/dstack/fake_guest_agent.py", dir.appendingPathComponent("dstack.sock").path,
+                "--seed", seed,
+            ]
+        )
+    }
+
+    @Test func theRootSecretIsTheAgentsKeyForDeLongsPathAndPurpose() throws {
+        let service = try agent()
+        let secret = try DstackRootSecret(socketPath: service.url).rootSecret()
+        // The fake's derivation, recomputed independently: HMAC-SHA256(seed, path ‖ 0x00 ‖ purpose).
+        let expected = try ContribTool.systemPython(
+            "import hmac, hashlib, sys; print(hmac.new(bytes.fromhex(sys.argv[1]), sys.argv[2].encode() + b'\\x00' + sys.argv[3].encode(), hashlib.sha256).hexdigest())",
+            [String(repeating: "11", count: 32), DstackRootSecret.keyPath, DstackRootSecret.purpose]
+        )
+        #expect(
+            secret.withUnsafeBytes { Hex.encode(Array($0), prefix: false) }
+                == expected.trimmingCharacters(in: .whitespacesAndNewlines)
+        )
+        // Same agent, same key: dataset keys survive restarts of the plane.
+        #expect(try DstackRootSecret(socketPath: service.url).rootSecret().constantTimeEquals(secret))
+    }
+
+    @Test func noAgentIsAClearRefusal() throws {
+        let missing = dir.appendingPathComponent("none.sock").path
+        #expect {
+            _ = try DstackRootSecret(socketPath: missing).rootSecret()
+        } throws: { error in
+            (error as? PrivacyPlaneError)?.code == .keyUnavailable && "\(error)".contains("cannot connect")
+        }
+    }
+
+    /// A hostile or broken agent: garbage, a truncated head, a huge body, a non-hex or short key.
+    @Test(arguments: [
+        ("garbage\r\n\r\n", "status line"),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n", "truncated"),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"key\": \"zz\"}", "shorter"),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"key\": \"zz\"}", "not hex"),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"key\": \"0102\"}", "expected 32 bytes"),
+        ("HTTP/1.1 500 Oops\r\nContent-Length: 17\r\n\r\n{\"error\": \"boom\"}", "HTTP 500: boom"),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunked"),
+        ("HTTP/1.1 200 OK\r\n\r\n" + String(repeating: "x", count: 70_000), "larger than"),
+    ])
+    func brokenAnswersAreRefusedNamingTheProblem(_ answer: String, _ expected: String) throws {
+        let socket = dir.appendingPathComponent("hostile.sock").path
+        let server = try ReadyService(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import socket, sys, signal
+                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+                s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+                print("READY " + sys.argv[1], flush=True)
+                while True:
+                    c, _ = s.accept(); c.recv(65536); c.sendall(sys.argv[2].encode()); c.close()
+                """,
+                socket, answer,
+            ]
+        )
+        #expect {
+            _ = try DstackRootSecret(socketPath: server.url).rootSecret()
+        } throws: { error in
+            (error as? PrivacyPlaneError)?.code == .keyUnavailable && "\(error)".contains(expected)
+        }
+    }
+
+    @Test func chunkedAnswersAreDecoded() throws {
+        let socket = dir.appendingPathComponent("chunked.sock").path
+        let key = String(repeating: "ab", count: 32)
+        let body = "{\"key\": \"\(key)\"}"
+        let half = body.utf8.count / 2
+        let chunked =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "\(String(half, radix: 16))\r\n\(body.prefix(half))\r\n"
+            + "\(String(body.utf8.count - half, radix: 16))\r\n\(body.dropFirst(half))\r\n0\r\n\r\n"
+        let server = try ReadyService(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import socket, sys, signal
+                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+                s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+                print("READY " + sys.argv[1], flush=True)
+                while True:
+                    c, _ = s.accept(); c.recv(65536); c.sendall(sys.argv[2].encode()); c.close()
+                """,
+                socket, chunked,
+            ]
+        )
+        let secret = try DstackRootSecret(socketPath: server.url).rootSecret()
+        #expect(secret.withUnsafeBytes { Hex.encode(Array($0), prefix: false) } == key)
+    }
+}
