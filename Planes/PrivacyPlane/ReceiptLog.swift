@@ -33,6 +33,11 @@ public final class ReceiptLog: Sendable {
         var next: UInt64
         var last: Hash32
         var usedTokens: Set<Hash32>
+        /// File offset of each receipt's line, and of the end of the last one.
+        var offsets: [Int]
+        var end: Int
+        /// Receipts known to be on disk (only these are served).
+        var durable: Int
         var pending: [Pending] = []
         var flushing = false
         var broken: String?
@@ -40,7 +45,8 @@ public final class ReceiptLog: Sendable {
 
     private struct Pending {
         let line: [UInt8]
-        let continuation: CheckedContinuation<Void, any Error>
+        let signed: SignedReceipt
+        let continuation: CheckedContinuation<SignedReceipt, any Error>
     }
 
     /// Opens (or creates, mode 0600) the log and replays it: the chain of hashes must hold and every hash
@@ -54,7 +60,11 @@ public final class ReceiptLog: Sendable {
             var next: UInt64 = 0
             var last = Hash32.zero
             var used = Set<Hash32>()
+            var offsets: [Int] = []
+            var end = Self.header.utf8.count + 1
             for (offset, line) in try LogFile.openLines(fd: fd, path: path, header: Self.header).enumerated() {
+                offsets.append(end)
+                end += line.count + 1
                 let signed = try Self.decode(Array(line), domain: domain, at: "\(path) line \(offset + 2)")
                 guard signed.receipt.sequence == next, signed.receipt.previous == last else {
                     throw PrivacyPlaneError(
@@ -66,7 +76,17 @@ public final class ReceiptLog: Sendable {
                 next += 1
                 last = signed.hash
             }
-            state = Mutex(State(fd: fd, next: next, last: last, usedTokens: used))
+            state = Mutex(
+                State(
+                    fd: fd,
+                    next: next,
+                    last: last,
+                    usedTokens: used,
+                    offsets: offsets,
+                    end: end,
+                    durable: offsets.count
+                )
+            )
         } catch {
             close(fd)
             throw error
@@ -84,37 +104,39 @@ public final class ReceiptLog: Sendable {
     /// Numbers, chains, signs and durably appends a receipt; returns it once it is on disk. A token already
     /// named by a receipt is refused (`tokenAlreadyUsed`) before anything is written.
     public func append(_ draft: KeyReleaseReceipt) async throws(PrivacyPlaneError) -> SignedReceipt {
-        let signed: SignedReceipt
-        let line: [UInt8]
         do {
-            (signed, line) = try state.withLock { (s: inout State) throws(PrivacyPlaneError) in
-                if let broken = s.broken {
-                    throw PrivacyPlaneError(.storage, "the receipt log is closed after a failed write: \(broken)")
-                }
-                if draft.token != .zero, s.usedTokens.contains(draft.token) {
-                    throw PrivacyPlaneError(
-                        .tokenAlreadyUsed,
-                        "token \(draft.token.hex) was already used for a key release"
-                    )
-                }
-                var receipt = draft
-                receipt.sequence = s.next
-                receipt.previous = s.last
-                let signed = try sign(receipt)
-                let line = try Self.encode(signed)
-                if receipt.token != .zero { s.usedTokens.insert(receipt.token) }
-                s.next += 1
-                s.last = signed.hash
-                return (signed, line)
-            }
-        }
-        do {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-                let lead = state.withLock { s -> Bool in
-                    s.pending.append(Pending(line: line, continuation: c))
-                    if s.flushing { return false }
-                    s.flushing = true
-                    return true
+            return try await withCheckedThrowingContinuation { (c: CheckedContinuation<SignedReceipt, any Error>) in
+                let lead: Bool
+                do {
+                    // Numbering, chaining and queueing happen under one lock, so file order is sequence order.
+                    lead = try state.withLock { (s: inout State) throws(PrivacyPlaneError) -> Bool in
+                        if let broken = s.broken {
+                            throw PrivacyPlaneError(.storage, "the receipt log is closed after a failed write: \(broken)")
+                        }
+                        if draft.token != .zero, s.usedTokens.contains(draft.token) {
+                            throw PrivacyPlaneError(
+                                .tokenAlreadyUsed,
+                                "token \(draft.token.hex) was already used for a key release"
+                            )
+                        }
+                        var receipt = draft
+                        receipt.sequence = s.next
+                        receipt.previous = s.last
+                        let signed = try sign(receipt)
+                        let line = try Self.encode(signed)
+                        if receipt.token != .zero { s.usedTokens.insert(receipt.token) }
+                        s.next += 1
+                        s.last = signed.hash
+                        s.offsets.append(s.end)
+                        s.end += line.count
+                        s.pending.append(Pending(line: line, signed: signed, continuation: c))
+                        if s.flushing { return false }
+                        s.flushing = true
+                        return true
+                    }
+                } catch {
+                    c.resume(throwing: error)
+                    return
                 }
                 if lead { flush() }
             }
@@ -123,7 +145,25 @@ public final class ReceiptLog: Sendable {
         } catch {
             throw PrivacyPlaneError(.storage, "\(error)")
         }
-        return signed
+    }
+
+    /// Up to `limit` durable receipt lines (JSON objects) from sequence `from` on.
+    public func lines(from: UInt64, limit: Int) throws(PrivacyPlaneError) -> [[UInt8]] {
+        let (fd, ranges) = state.withLock { s -> (Int32, [(Int, Int)]) in
+            guard from < UInt64(s.durable), limit > 0 else { return (s.fd, []) }
+            let first = Int(from)
+            let last = min(s.durable, first + limit)
+            return (
+                s.fd,
+                (first..<last).map { i in (s.offsets[i], (i + 1 < s.offsets.count ? s.offsets[i + 1] : s.end) - 1) }
+            )
+        }
+        return try ranges.map { (range) throws(PrivacyPlaneError) -> [UInt8] in
+            var line = [UInt8](repeating: 0, count: range.1 - range.0)
+            let n = line.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(range.0)) }
+            guard n == line.count else { throw LogFile.storageError("cannot read \(path)") }
+            return line
+        }
     }
 
     /// Writes queued lines until the queue is empty; run by one appender at a time.
@@ -142,13 +182,18 @@ public final class ReceiptLog: Sendable {
             } else {
                 do throws(PrivacyPlaneError) {
                     try LogFile.append(batch.flatMap(\.line), fd: fd, path: path)
+                    state.withLock { $0.durable += batch.count }
                 } catch {
                     failure = error
                     state.withLock { $0.broken = error.reason }
                 }
             }
             for p in batch {
-                if let failure { p.continuation.resume(throwing: failure) } else { p.continuation.resume() }
+                if let failure {
+                    p.continuation.resume(throwing: failure)
+                } else {
+                    p.continuation.resume(returning: p.signed)
+                }
             }
         }
     }
@@ -168,10 +213,7 @@ public final class ReceiptLog: Sendable {
     // MARK: Encoding
 
     static func encode(_ signed: SignedReceipt) throws(PrivacyPlaneError) -> [UInt8] {
-        let object: [String: Any] = [
-            "receipt": signed.receipt.json, "hash": signed.hash.hex, "signature": Hex.encode(signed.signature.rsv),
-        ]
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+        guard let data = try? JSONSerialization.data(withJSONObject: signed.json, options: [.sortedKeys]) else {
             throw PrivacyPlaneError(.storage, "cannot encode receipt \(signed.receipt.sequence)")
         }
         return Array(data) + [0x0A]

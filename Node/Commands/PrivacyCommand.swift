@@ -1,0 +1,232 @@
+import ArgumentParser
+import Attestation
+import ChainCore
+import ChainIndex
+import ChainRecords
+import Foundation
+import Hummingbird
+import LightClient
+import Logging
+import NIOCore
+import PlaneCrypto
+import PrivacyPlane
+import ServiceLifecycle
+import UnixSignals
+
+/// `delong privacy …`: the Privacy Plane.
+struct PrivacyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "privacy",
+        abstract: "The Privacy Plane: wallet sign-in, access tokens and attested key release.",
+        subcommands: [PrivacyServeCommand.self]
+    )
+}
+
+/// `delong privacy serve`: the node's verified sync plus the Privacy Plane's HTTP API, in one process (the
+/// plane reads the index it verifies itself; LevelDB allows one process per index).
+struct PrivacyServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Sync the chain and serve the Privacy Plane's HTTP API under /v1.",
+        discussion: """
+            Verifies and follows the chain exactly as `node run` does (same options, same /v1/status and \
+            /metrics), and serves: GET /v1/nonce, POST /v1/login (SIWE), POST /v1/tokens, POST \
+            /v1/keys/release, POST /v1/keys/provider, GET /v1/receipts, GET /v1/attestation. See \
+            docs/privacy-plane.md. The signing key's address must be AlgorithmRegistry's privacy signer, or \
+            the plane refuses to start. Root secret: --root-secret file:PATH (development; created 0600 when \
+            missing) or dstack[:SOCKET] (the dstack guest agent, default socket /var/run/dstack.sock). \
+            Prints `READY http://HOST:PORT` once listening. Exit codes: 0 stopped cleanly, 2 malformed \
+            options or files, 3 unreadable file or unreachable endpoint, 4 key refused.
+            """
+    )
+
+    @OptionGroup var sync: SyncOptions
+    @Option(help: "Address to serve HTTP on, HOST:PORT.") var listen: String = "127.0.0.1:8547"
+    @Option(help: "Seconds between polls of the chain head.") var poll: Double = 2
+    @Option(help: "The plane's secp256k1 signing key: a file (mode 0600) of 32 raw bytes or 64 hex digits.")
+    var signingKey: String
+    @Option(help: "Where the root secret comes from: file:PATH or dstack[:SOCKET].") var rootSecret: String
+    @Option(help: "SIWE domain the plane accepts (the host users sign in to).") var domain: String
+    @Option(help: "SIWE URI scheme the plane accepts.") var scheme: String = "https"
+    @Option(help: "Directory for the nonce store and the receipt log (default: DATA_DIR/privacy).")
+    var stateDir: String?
+    @Option(help: "dcap-qvl collateral JSON for verifying TDX quotes (Intel PCS or a PCCS); none refuses TDX.")
+    var collateral: String?
+    @Option(help: "TCB statuses accepted besides UpToDate (repeatable), e.g. SWHardeningNeeded.")
+    var allowStatus: [String] = []
+    @Option(help: "Longest a Secure Mode job may run, in seconds: tokens last this long.") var maxJobSeconds: UInt64 =
+        3600
+    @Option(help: "Requests per second allowed per address (bursts of 4x).") var rate: Double = 50
+    @Flag(help: "Accept the INSECURE development evidence (machines without TDX). Never in production.")
+    var allowInsecureDevelopmentEvidence = false
+
+    func validate() throws {
+        guard listenAddress != nil else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
+        guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
+        guard rate > 0 else { throw ValidationError("--rate: expected a positive number") }
+        guard rootSecret.hasPrefix("file:") || rootSecret == "dstack" || rootSecret.hasPrefix("dstack:") else {
+            throw ValidationError("--root-secret: expected file:PATH or dstack[:SOCKET], found \"\(rootSecret)\"")
+        }
+        for status in allowStatus where TCBStatus(rawValue: status) == nil {
+            throw ValidationError("--allow-status: unknown TCB status \"\(status)\"")
+        }
+    }
+
+    var listenAddress: (host: String, port: Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        return (String(listen[..<colon]), port)
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "delong.privacy")
+        logger.logLevel = .info
+        let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
+        let index = syncer.index
+        let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("privacy")
+        let plane = try await keysRefused { () async throws -> (PrivacyRoutes, TokenIssuer) in
+            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+            let key = try Self.readSigningKey(signingKey)
+            let domain = TokenDomain(
+                chainID: index.config.chainID,
+                verifyingContract: index.config.contracts.algorithmRegistry
+            )
+            let issuer = try TokenIssuer(
+                reader: index,
+                domain: domain,
+                signingKey: key,
+                maxJobDuration: maxJobSeconds
+            )
+            // Catch up first, so the on-chain signer is known before anything is signed.
+            _ = try await sync.reportingFailures { try await syncer.sync() }
+            if let signer = try index.privacySigner(), signer.address != issuer.signer {
+                throw CLIFailure(
+                    exitCode: ExitCodes.keyRefused,
+                    message:
+                        "the signing key's address \(issuer.signer.checksummed) is not AlgorithmRegistry's privacy signer \(signer.address.checksummed); tokens would not verify"
+                )
+            }
+            let root = try makeRootSecret().rootSecret()
+            let release = KeyRelease(
+                reader: index,
+                tokens: TokenVerifier(domain: domain, signer: issuer.signer),
+                evidence: try makeEvidenceVerifier(),
+                receipts: try ReceiptLog(
+                    path: (stateDir as NSString).appendingPathComponent("receipts.log"),
+                    domain: domain,
+                    signingKey: key
+                ),
+                root: root,
+                allowDevelopmentEvidence: allowInsecureDevelopmentEvidence,
+                logger: logger
+            )
+            let signIn = SignInService(
+                verifier: SIWEVerifier(
+                    policy: try SIWEPolicy(domain: domain, scheme: scheme, chainIDs: [index.config.chainID])
+                ),
+                nonces: try FileNonceStore(path: (stateDir as NSString).appendingPathComponent("siwe-nonces.log")),
+                sessions: SessionStore(),
+                logger: logger
+            )
+            let routes = PrivacyRoutes(
+                signIn: signIn,
+                issuer: issuer,
+                release: release,
+                ownEvidence: .null,
+                perAddress: RateLimiter(burst: Int(max(4, rate * 4)), perSecond: rate),
+                anonymous: RateLimiter(burst: Int(max(16, rate * 16)), perSecond: rate * 4),
+                logger: logger
+            )
+            return (routes, issuer)
+        }
+        if allowInsecureDevelopmentEvidence {
+            logger.warning("INSECURE development evidence is accepted: never run this in production")
+        }
+        let state = NodeState()
+        let router = Router()
+        NodeRoutes(index: index, state: state).addRoutes(to: router)
+        plane.0.addRoutes(to: router)
+        let address = listenAddress!
+        let signer = plane.1.signer
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "delong-privacy"),
+            services: [
+                SyncService(syncer: syncer, state: state, interval: .milliseconds(Int64(poll * 1000)), logger: logger)
+            ],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? address.port
+                FileHandle.standardOutput.write(Data("READY http://\(address.host):\(port) signer \(signer.checksummed)\n".utf8))
+            },
+            logger: logger
+        )
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    func makeRootSecret() -> any RootSecretProvider {
+        if rootSecret.hasPrefix("file:") {
+            return LocalRootSecretFile(path: String(rootSecret.dropFirst(5)), createIfMissing: true)
+        }
+        let socket = rootSecret.hasPrefix("dstack:") ? String(rootSecret.dropFirst(7)) : DstackRootSecret.defaultSocket
+        return DstackRootSecret(socketPath: socket)
+    }
+
+    func makeEvidenceVerifier() throws -> AttestationEvidenceVerifier {
+        let prepared = try collateral.map { path -> VerifiedCollateral in
+            let bytes = [UInt8](try InputFile.read(path, what: "collateral"))
+            do { return try DCAPVerifier.prepare(QuoteCollateral(json: bytes)) } catch {
+                throw CLIFailure.malformed("collateral file \(path): \(error)")
+            }
+        }
+        return AttestationEvidenceVerifier(
+            collateral: prepared,
+            policy: AttestationPolicy(
+                acceptableStatuses: Set([.upToDate] + allowStatus.compactMap(TCBStatus.init(rawValue:))),
+                allowInsecureDevelopment: allowInsecureDevelopmentEvidence
+            )
+        )
+    }
+
+    /// A signing key file: mode 0600 or stricter, 32 raw bytes or 64 hex digits (0x and a newline allowed).
+    static func readSigningKey(_ path: String) throws -> SecretBytes {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw CLIFailure.io("cannot read signing key file \(path)") }
+        guard info.st_mode & 0o077 == 0 else {
+            throw CLIFailure(
+                exitCode: ExitCodes.keyRefused,
+                message: "signing key file \(path) has mode \(String(info.st_mode & 0o777, radix: 8)); expected 600"
+            )
+        }
+        var raw = [UInt8](try InputFile.read(path, what: "signing key"))
+        defer { SecretBytes.wipe(&raw) }
+        if raw.count == 32 { return SecretBytes(copying: raw) }
+        var text = raw.filter { $0 != 0x0A && $0 != 0x0D && $0 != 0x20 }
+        defer { SecretBytes.wipe(&text) }
+        if text.starts(with: Array("0x".utf8)) { text.removeFirst(2) }
+        guard text.count == 64, var key = try? Hex.decode(String(decoding: text, as: UTF8.self)) else {
+            throw CLIFailure(
+                exitCode: ExitCodes.keyRefused,
+                message: "signing key file \(path): expected 32 raw bytes or 64 hex digits"
+            )
+        }
+        defer { SecretBytes.wipe(&key) }
+        return SecretBytes(copying: key)
+    }
+
+    /// Runs `body`, turning key and configuration failures into a message and the right exit code.
+    func keysRefused<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let failure as CLIFailure {
+            FileHandle.standardError.write(Data("delong: \(failure.message)\n".utf8))
+            throw ExitCode(failure.exitCode)
+        } catch let error as PrivacyPlaneError {
+            FileHandle.standardError.write(Data("delong: \(error)\n".utf8))
+            switch error.code {
+            case .keyUnavailable, .invalidConfiguration: throw ExitCode(ExitCodes.keyRefused)
+            case .storage: throw ExitCode(ExitCodes.ioError)
+            default: throw ExitCode(ExitCodes.malformedInput)
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+import ChainCore
+import ChainRecords
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PrivacyPlane
+
+/// The Privacy Plane's HTTP API under /v1 (docs/privacy-plane.md):
+///
+///     GET  /v1/nonce                 a fresh SIWE nonce
+///     POST /v1/login                 {message, signature} → a session (Bearer token)
+///     POST /v1/tokens                Bearer; {dataset, mode, imageDigest?, jobId?} → a signed access token
+///     POST /v1/keys/release          {token, evidence, sandboxKey, keyVersion?} → the wrapped DEK + receipt
+///     POST /v1/keys/provider         Bearer (the dataset's provider); {dataset, recipientKey, keyVersion?}
+///     GET  /v1/receipts?from=N&limit=M   the receipt log
+///     GET  /v1/attestation           the plane's signer and its own evidence, when it has any
+///
+/// Errors are JSON {"error": {"code", "message"}} with a distinct status per kind; bodies are capped at
+/// `maxBody` bytes (413 beyond); callers are rate limited (429) per address, and anonymous endpoints globally.
+struct PrivacyRoutes: Sendable {
+    let signIn: SignInService
+    let issuer: TokenIssuer
+    let release: KeyRelease
+    let ownEvidence: JSONOutput
+    let perAddress: RateLimiter
+    let anonymous: RateLimiter
+    let logger: Logger
+
+    static let maxBody = 256 * 1024
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/v1/nonce") { _, _ in try await handle { try nonce() } }
+        router.post("/v1/login") { request, _ in try await handle { try await login(request) } }
+        router.post("/v1/tokens") { request, _ in try await handle { try await token(request) } }
+        router.post("/v1/keys/release") { request, _ in try await handle { try await keyRelease(request) } }
+        router.post("/v1/keys/provider") { request, _ in try await handle { try await providerKey(request) } }
+        router.get("/v1/receipts") { request, _ in try await handle { try receipts(request) } }
+        router.get("/v1/attestation") { _, _ in
+            NodeRoutes.json(
+                .object([("signer", .string(issuer.signer.checksummed)), ("evidence", ownEvidence)])
+            )
+        }
+    }
+
+    // MARK: Handlers
+
+    func nonce() throws -> Response {
+        guard anonymous.allow("nonce") else { throw Refusal.rateLimited }
+        let issued = try signIn.issueNonce(now: Self.now())
+        return NodeRoutes.json(
+            .object([("nonce", .string(issued.value)), ("expiresAt", .string(issued.expiresAt.description))])
+        )
+    }
+
+    func login(_ request: Request) async throws -> Response {
+        guard anonymous.allow("login") else { throw Refusal.rateLimited }
+        let field = WireField(try await Self.body(request), "login")
+        let message = try field.string("message")
+        switch signIn.signIn(message: Array(message.utf8), signatureHex: try field.string("signature"), now: Self.now()) {
+        case .refused(let failure):
+            throw Refusal.http(failure.isMalformed ? .badRequest : .unauthorized, "siwe_\(failure.code)", failure.reason)
+        case .signedIn(let session, let token):
+            return NodeRoutes.json(
+                .object([
+                    ("session", .string(token)), ("address", .string(session.address.checksummed)),
+                    ("expiresAt", .string(session.expiresAt.description)),
+                ])
+            )
+        }
+    }
+
+    func token(_ request: Request) async throws -> Response {
+        let session = try authenticate(request)
+        let field = WireField(try await Self.body(request), "request")
+        let mode: AccessToken.Mode
+        switch try field.string("mode") {
+        case "secure": mode = .secure
+        case "explore": mode = .explore
+        case let other: throw PrivacyPlaneError(.badRequest, "request.mode: expected secure or explore, found \(other)")
+        }
+        let secure = mode == .secure
+        let token = try issuer.issue(
+            for: session.address,
+            TokenRequest(
+                dataset: try field.hash("dataset"),
+                mode: mode,
+                imageDigest: secure ? try field.hash("imageDigest") : .zero,
+                jobID: secure ? try field.hash("jobId") : .zero
+            ),
+            now: Self.unixNow()
+        )
+        logger.info(
+            "token issued",
+            metadata: ["consumer": "\(session.address.checksummed)", "mode": "\(mode)", "dataset": "\(token.token.dataset.hex)"]
+        )
+        return NodeRoutes.json(Self.output(token.json))
+    }
+
+    func keyRelease(_ request: Request) async throws -> Response {
+        let object = try await Self.body(request)
+        let token = try SignedAccessToken(json: object["token"])
+        guard perAddress.allow(token.token.consumer.hex) else { throw Refusal.rateLimited }
+        let field = WireField(object, "request")
+        let response = try await release.release(
+            KeyReleaseRequest(
+                token: token,
+                evidence: try field.bytes("evidence"),
+                sandboxKey: try field.bytes("sandboxKey", max: 64),
+                keyVersion: try Self.keyVersion(object)
+            ),
+            now: Self.unixNow()
+        )
+        return NodeRoutes.json(
+            Self.output(["wrapped": response.wrapped.json, "receipt": response.receipt.json] as [String: Any])
+        )
+    }
+
+    func providerKey(_ request: Request) async throws -> Response {
+        let session = try authenticate(request)
+        let object = try await Self.body(request)
+        let field = WireField(object, "request")
+        let response = try await release.providerKey(
+            for: session.address,
+            dataset: try field.hash("dataset"),
+            keyVersion: try Self.keyVersion(object),
+            recipientKey: try field.bytes("recipientKey", max: 64),
+            now: Self.unixNow()
+        )
+        return NodeRoutes.json(
+            Self.output(["wrapped": response.wrapped.json, "receipt": response.receipt.json] as [String: Any])
+        )
+    }
+
+    func receipts(_ request: Request) throws -> Response {
+        guard anonymous.allow("receipts") else { throw Refusal.rateLimited }
+        let query = request.uri.queryParameters
+        let from = query.get("from").flatMap { UInt64($0) } ?? 0
+        let limit = min(query.get("limit").flatMap { Int($0) } ?? 100, 1000)
+        let lines = try release.receipts.lines(from: from, limit: limit)
+        let body = "[" + lines.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ",") + "]\n"
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: body))
+        )
+    }
+
+    // MARK: Plumbing
+
+    /// The session named by `Authorization: Bearer <token>`, rate limited per address.
+    func authenticate(_ request: Request) throws -> Session {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw Refusal.http(.unauthorized, "session_required", "expected Authorization: Bearer <session> from /v1/login")
+        }
+        switch signIn.sessions.lookup(token: String(header.dropFirst(7)), now: Self.now()) {
+        case .valid(let session):
+            guard perAddress.allow(session.address.hex) else { throw Refusal.rateLimited }
+            return session
+        case .unknown: throw Refusal.http(.unauthorized, "session_unknown", "no such session; sign in again")
+        case .expired: throw Refusal.http(.unauthorized, "session_expired", "the session has ended; sign in again")
+        }
+    }
+
+    static func keyVersion(_ object: [String: Any]) throws(PrivacyPlaneError) -> UInt32 {
+        guard let raw = object["keyVersion"] else { return 1 }
+        guard let v = raw as? Int, let version = UInt32(exactly: v) else {
+            throw PrivacyPlaneError(.badRequest, "request.keyVersion: expected an integer 0…4294967295")
+        }
+        return version
+    }
+
+    static func body(_ request: Request) async throws -> [String: Any] {
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: maxBody) } catch {
+            throw Refusal.http(.contentTooLarge, "body_too_large", "request bodies are limited to \(maxBody) bytes")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
+        else { throw Refusal.http(.badRequest, "malformed_json", "expected a JSON object body") }
+        return object
+    }
+
+    static func now() -> RFC3339Timestamp { RFC3339Timestamp(unixSeconds: Int64(Date().timeIntervalSince1970)) }
+    static func unixNow() -> UInt64 { UInt64(Date().timeIntervalSince1970) }
+
+    /// Foundation JSON (from the wire types) rendered through JSONOutput, keys sorted for stable output.
+    static func output(_ value: Any) -> JSONOutput {
+        switch value {
+        case let s as String: return .string(s)
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .int(i)
+        case let d as [String: Any]: return .object(d.keys.sorted().map { ($0, output(d[$0]!)) })
+        case let a as [Any]: return .array(a.map(output))
+        default: return .string("\(value)")
+        }
+    }
+
+    /// Maps refusals to statuses; anything unexpected is a 500 whose details stay in the log.
+    func handle(_ body: () async throws -> Response) async throws -> Response {
+        do { return try await body() } catch let refusal as Refusal {
+            return NodeRoutes.error(refusal.status, refusal.code, refusal.message)
+        } catch let error as PrivacyPlaneError {
+            let status = Self.status(error.code)
+            if status == .internalServerError || status == .serviceUnavailable {
+                logger.error("privacy plane failure", metadata: ["error": "\(error)"])
+            }
+            return NodeRoutes.error(status, Self.snake(error.code.rawValue), error.reason)
+        } catch {
+            logger.error("privacy plane failure", metadata: ["error": "\(error)"])
+            return NodeRoutes.error(.internalServerError, "internal", "internal error")
+        }
+    }
+
+    static func status(_ code: PrivacyPlaneError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .badRequest, .malformedMessage, .malformedTimestamp: return .badRequest
+        case .tokenRefused: return .unauthorized
+        case .forbidden, .rentalInactive, .algorithmNotPublished, .attestationRefused, .bindingMismatch:
+            return .forbidden
+        case .unknownDataset: return .notFound
+        case .tokenAlreadyUsed: return .conflict
+        case .keyUnavailable, .indexUnavailable: return .serviceUnavailable
+        case .invalidConfiguration, .storage, .corruptStore: return .internalServerError
+        }
+    }
+
+    static func snake(_ camel: String) -> String {
+        var out = ""
+        for c in camel {
+            if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
+        }
+        return out
+    }
+
+    struct Refusal: Error {
+        let status: HTTPResponse.Status
+        let code: String
+        let message: String
+        static func http(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Refusal {
+            Refusal(status: status, code: code, message: message)
+        }
+        static let rateLimited = Refusal(
+            status: .tooManyRequests,
+            code: "rate_limited",
+            message: "too many requests; retry later"
+        )
+    }
+}
