@@ -94,6 +94,12 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .target(
+            name: "Attestation",
+            dependencies: ["PlaneCrypto"],
+            path: "Planes/Attestation",
+            swiftSettings: hotPathSettings
+        ),
+        .target(
             name: "Sealing",
             dependencies: ["PlaneCrypto"],
             path: "Planes/Sealing",
@@ -111,6 +117,7 @@ let package = Package(
             name: "delong",
             dependencies: [
                 "ChainCore", "ChainIndex", "LightClient", "PrivacyPlane", "PlaneCrypto", "Sealing", "DecryptFS",
+                "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -169,6 +176,12 @@ let package = Package(
             name: "PrivacyPlaneTests",
             dependencies: ["PrivacyPlane", "ChainCore", "PlaneCrypto", "TestSupport"],
             path: "Tests/PrivacyPlaneTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AttestationTests",
+            dependencies: ["Attestation", "PlaneCrypto", "TestSupport"],
+            path: "Tests/AttestationTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

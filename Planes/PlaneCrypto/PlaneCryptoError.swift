@@ -10,6 +10,8 @@ public struct PlaneCryptoError: Error, Hashable, CustomStringConvertible {
         case openSSLFailure
         /// The operating system's random source failed.
         case randomFailure
+        /// A key, certificate, CRL or signature was not valid DER/PEM of the expected kind.
+        case invalidEncoding
     }
 
     /// The kind of failure.
