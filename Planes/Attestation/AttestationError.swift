@@ -65,7 +65,8 @@ public struct AttestationError: Error, Hashable, CustomStringConvertible, Sendab
     /// The line where the error was raised.
     public let line: Int
 
-    init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+    /// An error of kind `code` explaining what was expected and what was found.
+    public init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.reason = reason
         self.file = file

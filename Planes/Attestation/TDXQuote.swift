@@ -161,6 +161,24 @@ public struct TDReport: Sendable, Hashable {
     /// TD 1.5 only: MRSERVICETD (48).
     public let mrServiceTD: [UInt8]?
 
+    /// A report holding only measurements (for development evidence): every other field is zero.
+    init(mrTD: [UInt8], rtmr: [[UInt8]], reportData: [UInt8]) {
+        teeTCBSVN = [UInt8](repeating: 0, count: 16)
+        mrSeam = [UInt8](repeating: 0, count: 48)
+        mrSignerSeam = [UInt8](repeating: 0, count: 48)
+        seamAttributes = [UInt8](repeating: 0, count: 8)
+        tdAttributes = [UInt8](repeating: 0, count: 8)
+        xfam = [UInt8](repeating: 0, count: 8)
+        self.mrTD = mrTD
+        mrConfigID = [UInt8](repeating: 0, count: 48)
+        mrOwner = [UInt8](repeating: 0, count: 48)
+        mrOwnerConfig = [UInt8](repeating: 0, count: 48)
+        self.rtmr = rtmr
+        self.reportData = reportData
+        teeTCBSVN2 = nil
+        mrServiceTD = nil
+    }
+
     init(reading r: inout ByteReader, td15: Bool) throws(AttestationError) {
         teeTCBSVN = try r.take(16, "tee_tcb_svn")
         mrSeam = try r.take(48, "mr_seam")

@@ -113,8 +113,10 @@ enum Fixtures {
     ]
 
     static func quoteBytes(_ path: String) throws -> [UInt8] {
-        path == dstack ? try dstackQuote() : try quote(path)
+        path.hasPrefix(dstack) ? try dstackQuote() : try quote(path)
     }
+
+    static func time(unix: Int64) -> Date { Date(timeIntervalSince1970: TimeInterval(unix)) }
 }
 
 struct FixtureMissing: Error, CustomStringConvertible {
