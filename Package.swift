@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "PrivacyPlane",
             dependencies: [
-                "ChainCore", "ChainRecords", "PlaneCrypto", .product(name: "Logging", package: "swift-log"),
+                "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Planes/PrivacyPlane",
             swiftSettings: strictSettings
@@ -100,6 +100,12 @@ let package = Package(
             name: "PlaneCrypto",
             dependencies: ["COpenSSL"],
             path: "Planes/PlaneCrypto",
+            swiftSettings: hotPathSettings
+        ),
+        .target(
+            name: "Attestation",
+            dependencies: ["PlaneCrypto"],
+            path: "Planes/Attestation",
             swiftSettings: hotPathSettings
         ),
         .target(
@@ -120,7 +126,7 @@ let package = Package(
             name: "delong",
             dependencies: [
                 "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PlaneCrypto", "Sealing",
-                "DecryptFS",
+                "DecryptFS", "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -179,6 +185,12 @@ let package = Package(
             name: "PrivacyPlaneTests",
             dependencies: ["PrivacyPlane", "ChainCore", "ChainRecords", "PlaneCrypto", "TestSupport"],
             path: "Tests/PrivacyPlaneTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AttestationTests",
+            dependencies: ["Attestation", "PlaneCrypto", "TestSupport"],
+            path: "Tests/AttestationTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -89,13 +89,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         let plane = try await keysRefused { () async throws -> (PrivacyRoutes, TokenIssuer) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
             let key = try Self.readSigningKey(signingKey)
-            let domain = TokenDomain(
+            let tokenDomain = TokenDomain(
                 chainID: index.config.chainID,
                 verifyingContract: index.config.contracts.algorithmRegistry
             )
             let issuer = try TokenIssuer(
                 reader: index,
-                domain: domain,
+                domain: tokenDomain,
                 signingKey: key,
                 maxJobDuration: maxJobSeconds
             )
@@ -111,11 +111,11 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             let root = try makeRootSecret().rootSecret()
             let release = KeyRelease(
                 reader: index,
-                tokens: TokenVerifier(domain: domain, signer: issuer.signer),
+                tokens: TokenVerifier(domain: tokenDomain, signer: issuer.signer),
                 evidence: try makeEvidenceVerifier(),
                 receipts: try ReceiptLog(
                     path: (stateDir as NSString).appendingPathComponent("receipts.log"),
-                    domain: domain,
+                    domain: tokenDomain,
                     signingKey: key
                 ),
                 root: root,

@@ -12,6 +12,8 @@ public struct PlaneCryptoError: Error, Hashable, CustomStringConvertible {
         case randomFailure
         /// A public key was refused (for X25519: a low-order point).
         case invalidKey
+        /// A key, certificate, CRL or signature was not valid DER/PEM of the expected kind.
+        case invalidEncoding
     }
 
     /// The kind of failure.
