@@ -195,7 +195,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["delong", "TestSupport"],
+            dependencies: ["delong", "TestSupport", "ChainCore", "PlaneCrypto", "PrivacyPlane"],
             path: "Tests/NodeTests",
             swiftSettings: strictSettings
         ),

@@ -158,7 +158,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
-                FileHandle.standardOutput.write(Data("READY http://\(address.host):\(port) signer \(signer.checksummed)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("READY http://\(address.host):\(port) signer \(signer.checksummed)\n".utf8)
+                )
             },
             logger: logger
         )

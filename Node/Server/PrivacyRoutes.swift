@@ -57,9 +57,14 @@ struct PrivacyRoutes: Sendable {
         guard anonymous.allow("login") else { throw Refusal.rateLimited }
         let field = WireField(try await Self.body(request), "login")
         let message = try field.string("message")
-        switch signIn.signIn(message: Array(message.utf8), signatureHex: try field.string("signature"), now: Self.now()) {
+        switch signIn.signIn(message: Array(message.utf8), signatureHex: try field.string("signature"), now: Self.now())
+        {
         case .refused(let failure):
-            throw Refusal.http(failure.isMalformed ? .badRequest : .unauthorized, "siwe_\(failure.code)", failure.reason)
+            throw Refusal.http(
+                failure.isMalformed ? .badRequest : .unauthorized,
+                "siwe_\(failure.code)",
+                failure.reason
+            )
         case .signedIn(let session, let token):
             return NodeRoutes.json(
                 .object([
@@ -92,7 +97,10 @@ struct PrivacyRoutes: Sendable {
         )
         logger.info(
             "token issued",
-            metadata: ["consumer": "\(session.address.checksummed)", "mode": "\(mode)", "dataset": "\(token.token.dataset.hex)"]
+            metadata: [
+                "consumer": "\(session.address.checksummed)", "mode": "\(mode)",
+                "dataset": "\(token.token.dataset.hex)",
+            ]
         )
         return NodeRoutes.json(Self.output(token.json))
     }
@@ -151,7 +159,11 @@ struct PrivacyRoutes: Sendable {
     /// The session named by `Authorization: Bearer <token>`, rate limited per address.
     func authenticate(_ request: Request) throws -> Session {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw Refusal.http(.unauthorized, "session_required", "expected Authorization: Bearer <session> from /v1/login")
+            throw Refusal.http(
+                .unauthorized,
+                "session_required",
+                "expected Authorization: Bearer <session> from /v1/login"
+            )
         }
         switch signIn.sessions.lookup(token: String(header.dropFirst(7)), now: Self.now()) {
         case .valid(let session):

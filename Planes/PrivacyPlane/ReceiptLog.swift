@@ -111,7 +111,10 @@ public final class ReceiptLog: Sendable {
                     // Numbering, chaining and queueing happen under one lock, so file order is sequence order.
                     lead = try state.withLock { (s: inout State) throws(PrivacyPlaneError) -> Bool in
                         if let broken = s.broken {
-                            throw PrivacyPlaneError(.storage, "the receipt log is closed after a failed write: \(broken)")
+                            throw PrivacyPlaneError(
+                                .storage,
+                                "the receipt log is closed after a failed write: \(broken)"
+                            )
                         }
                         if draft.token != .zero, s.usedTokens.contains(draft.token) {
                             throw PrivacyPlaneError(

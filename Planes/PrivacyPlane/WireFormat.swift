@@ -105,7 +105,9 @@ public struct WireField {
     }
 
     public func address(_ key: String) throws(PrivacyPlaneError) -> Address {
-        guard let s = object[key] as? String, let a = try? Address(hex: s) else { throw fail(key, "0x + 40 hex digits") }
+        guard let s = object[key] as? String, let a = try? Address(hex: s) else {
+            throw fail(key, "0x + 40 hex digits")
+        }
         return a
     }
 

@@ -66,6 +66,23 @@ public func httpGet(_ url: String) async throws -> (status: Int, body: String) {
     return (Int(response.status.code), String(buffer: body))
 }
 
+/// An HTTP request with an optional body and headers: status code and body (up to 1 MiB).
+public func httpRequest(
+    _ url: String,
+    method: String = "POST",
+    body: [UInt8]? = nil,
+    headers: [(String, String)] = []
+) async throws -> (status: Int, body: String) {
+    var request = HTTPClientRequest(url: url)
+    request.method = HTTPMethod(rawValue: method)
+    request.headers.add(name: "Content-Type", value: "application/json")
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    if let body { request.body = .bytes(body) }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+    let collected = try await response.body.collect(upTo: 1 << 20)
+    return (Int(response.status.code), String(buffer: collected))
+}
+
 /// The local devnet (contrib/devnet/run, py-evm behind JSON-RPC) as a child process of a test.
 public final class Devnet: @unchecked Sendable {
     public let service: ReadyService

@@ -1,0 +1,214 @@
+import ChainCore
+import Foundation
+import PlaneCrypto
+import PrivacyPlane
+import TestSupport
+import Testing
+
+/// `delong privacy serve` against the real devnet and the demo's on-chain records: sign in with SIWE, get a
+/// token, release the key to a (development-evidence) sandbox, and the refusals around it, over HTTP.
+@Suite(.serialized) struct PrivacyServeTests {
+    // The devnet's well-known development accounts (the "test test … junk" mnemonic).
+    static let privacySignerKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+    static let providerKey = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
+    static let consumerKey = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
+    static let domain = "delong.test"
+
+    let devnet: Devnet
+    let dir: URL
+    let deployment: [String: Any]
+    let plane: ReadyService
+
+    init() throws {
+        devnet = try Devnet()
+        dir = try DelongProcess.temporaryDirectory()
+        let path = dir.appendingPathComponent("deployment.json").path
+        try ContribTool.run(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", path])
+        deployment = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        )
+        let keyFile = dir.appendingPathComponent("signing.key").path
+        FileManager.default.createFile(
+            atPath: keyFile,
+            contents: Data(Self.privacySignerKey.utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
+        let genesis = try ContribTool.python(
+            "import json,sys,urllib.request as u; r=u.urlopen(u.Request(sys.argv[1], json.dumps({'jsonrpc':'2.0','id':1,'method':'eth_getBlockByNumber','params':['0x0',False]}).encode(), {'Content-Type':'application/json'})); print(json.load(r)['result']['hash'])",
+            [devnet.url]
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        plane = try ReadyService(
+            DelongProcess.executable.path,
+            [
+                "privacy", "serve", "--rpc", devnet.url, "--contracts", path, "--checkpoint", "0:\(genesis)",
+                "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
+                "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
+                "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600",
+                "--allow-insecure-development-evidence",
+            ]
+        )
+    }
+
+    var demo: [String: Any] { deployment["demo"] as? [String: Any] ?? [:] }
+    var chainID: UInt64 { deployment["chainId"] as? UInt64 ?? (deployment["chainId"] as? Int).map(UInt64.init) ?? 0 }
+
+    func post(_ path: String, _ body: [String: Any], session: String? = nil) async throws -> (Int, [String: Any]) {
+        let r = try await httpRequest(
+            plane.url + path,
+            body: Array(try JSONSerialization.data(withJSONObject: body)),
+            headers: session.map { [("Authorization", "Bearer \($0)")] } ?? []
+        )
+        return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]) ?? [:])
+    }
+
+    /// Signs in with SIWE as the owner of `key`; returns the session token.
+    func signIn(_ key: String) async throws -> String {
+        let nonce = try await httpGet(plane.url + "/v1/nonce")
+        #expect(nonce.status == 200)
+        let n = try #require(
+            (try JSONSerialization.jsonObject(with: Data(nonce.body.utf8)) as? [String: Any])?["nonce"] as? String
+        )
+        let privateKey = try Hex.decode(key)
+        let address = try Secp256k1.shared.address(privateKey: privateKey)
+        let issuedAt = RFC3339Timestamp(unixSeconds: Int64(Date().timeIntervalSince1970)).description
+        let message = """
+            \(Self.domain) wants you to sign in with your Ethereum account:
+            \(address.checksummed)
+
+            Sign in to DeLong.
+
+            URI: https://\(Self.domain)/login
+            Version: 1
+            Chain ID: \(chainID)
+            Nonce: \(n)
+            Issued At: \(issuedAt)
+            """
+        let signature = try Secp256k1.shared.sign(PersonalMessage.hash(Array(message.utf8)), privateKey: privateKey)
+        let (status, body) = try await post("/v1/login", ["message": message, "signature": Hex.encode(signature.rsv)])
+        #expect(status == 200, "\(body)")
+        return try #require(body["session"] as? String)
+    }
+
+    @Test func aConsumerSignsInGetsATokenAndItsSandboxGetsTheKeyOnce() async throws {
+        let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
+        let image = try #require(demo["imageDigest"] as? String)
+        let session = try await signIn(Self.consumerKey)
+        let job = Keccak256.hash(utf8: "privacy serve test job").hex
+        let (status, token) = try await post(
+            "/v1/tokens",
+            ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job],
+            session: session
+        )
+        #expect(status == 200, "\(token)")
+        let signed = try SignedAccessToken(json: token)
+        #expect(signed.token.consumer == (try Secp256k1.shared.address(privateKey: Hex.decode(Self.consumerKey))))
+
+        // The sandbox: an ephemeral X25519 key bound, with the token and image, in its evidence's REPORTDATA.
+        let sandbox = try X25519PrivateKey()
+        let domain = TokenDomain(
+            chainID: chainID,
+            verifyingContract: try Address(
+                hex: (deployment["AlgorithmRegistry"] as? [String: Any])?["address"] as? String ?? ""
+            )
+        )
+        let reportData = KeyWrap.reportData(
+            recipientKey: sandbox.publicKey,
+            tokenHash: try signed.token.signingHash(domain),
+            imageDigest: signed.token.imageDigest
+        )
+        // The demo's trusted runner measurements (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2), as the contract deploy made them.
+        let measurements = try ContribTool.python(
+            "import hashlib; s=lambda t: hashlib.sha256(t.encode()).digest()[:24]*2; print((s('demo MRTD')+s('demo RTMR0')+s('demo RTMR1')+s('demo RTMR2')).hex())"
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        let m = try Hex.decode(measurements)
+        let evidence =
+            "{\"type\":\"delong-dev-insecure-v1\",\"mrTd\":\"\(Hex.encode(Array(m[0..<48]), prefix: false))\",\"rtmr\":[\"\(Hex.encode(Array(m[48..<96]), prefix: false))\",\"\(Hex.encode(Array(m[96..<144]), prefix: false))\",\"\(Hex.encode(Array(m[144..<192]), prefix: false))\",\"\(String(repeating: "00", count: 48))\"],\"reportData\":\"\(Hex.encode(reportData, prefix: false))\"}"
+        let request: [String: Any] = [
+            "token": token, "evidence": Hex.encode(Array(evidence.utf8)), "sandboxKey": Hex.encode(sandbox.publicKey),
+        ]
+        let (released, body) = try await post("/v1/keys/release", request)
+        #expect(released == 200, "\(body)")
+        let wrapped = try KeyWrap.Wrapped(json: body["wrapped"])
+        let dek = try #require(try KeyWrap.unwrap(wrapped, recipient: sandbox))
+        let root = LocalRootSecretFile(path: dir.appendingPathComponent("root.key").path)
+        let expected = try DatasetKeys.dek(
+            root: try root.rootSecret(),
+            datasetID: try Hash32(hex: dataset),
+            keyVersion: 1
+        )
+        #expect(dek.constantTimeEquals(expected), "the sandbox holds the dataset's DEK")
+
+        // Used once: the same token again is a conflict; the receipt is served.
+        let (again, refusal) = try await post("/v1/keys/release", request)
+        #expect(again == 409, "\(refusal)")
+        #expect((refusal["error"] as? [String: Any])?["code"] as? String == "token_already_used")
+        let receipts = try await httpGet(plane.url + "/v1/receipts")
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(receipts.body.utf8)) as? [[String: Any]])
+        #expect(list.count == 1)
+        #expect((list.first?["receipt"] as? [String: Any])?["evidenceKind"] as? Int == 255, "marked insecure")
+
+        // Evidence bound to another key is refused.
+        let (_, token2) = try await post(
+            "/v1/tokens",
+            ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job],
+            session: session
+        )
+        var rebound = request
+        rebound["token"] = token2
+        rebound["sandboxKey"] = Hex.encode(try X25519PrivateKey().publicKey)
+        let (mismatch, why) = try await post("/v1/keys/release", rebound)
+        #expect(mismatch == 403, "\(why)")
+        #expect((why["error"] as? [String: Any])?["code"] as? String == "binding_mismatch")
+    }
+
+    @Test func refusalsHaveDistinctStatusesAndCodes() async throws {
+        let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
+        let genomics = try #require((demo["datasets"] as? [String: String])?["genomics"])
+        // No session.
+        let (unauthorized, _) = try await post("/v1/tokens", ["dataset": dataset, "mode": "explore"])
+        #expect(unauthorized == 401)
+        let consumer = try await signIn(Self.consumerKey)
+        // No rental of genomics; an unknown dataset; a malformed id.
+        let (noRental, a) = try await post("/v1/tokens", ["dataset": genomics, "mode": "explore"], session: consumer)
+        #expect(noRental == 403 && (a["error"] as? [String: Any])?["code"] as? String == "rental_inactive", "\(a)")
+        let (unknown, _) = try await post(
+            "/v1/tokens",
+            ["dataset": Keccak256.hash(utf8: "nope").hex, "mode": "explore"],
+            session: consumer
+        )
+        #expect(unknown == 404)
+        let (malformed, m) = try await post("/v1/tokens", ["dataset": "0x12", "mode": "explore"], session: consumer)
+        #expect(malformed == 400 && "\(m)".contains("request.dataset"), "\(m)")
+        // An unpublished algorithm.
+        let (unpublished, u) = try await post(
+            "/v1/tokens",
+            [
+                "dataset": dataset, "mode": "secure", "imageDigest": Keccak256.hash(utf8: "x").hex,
+                "jobId": Keccak256.hash(utf8: "j").hex,
+            ],
+            session: consumer
+        )
+        #expect(unpublished == 403 && (u["error"] as? [String: Any])?["code"] as? String == "algorithm_not_published")
+        // Oversized and malformed bodies.
+        let big = try await httpRequest(plane.url + "/v1/login", body: [UInt8](repeating: 0x20, count: 300 * 1024))
+        #expect(big.status == 413)
+        let junk = try await httpRequest(plane.url + "/v1/login", body: Array("{not json".utf8))
+        #expect(junk.status == 400)
+        // Provider keys: the dataset's provider only.
+        let recipient = try X25519PrivateKey()
+        let (notProvider, _) = try await post(
+            "/v1/keys/provider",
+            ["dataset": dataset, "recipientKey": Hex.encode(recipient.publicKey)],
+            session: consumer
+        )
+        #expect(notProvider == 403)
+        let provider = try await signIn(Self.providerKey)
+        let (ok, body) = try await post(
+            "/v1/keys/provider",
+            ["dataset": dataset, "recipientKey": Hex.encode(recipient.publicKey)],
+            session: provider
+        )
+        #expect(ok == 200, "\(body)")
+        #expect(try KeyWrap.unwrap(try KeyWrap.Wrapped(json: body["wrapped"]), recipient: recipient) != nil)
+    }
+}
