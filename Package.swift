@@ -91,7 +91,8 @@ let package = Package(
         .target(
             name: "PrivacyPlane",
             dependencies: [
-                "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", .product(name: "Logging", package: "swift-log"),
+                "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Planes/PrivacyPlane",
             swiftSettings: strictSettings
