@@ -7,31 +7,15 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// An in-memory index: what the planes see through `RecordReader`, set up per test.
-final class MemoryIndex: RecordReader {
-    struct Content {
-        var head = IndexHead(number: 100, hash: Keccak256.hash(utf8: "head 100"))
-        var final: UInt64 = 96
-        var datasets: [Hash32: DatasetRecord] = [:]
-        var rentals: [Hash32: RentalRecord] = [:]
-        var algorithms: [Hash32: AlgorithmRecord] = [:]
-        var measurements: [Hash32: MeasurementRecord] = [:]
+extension InMemoryRecords {
+    /// A chain at head 100 with block 96 final.
+    static func empty() -> InMemoryRecords {
+        InMemoryRecords(.init(head: IndexHead(number: 100, hash: Keccak256.hash(utf8: "head 100")), final: 96))
     }
-    let content = Mutex(Content())
 
     static func origin(_ block: UInt64) -> RecordOrigin {
         RecordOrigin(blockNumber: block, blockHash: Keccak256.hash(utf8: "block \(block)"), logIndex: 0)
     }
-
-    func head() throws -> IndexHead { content.withLock { $0.head } }
-    func finalNumber() throws -> UInt64 { content.withLock { $0.final } }
-    func dataset(_ id: Hash32) throws -> DatasetRecord? { content.withLock { $0.datasets[id] } }
-    func rental(dataset: Hash32, consumer: Address) throws -> RentalRecord? {
-        content.withLock { $0.rentals[AccessToken.rentalID(dataset: dataset, consumer: consumer)] }
-    }
-    func algorithm(_ imageDigest: Hash32) throws -> AlgorithmRecord? { content.withLock { $0.algorithms[imageDigest] } }
-    func measurement(_ digest: Hash32) throws -> MeasurementRecord? { content.withLock { $0.measurements[digest] } }
-    func privacySigner() throws -> SignerRecord? { nil }
 }
 
 /// A test double for attestation: evidence is JSON {kind, reportData, measurement} taken at face value. The
@@ -78,8 +62,9 @@ extension Hash32 {
     static let job = Keccak256.hash(utf8: "job 1")
     static let measurement = Keccak256.hash(utf8: "runner measurement")
     static let now: UInt64 = 1_800_000_000
+    static let rentalKey = DeLongEvent.RentalKey(datasetID: dataset, consumer: consumer)
 
-    let index = MemoryIndex()
+    let index = InMemoryRecords.empty()
     let dir: URL
     let root = SecretBytes(copying: Keccak256.hash(utf8: "root secret").bytes)
 
@@ -94,10 +79,10 @@ extension Hash32 {
                 sampleLocator: "s3://sample",
                 metadataURI: "ipfs://meta",
                 retired: false,
-                registered: MemoryIndex.origin(10),
-                updated: MemoryIndex.origin(10)
+                registered: InMemoryRecords.origin(10),
+                updated: InMemoryRecords.origin(10)
             )
-            c.rentals[AccessToken.rentalID(dataset: Self.dataset, consumer: Self.consumer)] = RentalRecord(
+            c.rentals[Self.rentalKey] = RentalRecord(
                 datasetID: Self.dataset,
                 consumer: Self.consumer,
                 provider: Self.provider,
@@ -106,21 +91,21 @@ extension Hash32 {
                 paid: U256(86_500),
                 status: .active,
                 refund: U256(0),
-                updated: MemoryIndex.origin(20)
+                updated: InMemoryRecords.origin(20)
             )
             c.algorithms[Self.image] = AlgorithmRecord(
                 imageDigest: Self.image,
                 publisher: Self.consumer,
                 bundleDigest: Keccak256.hash(utf8: "bundle"),
                 daLocator: "da://bundle",
-                published: MemoryIndex.origin(30)
+                published: InMemoryRecords.origin(30)
             )
             c.measurements[Self.measurement] = MeasurementRecord(
                 digest: Self.measurement,
                 measurements: [],
                 label: "runner v1",
                 trusted: true,
-                updated: MemoryIndex.origin(5)
+                updated: InMemoryRecords.origin(5)
             )
         }
     }
@@ -221,7 +206,7 @@ extension Hash32 {
         "unpublished", "pending algorithm",
     ])
     func tokensAreRefusedWhenTheChainSaysNo(_ case: String) throws {
-        let key = AccessToken.rentalID(dataset: Self.dataset, consumer: Self.consumer)
+        let key = Self.rentalKey
         var mode = AccessToken.Mode.secure
         let expected: PrivacyPlaneError.Code
         index.content.withLock { c in
@@ -231,10 +216,10 @@ extension Hash32 {
             case "expired": c.rentals[key]?.expiresAt = Self.now
             case "unknown dataset": c.datasets[Self.dataset] = nil
             case "retired": c.datasets[Self.dataset]?.retired = true
-            case "pending rental": c.rentals[key]?.updated = MemoryIndex.origin(99)
+            case "pending rental": c.rentals[key]?.updated = InMemoryRecords.origin(99)
             case "too short": c.rentals[key]?.expiresAt = Self.now + 600
             case "unpublished": c.algorithms[Self.image] = nil
-            default: c.algorithms[Self.image]?.published = MemoryIndex.origin(98)
+            default: c.algorithms[Self.image]?.published = InMemoryRecords.origin(98)
             }
         }
         switch `case` {
@@ -389,12 +374,12 @@ extension Hash32 {
         await expectRefusal(.attestationRefused) {
             _ = try await plane.release(try request(token, sandbox: sandbox, measurement: other), now: Self.now)
         }
-        index.content.withLock { $0.measurements[Self.measurement]?.updated = MemoryIndex.origin(99) }
+        index.content.withLock { $0.measurements[Self.measurement]?.updated = InMemoryRecords.origin(99) }
         await expectRefusal(.attestationRefused) {
             _ = try await plane.release(try request(token, sandbox: sandbox), now: Self.now)
         }
         index.content.withLock {
-            $0.measurements[Self.measurement]?.updated = MemoryIndex.origin(6)
+            $0.measurements[Self.measurement]?.updated = InMemoryRecords.origin(6)
             $0.measurements[Self.measurement]?.trusted = false
         }
         await expectRefusal(.attestationRefused) {
@@ -442,7 +427,7 @@ extension Hash32 {
         await expectRefusal(.badRequest) { _ = try await plane.release(short, now: Self.now) }
         // The provider revoked the rental after the token was issued: checked again at release.
         index.content.withLock {
-            $0.rentals[AccessToken.rentalID(dataset: Self.dataset, consumer: Self.consumer)]?.status = .revoked
+            $0.rentals[Self.rentalKey]?.status = .revoked
         }
         await expectRefusal(.rentalInactive) {
             _ = try await plane.release(try request(token, sandbox: sandbox), now: Self.now)
