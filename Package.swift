@@ -140,7 +140,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "DelongBench",
-            dependencies: ["ChainCore", "PlaneCrypto"],
+            dependencies: ["Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PrivacyPlane"],
             path: "contrib/benchmarks/DelongBench",
             swiftSettings: hotPathSettings
         ),

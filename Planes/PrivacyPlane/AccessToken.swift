@@ -77,8 +77,15 @@ public struct AccessToken: Hashable, Sendable {
         )
     }
 
-    /// The digest the Privacy Plane signs.
-    public func signingHash(_ domain: TokenDomain) throws(ChainError) -> Hash32 { try typedData(domain).signingHash() }
+    static let staticType = StaticTypedData("DeLongAccess", members)
+
+    /// The digest the Privacy Plane signs (EIP-712; equal to `typedData(domain).signingHash()`).
+    public func signingHash(_ domain: TokenDomain) throws(ChainError) -> Hash32 {
+        let W = StaticTypedData.self
+        var words = W.word(consumer) + dataset.bytes + rental.bytes + W.word(UInt64(mode.rawValue))
+        words += imageDigest.bytes + jobID.bytes + W.word(notBefore) + W.word(expiry) + nonce.bytes
+        return Self.staticType.signingHash(domainSeparator: domain.separator, words: words)
+    }
 }
 
 /// The EIP-712 domain of DeLong's tokens: bound to one chain and one AlgorithmRegistry.
@@ -88,9 +95,19 @@ public struct TokenDomain: Hashable, Sendable {
     public var chainID: UInt64
     public var verifyingContract: Address
 
+    /// The EIP-712 domain separator, computed once.
+    public let separator: Hash32
+
     public init(chainID: UInt64, verifyingContract: Address) {
         self.chainID = chainID
         self.verifyingContract = verifyingContract
+        let domainType = Keccak256.hash(
+            utf8: "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+        )
+        separator = Keccak256.hash(
+            domainType.bytes + Keccak256.hash(utf8: Self.name).bytes + Keccak256.hash(utf8: Self.version).bytes
+                + StaticTypedData.word(chainID) + StaticTypedData.word(verifyingContract)
+        )
     }
 
     var json: [String: Any] {

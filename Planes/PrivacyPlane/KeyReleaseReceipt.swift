@@ -104,7 +104,17 @@ public struct KeyReleaseReceipt: Hashable, Sendable {
         ]
     }
 
-    public func signingHash(_ domain: TokenDomain) throws(ChainError) -> Hash32 { try typedData(domain).signingHash() }
+    static let staticType = StaticTypedData("DeLongKeyRelease", members)
+
+    /// The digest the plane signs (EIP-712; equal to `typedData(domain).signingHash()`).
+    public func signingHash(_ domain: TokenDomain) throws(ChainError) -> Hash32 {
+        let W = StaticTypedData.self
+        var words = W.word(sequence) + previous.bytes + W.word(UInt64(kind.rawValue)) + rental.bytes + dataset.bytes
+        words += W.word(recipient) + W.word(blockNumber) + blockHash.bytes + token.bytes + evidence.bytes
+        words += W.word(UInt64(evidenceKind.rawValue)) + imageDigest.bytes + jobID.bytes
+        words += W.word(UInt64(keyVersion)) + W.word(releasedAt)
+        return Self.staticType.signingHash(domainSeparator: domain.separator, words: words)
+    }
 }
 
 /// A receipt with its signing hash and the plane's signature.

@@ -215,11 +215,23 @@ public final class ReceiptLog: Sendable {
 
     // MARK: Encoding
 
+    /// One log line: the receipt's JSON with sorted keys, written directly (every value is a hex or decimal
+    /// string or a small integer, so nothing needs escaping), then LF.
     static func encode(_ signed: SignedReceipt) throws(PrivacyPlaneError) -> [UInt8] {
-        guard let data = try? JSONSerialization.data(withJSONObject: signed.json, options: [.sortedKeys]) else {
-            throw PrivacyPlaneError(.storage, "cannot encode receipt \(signed.receipt.sequence)")
+        func object(_ fields: [String: Any]) throws(PrivacyPlaneError) -> String {
+            var parts: [String] = []
+            for key in fields.keys.sorted() {
+                switch fields[key] {
+                case let s as String where s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 < 0x7F }):
+                    parts.append("\"\(key)\":\"\(s)\"")
+                case let i as Int: parts.append("\"\(key)\":\(i)")
+                case let nested as [String: Any]: parts.append("\"\(key)\":" + (try object(nested)))
+                default: throw PrivacyPlaneError(.storage, "cannot encode receipt field \(key)")
+                }
+            }
+            return "{" + parts.joined(separator: ",") + "}"
         }
-        return Array(data) + [0x0A]
+        return Array(try object(signed.json).utf8) + [0x0A]
     }
 
     /// Parses one log line and checks that its hash is the receipt's signing hash under `domain`.

@@ -527,3 +527,47 @@ extension Hash32 {
         #expect(throws: PrivacyPlaneError(.corruptStore, "")) { _ = try reopen(lines.joined(separator: "\n")) }
     }
 }
+
+extension KeyReleaseTests {
+    /// The direct EIP-712 hashing of tokens and receipts equals the generic TypedData walk (which the
+    /// eth-account tests pin down) for many random values.
+    @Test func staticHashesEqualTheGenericTypedData() throws {
+        var rng = DeterministicBytes(seed: 7)
+        for _ in 0..<50 {
+            let h = { Hash32(unchecked: rng.bytes(32)) }
+            let token = AccessToken(
+                consumer: try Address(rng.bytes(20)),
+                dataset: h(),
+                mode: rng.bytes(1)[0] & 1 == 0 ? .explore : .secure,
+                imageDigest: h(),
+                jobID: h(),
+                notBefore: UInt64(rng.bytes(1)[0]),
+                expiry: .max,
+                nonce: h()
+            )
+            let domain = TokenDomain(
+                chainID: UInt64(rng.bytes(1)[0]) << 40,
+                verifyingContract: try Address(rng.bytes(20))
+            )
+            #expect(try token.signingHash(domain) == (try token.typedData(domain).signingHash()))
+            let receipt = KeyReleaseReceipt(
+                sequence: .max,
+                previous: h(),
+                kind: .provider,
+                rental: h(),
+                dataset: h(),
+                recipient: try Address(rng.bytes(20)),
+                blockNumber: 12_345_678,
+                blockHash: h(),
+                token: h(),
+                evidence: h(),
+                evidenceKind: .developmentInsecure,
+                imageDigest: h(),
+                jobID: h(),
+                keyVersion: .max,
+                releasedAt: 1
+            )
+            #expect(try receipt.signingHash(domain) == (try receipt.typedData(domain).signingHash()))
+        }
+    }
+}

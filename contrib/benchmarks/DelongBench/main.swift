@@ -150,4 +150,7 @@ let signRate = measure(batch: 100) {
 }
 row("sign (RFC 6979)", signRate, nil, "(libsecp256k1 itself: ~51 k/s here)", unit: "op/s")
 
+// MARK: Privacy Plane key release
+await keyReleaseBench(testData: testDataRoot(), quick: quick)
+
 if sink == 42 { print("") }  // keep results observable so nothing is optimized away
