@@ -17,14 +17,24 @@ import Musl
 /// so single use survives restarts without a second store.
 ///
 /// Durability: a release returns its key only after its receipt is on disk. Concurrent appends are group
-/// committed — whoever finds no flush in progress writes every queued line with one `write` and one
-/// `fsync` — so many releases share one disk flush. A failed write closes the log (every later append is
-/// refused) until the plane restarts and the torn tail is cut: the log fails closed, never forks.
+/// committed by one writer thread — it takes every queued line, writes them with one `write` and one
+/// `fsync`, then resumes their callers — so many releases share one disk flush and no Swift concurrency
+/// thread ever blocks in `fsync`. A failed write closes the log (every later append is refused) until the
+/// plane restarts and the torn tail is cut: the log fails closed, never forks.
 public final class ReceiptLog: Sendable {
     public let path: String
     public let domain: TokenDomain
     private let signingKey: SecretBytes
-    private let state: Mutex<State>
+    private let journal: Journal
+
+    /// What the log and its writer thread share (the thread holds this, not the log, so the log can end).
+    private final class Journal: Sendable {
+        let state: Mutex<State>
+        /// Wakes the writer thread: one signal per queued line, and one to stop.
+        let wake = DispatchSemaphore(value: 0)
+        let stopped = DispatchSemaphore(value: 0)
+        init(_ state: State) { self.state = Mutex(state) }
+    }
 
     static let header = "delong-key-receipts v1"
 
@@ -39,7 +49,7 @@ public final class ReceiptLog: Sendable {
         /// Receipts known to be on disk (only these are served).
         var durable: Int
         var pending: [Pending] = []
-        var flushing = false
+        var stopping = false
         var broken: String?
     }
 
@@ -76,7 +86,7 @@ public final class ReceiptLog: Sendable {
                 next += 1
                 last = signed.hash
             }
-            state = Mutex(
+            journal = Journal(
                 State(
                     fd: fd,
                     next: next,
@@ -91,15 +101,26 @@ public final class ReceiptLog: Sendable {
             close(fd)
             throw error
         }
+        let (journal, path) = (self.journal, path)
+        let thread = Thread { Self.writer(journal, path: path) }
+        thread.name = "delong-receipt-writer"
+        thread.start()
     }
 
-    deinit { state.withLock { _ = close($0.fd) } }
+    /// Stops the writer thread (nothing is pending: every append holds the log until it returns) and
+    /// closes the file, releasing its lock before the next instance opens it.
+    deinit {
+        journal.state.withLock { $0.stopping = true }
+        journal.wake.signal()
+        journal.stopped.wait()
+        journal.state.withLock { _ = close($0.fd) }
+    }
 
     /// How many receipts the log holds.
-    public var count: UInt64 { state.withLock { $0.next } }
+    public var count: UInt64 { journal.state.withLock { $0.next } }
 
     /// Whether a receipt already names `token` (its EIP-712 signing hash).
-    public func isUsed(token: Hash32) -> Bool { state.withLock { $0.usedTokens.contains(token) } }
+    public func isUsed(token: Hash32) -> Bool { journal.state.withLock { $0.usedTokens.contains(token) } }
 
     /// Numbers, chains, signs and durably appends a receipt; returns it once it is on disk. A token already
     /// named by a receipt is refused (`tokenAlreadyUsed`) before anything is written.
@@ -109,7 +130,7 @@ public final class ReceiptLog: Sendable {
                 let lead: Bool
                 do {
                     // Numbering, chaining and queueing happen under one lock, so file order is sequence order.
-                    lead = try state.withLock { (s: inout State) throws(PrivacyPlaneError) -> Bool in
+                    lead = try journal.state.withLock { (s: inout State) throws(PrivacyPlaneError) -> Bool in
                         if let broken = s.broken {
                             throw PrivacyPlaneError(
                                 .storage,
@@ -133,15 +154,13 @@ public final class ReceiptLog: Sendable {
                         s.offsets.append(s.end)
                         s.end += line.count
                         s.pending.append(Pending(line: line, signed: signed, continuation: c))
-                        if s.flushing { return false }
-                        s.flushing = true
                         return true
                     }
                 } catch {
                     c.resume(throwing: error)
                     return
                 }
-                if lead { flush() }
+                if lead { journal.wake.signal() }
             }
         } catch let error as PrivacyPlaneError {
             throw error
@@ -152,7 +171,7 @@ public final class ReceiptLog: Sendable {
 
     /// Up to `limit` durable receipt lines (JSON objects) from sequence `from` on.
     public func lines(from: UInt64, limit: Int) throws(PrivacyPlaneError) -> [[UInt8]] {
-        let (fd, ranges) = state.withLock { s -> (Int32, [(Int, Int)]) in
+        let (fd, ranges) = journal.state.withLock { s -> (Int32, [(Int, Int)]) in
             guard from < UInt64(s.durable), limit > 0 else { return (s.fd, []) }
             let first = Int(from)
             let last = min(s.durable, first + limit)
@@ -169,26 +188,29 @@ public final class ReceiptLog: Sendable {
         }
     }
 
-    /// Writes queued lines until the queue is empty; run by one appender at a time.
-    private func flush() {
+    /// The writer thread's loop: every wake-up writes whatever is queued as one batch.
+    private static func writer(_ journal: Journal, path: String) {
         while true {
-            let (batch, fd, broken) = state.withLock { s -> ([Pending], Int32, String?) in
+            journal.wake.wait()
+            let (batch, fd, broken, stopping) = journal.state.withLock { s -> ([Pending], Int32, String?, Bool) in
                 let batch = s.pending
                 s.pending = []
-                if batch.isEmpty { s.flushing = false }
-                return (batch, s.fd, s.broken)
+                return (batch, s.fd, s.broken, s.stopping)
             }
-            if batch.isEmpty { return }
+            if batch.isEmpty {
+                if stopping { break }
+                continue
+            }
             var failure: PrivacyPlaneError?
             if let broken {
                 failure = PrivacyPlaneError(.storage, "the receipt log is closed after a failed write: \(broken)")
             } else {
                 do throws(PrivacyPlaneError) {
                     try LogFile.append(batch.flatMap(\.line), fd: fd, path: path)
-                    state.withLock { $0.durable += batch.count }
+                    journal.state.withLock { $0.durable += batch.count }
                 } catch {
                     failure = error
-                    state.withLock { $0.broken = error.reason }
+                    journal.state.withLock { $0.broken = error.reason }
                 }
             }
             for p in batch {
@@ -199,6 +221,7 @@ public final class ReceiptLog: Sendable {
                 }
             }
         }
+        journal.stopped.signal()
     }
 
     private func sign(_ receipt: KeyReleaseReceipt) throws(PrivacyPlaneError) -> SignedReceipt {
