@@ -235,11 +235,19 @@ public enum DCAPVerifier {
         at time: Date,
         allowDebug: Bool = false
     ) throws(AttestationError) -> VerifiedQuote {
-        let quote = try TDXQuote(bytes: bytes)
-        let quoteHash = Digest.sha256(Array(bytes[0..<quote.quoteLength]))
-        return try verify(
+        try verify(quote: try TDXQuote(bytes: bytes), collateral: collateral, at: time, allowDebug: allowDebug)
+    }
+
+    /// Verifies an already parsed quote against prepared collateral at `time`.
+    public static func verify(
+        quote: TDXQuote,
+        collateral: VerifiedCollateral,
+        at time: Date,
+        allowDebug: Bool = false
+    ) throws(AttestationError) -> VerifiedQuote {
+        try verify(
             quote: quote,
-            quoteHash: quoteHash,
+            quoteHash: Digest.sha256(quote.bytes),
             collateral: collateral,
             at: Int64(time.timeIntervalSince1970.rounded(.down)),
             allowDebug: allowDebug

@@ -1,7 +1,8 @@
-import Attestation
 import Foundation
 import TestSupport
 import Testing
+
+@testable import Attestation
 
 /// The same inputs through dcap-qvl 0.7.0 (PyPI, in contrib/.venv) and through DCAPVerifier agree: both
 /// verify with the same status and advisories, or both reject for the same kind of reason.

@@ -1,8 +1,9 @@
-import Attestation
 import Foundation
 import PlaneCrypto
 import TestSupport
 import Testing
+
+@testable import Attestation
 
 /// AttestationPolicy, the measurement digest, collateral reuse and the insecure development evidence.
 @Suite struct PolicyTests {

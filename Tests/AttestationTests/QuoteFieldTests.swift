@@ -1,8 +1,9 @@
-import Attestation
 import Foundation
 import PlaneCrypto
 import TestSupport
 import Testing
+
+@testable import Attestation
 
 /// Parsed field values equal the MANIFEST's "Expected field values" and dcap-qvl 0.7.0's recorded reports.
 @Suite struct QuoteFieldTests {
