@@ -130,7 +130,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "DelongBench",
-            dependencies: ["ChainCore", "PlaneCrypto"],
+            dependencies: ["ChainCore", "PlaneCrypto", "Attestation"],
             path: "contrib/benchmarks/DelongBench",
             swiftSettings: hotPathSettings
         ),
