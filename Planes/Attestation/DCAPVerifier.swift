@@ -150,8 +150,8 @@ public enum DCAPVerifier {
                 guard issuer.isCA, cert.isSigned(by: issuer) else {
                     throw AttestationError(
                         .certificateChainInvalid,
-                        "\(name): expected \(cert.subject) to be signed by CA \(issuer.subject), it is not"
-                            + (issuer.der == root.der || index + 1 < chain.count ? "" : " (trust anchor)")
+                        "\(name): expected \(cert.subject) to be signed by CA \(issuer.subject)"
+                            + (index + 1 < chain.count ? "" : " (the trust anchor)") + ", it is not"
                     )
                 }
                 if issuer.der == root.der || index + 1 == chain.count {

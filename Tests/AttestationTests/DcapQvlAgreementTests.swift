@@ -68,6 +68,15 @@ import Testing
                 at: "2026-03-01T00:00:00Z"
             )
         )
+        let cos = try Fixtures.bytes("go-tdx-guest/ccel_cos-113-tdx-quote.dat")
+        list.append(
+            Input(
+                name: "GCP COS quote (FMSPC 00806f050000)",
+                quote: cos,
+                collateral: Fixtures.tdx,
+                at: "2025-07-01T00:00:00Z"
+            )
+        )
         return list
     }
 
