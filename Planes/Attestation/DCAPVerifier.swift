@@ -15,6 +15,8 @@ public struct VerifiedCollateral: Sendable {
     public let pckIssuer: X509Certificate
     /// Every validity window the evaluation time must lie in, in checking order.
     let windows: [(name: String, from: Int64, until: Int64)]
+    /// Verified PCK chains and parsed attestation keys, shared by every copy.
+    let cache = VerificationCache()
 
     /// Start of the intersection of all collateral validity windows (seconds since the Unix epoch).
     public var validFrom: Int64 { windows.map(\.from).max() ?? .min }
@@ -148,8 +150,8 @@ public enum DCAPVerifier {
                 guard issuer.isCA, cert.isSigned(by: issuer) else {
                     throw AttestationError(
                         .certificateChainInvalid,
-                        "\(name): expected \(cert.subject) to be signed by CA \(issuer.subject), it is not"
-                            + (issuer.der == root.der || index + 1 < chain.count ? "" : " (trust anchor)")
+                        "\(name): expected \(cert.subject) to be signed by CA \(issuer.subject)"
+                            + (index + 1 < chain.count ? "" : " (the trust anchor)") + ", it is not"
                     )
                 }
                 if issuer.der == root.der || index + 1 == chain.count {
@@ -235,11 +237,19 @@ public enum DCAPVerifier {
         at time: Date,
         allowDebug: Bool = false
     ) throws(AttestationError) -> VerifiedQuote {
-        let quote = try TDXQuote(bytes: bytes)
-        let quoteHash = Digest.sha256(Array(bytes[0..<quote.quoteLength]))
-        return try verify(
+        try verify(quote: try TDXQuote(bytes: bytes), collateral: collateral, at: time, allowDebug: allowDebug)
+    }
+
+    /// Verifies an already parsed quote against prepared collateral at `time`.
+    public static func verify(
+        quote: TDXQuote,
+        collateral: VerifiedCollateral,
+        at time: Date,
+        allowDebug: Bool = false
+    ) throws(AttestationError) -> VerifiedQuote {
+        try verify(
             quote: quote,
-            quoteHash: quoteHash,
+            quoteHash: Digest.sha256(quote.bytes),
             collateral: collateral,
             at: Int64(time.timeIntervalSince1970.rounded(.down)),
             allowDebug: allowDebug
@@ -286,37 +296,15 @@ public enum DCAPVerifier {
         }
         // PCK chain: leaf issued by the collateral's PCK CA, then (optionally) the root itself.
         let signature = quote.signature
-        let chain: [X509Certificate]
-        do { chain = try X509Certificate.pemChain(signature.pckChainPEM) } catch {
-            throw AttestationError(.malformedQuote, "quote PCK certificate chain: \(error.reason)")
+        let entry: VerificationCache.PCKEntry
+        if let cached = prepared.cache.pck(signature.pckChainPEM) {
+            entry = cached
+        } else {
+            entry = try verifyPCKChain(signature.pckChainPEM, prepared)
+            prepared.cache.store(entry, for: signature.pckChainPEM)
         }
-        guard chain.count >= 2 else {
-            throw AttestationError(
-                .certificateChainInvalid,
-                "quote PCK chain: expected at least the PCK certificate and its CA, found \(chain.count) certificate(s)"
-            )
-        }
-        let leaf = chain[0]
-        let pckCA = prepared.pckIssuer
-        guard chain[1].der == pckCA.der else {
-            throw AttestationError(
-                .certificateChainInvalid,
-                "quote PCK chain: expected the PCK CA of the collateral's PCK CRL (\(pckCA.subject)), found "
-                    + chain[1].subject
-            )
-        }
-        for extra in chain.dropFirst(2) where extra.der != prepared.trustAnchor.der {
-            throw AttestationError(
-                .certificateChainInvalid,
-                "quote PCK chain: expected the Intel SGX Root CA after the PCK CA, found \(extra.subject)"
-            )
-        }
-        guard leaf.isSigned(by: pckCA) else {
-            throw AttestationError(
-                .certificateChainInvalid,
-                "quote PCK certificate \(leaf.subject): expected a valid signature by \(pckCA.subject), it is not"
-            )
-        }
+        let leaf = entry.leaf
+        let pck = entry.extensions
         guard leaf.isValid(at: now) else {
             throw AttestationError(
                 .outsideValidityWindow,
@@ -324,25 +312,6 @@ public enum DCAPVerifier {
                     + "\(RFC3339.format(leaf.notAfter)), evaluated at \(RFC3339.format(now))"
             )
         }
-        guard collateral.pckCRL.covers(leaf) else {
-            throw AttestationError(
-                .certificateChainInvalid,
-                "PCK CRL: issuer \(collateral.pckCRL.issuer) does not cover the PCK certificate (issuer \(leaf.issuer))"
-            )
-        }
-        if collateral.pckCRL.lists(leaf) {
-            throw AttestationError(
-                .certificateRevoked,
-                "PCK certificate serial \(Hex.encode(leaf.serialNumber)) is revoked by the PCK CRL"
-            )
-        }
-        guard let extensionValue = leaf.extensionValue(oid: PCKExtensions.oid) else {
-            throw AttestationError(
-                .malformedQuote,
-                "PCK certificate: expected the Intel SGX extension \(PCKExtensions.oid), found none"
-            )
-        }
-        let pck = try PCKExtensions(der: extensionValue)
         // QE report: signed by the PCK key, binds the attestation key.
         guard let pckKey = leaf.p256PublicKey,
             pckKey.isValidSignature(rawRS: signature.qeReportSignature, for: signature.qeReportBytes)
@@ -370,11 +339,16 @@ public enum DCAPVerifier {
         let qeStatus = try matchQEIdentity(qeReport, qeIdentity)
         // The quote itself: header ‖ body signed by the attestation key.
         let attestationKey: P256PublicKey
-        do { attestationKey = try P256PublicKey(uncompressedPoint: signature.attestationKey) } catch {
-            throw AttestationError(
-                .quoteSignatureInvalid,
-                "quote attestation key: expected a P-256 point, found none (\(error.reason))"
-            )
+        if let cached = prepared.cache.key(signature.attestationKey) {
+            attestationKey = cached
+        } else {
+            do { attestationKey = try P256PublicKey(uncompressedPoint: signature.attestationKey) } catch {
+                throw AttestationError(
+                    .quoteSignatureInvalid,
+                    "quote attestation key: expected a P-256 point, found none (\(error.reason))"
+                )
+            }
+            prepared.cache.store(attestationKey, for: signature.attestationKey)
         }
         guard attestationKey.isValidSignature(rawRS: signature.quoteSignature, for: quote.signedRegion) else {
             throw AttestationError(
@@ -406,6 +380,65 @@ public enum DCAPVerifier {
             quoteHash: quoteHash,
             qeISVSVN: qeReport.isvSVN
         )
+    }
+
+    /// The quote's PCK chain: the leaf issued by the collateral's PCK CA (then optionally the root), not
+    /// revoked by the PCK CRL, with its SGX extension parsed. Time-independent, hence cacheable.
+    static func verifyPCKChain(
+        _ pem: [UInt8],
+        _ prepared: VerifiedCollateral
+    ) throws(AttestationError) -> VerificationCache.PCKEntry {
+        let collateral = prepared.collateral
+        let chain: [X509Certificate]
+        do { chain = try X509Certificate.pemChain(pem) } catch {
+            throw AttestationError(.malformedQuote, "quote PCK certificate chain: \(error.reason)")
+        }
+        guard chain.count >= 2 else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "quote PCK chain: expected at least the PCK certificate and its CA, found \(chain.count) certificate(s)"
+            )
+        }
+        let leaf = chain[0]
+        let pckCA = prepared.pckIssuer
+        guard chain[1].der == pckCA.der else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "quote PCK chain: expected the PCK CA of the collateral's PCK CRL (\(pckCA.subject)), found "
+                    + chain[1].subject
+            )
+        }
+        for extra in chain.dropFirst(2) where extra.der != prepared.trustAnchor.der {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "quote PCK chain: expected the Intel SGX Root CA after the PCK CA, found \(extra.subject)"
+            )
+        }
+        guard leaf.isSigned(by: pckCA) else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "quote PCK certificate \(leaf.subject): expected a valid signature by \(pckCA.subject), it is not"
+            )
+        }
+        guard collateral.pckCRL.covers(leaf) else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "PCK CRL: issuer \(collateral.pckCRL.issuer) does not cover the PCK certificate (issuer \(leaf.issuer))"
+            )
+        }
+        if collateral.pckCRL.lists(leaf) {
+            throw AttestationError(
+                .certificateRevoked,
+                "PCK certificate serial \(Hex.encode(leaf.serialNumber)) is revoked by the PCK CRL"
+            )
+        }
+        guard let extensionValue = leaf.extensionValue(oid: PCKExtensions.oid) else {
+            throw AttestationError(
+                .malformedQuote,
+                "PCK certificate: expected the Intel SGX extension \(PCKExtensions.oid), found none"
+            )
+        }
+        return VerificationCache.PCKEntry(leaf: leaf, extensions: try PCKExtensions(der: extensionValue))
     }
 
     static func status(_ name: String, _ what: String) throws(AttestationError) -> TCBStatus {

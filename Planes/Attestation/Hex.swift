@@ -1,7 +1,7 @@
 /// Lower-case hex, and hex parsing that tolerates a `0x` prefix and whitespace (for quotes in text files).
-public enum Hex {
+enum Hex {
     /// `bytes` as lower-case hex without a prefix.
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    static func encode(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for b in bytes {
@@ -13,7 +13,7 @@ public enum Hex {
 
     /// The bytes of hex `text`: an optional `0x`/`0X` prefix, any ASCII whitespace anywhere, an even number of
     /// digits of either case. Nil otherwise.
-    public static func decode(_ text: some Sequence<UInt8>) -> [UInt8]? {
+    static func decode(_ text: some Sequence<UInt8>) -> [UInt8]? {
         var digits = Array(text).filter { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D) }
         if digits.count >= 2, digits[0] == UInt8(ascii: "0"),
             digits[1] == UInt8(ascii: "x") || digits[1] == UInt8(ascii: "X")
@@ -33,7 +33,7 @@ public enum Hex {
     }
 
     /// The bytes of hex `text` (String form of ``decode(_:)-(Sequence)``).
-    public static func decode(_ text: String) -> [UInt8]? { decode(Array(text.utf8)) }
+    static func decode(_ text: String) -> [UInt8]? { decode(Array(text.utf8)) }
 
     private static func value(_ c: UInt8) -> UInt8? {
         switch c {

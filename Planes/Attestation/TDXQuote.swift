@@ -33,8 +33,12 @@ public struct TDXQuote: Sendable {
     public let bodyType: UInt16
     /// The TD report.
     public let body: TDReport
+    /// The quote's bytes without trailing padding (``quoteLength`` bytes).
+    public let bytes: [UInt8]
+    /// Length of header ‖ (v5: body type ‖ body size ‖) body: the bytes the attestation key signs.
+    public let signedLength: Int
     /// Header ‖ (v5: body type ‖ body size ‖) body: the bytes the attestation key signs.
-    public let signedRegion: [UInt8]
+    public var signedRegion: [UInt8] { Array(bytes[0..<signedLength]) }
     /// The quote's signature data.
     public let signature: QuoteSignatureData
     /// Length of the quote without trailing bytes: signed region + 4 + signature data length.
@@ -94,8 +98,7 @@ public struct TDXQuote: Sendable {
         default:
             throw AttestationError(.unsupportedQuote, "quote: expected version 4 or 5 for TDX, found \(version)")
         }
-        let signedLength = r.offset
-        signedRegion = Array(bytes[0..<signedLength])
+        signedLength = r.offset
         let signatureLength = Int(try r.u32("signature data length"))
         guard signatureLength <= r.remaining else {
             throw AttestationError(
@@ -113,18 +116,19 @@ public struct TDXQuote: Sendable {
             )
         }
         quoteLength = signatureEnd
+        self.bytes = signatureEnd == bytes.count ? bytes : Array(bytes[0..<signatureEnd])
     }
 
     /// The quote in a file's bytes: binary, or hex text with or without `0x` and whitespace.
     public init(fileContents: [UInt8]) throws(AttestationError) {
-        if fileContents.count >= 4, fileContents[0] == 4 || fileContents[0] == 5, fileContents[1] == 0 {
+        if fileContents.count >= 4, (3...5).contains(fileContents[0]), fileContents[1] == 0 {
             try self.init(bytes: fileContents)
         } else if let decoded = Hex.decode(fileContents) {
             try self.init(bytes: decoded)
         } else {
             throw AttestationError(
                 .malformedQuote,
-                "quote file: expected a binary quote (starting 04 00 or 05 00) or hex text, found neither"
+                "quote file: expected a binary quote (starting 03 00, 04 00 or 05 00) or hex text, found neither"
             )
         }
     }

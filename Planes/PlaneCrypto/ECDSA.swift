@@ -14,6 +14,9 @@ public final class P256PublicKey: @unchecked Sendable {
         0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
     ]
 
+    /// `EVP_PKEY_PUBLIC_KEY` (a compound macro Swift does not import): all parameters (0x84) | public key (0x02).
+    private static let selectPublicKey: Int32 = 0x86
+
     /// The key whose affine coordinates are `x ‖ y` (64 bytes), or `0x04 ‖ x ‖ y` (65 bytes).
     ///
     /// Fails when the bytes have another length or are not a point on the curve.
@@ -28,7 +31,31 @@ public final class P256PublicKey: @unchecked Sendable {
                 "P-256 public key: expected 64 bytes (x ‖ y) or 65 bytes (0x04 ‖ x ‖ y), found \(bytes.count)"
             )
         }
-        try self.init(subjectPublicKeyInfo: Self.spkiPrefix + point)
+        // EVP_PKEY_fromdata skips OpenSSL 3's generic DER decoder (d2i_PUBKEY costs ~100 µs and takes locks).
+        var pkey: OpaquePointer? = nil
+        let ok: Int32 = point.withUnsafeBufferPointer { pub in
+            "prime256v1".withCString { group in
+                guard let ctx = EVP_PKEY_CTX_new_from_name(nil, "EC", nil) else { return 0 }
+                defer { EVP_PKEY_CTX_free(ctx) }
+                // OSSL_PARAM keeps the key pointers: they must outlive the call, so use static strings.
+                var params = [
+                    OSSL_PARAM_construct_utf8_string(Self.cString("group"), UnsafeMutablePointer(mutating: group), 0),
+                    OSSL_PARAM_construct_octet_string(
+                        Self.cString("pub"),
+                        UnsafeMutableRawPointer(mutating: pub.baseAddress),
+                        pub.count
+                    ),
+                    OSSL_PARAM_construct_end(),
+                ]
+                guard EVP_PKEY_fromdata_init(ctx) == 1 else { return 0 }
+                return EVP_PKEY_fromdata(ctx, &pkey, Self.selectPublicKey, &params)
+            }
+        }
+        guard ok == 1, let pkey else {
+            _ = OpenSSLErrorQueue.drain()
+            throw PlaneCryptoError(.invalidEncoding, "P-256 public key: the 64 bytes are not a point on the curve")
+        }
+        self.init(owning: pkey)
     }
 
     /// The key in a DER SubjectPublicKeyInfo; it must be an EC key on P-256.
@@ -48,6 +75,11 @@ public final class P256PublicKey: @unchecked Sendable {
             )
         }
         self.pkey = parsed
+    }
+
+    /// A NUL-terminated pointer into a static string literal (valid for the whole program).
+    private static func cString(_ s: StaticString) -> UnsafePointer<CChar> {
+        UnsafeRawPointer(s.utf8Start).assumingMemoryBound(to: CChar.self)
     }
 
     /// Takes ownership of `pkey` (already checked to be P-256).
@@ -81,7 +113,8 @@ public final class P256PublicKey: @unchecked Sendable {
     public func isValidSignature(der signature: [UInt8], for message: UnsafeRawBufferPointer) -> Bool {
         guard let ctx = EVP_MD_CTX_new() else { return false }
         defer { EVP_MD_CTX_free(ctx) }
-        guard EVP_DigestVerifyInit_ex(ctx, nil, "SHA256", nil, nil, pkey, nil) == 1 else {
+        // The pre-fetched SHA-256 avoids a by-name algorithm fetch (a global lock in OpenSSL 3) per call.
+        guard EVP_DigestVerifyInit(ctx, nil, DigestAlgorithm.sha256.md, nil, pkey) == 1 else {
             _ = OpenSSLErrorQueue.drain()
             return false
         }

@@ -1,6 +1,7 @@
-import Attestation
 import Foundation
 import TestSupport
+
+@testable import Attestation
 
 /// The attestation fixtures under ../shared/testdata/attestation (see its MANIFEST.md), read in place.
 enum Fixtures {

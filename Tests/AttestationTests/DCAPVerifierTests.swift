@@ -1,8 +1,9 @@
-import Attestation
 import Foundation
 import PlaneCrypto
 import TestSupport
 import Testing
+
+@testable import Attestation
 
 /// Every TDX quote of the attestation MANIFEST gives the outcome it states, at the stated time.
 @Suite struct DCAPVerifierTests {

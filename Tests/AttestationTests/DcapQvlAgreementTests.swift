@@ -1,7 +1,8 @@
-import Attestation
 import Foundation
 import TestSupport
 import Testing
+
+@testable import Attestation
 
 /// The same inputs through dcap-qvl 0.7.0 (PyPI, in contrib/.venv) and through DCAPVerifier agree: both
 /// verify with the same status and advisories, or both reject for the same kind of reason.
@@ -65,6 +66,15 @@ import Testing
                 quote: tdx,
                 collateral: Fixtures.outdated,
                 at: "2026-03-01T00:00:00Z"
+            )
+        )
+        let cos = try Fixtures.bytes("go-tdx-guest/ccel_cos-113-tdx-quote.dat")
+        list.append(
+            Input(
+                name: "GCP COS quote (FMSPC 00806f050000)",
+                quote: cos,
+                collateral: Fixtures.tdx,
+                at: "2025-07-01T00:00:00Z"
             )
         )
         return list

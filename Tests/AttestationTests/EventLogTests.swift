@@ -1,7 +1,8 @@
-import Attestation
 import Foundation
 import TestSupport
 import Testing
+
+@testable import Attestation
 
 /// RTMR replay from CCEL binary logs and dstack's JSON log equals the quotes' RTMRs.
 @Suite struct EventLogTests {

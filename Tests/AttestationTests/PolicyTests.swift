@@ -1,8 +1,9 @@
-import Attestation
 import Foundation
 import PlaneCrypto
 import TestSupport
 import Testing
+
+@testable import Attestation
 
 /// AttestationPolicy, the measurement digest, collateral reuse and the insecure development evidence.
 @Suite struct PolicyTests {
@@ -98,5 +99,25 @@ import Testing
                 + "\(Int(seconds / Double(n) * 1e6)) µs each (one core, this build configuration)"
         )
         #expect(Double(n) / seconds > 50)
+    }
+}
+
+/// PlaneCrypto's P-256 key construction refuses what is not a curve point.
+@Suite struct P256KeyTests {
+    @Test func pointsOffTheCurveOrOfTheWrongLengthAreRefused() throws {
+        #expect(throws: PlaneCryptoError.self) {
+            try P256PublicKey(uncompressedPoint: [UInt8](repeating: 0, count: 64))
+        }
+        #expect(throws: PlaneCryptoError.self) {
+            try P256PublicKey(uncompressedPoint: [UInt8](repeating: 1, count: 63))
+        }
+        let quote = try TDXQuote(bytes: try Fixtures.quote("dcap-qvl/tdx_quote"))
+        var key = quote.signature.attestationKey
+        let valid = try P256PublicKey(uncompressedPoint: key)
+        #expect(valid.isValidSignature(rawRS: quote.signature.quoteSignature, for: quote.signedRegion))
+        #expect(!valid.isValidSignature(rawRS: quote.signature.quoteSignature, for: quote.signedRegion + [0]))
+        #expect(!valid.isValidSignature(rawRS: [UInt8](repeating: 0, count: 64), for: quote.signedRegion))
+        key[63] ^= 1
+        #expect(throws: PlaneCryptoError.self) { try P256PublicKey(uncompressedPoint: key) }
     }
 }

@@ -1,8 +1,9 @@
-import Attestation
 import Foundation
 import PlaneCrypto
 import TestSupport
 import Testing
+
+@testable import Attestation
 
 /// Parsed field values equal the MANIFEST's "Expected field values" and dcap-qvl 0.7.0's recorded reports.
 @Suite struct QuoteFieldTests {
@@ -199,5 +200,29 @@ import Testing
         #expect(IntelRootCA.certificate.der == der)
         #expect(Hex.encode(Digest.sha256(der)) == IntelRootCA.sha256Fingerprint)
         #expect(IntelRootCA.certificate.subject.contains("Intel SGX Root CA"))
+    }
+}
+
+/// Without collateral: every TDX quote of the test data carries valid signatures (attestation key over the
+/// quote, PCK key over the QE report) and a QE report that binds the attestation key.
+@Suite struct QuoteSignatureTests {
+    static let quotes = [
+        "dcap-qvl/tdx_quote", "dcap-qvl/quote-from-tappd.hex", "dcap-qvl/tdx-quote.hex", "dcap-qvl/tdx_quote_outdated",
+        "go-tdx-guest/quote_v5_sample.dat", "go-tdx-guest/tdx_prod_quote_SPR_E4.dat",
+        "go-tdx-guest/ccel_cos-113-tdx-quote.dat", Fixtures.dstack,
+    ]
+
+    @Test(arguments: quotes)
+    func signaturesAndQEBindingHold(_ path: String) throws {
+        let q = try TDXQuote(bytes: try Fixtures.quoteBytes(path))
+        let s = q.signature
+        let key = try P256PublicKey(uncompressedPoint: s.attestationKey)
+        #expect(key.isValidSignature(rawRS: s.quoteSignature, for: q.signedRegion))
+        let chain = try X509Certificate.pemChain(s.pckChainPEM)
+        #expect(chain.count == 3)
+        #expect(chain[2].der == IntelRootCA.certificate.der)
+        #expect(chain[0].isSigned(by: chain[1]) && chain[1].isSigned(by: chain[2]))
+        #expect(try #require(chain[0].p256PublicKey).isValidSignature(rawRS: s.qeReportSignature, for: s.qeReportBytes))
+        #expect(Array(s.qeReport.reportData[0..<32]) == Digest.sha256(s.attestationKey + s.qeAuthData))
     }
 }

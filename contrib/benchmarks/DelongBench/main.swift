@@ -4,6 +4,7 @@
 // Figures are medians of several timed rounds; compare ratios within one run (the machines are shared).
 // This is not a test: nothing here fails on a slow figure.
 
+import Attestation
 import ChainCore
 import Foundation
 import PlaneCrypto
@@ -135,6 +136,54 @@ if let root = testDataRoot(),
     }
 } else {
     print("(shared test data not found: chain benchmarks skipped; set DELONG_TESTDATA)")
+}
+
+// MARK: TDX DCAP quote verification (dstack quote, dcap-qvl collateral), when the test data is present
+if let root = testDataRoot()?.appendingPathComponent("attestation"),
+    let collateralJSON = try? [UInt8](
+        Data(contentsOf: root.appendingPathComponent("dcap-qvl/tdx_quote_outdated_collateral.json"))
+    ),
+    let fixture = try? JSONSerialization.jsonObject(
+        with: Data(contentsOf: root.appendingPathComponent("dstack/verifier_quote-report.json"))
+    ) as? [String: Any],
+    let quoteHex = fixture["quote"] as? String
+{
+    let quote = try! TDXQuote(fileContents: Array(quoteHex.utf8))
+    let at = Date(timeIntervalSince1970: 1_772_323_200)  // 2026-03-01T00:00:00Z, inside every window
+    let prepareRate = measure(batch: 10) {
+        for _ in 0..<10 {
+            let prepared = try! DCAPVerifier.prepare(try! QuoteCollateral(json: collateralJSON))
+            sink &+= UInt8(truncatingIfNeeded: prepared.validUntil)
+        }
+    }
+    row("collateral parse + verify (once per fetch)", prepareRate, nil, "", unit: "op/s")
+    let prepared = try! DCAPVerifier.prepare(try! QuoteCollateral(json: collateralJSON))
+    let p256 = try! P256PublicKey(uncompressedPoint: quote.signature.attestationKey)
+    let signed = quote.signedRegion
+    let p256Rate = measure(batch: 100) {
+        for _ in 0..<100 { sink &+= p256.isValidSignature(rawRS: quote.signature.quoteSignature, for: signed) ? 1 : 0 }
+    }
+    let quoteRate = measure(batch: 20) {
+        for _ in 0..<20 {
+            sink &+= (try! DCAPVerifier.verify(quote: quote.bytes, collateral: prepared, at: at)).quoteHash[0]
+        }
+    }
+    row(
+        "TDX quote verify, cached collateral, 1 core",
+        quoteRate,
+        p256Rate,
+        "one P-256 ECDSA verify (OpenSSL)",
+        unit: "op/s"
+    )
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    let parallelRate = measure(batch: 20 * cores) {
+        DispatchQueue.concurrentPerform(iterations: cores) { _ in
+            for _ in 0..<20 { _ = try! DCAPVerifier.verify(quote: quote.bytes, collateral: prepared, at: at) }
+        }
+    }
+    row("TDX quote verify, cached collateral, \(cores) cores", parallelRate, nil, "", unit: "op/s")
+} else {
+    print("(shared test data not found: attestation benchmarks skipped; set DELONG_TESTDATA)")
 }
 
 // MARK: secp256k1 through libsecp256k1

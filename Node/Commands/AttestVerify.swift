@@ -1,0 +1,145 @@
+import ArgumentParser
+import Attestation
+import Foundation
+
+/// `delong attest verify --quote FILE --collateral FILE --at RFC3339 [--event-log FILE] [--allow-status S …]`
+struct AttestVerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify an Intel TDX DCAP quote (v4/v5) with collateral at a given time.",
+        discussion: """
+            QUOTE is a TDX quote, binary or hex (with or without 0x; whitespace ignored; trailing padding \
+            after the signature data is ignored). COLLATERAL is dcap-qvl's QuoteCollateralV3 JSON (as \
+            dcap-qvl's get_collateral or Phala's PCCS return it). Checks, offline and in this order: the \
+            collateral's chains to the built-in Intel SGX Root CA, both CRLs, the TCB Info and QE Identity \
+            signatures; that --at lies in every validity window; the quote's PCK chain, revocation, QE report \
+            signature and binding, QE Identity, the quote signature, FMSPC, the TCB level (SGX and TDX \
+            components, TDX module identity) and the TD attributes (debug TDs are rejected). With --event-log \
+            (CCEL binary or dstack JSON), RTMR0-3 are replayed and compared with the quote. Prints one JSON \
+            object: the verified fields, or {"verified": false, "code", "reason"}. Exit codes: 0 verified with \
+            status UpToDate (or one allowed by --allow-status) and, with --event-log, every RTMR replayed equal; \
+            1 rejected; 2 malformed quote, collateral, event log or time; 3 unreadable file.
+            """
+    )
+
+    @Option(help: "Quote file: binary, or hex text with or without 0x.") var quote: String
+    @Option(help: "Collateral file: dcap-qvl QuoteCollateralV3 JSON.") var collateral: String
+    @Option(help: "Evaluation time, RFC 3339 (e.g. 2025-07-04T10:16:31Z); must lie in every collateral window.")
+    var at: String
+    @Option(help: "Event log to replay: CCEL binary (TCG2, SHA-384) or dstack JSON.") var eventLog: String?
+    @Option(
+        help: ArgumentHelp(
+            "Also accept this TCB status (repeatable): SWHardeningNeeded, ConfigurationNeeded, "
+                + "ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded.",
+            valueName: "status"
+        )
+    )
+    var allowStatus: [String] = []
+
+    func run() throws {
+        let (quoteBytes, collateralBytes, logBytes, time, statuses) = try CLIFailure.reporting("attest verify") {
+            () throws -> ([UInt8], [UInt8], [UInt8]?, Date, Set<TCBStatus>) in
+            guard let seconds = RFC3339.seconds(at) else {
+                throw CLIFailure.malformed("--at: expected an RFC 3339 time such as 2025-07-04T10:16:31Z, found \(at)")
+            }
+            var statuses: Set<TCBStatus> = [.upToDate]
+            for name in allowStatus {
+                guard let status = TCBStatus(rawValue: name), status != .revoked else {
+                    throw CLIFailure.malformed(
+                        "--allow-status: expected one of "
+                            + TCBStatus.allCases.filter { $0 != .revoked }.map(\.rawValue).joined(separator: ", ")
+                            + ", found \(name)"
+                    )
+                }
+                statuses.insert(status)
+            }
+            return (
+                Array(try InputFile.read(quote, what: "quote")),
+                Array(try InputFile.read(collateral, what: "collateral")),
+                try eventLog.map { Array(try InputFile.read($0, what: "event log")) },
+                Date(timeIntervalSince1970: TimeInterval(seconds)),
+                statuses
+            )
+        }
+        let output: JSONOutput
+        let status: Int32
+        do throws(AttestationError) {
+            let parsedQuote = try TDXQuote(fileContents: quoteBytes)
+            let parsedCollateral = try QuoteCollateral(json: collateralBytes)
+            var log: EventLog?
+            if let logBytes { log = try EventLog(fileContents: logBytes) }
+            let verified = try DCAPVerifier.verify(
+                quote: parsedQuote,
+                collateral: try DCAPVerifier.prepare(parsedCollateral),
+                at: time
+            )
+            var fields = Self.fields(verified)
+            var ok = true
+            do {
+                try AttestationPolicy(acceptableStatuses: statuses).check(verified, expectedReportData: nil)
+            } catch {
+                ok = false
+                fields.insert(
+                    contentsOf: [("code", .string(error.code.rawValue)), ("reason", .string(error.reason))],
+                    at: 0
+                )
+            }
+            if let log {
+                let replayed = log.replay()
+                let matches = log.matches(verified.report)
+                ok = ok && !matches.contains(false)
+                fields.append(
+                    (
+                        "eventLog",
+                        .object(
+                            [("events", .int(log.events.count)), ("matches", .bool(!matches.contains(false)))]
+                                + (0..<4).map { i in
+                                    (
+                                        "rtmr\(i)",
+                                        .object([
+                                            ("replayed", .string(Self.hex(replayed[i]))), ("match", .bool(matches[i])),
+                                        ])
+                                    )
+                                }
+                        )
+                    )
+                )
+            }
+            output = .object([("verified", .bool(ok))] + fields)
+            status = ok ? ExitCodes.ok : ExitCodes.verificationFailed
+        } catch {
+            output = .object([
+                ("verified", .bool(false)), ("code", .string(error.code.rawValue)), ("reason", .string(error.reason)),
+            ])
+            status = error.code.isMalformed ? ExitCodes.malformedInput : ExitCodes.verificationFailed
+            if error.code.isMalformed {
+                FileHandle.standardError.write(Data("delong: attest verify: \(error.reason)\n".utf8))
+            }
+        }
+        print(output.rendered())
+        if status != ExitCodes.ok { throw ExitCode(status) }
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    }
+
+    static func fields(_ v: VerifiedQuote) -> [(String, JSONOutput)] {
+        let r = v.report
+        return [
+            ("status", .string(v.status.rawValue)), ("advisoryIds", .array(v.advisoryIDs.map(JSONOutput.string))),
+            ("platformStatus", .string(v.platformStatus.rawValue)), ("qeStatus", .string(v.qeStatus.rawValue)),
+            ("quoteVersion", .int(v.version)), ("fmspc", .string(hex(v.fmspc))),
+            ("teeTcbSvn", .string(hex(r.teeTCBSVN))),
+            ("mrSeam", .string(hex(r.mrSeam))), ("tdAttributes", .string(hex(r.tdAttributes))),
+            ("xfam", .string(hex(r.xfam))), ("mrTd", .string(hex(r.mrTD))), ("mrConfigId", .string(hex(r.mrConfigID))),
+            ("mrOwner", .string(hex(r.mrOwner))), ("mrOwnerConfig", .string(hex(r.mrOwnerConfig))),
+            ("rtmr0", .string(hex(r.rtmr[0]))), ("rtmr1", .string(hex(r.rtmr[1]))), ("rtmr2", .string(hex(r.rtmr[2]))),
+            ("rtmr3", .string(hex(r.rtmr[3]))), ("reportData", .string(hex(r.reportData))),
+            ("measurementDigest", .string(hex(v.measurementDigest(includingRTMR3: false)))),
+            ("measurementDigestWithRtmr3", .string(hex(v.measurementDigest(includingRTMR3: true)))),
+            ("quoteHash", .string(hex(v.quoteHash))),
+        ]
+    }
+}
