@@ -31,11 +31,14 @@ struct NodeRunCommand: AsyncParsableCommand {
         guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
     }
 
-    var listenAddress: (host: String, port: Int)? {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+    var listenAddress: (host: String, port: Int)? { Self.parseListen(listen) }
+
+    /// HOST:PORT (the last colon splits, so IPv6 hosts work); nil unless the port is 0…65535.
+    static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
             (0...65535).contains(port)
         else { return nil }
-        return (String(listen[..<colon]), port)
+        return (String(text[..<colon]), port)
     }
 
     func run() async throws {

@@ -72,12 +72,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
     }
 
-    var listenAddress: (host: String, port: Int)? {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-            (0...65535).contains(port)
-        else { return nil }
-        return (String(listen[..<colon]), port)
-    }
+    var listenAddress: (host: String, port: Int)? { NodeRunCommand.parseListen(listen) }
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }

@@ -21,6 +21,26 @@ import Testing
         )
     }
 
+    /// A Unix-socket server that answers every connection with `answer`, byte for byte.
+    func oneShotServer(answering answer: String) throws -> ReadyService {
+        try ReadyService(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import socket, sys, signal
+                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+                s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+                print("READY " + sys.argv[1], flush=True)
+                while True:
+                    c, _ = s.accept(); c.recv(65536); c.sendall(sys.argv[2].encode()); c.close()
+                """,
+                dir.appendingPathComponent("answer-\(UUID().uuidString.prefix(8)).sock").path, answer,
+            ]
+        )
+    }
+
     @Test func theRootSecretIsTheAgentsKeyForDeLongsPathAndPurpose() throws {
         let service = try agent()
         let secret = try DstackRootSecret(socketPath: service.url).rootSecret()
@@ -58,23 +78,7 @@ import Testing
         ("HTTP/1.1 200 OK\r\n\r\n" + String(repeating: "x", count: 70_000), "larger than"),
     ])
     func brokenAnswersAreRefusedNamingTheProblem(_ answer: String, _ expected: String) throws {
-        let socket = dir.appendingPathComponent("hostile.sock").path
-        let server = try ReadyService(
-            "/usr/bin/env",
-            [
-                "python3", "-c",
-                """
-                import socket, sys, signal
-                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-                s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
-                print("READY " + sys.argv[1], flush=True)
-                while True:
-                    c, _ = s.accept(); c.recv(65536); c.sendall(sys.argv[2].encode()); c.close()
-                """,
-                socket, answer,
-            ]
-        )
+        let server = try oneShotServer(answering: answer)
         #expect {
             _ = try DstackRootSecret(socketPath: server.url).rootSecret()
         } throws: { error in
@@ -83,7 +87,6 @@ import Testing
     }
 
     @Test func chunkedAnswersAreDecoded() throws {
-        let socket = dir.appendingPathComponent("chunked.sock").path
         let key = String(repeating: "ab", count: 32)
         let body = "{\"key\": \"\(key)\"}"
         let half = body.utf8.count / 2
@@ -91,22 +94,7 @@ import Testing
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
             + "\(String(half, radix: 16))\r\n\(body.prefix(half))\r\n"
             + "\(String(body.utf8.count - half, radix: 16))\r\n\(body.dropFirst(half))\r\n0\r\n\r\n"
-        let server = try ReadyService(
-            "/usr/bin/env",
-            [
-                "python3", "-c",
-                """
-                import socket, sys, signal
-                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-                s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
-                print("READY " + sys.argv[1], flush=True)
-                while True:
-                    c, _ = s.accept(); c.recv(65536); c.sendall(sys.argv[2].encode()); c.close()
-                """,
-                socket, chunked,
-            ]
-        )
+        let server = try oneShotServer(answering: chunked)
         let secret = try DstackRootSecret(socketPath: server.url).rootSecret()
         #expect(secret.withUnsafeBytes { Hex.encode(Array($0), prefix: false) } == key)
     }
