@@ -108,6 +108,12 @@ struct PrivacyRoutes: Sendable {
     func keyRelease(_ request: Request) async throws -> Response {
         let object = try await Self.body(request)
         let token = try SignedAccessToken(json: object["token"])
+        // Limit by the consumer only once the plane's signature vouches for it, so nobody can spend another
+        // account's allowance with forged tokens; forgeries cost one ecrecover and count against the global limit.
+        if case .rejected(let why) = release.tokens.verify(token, now: Self.unixNow()) {
+            guard anonymous.allow("forged") else { throw Refusal.rateLimited }
+            throw PrivacyPlaneError(.tokenRefused, why.description)
+        }
         guard perAddress.allow(token.token.consumer.hex) else { throw Refusal.rateLimited }
         let field = WireField(object, "request")
         let response = try await release.release(

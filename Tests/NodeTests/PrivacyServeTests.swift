@@ -43,7 +43,7 @@ import Testing
                 "privacy", "serve", "--rpc", devnet.url, "--contracts", path, "--checkpoint", "0:\(genesis)",
                 "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
                 "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
-                "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600",
+                "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600", "--rate", "2",
                 "--allow-insecure-development-evidence",
             ]
         )
@@ -210,5 +210,13 @@ import Testing
         )
         #expect(ok == 200, "\(body)")
         #expect(try KeyWrap.unwrap(try KeyWrap.Wrapped(json: body["wrapped"]), recipient: recipient) != nil)
+
+        // A burst beyond the per-address allowance (--rate 2: bursts of 8) is refused with 429.
+        var statuses: [Int] = []
+        for _ in 0..<20 {
+            statuses.append(try await post("/v1/tokens", ["dataset": dataset, "mode": "explore"], session: provider).0)
+        }
+        #expect(statuses.contains(429), "\(statuses)")
+        #expect(Set(statuses).isSubset(of: [403, 429]), "\(statuses)")
     }
 }
