@@ -129,7 +129,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 signIn: signIn,
                 issuer: issuer,
                 release: release,
-                ownEvidence: .null,
+                ownEvidence: ownEvidence(signer: issuer.signer, logger: logger),
                 perAddress: RateLimiter(burst: Int(max(4, rate * 4)), perSecond: rate),
                 anonymous: RateLimiter(burst: Int(max(16, rate * 16)), perSecond: rate * 4),
                 logger: logger
@@ -168,6 +168,25 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         let socket = rootSecret.hasPrefix("dstack:") ? String(rootSecret.dropFirst(7)) : DstackRootSecret.defaultSocket
         return DstackRootSecret(socketPath: socket)
+    }
+
+    /// The plane's own attestation: under dstack a quote binding its signer (see `KeyWrap.planeReportData`);
+    /// otherwise, or when the agent cannot quote, the reason there is none.
+    func ownEvidence(signer: Address, logger: Logger) -> JSONOutput {
+        guard case let agent as DstackRootSecret = makeRootSecret() else {
+            return .object([("unavailable", .string("development root secret: this plane runs outside a TEE"))])
+        }
+        let reportData = KeyWrap.planeReportData(signer: signer)
+        do {
+            let (quote, eventLog) = try agent.quote(reportData: reportData)
+            return .object([
+                ("type", .string("tdx")), ("quote", .string(Hex.encode(quote))),
+                ("reportData", .string(Hex.encode(reportData))), ("eventLog", .string(eventLog)),
+            ])
+        } catch {
+            logger.warning("no attestation of this plane", metadata: ["error": "\(error)"])
+            return .object([("unavailable", .string("\(error)"))])
+        }
     }
 
     func makeEvidenceVerifier() throws -> AttestationEvidenceVerifier {

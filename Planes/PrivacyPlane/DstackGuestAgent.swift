@@ -8,7 +8,7 @@ import Glibc
 import Musl
 #endif
 
-/// The root secret from the dstack guest agent, the production provider: inside a dstack CVM the agent
+/// The dstack guest agent's client, and the root secret from it — the production provider: inside a dstack CVM the agent
 /// answers `POST /GetKey {"path", "purpose"}` on its Unix socket with `{"key": hex, "signature_chain": [hex…]}`,
 /// a key the dstack KMS derives for this application's measured identity only. The same app on another
 /// machine gets the same key; a modified app gets another.
@@ -20,7 +20,7 @@ public struct DstackRootSecret: RootSecretProvider {
     /// The key path and purpose DeLong asks for; changing either changes every dataset key.
     public static let keyPath = "delong/privacy-plane/root"
     public static let purpose = "delong-dek-root-v1"
-    /// Responses larger than this are refused (a key and its signature chain are a few hundred bytes).
+    /// GetKey responses larger than this are refused (a key and its signature chain are a few hundred bytes).
     static let maxResponse = 64 * 1024
 
     public let socketPath: String
@@ -32,17 +32,8 @@ public struct DstackRootSecret: RootSecretProvider {
     }
 
     public func rootSecret() throws -> SecretBytes {
-        let body = try JSONSerialization.data(withJSONObject: ["path": Self.keyPath, "purpose": Self.purpose])
-        let (status, payload) = try exchange(
-            "POST /GetKey HTTP/1.1\r\nHost: dstack\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n",
-            body: Array(body)
-        )
-        let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any]
-        guard status == 200 else {
-            let reason = (object?["error"] as? String).map { ": \($0)" } ?? ""
-            throw unavailable("GetKey answered HTTP \(status)\(reason)")
-        }
-        guard let hex = object?["key"] as? String else {
+        let object = try call("GetKey", ["path": Self.keyPath, "purpose": Self.purpose], maxResponse: Self.maxResponse)
+        guard let hex = object["key"] as? String else {
             throw unavailable("GetKey response has no \"key\" string")
         }
         guard var key = try? Hex.decode(hex) else { throw unavailable("GetKey \"key\" is not hex") }
@@ -51,12 +42,44 @@ public struct DstackRootSecret: RootSecretProvider {
         return SecretBytes(copying: key)
     }
 
+    /// A TDX quote of this CVM with `reportData` (at most 64 bytes) from the agent's `GetQuote`, and the event
+    /// log it returns (JSON text), for the plane's own attestation.
+    public func quote(reportData: [UInt8]) throws -> (quote: [UInt8], eventLog: String) {
+        guard reportData.count <= 64 else { throw unavailable("report data longer than 64 bytes") }
+        let object = try call("GetQuote", ["report_data": Hex.encode(reportData, prefix: false)], maxResponse: 1 << 20)
+        guard let hex = object["quote"] as? String, let quote = try? Hex.decode(hex) else {
+            throw unavailable("GetQuote response has no hex \"quote\"")
+        }
+        return (quote, object["event_log"] as? String ?? "")
+    }
+
+    /// POSTs `body` as JSON to the agent's `/ENDPOINT`; the JSON object it answers with HTTP 200.
+    private func call(_ endpoint: String, _ body: [String: String], maxResponse: Int) throws -> [String: Any] {
+        let data = try JSONSerialization.data(withJSONObject: body)
+        let (status, payload) = try exchange(
+            "POST /\(endpoint) HTTP/1.1\r\nHost: dstack\r\nContent-Type: application/json\r\nContent-Length: \(data.count)\r\nConnection: close\r\n\r\n",
+            body: Array(data),
+            maxResponse: maxResponse
+        )
+        let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any]
+        guard status == 200 else {
+            let reason = (object?["error"] as? String).map { ": \($0)" } ?? ""
+            throw unavailable("\(endpoint) answered HTTP \(status)\(reason)")
+        }
+        guard let object else { throw unavailable("\(endpoint) answered something other than a JSON object") }
+        return object
+    }
+
     private func unavailable(_ what: String) -> PrivacyPlaneError {
         PrivacyPlaneError(.keyUnavailable, "dstack guest agent at \(socketPath): \(what)")
     }
 
     /// One request, the whole response: (status code, body with chunked transfer decoded).
-    private func exchange(_ head: String, body: [UInt8]) throws(PrivacyPlaneError) -> (Int, [UInt8]) {
+    private func exchange(
+        _ head: String,
+        body: [UInt8],
+        maxResponse: Int
+    ) throws(PrivacyPlaneError) -> (Int, [UInt8]) {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw unavailable("cannot create a socket") }
         defer { close(fd) }
@@ -87,8 +110,8 @@ public struct DstackRootSecret: RootSecretProvider {
             guard n >= 0 else { throw unavailable("no answer within \(timeoutSeconds) s") }
             if n == 0 { break }
             response += buffer[0..<n]
-            guard response.count <= Self.maxResponse else {
-                throw unavailable("response larger than \(Self.maxResponse) bytes")
+            guard response.count <= maxResponse else {
+                throw unavailable("response larger than \(maxResponse) bytes")
             }
         }
         return try Self.parse(response, unavailable)

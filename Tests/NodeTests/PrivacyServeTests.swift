@@ -164,6 +164,9 @@ import Testing
     @Test func refusalsHaveDistinctStatusesAndCodes() async throws {
         let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
         let genomics = try #require((demo["datasets"] as? [String: String])?["genomics"])
+        // The plane's own attestation: none outside a TEE, and it says why.
+        let own = try await httpGet(plane.url + "/v1/attestation")
+        #expect(own.status == 200 && own.body.contains("runs outside a TEE"), "\(own.body)")
         // No session.
         let (unauthorized, _) = try await post("/v1/tokens", ["dataset": dataset, "mode": "explore"])
         #expect(unauthorized == 401)

@@ -98,4 +98,20 @@ import Testing
         let secret = try DstackRootSecret(socketPath: server.url).rootSecret()
         #expect(secret.withUnsafeBytes { Hex.encode(Array($0), prefix: false) } == key)
     }
+
+    /// GetQuote: the quote bytes and event log come back; the fake agent (no TDX) answers with a clear error.
+    @Test func quotesComeFromGetQuote() throws {
+        let body = "{\"quote\": \"0x0400\", \"event_log\": \"[]\"}"
+        let server = try oneShotServer(
+            answering: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        )
+        let (quote, eventLog) = try DstackRootSecret(socketPath: server.url).quote(reportData: [1, 2, 3])
+        #expect(quote == [4, 0] && eventLog == "[]")
+        let fake = try agent()
+        #expect {
+            _ = try DstackRootSecret(socketPath: fake.url).quote(reportData: [1])
+        } throws: { error in
+            "\(error)".contains("GetQuote answered HTTP 400") && "\(error)".contains("no TDX quote")
+        }
+    }
 }
