@@ -10,6 +10,7 @@ import Logging
 import NIOCore
 import PlaneCrypto
 import PrivacyPlane
+import Sealing
 import ServiceLifecycle
 import UnixSignals
 
@@ -83,7 +84,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("privacy")
         let plane = try await keysRefused { () async throws -> (PrivacyRoutes, TokenIssuer) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
-            let key = try Self.readSigningKey(signingKey)
+            let key = try Self.readKey(signingKey, what: "signing key")
             let tokenDomain = TokenDomain(
                 chainID: index.config.chainID,
                 verifyingContract: index.config.contracts.algorithmRegistry
@@ -205,30 +206,11 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         )
     }
 
-    /// A signing key file: mode 0600 or stricter, 32 raw bytes or 64 hex digits (0x and a newline allowed).
-    static func readSigningKey(_ path: String) throws -> SecretBytes {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw CLIFailure.io("cannot read signing key file \(path)") }
-        guard info.st_mode & 0o077 == 0 else {
-            throw CLIFailure(
-                exitCode: ExitCodes.keyRefused,
-                message: "signing key file \(path) has mode \(String(info.st_mode & 0o777, radix: 8)); expected 600"
-            )
+    /// A key file (signing key, wallet key): mode 0600 or stricter, 32 raw bytes or 64 hex digits.
+    static func readKey(_ path: String, what: String) throws -> SecretBytes {
+        do { return try KeyFile(path: path).load() } catch {
+            throw CLIFailure(exitCode: ExitCodes.keyRefused, message: "\(what): \(error.reason)")
         }
-        var raw = [UInt8](try InputFile.read(path, what: "signing key"))
-        defer { SecretBytes.wipe(&raw) }
-        if raw.count == 32 { return SecretBytes(copying: raw) }
-        var text = raw.filter { $0 != 0x0A && $0 != 0x0D && $0 != 0x20 }
-        defer { SecretBytes.wipe(&text) }
-        if text.starts(with: Array("0x".utf8)) { text.removeFirst(2) }
-        guard text.count == 64, var key = try? Hex.decode(String(decoding: text, as: UTF8.self)) else {
-            throw CLIFailure(
-                exitCode: ExitCodes.keyRefused,
-                message: "signing key file \(path): expected 32 raw bytes or 64 hex digits"
-            )
-        }
-        defer { SecretBytes.wipe(&key) }
-        return SecretBytes(copying: key)
     }
 
     /// Runs `body`, turning key and configuration failures into a message and the right exit code.
