@@ -4,6 +4,7 @@ import Attestation
 import ChainCore
 import Foundation
 import NIOCore
+import NIOHTTP1
 import PlaneCrypto
 import PrivacyPlane
 
@@ -38,7 +39,9 @@ struct PlaneClient {
                 message: error?["message"] as? String ?? "no message"
             )
         }
-        guard let object else { throw CLIFailure.malformed("the plane answered \(path) with something other than JSON") }
+        guard let object else {
+            throw CLIFailure.malformed("the plane answered \(path) with something other than JSON")
+        }
         return object
     }
 
@@ -46,9 +49,14 @@ struct PlaneClient {
     static func reporting(_ body: () async throws -> Void) async throws {
         do { try await body() } catch let refused as Refused {
             FileHandle.standardError.write(
-                Data("delong: the Privacy Plane refused (HTTP \(refused.status) \(refused.code)): \(refused.message)\n".utf8)
+                Data(
+                    "delong: the Privacy Plane refused (HTTP \(refused.status) \(refused.code)): \(refused.message)\n"
+                        .utf8
+                )
             )
-            throw ExitCode(refused.status == 400 || refused.status == 413 ? ExitCodes.malformedInput : ExitCodes.keyRefused)
+            throw ExitCode(
+                refused.status == 400 || refused.status == 413 ? ExitCodes.malformedInput : ExitCodes.keyRefused
+            )
         } catch let failure as CLIFailure {
             FileHandle.standardError.write(Data("delong: \(failure.message)\n".utf8))
             throw ExitCode(failure.exitCode)
@@ -126,7 +134,10 @@ struct PrivacyLoginCommand: AsyncParsableCommand {
                 Issued At: \(now)
                 """
             let signature = try Secp256k1.shared.sign(PersonalMessage.hash(Array(message.utf8)), privateKey: privateKey)
-            let answer = try await client.call("/v1/login", ["message": message, "signature": Hex.encode(signature.rsv)])
+            let answer = try await client.call(
+                "/v1/login",
+                ["message": message, "signature": Hex.encode(signature.rsv)]
+            )
             guard let session = answer["session"] as? String else {
                 throw CLIFailure.malformed("the plane's /v1/login answer has no session")
             }
@@ -168,7 +179,9 @@ struct PrivacyProviderKeyCommand: AsyncParsableCommand {
                 session: try readSession(session)
             )
             let receipt = try PlaneClient.receiveKey(answer, recipient: recipient, out: out)
-            print(JSONOutput.object([("key", .string(out)), ("receipt", .optional(receiptSummary(receipt)))]).rendered())
+            print(
+                JSONOutput.object([("key", .string(out)), ("receipt", .optional(receiptSummary(receipt)))]).rendered()
+            )
         }
     }
 }
@@ -192,7 +205,11 @@ struct PrivacyTokenCommand: AsyncParsableCommand {
             var body: [String: Any] = ["dataset": dataset, "mode": mode]
             if let image { body["imageDigest"] = image }
             if let job { body["jobId"] = job }
-            let token = try await PlaneClient(base: options.plane).call("/v1/tokens", body, session: try readSession(session))
+            let token = try await PlaneClient(base: options.plane).call(
+                "/v1/tokens",
+                body,
+                session: try readSession(session)
+            )
             let data = try JSONSerialization.data(withJSONObject: token, options: [.sortedKeys])
             do { try data.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
                 throw CLIFailure.io("cannot write \(out)")
@@ -232,18 +249,15 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
             let json = try InputFile.json(InputFile.read(token, what: "token"), path: token, what: "token")
             let signed: SignedAccessToken
             do { signed = try SignedAccessToken(json: json) } catch {
-                throw CLIFailure.malformed("token file \(token): \(error.reason)")
+                throw CLIFailure.malformed("token file \(token): \(error)")
             }
             guard let m = try? Hex.decode(measurements), m.count == 192 else {
                 throw CLIFailure.malformed("--measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
             }
-            let info = try await PlaneClient(base: options.plane).call("/v1/status")
-            guard let chainID = info["chainId"] as? Int else {
-                throw CLIFailure.malformed("the plane's /v1/status has no chainId")
-            }
-            let attestation = try await PlaneClient(base: options.plane).call("/v1/attestation")
-            _ = attestation
-            let registry = try await registryAddress(options.plane)
+            let identity = try await PlaneClient(base: options.plane).call("/v1/attestation")
+            guard let d = identity["tokenDomain"] as? [String: Any], let chainID = d["chainId"] as? Int,
+                let registry = (d["verifyingContract"] as? String).flatMap({ try? Address(hex: $0) })
+            else { throw CLIFailure.malformed("the plane's /v1/attestation has no token domain") }
             let domain = TokenDomain(chainID: UInt64(chainID), verifyingContract: registry)
             let sandbox = try X25519PrivateKey()
             let reportData = KeyWrap.reportData(
@@ -264,17 +278,10 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
                 ]
             )
             let receipt = try PlaneClient.receiveKey(answer, recipient: sandbox, out: out)
-            print(JSONOutput.object([("key", .string(out)), ("receipt", .optional(receiptSummary(receipt)))]).rendered())
+            print(
+                JSONOutput.object([("key", .string(out)), ("receipt", .optional(receiptSummary(receipt)))]).rendered()
+            )
         }
-    }
-
-    /// The token domain's verifying contract, as the plane reports it.
-    func registryAddress(_ plane: String) async throws -> Address {
-        let status = try await PlaneClient(base: plane).call("/v1/status")
-        guard let hex = status["algorithmRegistry"] as? String, let address = try? Address(hex: hex) else {
-            throw CLIFailure.malformed("the plane's /v1/status has no algorithmRegistry address")
-        }
-        return address
     }
 }
 

@@ -19,7 +19,11 @@ struct PrivacyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "privacy",
         abstract: "The Privacy Plane: wallet sign-in, access tokens and attested key release.",
-        subcommands: [PrivacyServeCommand.self]
+        subcommands: [
+            PrivacyServeCommand.self, PrivacyLoginCommand.self, PrivacyProviderKeyCommand.self,
+            PrivacyTokenCommand.self,
+            PrivacyReleaseDevCommand.self,
+        ]
     )
 }
 

@@ -38,7 +38,18 @@ struct PrivacyRoutes: Sendable {
         router.get("/v1/receipts") { request, _ in try await handle { try receipts(request) } }
         router.get("/v1/attestation") { _, _ in
             NodeRoutes.json(
-                .object([("signer", .string(issuer.signer.checksummed)), ("evidence", ownEvidence)])
+                .object([
+                    ("signer", .string(issuer.signer.checksummed)),
+                    (
+                        "tokenDomain",
+                        .object([
+                            ("name", .string(TokenDomain.name)), ("version", .string(TokenDomain.version)),
+                            ("chainId", .int(issuer.domain.chainID)),
+                            ("verifyingContract", .string(issuer.domain.verifyingContract.checksummed)),
+                        ])
+                    ),
+                    ("evidence", ownEvidence),
+                ])
             )
         }
     }
