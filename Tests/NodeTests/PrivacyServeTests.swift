@@ -222,4 +222,63 @@ import Testing
         #expect(statuses.contains(429), "\(statuses)")
         #expect(Set(statuses).isSubset(of: [403, 429]), "\(statuses)")
     }
+
+    /// The command-line clients end to end: the provider's key seals a dataset; a development sandbox's
+    /// released key verifies it (the same DEK); a used token is refused with exit 4.
+    @Test func theCommandLineClientsCarryAKeyFromProviderToSandbox() async throws {
+        let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
+        let image = try #require(demo["imageDigest"] as? String)
+        func keyFile(_ name: String, _ hex: String) -> String {
+            let path = dir.appendingPathComponent(name).path
+            FileManager.default.createFile(
+                atPath: path,
+                contents: Data(hex.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+            return path
+        }
+        func delong(_ arguments: [String]) throws -> DelongProcess.Result {
+            try DelongProcess.run(["privacy"] + arguments.prefix(1) + ["--plane", plane.url] + arguments.dropFirst())
+        }
+        let path = { (name: String) in dir.appendingPathComponent(name).path }
+        for (who, key) in [("provider", Self.providerKey), ("consumer", Self.consumerKey)] {
+            let r = try delong([
+                "login", "--wallet-key", keyFile("\(who).key", key), "--domain", Self.domain, "--chain-id",
+                "\(chainID)",
+                "--out", path("\(who).session"),
+            ])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let provider = try delong([
+            "provider-key", "--session", path("provider.session"), "--dataset", dataset, "--out", path("provider.dek"),
+        ])
+        #expect(provider.status == 0, "\(provider.stderr)")
+        let plain = dir.appendingPathComponent("plain")
+        try FileManager.default.createDirectory(at: plain, withIntermediateDirectories: true)
+        try Data("id,age\n1,34\n".utf8).write(to: plain.appendingPathComponent("a.csv"))
+        let seal = try DelongProcess.run([
+            "dataset", "seal", plain.path, path("sealed"), "--dataset-id", dataset, "--key-file", path("provider.dek"),
+        ])
+        #expect(seal.status == 0, "\(seal.stderr)")
+        let token = try delong([
+            "token", "--session", path("consumer.session"), "--dataset", dataset, "--mode", "secure", "--image", image,
+            "--job", Keccak256.hash(utf8: "cli job").hex, "--out", path("token.json"),
+        ])
+        #expect(token.status == 0, "\(token.stderr)")
+        let measurements = try ContribTool.python(
+            "import hashlib; s=lambda t: hashlib.sha256(t.encode()).digest()[:24]*2; print((s('demo MRTD')+s('demo RTMR0')+s('demo RTMR1')+s('demo RTMR2')).hex())"
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        let release = [
+            "release-dev", "--token", path("token.json"), "--measurements", measurements, "--out", path("sandbox.dek"),
+        ]
+        let released = try delong(release)
+        #expect(released.status == 0, "\(released.stderr)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: path("sandbox.dek"))
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let verify = try DelongProcess.run(["dataset", "verify", path("sealed"), "--key-file", path("sandbox.dek")])
+        #expect(verify.status == 0, "the sandbox's key opens what the provider's sealed: \(verify.stderr)")
+        let again = try delong(Array(release.dropLast()) + [path("again.dek")])
+        #expect(again.status == 4 && again.stderr.contains("token_already_used"), "\(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path("again.dek")))
+    }
 }
