@@ -145,9 +145,6 @@ struct TDXCostedEvidence: EvidenceVerifier {
         let tdx = try plane(TDXCostedEvidence(verifier: verifier, quote: quote, quoteTime: quoteTime), "tdx.log")
         let full = try await run(tdx, try requests(total), clients: clients, now: now)
         let dev = try await run(try plane(verifier, "dev.log"), try requests(total), clients: clients, now: now)
-        let dcapRate = measure(batch: 10) {
-            for _ in 0..<10 { sink &+= (try! verifier.verify(quote, now: quoteTime)).evidenceHash.bytes[0] }
-        }
         row(
             "key release, TDX quote verified, 64 clients",
             full.rate,
@@ -163,7 +160,6 @@ struct TDXCostedEvidence: EvidenceVerifier {
                 total
             )
         )
-        row("DCAP verify, one TDX quote, 1 thread", dcapRate, nil, "(collateral prepared once)", unit: "quote/s")
     } catch {
         print("key-release benchmark failed: \(error)")
     }
