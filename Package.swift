@@ -105,7 +105,7 @@ let package = Package(
         ),
         .target(
             name: "Attestation",
-            dependencies: ["PlaneCrypto"],
+            dependencies: ["ChainCore", "PlaneCrypto"],
             path: "Planes/Attestation",
             swiftSettings: hotPathSettings
         ),

@@ -1,5 +1,5 @@
 public import ChainCore
-public import ChainIndex
+import ChainIndex
 public import ChainRecords
 import Logging
 

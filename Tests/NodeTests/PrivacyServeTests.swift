@@ -28,7 +28,7 @@ import Testing
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
         )
         let keyFile = dir.appendingPathComponent("signing.key").path
-        FileManager.default.createFile(
+        _ = FileManager.default.createFile(
             atPath: keyFile,
             contents: Data(Self.privacySignerKey.utf8),
             attributes: [.posixPermissions: 0o600]
@@ -230,7 +230,7 @@ import Testing
         let image = try #require(demo["imageDigest"] as? String)
         func keyFile(_ name: String, _ hex: String) -> String {
             let path = dir.appendingPathComponent(name).path
-            FileManager.default.createFile(
+            _ = FileManager.default.createFile(
                 atPath: path,
                 contents: Data(hex.utf8),
                 attributes: [.posixPermissions: 0o600]
