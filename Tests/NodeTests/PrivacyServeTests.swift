@@ -43,7 +43,7 @@ import Testing
                 "privacy", "serve", "--rpc", devnet.url, "--contracts", path, "--checkpoint", "0:\(genesis)",
                 "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
                 "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
-                "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600", "--rate", "2",
+                "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600", "--rate", "4",
                 "--allow-insecure-development-evidence",
             ]
         )
@@ -192,6 +192,37 @@ import Testing
             session: consumer
         )
         #expect(unpublished == 403 && (u["error"] as? [String: Any])?["code"] as? String == "algorithm_not_published")
+        // Key release with hostile requests: a token missing fields, evidence that is not hex, and a real TDX
+        // quote sent to a plane started without collateral (it cannot check a quote's TCB, so it refuses).
+        let (_, explore) = try await post("/v1/tokens", ["dataset": dataset, "mode": "explore"], session: consumer)
+        var partial = try #require(explore["token"] as? [String: Any])
+        partial["nonce"] = nil
+        let (missing, mm) = try await post(
+            "/v1/keys/release",
+            [
+                "token": ["token": partial, "signature": explore["signature"] ?? ""], "evidence": "00",
+                "sandboxKey": "00",
+            ]
+        )
+        #expect(missing == 400 && "\(mm)".contains("token.nonce"), "\(mm)")
+        let image = try #require(demo["imageDigest"] as? String)
+        let (_, secure) = try await post(
+            "/v1/tokens",
+            ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": Keccak256.hash(utf8: "h").hex],
+            session: consumer
+        )
+        let sandboxKey = Hex.encode(try X25519PrivateKey().publicKey)
+        let (notHex, nh) = try await post(
+            "/v1/keys/release",
+            ["token": secure, "evidence": "zz", "sandboxKey": sandboxKey]
+        )
+        #expect(notHex == 400 && "\(nh)".contains("request.evidence"), "\(nh)")
+        let quote = try TestData.data("attestation/dcap-qvl/tdx_quote")
+        let (noCollateral, nc) = try await post(
+            "/v1/keys/release",
+            ["token": secure, "evidence": Hex.encode(Array(quote)), "sandboxKey": sandboxKey]
+        )
+        #expect(noCollateral == 403 && "\(nc)".contains("no DCAP collateral"), "\(nc)")
         // Oversized and malformed bodies.
         let big = try await httpRequest(plane.url + "/v1/login", body: [UInt8](repeating: 0x20, count: 300 * 1024))
         #expect(big.status == 413)
@@ -214,9 +245,9 @@ import Testing
         #expect(ok == 200, "\(body)")
         #expect(try KeyWrap.unwrap(try KeyWrap.Wrapped(json: body["wrapped"]), recipient: recipient) != nil)
 
-        // A burst beyond the per-address allowance (--rate 2: bursts of 8) is refused with 429.
+        // A burst beyond the per-address allowance (--rate 4: bursts of 16) is refused with 429.
         var statuses: [Int] = []
-        for _ in 0..<20 {
+        for _ in 0..<40 {
             statuses.append(try await post("/v1/tokens", ["dataset": dataset, "mode": "explore"], session: provider).0)
         }
         #expect(statuses.contains(429), "\(statuses)")
