@@ -202,6 +202,21 @@ public struct SNPReport: Sendable, Hashable {
         self.launchTCB = SNPTCBVersion(raw: launchTCB, turin: turin)
     }
 
+    /// The report in a file's bytes: 1184 binary bytes, or hex text with or without `0x` and whitespace.
+    public init(fileContents: [UInt8]) throws(AttestationError) {
+        if fileContents.count == Self.size {
+            try self.init(bytes: fileContents)
+        } else if let decoded = Hex.decode(fileContents) {
+            try self.init(bytes: decoded)
+        } else {
+            throw AttestationError(
+                .malformedSNPReport,
+                "SEV-SNP report file: expected \(Self.size) binary bytes or hex text, found \(fileContents.count) "
+                    + "bytes that are neither"
+            )
+        }
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.bytes == rhs.bytes }
     public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
 }
