@@ -233,13 +233,14 @@ public enum SNPVerifier {
             )
         }
         let cert = chain.tcb
-        if signingKey == .vcek {
-            guard let hardwareID = cert.hardwareID else {
-                throw AttestationError(
-                    .vcekMismatch,
-                    "VCEK: expected a hwID extension (1.3.6.1.4.1.3704.1.4) for a VCEK-signed report, found none"
-                )
-            }
+        // A VCEK names its chip (hwID); a VLEK does not. Whenever the certificate names a chip, it must be this one.
+        if signingKey == .vcek && cert.hardwareID == nil {
+            throw AttestationError(
+                .vcekMismatch,
+                "VCEK: expected a hwID extension (1.3.6.1.4.1.3704.1.4) for a VCEK-signed report, found none"
+            )
+        }
+        if let hardwareID = cert.hardwareID {
             // Turin's hwID is 8 bytes: the leading bytes of a CHIP_ID whose rest is zero.
             let chip = report.chipID
             guard !hardwareID.isEmpty, hardwareID.count <= chip.count,
@@ -327,9 +328,10 @@ public enum SNPVerifier {
             return value
         }
         var hardwareID = leaf.extensionValue(oid: oidHardwareID)
-        // AMD stores the raw chip ID as the extension value; accept a DER OCTET STRING wrapping as well.
-        if let value = hardwareID, value.count >= 2, value[0] == 0x04, Int(value[1]) == value.count - 2,
-            value.count - 2 < 0x80
+        // AMD stores the raw chip ID (64 bytes; 8 on Turin) as the extension value; accept a DER OCTET STRING
+        // wrapping of those lengths as well (66 or 10 bytes, so a raw ID is never mistaken for one).
+        if let value = hardwareID, value.count == 66 || value.count == 10, value[0] == 0x04,
+            Int(value[1]) == value.count - 2
         {
             hardwareID = Array(value[2...])
         }
