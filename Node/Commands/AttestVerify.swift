@@ -2,11 +2,13 @@ import ArgumentParser
 import Attestation
 import Foundation
 
-/// `delong attest verify --quote FILE --collateral FILE --at RFC3339 [--event-log FILE] [--allow-status S …]`
+/// `delong attest verify --quote FILE --collateral FILE --at RFC3339 [--event-log FILE] [--allow-status S …]`, or
+/// `delong attest verify --snp-report FILE --vcek FILE --ask FILE --ark FILE --at RFC3339 [--allow-debug]`
+/// (AMD SEV-SNP, in AttestVerify+SNP.swift).
 struct AttestVerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Verify an Intel TDX DCAP quote (v4/v5) with collateral at a given time.",
+        abstract: "Verify an Intel TDX DCAP quote (v4/v5) with collateral, or an AMD SEV-SNP report, at a given time.",
         discussion: """
             QUOTE is a TDX quote, binary or hex (with or without 0x; whitespace ignored; trailing padding \
             after the signature data is ignored). COLLATERAL is dcap-qvl's QuoteCollateralV3 JSON (as \
@@ -19,11 +21,17 @@ struct AttestVerifyCommand: ParsableCommand {
             object: the verified fields, or {"verified": false, "code", "reason"}. Exit codes: 0 verified with \
             status UpToDate (or one allowed by --allow-status) and, with --event-log, every RTMR replayed equal; \
             1 rejected; 2 malformed quote, collateral, event log or time; 3 unreadable file.
+
+            With --snp-report (binary or hex), --vcek (DER or PEM), --ask and --ark (PEM or DER) instead of \
+            --quote and --collateral, an AMD SEV-SNP report is verified: the ARK is one of AMD's Milan, Genoa or \
+            Turin roots (pinned by SHA-256), ARK -> ASK -> VCEK signatures (RSASSA-PSS SHA-384) and validity at \
+            --at, the report's ECDSA P-384 signature by the VCEK, hwID = CHIP_ID, the VCEK's TCB extensions = \
+            REPORTED_TCB, and the policy's debug bit (refused unless --allow-debug). Same output and exit codes.
             """
     )
 
-    @Option(help: "Quote file: binary, or hex text with or without 0x.") var quote: String
-    @Option(help: "Collateral file: dcap-qvl QuoteCollateralV3 JSON.") var collateral: String
+    @Option(help: "Quote file: binary, or hex text with or without 0x.") var quote: String?
+    @Option(help: "Collateral file: dcap-qvl QuoteCollateralV3 JSON.") var collateral: String?
     @Option(help: "Evaluation time, RFC 3339 (e.g. 2025-07-04T10:16:31Z); must lie in every collateral window.")
     var at: String
     @Option(help: "Event log to replay: CCEL binary (TCG2, SHA-384) or dstack JSON.") var eventLog: String?
@@ -35,10 +43,20 @@ struct AttestVerifyCommand: ParsableCommand {
         )
     )
     var allowStatus: [String] = []
+    @OptionGroup var snp: SNPOptions
 
     func run() throws {
+        if snp.snpReport != nil || snp.vcek != nil || snp.ask != nil || snp.ark != nil {
+            return try runSNP()
+        }
         let (quoteBytes, collateralBytes, logBytes, time, statuses) = try CLIFailure.reporting("attest verify") {
             () throws -> ([UInt8], [UInt8], [UInt8]?, Date, Set<TCBStatus>) in
+            guard let quote, let collateral else {
+                throw CLIFailure.malformed(
+                    "attest verify: expected --quote and --collateral (TDX) or --snp-report, --vcek, --ask and --ark "
+                        + "(SEV-SNP), found neither"
+                )
+            }
             guard let seconds = RFC3339.seconds(at) else {
                 throw CLIFailure.malformed("--at: expected an RFC 3339 time such as 2025-07-04T10:16:31Z, found \(at)")
             }

@@ -16,7 +16,8 @@ public struct AttestationError: Error, Hashable, CustomStringConvertible, Sendab
         case malformedEventLog = "malformed-event-log"
         /// The evaluation time lies outside a validity window (TCB Info, QE Identity, a CRL or a certificate).
         case outsideValidityWindow = "outside-validity-window"
-        /// A certificate chain does not lead to the Intel SGX Root CA, or a CRL is not signed by its issuer.
+        /// A certificate chain does not lead to the Intel SGX Root CA (or, for SEV-SNP, to a trusted AMD ARK), or a CRL
+        /// is not signed by its issuer.
         case certificateChainInvalid = "certificate-chain-invalid"
         /// A certificate in a chain is listed in its issuer's CRL.
         case certificateRevoked = "certificate-revoked"
@@ -46,11 +47,21 @@ public struct AttestationError: Error, Hashable, CustomStringConvertible, Sendab
         case measurementMismatch = "measurement-mismatch"
         /// Insecure development evidence was presented where real attestation is required, or is malformed.
         case developmentEvidence = "development-evidence"
+        /// The SEV-SNP report bytes do not follow the ATTESTATION_REPORT layout (size, version, signature fields).
+        case malformedSNPReport = "malformed-snp-report"
+        /// The SEV-SNP report uses a signature algorithm other than ECDSA P-384 with SHA-384.
+        case unsupportedSNPReport = "unsupported-snp-report"
+        /// The SEV-SNP report is not signed by the VCEK's (or VLEK's) key.
+        case snpReportSignatureInvalid = "snp-report-signature-invalid"
+        /// The VCEK is not this report's: its hwID is not the CHIP_ID or its TCB extensions are not REPORTED_TCB.
+        case vcekMismatch = "vcek-mismatch"
+        /// The SEV-SNP guest policy allows debugging (POLICY bit 19) and debug guests are not allowed.
+        case debugGuest = "debug-guest"
 
         /// Whether this code means the input could not be parsed (exit status 2) rather than did not verify.
         public var isMalformed: Bool {
             switch self {
-            case .malformedQuote, .malformedCollateral, .malformedEventLog: true
+            case .malformedQuote, .malformedCollateral, .malformedEventLog, .malformedSNPReport: true
             default: false
             }
         }

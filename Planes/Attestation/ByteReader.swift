@@ -53,4 +53,9 @@ struct ByteReader {
         let b = try take(4, field)
         return UInt32(b[0]) | UInt32(b[1]) << 8 | UInt32(b[2]) << 16 | UInt32(b[3]) << 24
     }
+
+    mutating func u64(_ field: String) throws(AttestationError) -> UInt64 {
+        let b = try take(8, field)
+        return b.reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
 }
