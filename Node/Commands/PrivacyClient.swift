@@ -254,7 +254,8 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
             guard let m = try? Hex.decode(measurements), m.count == 192 else {
                 throw CLIFailure.malformed("--measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
             }
-            let identity = try await PlaneClient(base: options.plane).call("/v1/attestation")
+            let client = PlaneClient(base: options.plane)
+            let identity = try await client.call("/v1/attestation")
             guard let d = identity["tokenDomain"] as? [String: Any], let chainID = d["chainId"] as? Int,
                 let registry = (d["verifyingContract"] as? String).flatMap({ try? Address(hex: $0) })
             else { throw CLIFailure.malformed("the plane's /v1/attestation has no token domain") }
@@ -270,7 +271,7 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
                 rtmr: [Array(m[48..<96]), Array(m[96..<144]), Array(m[144..<192]), [UInt8](repeating: 0, count: 48)],
                 reportData: reportData
             )
-            let answer = try await PlaneClient(base: options.plane).call(
+            let answer = try await client.call(
                 "/v1/keys/release",
                 [
                     "token": json as Any, "evidence": Hex.encode(evidence.json()),

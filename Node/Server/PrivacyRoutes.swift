@@ -89,12 +89,7 @@ struct PrivacyRoutes: Sendable {
     func token(_ request: Request) async throws -> Response {
         let session = try authenticate(request)
         let field = WireField(try await Self.body(request), "request")
-        let mode: AccessToken.Mode
-        switch try field.string("mode") {
-        case "secure": mode = .secure
-        case "explore": mode = .explore
-        case let other: throw PrivacyPlaneError(.badRequest, "request.mode: expected secure or explore, found \(other)")
-        }
+        let mode = try AccessToken.Mode(name: try field.string("mode"), field: "request.mode")
         let secure = mode == .secure
         let token = try issuer.issue(
             for: session.address,
@@ -121,9 +116,13 @@ struct PrivacyRoutes: Sendable {
         let token = try SignedAccessToken(json: object["token"])
         // Limit by the consumer only once the plane's signature vouches for it, so nobody can spend another
         // account's allowance with forged tokens; forgeries cost one ecrecover and count against the global limit.
-        if case .rejected(let why) = release.tokens.verify(token, now: Self.unixNow()) {
+        let now = Self.unixNow()
+        let verified: VerifiedAccessToken
+        switch release.tokens.verify(token, now: now) {
+        case .rejected(let why):
             guard anonymous.allow("forged") else { throw Refusal.rateLimited }
             throw PrivacyPlaneError(.tokenRefused, why.description)
+        case .verified(let v): verified = v
         }
         guard perAddress.allow(token.token.consumer.hex) else { throw Refusal.rateLimited }
         let field = WireField(object, "request")
@@ -134,7 +133,8 @@ struct PrivacyRoutes: Sendable {
                 sandboxKey: try field.bytes("sandboxKey", max: 64),
                 keyVersion: try Self.keyVersion(object)
             ),
-            now: Self.unixNow()
+            verified: verified,
+            now: now
         )
         return NodeRoutes.json(
             Self.output(["wrapped": response.wrapped.json, "receipt": response.receipt.json] as [String: Any])

@@ -11,6 +11,18 @@ public struct AccessToken: Hashable, Sendable {
     public enum Mode: UInt8, Sendable {
         case explore = 0
         case secure = 1
+
+        /// "explore" or "secure", as the HTTP API and token JSON spell it.
+        public var name: String { self == .secure ? "secure" : "explore" }
+
+        /// The mode named `name`, or a `badRequest` naming `field`.
+        public init(name: String, field: String) throws(PrivacyPlaneError) {
+            switch name {
+            case "secure": self = .secure
+            case "explore": self = .explore
+            default: throw PrivacyPlaneError(.badRequest, "\(field): expected secure or explore, found \(name)")
+            }
+        }
     }
 
     public var consumer: Address
@@ -162,7 +174,12 @@ public enum TokenVerdict: Hashable, Sendable {
 /// A token whose signature and validity window checked out. Only `TokenVerifier` makes one.
 public struct VerifiedAccessToken: Hashable, Sendable {
     public let token: AccessToken
-    fileprivate init(unchecked token: AccessToken) { self.token = token }
+    /// The EIP-712 digest the signature was checked over (what receipts and REPORTDATA name).
+    public let signingHash: Hash32
+    fileprivate init(unchecked token: AccessToken, signingHash: Hash32) {
+        self.token = token
+        self.signingHash = signingHash
+    }
 }
 
 /// Checks tokens against the on-chain Privacy Plane signer and a clock reading passed in.
@@ -182,13 +199,17 @@ public struct TokenVerifier: Sendable {
             return .rejected(.malformed("rental id does not match dataset and consumer"))
         }
         guard token.notBefore < token.expiry else { return .rejected(.malformed("empty validity window")) }
+        let hash: Hash32
         let recovered: Address
-        do { recovered = try Secp256k1.shared.recoverAddress(try token.signingHash(domain), signed.signature) } catch {
+        do {
+            hash = try token.signingHash(domain)
+            recovered = try Secp256k1.shared.recoverAddress(hash, signed.signature)
+        } catch {
             return .rejected(.malformed(error.reason))
         }
         guard recovered == signer else { return .rejected(.wrongSigner(expected: signer, found: recovered)) }
         guard now >= token.notBefore else { return .rejected(.notYetValid(notBefore: token.notBefore, now: now)) }
         guard now < token.expiry else { return .rejected(.expired(expiry: token.expiry, now: now)) }
-        return .verified(VerifiedAccessToken(unchecked: token))
+        return .verified(VerifiedAccessToken(unchecked: token, signingHash: hash))
     }
 }

@@ -96,20 +96,29 @@ public final class KeyRelease: Sendable {
     /// Releases the dataset key to the sandbox in `request`, at `now` (unix seconds).
     public func release(_ request: KeyReleaseRequest, now: UInt64) async throws(PrivacyPlaneError) -> KeyReleaseResponse
     {
-        let token: AccessToken
         switch tokens.verify(request.token, now: now) {
         case .rejected(let why): throw PrivacyPlaneError(.tokenRefused, why.description)
-        case .verified(let v): token = v.token
+        case .verified(let v): return try await release(request, verified: v, now: now)
         }
+    }
+
+    /// The same, for a caller that has already verified `request.token` with `tokens` (the HTTP route does,
+    /// to rate-limit by consumer), so the signature is not recovered twice.
+    public func release(
+        _ request: KeyReleaseRequest,
+        verified: VerifiedAccessToken,
+        now: UInt64
+    ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        guard verified.token == request.token.token else {
+            throw PrivacyPlaneError(.tokenRefused, "the verified token is not the request's token")
+        }
+        let token = verified.token
+        let tokenHash = verified.signingHash
         guard token.mode == .secure else {
             throw PrivacyPlaneError(
                 .tokenRefused,
                 "an explore token never releases a dataset key; a secure token is needed"
             )
-        }
-        let tokenHash: Hash32
-        do { tokenHash = try token.signingHash(tokens.domain) } catch {
-            throw PrivacyPlaneError(.tokenRefused, error.reason)
         }
         guard request.sandboxKey.count == X25519PrivateKey.length else {
             throw PrivacyPlaneError(

@@ -8,7 +8,7 @@ extension SignedAccessToken {
         return [
             "token": [
                 "consumer": t.consumer.checksummed, "dataset": t.dataset.hex, "rental": t.rental.hex,
-                "mode": t.mode == .secure ? "secure" : "explore", "imageDigest": t.imageDigest.hex,
+                "mode": t.mode.name, "imageDigest": t.imageDigest.hex,
                 "jobId": t.jobID.hex, "notBefore": "\(t.notBefore)", "expiry": "\(t.expiry)", "nonce": t.nonce.hex,
             ] as [String: Any],
             "signature": Hex.encode(signature.rsv),
@@ -22,12 +22,7 @@ extension SignedAccessToken {
             let signature = object["signature"] as? String
         else { throw PrivacyPlaneError(.badRequest, "token: expected {\"token\": {…}, \"signature\": \"0x…\"}") }
         let field = WireField(t, "token")
-        let mode: AccessToken.Mode
-        switch try field.string("mode") {
-        case "secure": mode = .secure
-        case "explore": mode = .explore
-        case let other: throw PrivacyPlaneError(.badRequest, "token.mode: expected secure or explore, found \(other)")
-        }
+        let mode = try AccessToken.Mode(name: try field.string("mode"), field: "token.mode")
         var token = AccessToken(
             consumer: try field.address("consumer"),
             dataset: try field.hash("dataset"),

@@ -27,8 +27,7 @@ func measure(batch: Int = 1, _ body: () -> Void) -> Double {
             operations += batch
             elapsed = clock.now - start
         } while elapsed < .milliseconds(Int64(roundSeconds * 1000))
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        rates.append(Double(operations) / seconds)
+        rates.append(Double(operations) / elapsed.seconds)
     }
     return rates.sorted()[rates.count / 2]
 }
