@@ -193,10 +193,13 @@ public enum DCAPVerifier {
             }
         }
         let tcbSigner = try verifyChain(collateral.tcbInfoIssuerChain, "TCB Info issuer chain")
+        try checkTCBSigner(collateral.tcbInfoIssuerChain, root: root, "TCB Info issuer chain")
         try verifySigned(collateral.tcbInfoJSON, collateral.tcbInfoSignature, by: tcbSigner, "TCB Info")
         let qeSigner = try verifyChain(collateral.qeIdentityIssuerChain, "QE Identity issuer chain")
+        try checkTCBSigner(collateral.qeIdentityIssuerChain, root: root, "QE Identity issuer chain")
         try verifySigned(collateral.qeIdentityJSON, collateral.qeIdentitySignature, by: qeSigner, "QE Identity")
         let pckIssuer = try verifyChain(collateral.pckCRLIssuerChain, "PCK CRL issuer chain")
+        try checkPCKCA(collateral.pckCRLIssuerChain, root: root)
         guard pckIssuer.isCA, collateral.pckCRL.isSigned(by: pckIssuer) else {
             throw AttestationError(
                 .certificateChainInvalid,
@@ -218,6 +221,87 @@ public enum DCAPVerifier {
             windows.append(("certificate \(cert.subject) (notBefore…notAfter)", cert.notBefore, cert.notAfter))
         }
         return VerifiedCollateral(collateral: collateral, trustAnchor: root, pckIssuer: pckIssuer, windows: windows)
+    }
+
+    /// Subject common name of Intel's TCB signing certificate, the only signer of TCB Info and QE Identity.
+    public static let tcbSigningCommonName = "Intel SGX TCB Signing"
+    /// Subject common names of the Intel CAs that issue PCK certificates and sign the PCK CRL.
+    public static let pckCACommonNames: Set<String> = ["Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"]
+
+    /// Whether `chain[0]` is issued by `root` itself: the chain is the certificate alone or it and the root.
+    static func isIssuedDirectlyByRoot(_ chain: [X509Certificate], root: X509Certificate) -> Bool {
+        guard let first = chain.first, first.der != root.der else { return false }
+        return chain.count == 1 || (chain.count == 2 && chain[1].der == root.der)
+    }
+
+    /// The signer of TCB Info or QE Identity (the leaf of an issuer chain already verified to `root`) must be
+    /// Intel's TCB signing certificate: subject CN exactly ``tcbSigningCommonName``, issued directly by the root,
+    /// not a CA, and without the SGX PCK extension. Any other end-entity certificate under the root (a PCK
+    /// certificate above all, whose key lives in a CPU and whose revocation this path never consults) must not
+    /// be able to vouch for a TCB level.
+    static func checkTCBSigner(
+        _ chain: [X509Certificate],
+        root: X509Certificate,
+        _ name: String
+    ) throws(AttestationError) {
+        guard let signer = chain.first else {
+            throw AttestationError(.certificateChainInvalid, "\(name): expected certificates, found none")
+        }
+        let names = signer.subjectCommonNames
+        guard names == [tcbSigningCommonName] else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "\(name): expected the signer's subject CN to be \"\(tcbSigningCommonName)\", found "
+                    + (names.isEmpty ? "none" : names.map { "\"\($0)\"" }.joined(separator: ", "))
+                    + " (\(signer.subject))"
+            )
+        }
+        guard isIssuedDirectlyByRoot(chain, root: root) else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "\(name): expected the TCB signing certificate to be issued directly by \(root.subject), found "
+                    + "issuer \(signer.issuer) in a chain of \(chain.count) certificate(s)"
+            )
+        }
+        guard !signer.isCA else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "\(name): expected the TCB signing certificate to be an end entity (basicConstraints CA:FALSE), "
+                    + "found a CA certificate"
+            )
+        }
+        guard signer.extensionValue(oid: PCKExtensions.oid) == nil else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "\(name): expected no SGX PCK extension (\(PCKExtensions.oid)) on the TCB signing certificate, "
+                    + "found one (a PCK certificate cannot sign collateral)"
+            )
+        }
+    }
+
+    /// The PCK CRL issuer (the leaf of its chain, already verified to `root`) must be an Intel PCK CA by subject
+    /// (``pckCACommonNames``), a CA, issued directly by the root.
+    static func checkPCKCA(_ chain: [X509Certificate], root: X509Certificate) throws(AttestationError) {
+        guard let ca = chain.first else {
+            throw AttestationError(.certificateChainInvalid, "PCK CRL issuer chain: expected certificates, found none")
+        }
+        let names = ca.subjectCommonNames
+        guard names.count == 1, pckCACommonNames.contains(names[0]) else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "PCK CRL issuer chain: expected the subject CN to be "
+                    + pckCACommonNames.sorted().map { "\"\($0)\"" }.joined(separator: " or ") + ", found "
+                    + (names.isEmpty ? "none" : names.map { "\"\($0)\"" }.joined(separator: ", "))
+                    + " (\(ca.subject))"
+            )
+        }
+        guard ca.isCA, isIssuedDirectlyByRoot(chain, root: root) else {
+            throw AttestationError(
+                .certificateChainInvalid,
+                "PCK CRL issuer chain: expected \(ca.subject) to be a CA issued directly by \(root.subject), found "
+                    + (ca.isCA ? "issuer \(ca.issuer) in a chain of \(chain.count) certificate(s)" : "an end entity")
+            )
+        }
     }
 
     /// Parses the collateral's signatures once and verifies `quote` at `time`: convenience for one quote.

@@ -127,6 +127,30 @@ public final class X509Certificate: @unchecked Sendable {
 
     /// Whether `at` (seconds since the Unix epoch) lies in notBefore…notAfter, both inclusive.
     public func isValid(at time: Int64) -> Bool { notBefore <= time && time <= notAfter }
+
+    /// Every commonName (2.5.4.3) attribute of the subject, in order, as UTF-8 (an unreadable value is left out).
+    /// Policy that pins a certificate by name compares these exactly: one name, byte for byte.
+    public var subjectCommonNames: [String] {
+        guard let name = X509_get_subject_name(cert) else { return [] }
+        var names: [String] = []
+        var index: Int32 = -1
+        while true {
+            index = X509_NAME_get_index_by_NID(name, NID_commonName, index)
+            guard index >= 0 else { break }
+            guard let entry = X509_NAME_get_entry(name, index), let data = X509_NAME_ENTRY_get_data(entry) else {
+                continue
+            }
+            var out: UnsafeMutablePointer<UInt8>? = nil
+            let length = ASN1_STRING_to_UTF8(&out, data)
+            guard length >= 0, let out else {
+                _ = OpenSSLErrorQueue.drain()
+                continue
+            }
+            names.append(String(decoding: UnsafeBufferPointer(start: out, count: Int(length)), as: UTF8.self))
+            CRYPTO_free(out, nil, 0)
+        }
+        return names
+    }
 }
 
 /// An X.509 certificate revocation list (one owned `X509_CRL` handle). Immutable, so `@unchecked Sendable`.

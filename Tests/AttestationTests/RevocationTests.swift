@@ -10,6 +10,8 @@ import Testing
 /// is replaced by the test chain. Revocation is checked before the QE report signature, so the revoked leaf
 /// fails with certificate-revoked, while the same leaf on a CRL that does not list it gets past revocation and
 /// fails later, at the QE report signature (the real PCK key signed that report, not the test leaf's).
+/// The same kind of test PKI pins who may sign collateral: only a certificate shaped like Intel's TCB signing
+/// certificate signs TCB Info and QE Identity, and only a PCK CA by subject signs the PCK CRL.
 @Suite struct RevocationTests {
     let dir: URL
 
@@ -87,6 +89,15 @@ import Testing
         return Hex.encode(parts[0] + parts[1])
     }
 
+    /// Issues `name`.pem for `name`.key with `subject`, signed by `issuer`, with the extensions in the file `ext`.
+    func issue(_ name: String, subject: String, by issuer: String, ext: String) throws {
+        try openssl(["req", "-new", "-key", "\(name).key", "-subj", subject, "-out", "\(name).csr"])
+        try openssl([
+            "x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key",
+            "-CAcreateserial", "-days", "3650", "-extfile", ext, "-out", "\(name).pem",
+        ])
+    }
+
     @Test func aRevokedPCKCertificateIsRejectedAndAnUnlistedOneIsNot() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         let realQuote = try Fixtures.quote("dcap-qvl/tdx_quote")
@@ -108,15 +119,8 @@ import Testing
             "keyUsage=critical,digitalSignature\n1.2.840.113741.1.13.1=DER:\(Hex.encode(sgxExtension))\n",
             "leaf.ext"
         )
-        func issue(_ name: String, subject: String, by issuer: String, ext: String) throws {
-            try openssl(["req", "-new", "-key", "\(name).key", "-subj", subject, "-out", "\(name).csr"])
-            try openssl([
-                "x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key",
-                "-CAcreateserial", "-days", "3650", "-extfile", ext, "-out", "\(name).pem",
-            ])
-        }
-        try issue("pck", subject: "/CN=DeLong Test PCK CA", by: "root", ext: "ca.ext")
-        try issue("tcb", subject: "/CN=DeLong Test TCB Signing", by: "root", ext: "signer.ext")
+        try issue("pck", subject: "/CN=Intel SGX PCK Platform CA", by: "root", ext: "ca.ext")
+        try issue("tcb", subject: "/CN=Intel SGX TCB Signing", by: "root", ext: "signer.ext")
         try issue("leaf", subject: "/CN=DeLong Test PCK Certificate", by: "pck", ext: "leaf.ext")
         let root = try text("root.pem")
         let pck = try text("pck.pem")
@@ -184,5 +188,120 @@ import Testing
         #expect(throws: AttestationError(.certificateChainInvalid, "")) {
             try DCAPVerifier.prepare(try collateral(pckCRL: cleanPCKCRL))
         }
+    }
+
+    /// Collateral with the fixture's TCB Info and QE Identity (window widened to around now), each signed by the
+    /// given key with the given issuer chain, and a PCK CRL by `pckCA`.
+    func collateral(
+        tcbChain: String,
+        tcbKey: String,
+        qeChain: String? = nil,
+        qeKey: String? = nil,
+        pckCA: String = "pck"
+    ) throws -> QuoteCollateral {
+        let fixture = try #require(
+            try JSONSerialization.jsonObject(with: Data(try Fixtures.bytes(Fixtures.tdx))) as? [String: Any]
+        )
+        func widen(_ json: String) -> String {
+            json.replacingOccurrences(
+                of: #""issueDate":"[^"]*","nextUpdate":"[^"]*""#,
+                with: #""issueDate":"2020-01-01T00:00:00Z","nextUpdate":"2099-01-01T00:00:00Z""#,
+                options: .regularExpression
+            )
+        }
+        let root = try text("root.pem")
+        let tcbInfo = widen(try #require(fixture["tcb_info"] as? String))
+        let qeIdentity = widen(try #require(fixture["qe_identity"] as? String))
+        try caConfig("rootca")
+        try caConfig(pckCA + "ca")
+        let object: [String: Any] = [
+            "pck_crl_issuer_chain": try text("\(pckCA).pem") + root,
+            "root_ca_crl": try crl("rootca", key: "root.key", cert: "root.pem"),
+            "pck_crl": try crl(pckCA + "ca", key: "\(pckCA).key", cert: "\(pckCA).pem"),
+            "tcb_info_issuer_chain": tcbChain, "tcb_info": tcbInfo,
+            "tcb_info_signature": try sign(tcbInfo, key: tcbKey),
+            "qe_identity_issuer_chain": qeChain ?? tcbChain, "qe_identity": qeIdentity,
+            "qe_identity_signature": try sign(qeIdentity, key: qeKey ?? tcbKey),
+        ]
+        return try QuoteCollateral(json: Array(try JSONSerialization.data(withJSONObject: object)))
+    }
+
+    @Test func onlyIntelsTCBSigningCertificateMaySignTCBInfoAndQEIdentity() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let realQuote = try Fixtures.quote("dcap-qvl/tdx_quote")
+        let realLeaf = try X509Certificate.pemChain(try TDXQuote(bytes: realQuote).signature.pckChainPEM)[0]
+        let sgxExtension = try #require(realLeaf.extensionValue(oid: PCKExtensions.oid))
+        for key in ["root", "pck", "tcb", "leaf", "named", "tagged", "ca", "stranger", "otherca"] {
+            try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "\(key).key"])
+        }
+        try openssl([
+            "req", "-new", "-x509", "-key", "root.key", "-subj", "/CN=DeLong Test Root CA", "-days", "3650",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-out", "root.pem",
+        ])
+        try write("basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n", "ca.ext")
+        try write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n", "signer.ext")
+        try write(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                + "1.2.840.113741.1.13.1=DER:\(Hex.encode(sgxExtension))\n",
+            "pckleaf.ext"
+        )
+        try write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyCertSign\n", "sca.ext")
+        try issue("pck", subject: "/CN=Intel SGX PCK Platform CA", by: "root", ext: "ca.ext")
+        try issue("tcb", subject: "/CN=Intel SGX TCB Signing/O=Intel Corporation", by: "root", ext: "signer.ext")
+        // A PCK-like certificate: issued by the PCK CA, carrying the SGX extension, an end entity.
+        try issue("leaf", subject: "/CN=Intel SGX PCK Certificate", by: "pck", ext: "pckleaf.ext")
+        // The TCB signer's name on a certificate the PCK CA issued.
+        try issue("named", subject: "/CN=Intel SGX TCB Signing", by: "pck", ext: "signer.ext")
+        // The TCB signer's name and issuer, but with the PCK extension.
+        try issue("tagged", subject: "/CN=Intel SGX TCB Signing", by: "root", ext: "pckleaf.ext")
+        // The TCB signer's name and issuer, but a CA.
+        try issue("ca", subject: "/CN=Intel SGX TCB Signing", by: "root", ext: "sca.ext")
+        // A well-formed signer under the root with another name.
+        try issue("stranger", subject: "/CN=DeLong Test TCB Signing", by: "root", ext: "signer.ext")
+        // A CA under the root that is not a PCK CA by subject.
+        try issue("otherca", subject: "/CN=DeLong Test PCK CA", by: "root", ext: "ca.ext")
+        let root = try text("root.pem")
+        let pck = try text("pck.pem")
+        let anchor = try X509Certificate.pemChain(Array(root.utf8))[0]
+        func refusal(_ collateral: QuoteCollateral) -> AttestationError? {
+            do {
+                _ = try DCAPVerifier.prepare(collateral, trustAnchor: anchor)
+                return nil
+            } catch { return error }
+        }
+
+        // Intel's shape verifies, with or without the root at the end of the chain.
+        let tcb = try text("tcb.pem")
+        #expect(refusal(try collateral(tcbChain: tcb + root, tcbKey: "tcb.key")) == nil)
+        #expect(refusal(try collateral(tcbChain: tcb, tcbKey: "tcb.key")) == nil)
+
+        let cases: [(what: String, chain: String, key: String, reason: String)] = [
+            ("a PCK certificate", try text("leaf.pem") + pck + root, "leaf.key", "subject CN"),
+            ("the name under the PCK CA", try text("named.pem") + pck + root, "named.key", "issued directly by"),
+            ("the name with the PCK extension", try text("tagged.pem") + root, "tagged.key", "PCK extension"),
+            ("the name on a CA", try text("ca.pem") + root, "ca.key", "end entity"),
+            ("another name under the root", try text("stranger.pem") + root, "stranger.key", "Intel SGX TCB Signing"),
+        ]
+        for (what, chain, key, reason) in cases {
+            let onTCBInfo = try #require(refusal(try collateral(tcbChain: chain, tcbKey: key)), "\(what)")
+            #expect(onTCBInfo.code == .certificateChainInvalid, "\(what)")
+            #expect(onTCBInfo.reason.hasPrefix("TCB Info issuer chain"), "\(what): \(onTCBInfo)")
+            #expect(onTCBInfo.reason.contains(reason), "\(what): \(onTCBInfo)")
+            let onQE = try #require(
+                refusal(
+                    try collateral(tcbChain: tcb + root, tcbKey: "tcb.key", qeChain: chain, qeKey: key)
+                ),
+                "\(what)"
+            )
+            #expect(onQE.code == .certificateChainInvalid, "\(what)")
+            #expect(onQE.reason.hasPrefix("QE Identity issuer chain"), "\(what): \(onQE)")
+        }
+
+        // The PCK CRL is signed by its issuer, but the issuer is not a PCK CA by subject.
+        let otherCA = try #require(refusal(try collateral(tcbChain: tcb + root, tcbKey: "tcb.key", pckCA: "otherca")))
+        #expect(otherCA.code == .certificateChainInvalid)
+        #expect(otherCA.reason.contains("Intel SGX PCK Platform CA"), "\(otherCA)")
+        #expect(otherCA.reason.contains("DeLong Test PCK CA"), "\(otherCA)")
     }
 }
