@@ -186,7 +186,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PrivacyPlaneTests",
-            dependencies: ["PrivacyPlane", "ChainCore", "ChainRecords", "PlaneCrypto", "TestSupport"],
+            dependencies: ["PrivacyPlane", "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "TestSupport"],
             path: "Tests/PrivacyPlaneTests",
             swiftSettings: strictSettings
         ),

@@ -63,6 +63,15 @@ struct PlaneClient {
         }
     }
 
+    /// The plane's token domain (chain id and AlgorithmRegistry), from its /v1/attestation.
+    func tokenDomain() async throws -> TokenDomain {
+        let identity = try await call("/v1/attestation")
+        guard let d = identity["tokenDomain"] as? [String: Any], let chainID = d["chainId"] as? Int, chainID >= 0,
+            let registry = (d["verifyingContract"] as? String).flatMap({ try? Address(hex: $0) })
+        else { throw CLIFailure.malformed("the plane's /v1/attestation has no token domain") }
+        return TokenDomain(chainID: UInt64(chainID), verifyingContract: registry)
+    }
+
     /// Writes a secret file with mode 0600 under a temporary name, then renames it into place.
     static func writeSecret(_ bytes: [UInt8], to path: String) throws {
         let temporary = path + ".tmp-\(getpid())"
@@ -78,14 +87,20 @@ struct PlaneClient {
     }
 
     /// Receives a wrapped DEK for a fresh X25519 key and writes it as a key file (32 raw bytes, 0600).
+    /// The wrap binds `chainID` (the chain the caller expects the key for): a key wrapped for another chain
+    /// does not authenticate.
     static func receiveKey(
         _ answer: [String: Any],
         recipient: X25519PrivateKey,
+        chainID: UInt64,
         out: String
     ) throws -> [String: Any] {
         let wrapped = try KeyWrap.Wrapped(json: answer["wrapped"])
-        guard let dek = try KeyWrap.unwrap(wrapped, recipient: recipient) else {
-            throw CLIFailure(exitCode: ExitCodes.verificationFailed, message: "the wrapped key did not authenticate")
+        guard let dek = try KeyWrap.unwrap(wrapped, recipient: recipient, chainID: chainID) else {
+            throw CLIFailure(
+                exitCode: ExitCodes.verificationFailed,
+                message: "the wrapped key did not authenticate (for chain id \(chainID))"
+            )
         }
         var bytes = dek.withUnsafeBytes { Array($0) }
         defer { SecretBytes.wipe(&bytes) }
@@ -168,17 +183,22 @@ struct PrivacyProviderKeyCommand: AsyncParsableCommand {
     @Option(help: "Session file from `delong privacy login`.") var session: String
     @Option(help: "The dataset id (0x + 64 hex digits).") var dataset: String
     @Option(help: "Key version.") var keyVersion: UInt32 = 1
+    @Option(help: "The chain id the key must be for (default: the one the plane's /v1/attestation names).")
+    var chainId: UInt64?
     @Option(help: "Where to write the DEK (32 raw bytes, mode 0600).") var out: String
 
     func run() async throws {
         try await PlaneClient.reporting {
             let recipient = try X25519PrivateKey()
-            let answer = try await PlaneClient(base: options.plane).call(
+            let client = PlaneClient(base: options.plane)
+            var expectedChain = chainId ?? 0
+            if chainId == nil { expectedChain = try await client.tokenDomain().chainID }
+            let answer = try await client.call(
                 "/v1/keys/provider",
                 ["dataset": dataset, "keyVersion": Int(keyVersion), "recipientKey": Hex.encode(recipient.publicKey)],
                 session: try readSession(session)
             )
-            let receipt = try PlaneClient.receiveKey(answer, recipient: recipient, out: out)
+            let receipt = try PlaneClient.receiveKey(answer, recipient: recipient, chainID: expectedChain, out: out)
             print(
                 JSONOutput.object([("key", .string(out)), ("receipt", .optional(receiptSummary(receipt)))]).rendered()
             )
@@ -234,12 +254,16 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
             What a Secure Mode sandbox does, without TDX: makes an X25519 key, writes development evidence \
             (delong-dev-insecure-v1) whose REPORTDATA binds that key, the token and the image digest, and \
             asks the plane for the key. Only a plane started with --allow-insecure-development-evidence \
-            accepts it. Real sandboxes present a TDX quote instead (the Computing Plane).
+            (on the devnet, or on a chain named by --allow-insecure-development-evidence-on-chain) accepts it, \
+            and only when governance trusts the development digest \
+            sha256("delong/dev-measurements/v1" ‖ MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2), which the output prints: \
+            development evidence never matches a real TDX digest. Real sandboxes present a TDX quote instead \
+            (the Computing Plane).
             """
     )
     @OptionGroup var options: PlaneOptions
     @Option(help: "Token JSON from `delong privacy token`.") var token: String
-    @Option(help: "Claimed MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 (192 bytes hex): must be trusted on chain.")
+    @Option(help: "Claimed MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 (192 bytes hex): their development digest must be trusted.")
     var measurements: String
     @Option(help: "Key version.") var keyVersion: UInt32 = 1
     @Option(help: "Where to write the DEK (32 raw bytes, mode 0600).") var out: String
@@ -255,11 +279,7 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
                 throw CLIFailure.malformed("--measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
             }
             let client = PlaneClient(base: options.plane)
-            let identity = try await client.call("/v1/attestation")
-            guard let d = identity["tokenDomain"] as? [String: Any], let chainID = d["chainId"] as? Int,
-                let registry = (d["verifyingContract"] as? String).flatMap({ try? Address(hex: $0) })
-            else { throw CLIFailure.malformed("the plane's /v1/attestation has no token domain") }
-            let domain = TokenDomain(chainID: UInt64(chainID), verifyingContract: registry)
+            let domain = try await client.tokenDomain()
             let sandbox = try X25519PrivateKey()
             let reportData = KeyWrap.reportData(
                 recipientKey: sandbox.publicKey,
@@ -278,9 +298,15 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
                     "sandboxKey": Hex.encode(sandbox.publicKey), "keyVersion": Int(keyVersion),
                 ]
             )
-            let receipt = try PlaneClient.receiveKey(answer, recipient: sandbox, out: out)
+            let receipt = try PlaneClient.receiveKey(answer, recipient: sandbox, chainID: domain.chainID, out: out)
             print(
-                JSONOutput.object([("key", .string(out)), ("receipt", .optional(receiptSummary(receipt)))]).rendered()
+                JSONOutput.object([
+                    ("key", .string(out)), ("receipt", .optional(receiptSummary(receipt))),
+                    (
+                        "developmentDigest",
+                        .string(Hex.encode(InsecureDevelopmentEvidence.measurementDigest(measurements: m)))
+                    ),
+                ]).rendered()
             )
         }
     }

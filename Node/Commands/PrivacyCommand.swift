@@ -38,8 +38,8 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             /metrics), and serves: GET /v1/nonce, POST /v1/login (SIWE), POST /v1/tokens, POST \
             /v1/keys/release, POST /v1/keys/provider, GET /v1/receipts, GET /v1/attestation. See \
             docs/privacy-plane.md. When AlgorithmRegistry names a privacy signer other than the signing \
-            key's address, the plane refuses to start. Root secret: --root-secret file:PATH (development; created 0600 when \
-            missing) or dstack[:SOCKET] (the dstack guest agent, default socket /var/run/dstack.sock). \
+            key's address, the plane refuses to start. Root secret: --root-secret file:PATH (development; a missing \
+            file is an error unless --create-root-secret is given, which creates it 0600) or dstack[:SOCKET] (the dstack guest agent, default socket /var/run/dstack.sock). \
             Prints `READY http://HOST:PORT` once listening. Exit codes: 0 stopped cleanly, 2 malformed \
             options or files, 3 unreadable file or unreachable endpoint, 4 key refused.
             """
@@ -62,8 +62,19 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     @Option(help: "Longest a Secure Mode job may run, in seconds: tokens last this long.") var maxJobSeconds: UInt64 =
         3600
     @Option(help: "Requests per second allowed per address (bursts of 4x).") var rate: Double = 50
-    @Flag(help: "Accept the INSECURE development evidence (machines without TDX). Never in production.")
+    @Flag(help: "Accept the INSECURE development evidence (machines without TDX), on the devnet (chain id 31337) only.")
     var allowInsecureDevelopmentEvidence = false
+    @Option(help: "With --allow-insecure-development-evidence: accept it on this chain id, which is not the devnet's.")
+    var allowInsecureDevelopmentEvidenceOnChain: UInt64?
+    @Flag(
+        help:
+            "Create the file: root secret when it is missing (a new key universe); otherwise a missing one is an error."
+    )
+    var createRootSecret = false
+    @Flag(
+        help: "Migration: provider key releases return the version 1 DEK (not bound to the chain), to re-seal under v2."
+    )
+    var serveV1ProviderKeys = false
 
     func validate() throws {
         guard listenAddress != nil else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
@@ -71,6 +82,11 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         guard rate > 0 else { throw ValidationError("--rate: expected a positive number") }
         guard rootSecret.hasPrefix("file:") || rootSecret == "dstack" || rootSecret.hasPrefix("dstack:") else {
             throw ValidationError("--root-secret: expected file:PATH or dstack[:SOCKET], found \"\(rootSecret)\"")
+        }
+        if allowInsecureDevelopmentEvidenceOnChain != nil && !allowInsecureDevelopmentEvidence {
+            throw ValidationError(
+                "--allow-insecure-development-evidence-on-chain: expected --allow-insecure-development-evidence too"
+            )
         }
         for status in allowStatus where TCBStatus(rawValue: status) == nil {
             throw ValidationError("--allow-status: unknown TCB status \"\(status)\"")
@@ -86,6 +102,17 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
         let index = syncer.index
         let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("privacy")
+        if allowInsecureDevelopmentEvidence {
+            do {
+                try AttestationEvidenceVerifier.checkDevelopmentEvidenceAllowed(
+                    chainID: index.config.chainID,
+                    namedChainID: allowInsecureDevelopmentEvidenceOnChain
+                )
+            } catch {
+                FileHandle.standardError.write(Data("delong: \(error.reason)\n".utf8))
+                throw ExitCode(ExitCodes.malformedInput)
+            }
+        }
         let plane = try await keysRefused { () async throws -> (PrivacyRoutes, TokenIssuer) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
             let key = try Self.readKey(signingKey, what: "signing key")
@@ -108,7 +135,11 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                         "the signing key's address \(issuer.signer.checksummed) is not AlgorithmRegistry's privacy signer \(signer.address.checksummed); tokens would not verify"
                 )
             }
-            let root = try makeRootSecret().rootSecret()
+            let keys = DatasetKeys(
+                root: try makeRootSecret().rootSecret(),
+                deployment: .init(chainID: index.config.chainID, dataMarket: index.config.contracts.dataMarket),
+                servesV1ToProviders: serveV1ProviderKeys
+            )
             let release = KeyRelease(
                 reader: index,
                 tokens: TokenVerifier(domain: tokenDomain, signer: issuer.signer),
@@ -118,7 +149,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                     domain: tokenDomain,
                     signingKey: key
                 ),
-                root: root,
+                keys: keys,
                 allowDevelopmentEvidence: allowInsecureDevelopmentEvidence,
                 logger: logger
             )
@@ -143,6 +174,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         if allowInsecureDevelopmentEvidence {
             logger.warning("INSECURE development evidence is accepted: never run this in production")
+        }
+        if serveV1ProviderKeys {
+            logger.warning("migration mode: providers receive version 1 dataset keys (not bound to this chain)")
         }
         let state = NodeState()
         let router = Router()
@@ -169,7 +203,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
 
     func makeRootSecret() -> any RootSecretProvider {
         if rootSecret.hasPrefix("file:") {
-            return LocalRootSecretFile(path: String(rootSecret.dropFirst(5)), createIfMissing: true)
+            return LocalRootSecretFile(path: String(rootSecret.dropFirst(5)), createIfMissing: createRootSecret)
         }
         let socket = rootSecret.hasPrefix("dstack:") ? String(rootSecret.dropFirst(7)) : DstackRootSecret.defaultSocket
         return DstackRootSecret(socketPath: socket)

@@ -101,12 +101,18 @@ public struct VerifiedQuote: Sendable {
 }
 
 extension VerifiedQuote {
-    /// SHA-256(MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 [‖ RTMR3]): the digest the on-chain AlgorithmRegistry allow-list
-    /// (`MeasurementTrusted`) names. Include RTMR3 when the runner's RTMR3 is meaningful (dstack compose hash).
+    /// The digest the on-chain AlgorithmRegistry allow-list (`MeasurementTrusted`) names: for an Intel TDX quote
+    /// SHA-256(MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 [‖ RTMR3]); for development evidence the same values in their own
+    /// domain, SHA-256(``InsecureDevelopmentEvidence/digestDomain`` ‖ MRTD ‖ …), so development evidence can
+    /// only match a digest trusted explicitly as a development digest, never a production one. Include RTMR3
+    /// when the runner's RTMR3 is meaningful (dstack compose hash).
     public func measurementDigest(includingRTMR3: Bool) -> [UInt8] {
-        var input = report.mrTD + report.rtmr[0] + report.rtmr[1] + report.rtmr[2]
-        if includingRTMR3 { input += report.rtmr[3] }
-        return Digest.sha256(input)
+        let rtmr = includingRTMR3 ? report.rtmr : Array(report.rtmr[0..<3])
+        switch kind {
+        case .intelTDX: return Digest.sha256(report.mrTD + rtmr.flatMap { $0 })
+        case .insecureDevelopment:
+            return InsecureDevelopmentEvidence.measurementDigest(measurements: report.mrTD + rtmr.flatMap { $0 })
+        }
     }
 }
 

@@ -14,6 +14,16 @@ public struct InsecureDevelopmentEvidence: Sendable, Hashable {
     public static let type = "delong-dev-insecure-v1"
     /// The advisory ID every verified development evidence carries.
     public static let advisoryID = "DELONG-INSECURE-DEVELOPMENT"
+    /// The prefix of every development measurement digest (26 ASCII bytes): development evidence lives in its
+    /// own digest domain, apart from real TDX digests (no prefix) and SEV-SNP digests (`snp`).
+    public static let digestDomain = Array("delong/dev-measurements/v1".utf8)
+
+    /// SHA-256(``digestDomain`` ‖ `measurements`), where `measurements` is MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2
+    /// [‖ RTMR3] (192 or 240 bytes): the allow-list digest that development evidence claiming these values
+    /// matches. Governance trusts it on a devnet with `trustMeasurement(digest, digestDomain ‖ measurements, …)`.
+    public static func measurementDigest(measurements: [UInt8]) -> [UInt8] {
+        Digest.sha256(digestDomain + measurements)
+    }
 
     /// Claimed MRTD (48).
     public let mrTD: [UInt8]

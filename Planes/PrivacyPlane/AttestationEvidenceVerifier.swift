@@ -56,3 +56,36 @@ public struct AttestationEvidenceVerifier: EvidenceVerifier {
         )
     }
 }
+
+extension AttestationEvidenceVerifier {
+    /// The chain id of the project's devnet (contrib/devnet): the only chain on which the insecure development
+    /// evidence may be accepted without naming the chain.
+    public static let devnetChainID: UInt64 = 31337
+
+    /// Refuses the insecure development evidence on `chainID` unless it is the devnet's or the operator named
+    /// exactly that chain id (`--allow-insecure-development-evidence-on-chain`), so a copied demo command line
+    /// pointed at a real chain does not open its allow-list to anyone who can write JSON.
+    public static func checkDevelopmentEvidenceAllowed(
+        chainID: UInt64,
+        namedChainID: UInt64?
+    ) throws(PrivacyPlaneError) {
+        if let namedChainID {
+            guard namedChainID == chainID else {
+                throw PrivacyPlaneError(
+                    .invalidConfiguration,
+                    "--allow-insecure-development-evidence-on-chain \(namedChainID): the configured chain id is "
+                        + "\(chainID); development evidence is allowed only on the chain named"
+                )
+            }
+            return
+        }
+        guard chainID == devnetChainID else {
+            throw PrivacyPlaneError(
+                .invalidConfiguration,
+                "--allow-insecure-development-evidence: refused on chain id \(chainID), which is not the devnet "
+                    + "(\(devnetChainID)); development evidence is not attestation. To accept it on this chain "
+                    + "anyway, add --allow-insecure-development-evidence-on-chain \(chainID)"
+            )
+        }
+    }
+}

@@ -1,7 +1,7 @@
 public import ChainCore
 public import ChainRecords
 public import Logging
-public import PlaneCrypto
+import PlaneCrypto
 
 /// What attestation evidence proved about a sandbox, once verified.
 public struct AttestedSandbox: Hashable, Sendable {
@@ -72,7 +72,7 @@ public final class KeyRelease: Sendable {
     public let receipts: ReceiptLog
     /// Whether the insecure development evidence is accepted (never in production).
     public let allowDevelopmentEvidence: Bool
-    private let root: SecretBytes
+    private let keys: DatasetKeys
     private let logger: Logger?
 
     public init(
@@ -80,7 +80,7 @@ public final class KeyRelease: Sendable {
         tokens: TokenVerifier,
         evidence: any EvidenceVerifier,
         receipts: ReceiptLog,
-        root: SecretBytes,
+        keys: DatasetKeys,
         allowDevelopmentEvidence: Bool = false,
         logger: Logger?
     ) {
@@ -88,7 +88,7 @@ public final class KeyRelease: Sendable {
         self.tokens = tokens
         self.evidence = evidence
         self.receipts = receipts
-        self.root = root
+        self.keys = keys
         self.allowDevelopmentEvidence = allowDevelopmentEvidence
         self.logger = logger
     }
@@ -232,7 +232,8 @@ public final class KeyRelease: Sendable {
             keyVersion: keyVersion,
             tokenHash: .zero,
             evidenceHash: .zero,
-            recipientKey: recipientKey
+            recipientKey: recipientKey,
+            provider: true
         )
         let receipt = try await receipts.append(
             KeyReleaseReceipt(
@@ -275,12 +276,17 @@ public final class KeyRelease: Sendable {
         keyVersion: UInt32,
         tokenHash: Hash32,
         evidenceHash: Hash32,
-        recipientKey: [UInt8]
+        recipientKey: [UInt8],
+        provider: Bool = false
     ) throws(PrivacyPlaneError) -> KeyWrap.Wrapped {
         do {
-            let dek = try DatasetKeys.dek(root: root, datasetID: dataset, keyVersion: keyVersion)
+            let dek =
+                provider
+                ? try keys.providerDEK(datasetID: dataset, keyVersion: keyVersion)
+                : try keys.dek(datasetID: dataset, keyVersion: keyVersion)
             return try KeyWrap.wrap(
                 dek,
+                chainID: keys.deployment.chainID,
                 dataset: dataset,
                 keyVersion: keyVersion,
                 tokenHash: tokenHash,

@@ -5,11 +5,15 @@ public import PlaneCrypto
 /// transcript, AES-256-GCM around the DEK. docs/key-release.md is the specification; the sandbox side
 /// (``unwrap(_:recipient:)``) is here too so both ends share one definition.
 ///
-///     transcript = SHA-256("delong/key-release/v1" ‖ tokenHash ‖ evidenceHash ‖ recipientKey ‖ planeKey)
-///     wrapKey    = HKDF-SHA256(ikm: X25519(plane, recipient), salt: "delong/key-release/v1", info: transcript)
-///     wrapped    = AES-256-GCM(wrapKey, nonce, aad: transcript ‖ datasetId ‖ keyVersion (u32 BE), DEK)
+///     transcript = SHA-256("delong/key-release/v2" ‖ tokenHash ‖ evidenceHash ‖ recipientKey ‖ planeKey)
+///     wrapKey    = HKDF-SHA256(ikm: X25519(plane, recipient), salt: "delong/key-release/v2", info: transcript)
+///     wrapped    = AES-256-GCM(wrapKey, nonce,
+///                              aad: transcript ‖ chainId (u64 BE) ‖ datasetId ‖ keyVersion (u32 BE), DEK)
+///
+/// The chain id in the AAD is the one the recipient expects (its own configuration, never the plane's
+/// answer): a key wrapped by a plane of another chain does not open.
 public enum KeyWrap {
-    public static let label = Array("delong/key-release/v1".utf8)
+    public static let label = Array("delong/key-release/v2".utf8)
     static let reportDataLabel = Array("delong/report-data/v1".utf8)
 
     /// What a sandbox must put in its REPORTDATA (64 bytes) so its quote vouches for exactly this key, token
@@ -33,8 +37,9 @@ public enum KeyWrap {
         Digest.sha256(label + tokenHash.bytes + evidenceHash.bytes + recipientKey + planeKey)
     }
 
-    static func aad(transcript: [UInt8], dataset: Hash32, keyVersion: UInt32) -> [UInt8] {
-        transcript + dataset.bytes + withUnsafeBytes(of: keyVersion.bigEndian) { Array($0) }
+    static func aad(transcript: [UInt8], chainID: UInt64, dataset: Hash32, keyVersion: UInt32) -> [UInt8] {
+        transcript + withUnsafeBytes(of: chainID.bigEndian) { Array($0) } + dataset.bytes
+            + withUnsafeBytes(of: keyVersion.bigEndian) { Array($0) }
     }
 
     /// The wrapped DEK and what the recipient needs to open it.
@@ -70,6 +75,7 @@ public enum KeyWrap {
     /// Wraps `dek` for `recipientKey` with a fresh plane key (forward secrecy: it is dropped right after).
     public static func wrap(
         _ dek: SecretBytes,
+        chainID: UInt64,
         dataset: Hash32,
         keyVersion: UInt32,
         tokenHash: Hash32,
@@ -85,7 +91,7 @@ public enum KeyWrap {
         )
         let wrapKey = try HKDF.sha256(key: plane.sharedSecret(with: recipientKey), salt: label, info: transcript)
         let nonce = try SecureRandom.bytes(count: AES256GCM.nonceLength)
-        let aad = aad(transcript: transcript, dataset: dataset, keyVersion: keyVersion)
+        let aad = aad(transcript: transcript, chainID: chainID, dataset: dataset, keyVersion: keyVersion)
         let cipher = try AES256GCM(key: wrapKey)
         var sealed = [UInt8](repeating: 0, count: dek.count + AES256GCM.tagLength)
         try sealed.withUnsafeMutableBytes { (out) throws in
@@ -114,8 +120,9 @@ public enum KeyWrap {
         )
     }
 
-    /// The recipient's side: the DEK, or nil when anything was altered.
-    public static func unwrap(_ w: Wrapped, recipient: X25519PrivateKey) throws -> SecretBytes? {
+    /// The recipient's side: the DEK, or nil when anything was altered or the key was wrapped for a chain
+    /// other than `chainID` (the chain the recipient expects).
+    public static func unwrap(_ w: Wrapped, recipient: X25519PrivateKey, chainID: UInt64) throws -> SecretBytes? {
         let transcript = transcript(
             tokenHash: w.tokenHash,
             evidenceHash: w.evidenceHash,
@@ -124,7 +131,7 @@ public enum KeyWrap {
         )
         let wrapKey = try HKDF.sha256(key: recipient.sharedSecret(with: w.planeKey), salt: label, info: transcript)
         guard w.sealed.count >= AES256GCM.tagLength, w.nonce.count == AES256GCM.nonceLength else { return nil }
-        let aad = aad(transcript: transcript, dataset: w.dataset, keyVersion: w.keyVersion)
+        let aad = aad(transcript: transcript, chainID: chainID, dataset: w.dataset, keyVersion: w.keyVersion)
         let cipher = try AES256GCM(key: wrapKey)
         let length = w.sealed.count - AES256GCM.tagLength
         var authentic = false

@@ -61,7 +61,10 @@ import Testing
         let dev = parsed.insecurelyAccept()
         #expect(dev.kind == .insecureDevelopment)
         #expect(dev.advisoryIDs == [InsecureDevelopmentEvidence.advisoryID])
-        #expect(dev.measurementDigest(includingRTMR3: true) == v.measurementDigest(includingRTMR3: true))
+        // Development evidence claiming production values gets the development digest, never the production one.
+        for rtmr3 in [false, true] {
+            #expect(dev.measurementDigest(includingRTMR3: rtmr3) != v.measurementDigest(includingRTMR3: rtmr3))
+        }
         #expect(throws: AttestationError(.developmentEvidence, "")) {
             try AttestationPolicy().check(dev, expectedReportData: v.reportData)
         }
@@ -69,6 +72,35 @@ import Testing
         #expect(throws: AttestationError(.developmentEvidence, "")) {
             try InsecureDevelopmentEvidence(json: Array("{\"type\":\"tdx\"}".utf8))
         }
+    }
+
+    @Test func developmentEvidenceClaimingAProductionDigestGetsOnlyItsOwnDomainsDigest() throws {
+        let v = try verified()
+        let r = v.report
+        let dev = try InsecureDevelopmentEvidence(mrTD: r.mrTD, rtmr: r.rtmr, reportData: r.reportData)
+            .insecurelyAccept()
+        let domain = Array("delong/dev-measurements/v1".utf8)
+        #expect(InsecureDevelopmentEvidence.digestDomain == domain)
+        #expect(
+            dev.measurementDigest(includingRTMR3: false)
+                == Digest.sha256(domain + r.mrTD + r.rtmr[0] + r.rtmr[1] + r.rtmr[2])
+        )
+        #expect(
+            dev.measurementDigest(includingRTMR3: true)
+                == Digest.sha256(domain + r.mrTD + r.rtmr[0] + r.rtmr[1] + r.rtmr[2] + r.rtmr[3])
+        )
+        let production = [false, true].map { v.measurementDigest(includingRTMR3: $0) }
+        #expect(!production.contains(dev.measurementDigest(includingRTMR3: false)))
+        #expect(!production.contains(dev.measurementDigest(includingRTMR3: true)))
+        // An independent SHA-256 (Python hashlib) of the domain and the values gives the same digest.
+        let python = try ContribTool.python(
+            "import hashlib,sys; print(hashlib.sha256(b'delong/dev-measurements/v1' + bytes.fromhex(sys.argv[1])).hexdigest())",
+            [Hex.encode(r.mrTD + r.rtmr[0] + r.rtmr[1] + r.rtmr[2])]
+        )
+        #expect(
+            Hex.encode(dev.measurementDigest(includingRTMR3: false))
+                == python.trimmingCharacters(in: .whitespacesAndNewlines)
+        )
     }
 
     @Test func preparedCollateralVerifiesManyQuotes() throws {

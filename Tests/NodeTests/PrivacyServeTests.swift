@@ -44,7 +44,7 @@ import Testing
                 "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
                 "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
                 "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600", "--rate", "4",
-                "--allow-insecure-development-evidence",
+                "--allow-insecure-development-evidence", "--create-root-secret",
             ]
         )
     }
@@ -129,10 +129,12 @@ import Testing
         let (released, body) = try await post("/v1/keys/release", request)
         #expect(released == 200, "\(body)")
         let wrapped = try KeyWrap.Wrapped(json: body["wrapped"])
-        let dek = try #require(try KeyWrap.unwrap(wrapped, recipient: sandbox))
+        let dek = try #require(try KeyWrap.unwrap(wrapped, recipient: sandbox, chainID: chainID))
         let root = LocalRootSecretFile(path: dir.appendingPathComponent("root.key").path)
+        let market = try #require((deployment["DataMarket"] as? [String: Any])?["address"] as? String)
         let expected = try DatasetKeys.dek(
             root: try root.rootSecret(),
+            deployment: .init(chainID: chainID, dataMarket: try Address(hex: market)),
             datasetID: try Hash32(hex: dataset),
             keyVersion: 1
         )
@@ -243,7 +245,10 @@ import Testing
             session: provider
         )
         #expect(ok == 200, "\(body)")
-        #expect(try KeyWrap.unwrap(try KeyWrap.Wrapped(json: body["wrapped"]), recipient: recipient) != nil)
+        #expect(
+            try KeyWrap.unwrap(try KeyWrap.Wrapped(json: body["wrapped"]), recipient: recipient, chainID: chainID)
+                != nil
+        )
 
         // A burst beyond the per-address allowance (--rate 4: bursts of 16) is refused with 429.
         var statuses: [Int] = []

@@ -67,6 +67,9 @@ extension Hash32 {
     let index = InMemoryRecords.empty()
     let dir: URL
     let root = SecretBytes(copying: Keccak256.hash(utf8: "root secret").bytes)
+    static let dataMarket = try! Address(hex: "0x5FbDB2315678afecb367f032d93F642f64180aa3")
+    static let deployment = DatasetKeys.Deployment(chainID: domain.chainID, dataMarket: dataMarket)
+    var keys: DatasetKeys { DatasetKeys(root: root, deployment: Self.deployment) }
 
     init() throws {
         dir = try DelongProcess.temporaryDirectory()
@@ -114,14 +117,18 @@ extension Hash32 {
         try TokenIssuer(reader: index, domain: Self.domain, signingKey: SecretBytes(copying: Self.planeKey))
     }
 
-    func release(allowDevelopment: Bool = false, log: ReceiptLog? = nil) throws -> KeyRelease {
+    func release(
+        allowDevelopment: Bool = false,
+        log: ReceiptLog? = nil,
+        keys: DatasetKeys? = nil
+    ) throws -> KeyRelease {
         let issuer = try issuer()
         return KeyRelease(
             reader: index,
             tokens: TokenVerifier(domain: Self.domain, signer: issuer.signer),
             evidence: FaceValueEvidence(),
             receipts: try log ?? receiptLog(),
-            root: root,
+            keys: keys ?? self.keys,
             allowDevelopmentEvidence: allowDevelopment,
             logger: nil
         )
@@ -255,9 +262,13 @@ extension Hash32 {
         let sandbox = try X25519PrivateKey()
         let token = try secureToken()
         let response = try await plane.release(try request(token, sandbox: sandbox), now: Self.now + 1)
-        let dek = try DatasetKeys.dek(root: root, datasetID: Self.dataset, keyVersion: 1)
-        let opened = try #require(try KeyWrap.unwrap(response.wrapped, recipient: sandbox))
+        let dek = try keys.dek(datasetID: Self.dataset, keyVersion: 1)
+        let opened = try #require(try KeyWrap.unwrap(response.wrapped, recipient: sandbox, chainID: 31337))
         #expect(opened.constantTimeEquals(dek))
+        // The wrap binds the chain id: the same wrapped key does not open for a recipient expecting another chain.
+        for chain: UInt64 in [1, 31336, 31337 + (1 << 32)] {
+            #expect(try KeyWrap.unwrap(response.wrapped, recipient: sandbox, chainID: chain) == nil)
+        }
 
         let w = response.wrapped
         let script = """
@@ -266,15 +277,15 @@ extension Hash32 {
             from cryptography.hazmat.primitives.kdf.hkdf import HKDF
             from cryptography.hazmat.primitives import hashes
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-            sk, plane, token, evidence, nonce, sealed, dataset, version = sys.argv[1:9]
+            sk, plane, token, evidence, nonce, sealed, dataset, version, chain = sys.argv[1:10]
             me = X25519PrivateKey.from_private_bytes(bytes.fromhex(sk))
             mine = me.public_key().public_bytes_raw()
-            label = b"delong/key-release/v1"
+            label = b"delong/key-release/v2"
             transcript = hashlib.sha256(label + bytes.fromhex(token) + bytes.fromhex(evidence) + mine
                                         + bytes.fromhex(plane)).digest()
             shared = me.exchange(X25519PublicKey.from_public_bytes(bytes.fromhex(plane)))
             key = HKDF(algorithm=hashes.SHA256(), length=32, salt=label, info=transcript).derive(shared)
-            aad = transcript + bytes.fromhex(dataset) + int(version).to_bytes(4, "big")
+            aad = transcript + int(chain).to_bytes(8, "big") + bytes.fromhex(dataset) + int(version).to_bytes(4, "big")
             print(AESGCM(key).decrypt(bytes.fromhex(nonce), bytes.fromhex(sealed), aad).hex())
             """
         let sandboxSecret = Keccak256.hash(utf8: "sandbox key").bytes
@@ -287,7 +298,7 @@ extension Hash32 {
                 Hex.encode(sandboxSecret, prefix: false), Hex.encode(s.planeKey, prefix: false),
                 Hex.encode(s.tokenHash.bytes, prefix: false), Hex.encode(s.evidenceHash.bytes, prefix: false),
                 Hex.encode(s.nonce, prefix: false), Hex.encode(s.sealed, prefix: false),
-                Hex.encode(s.dataset.bytes, prefix: false), "\(s.keyVersion)",
+                Hex.encode(s.dataset.bytes, prefix: false), "\(s.keyVersion)", "31337",
             ]
         )
         #expect(
@@ -448,6 +459,37 @@ extension Hash32 {
         #expect(response.receipt.receipt.evidenceKind == .developmentInsecure)
     }
 
+    @Test func inMigrationModeTheProviderGetsTheV1KeyAndSandboxesStillGetV2() async throws {
+        let migrating = DatasetKeys(root: root, deployment: Self.deployment, servesV1ToProviders: true)
+        let plane = try release(keys: migrating)
+        let recipient = try X25519PrivateKey()
+        let provider = try await plane.providerKey(
+            for: Self.provider,
+            dataset: Self.dataset,
+            keyVersion: 1,
+            recipientKey: recipient.publicKey,
+            now: Self.now
+        )
+        let v1 = try #require(try KeyWrap.unwrap(provider.wrapped, recipient: recipient, chainID: 31337))
+        #expect(v1.constantTimeEquals(try DatasetKeys.dekV1(root: root, datasetID: Self.dataset, keyVersion: 1)))
+        #expect(!v1.constantTimeEquals(try keys.dek(datasetID: Self.dataset, keyVersion: 1)))
+        let sandbox = try X25519PrivateKey()
+        let released = try await plane.release(try request(try secureToken(), sandbox: sandbox), now: Self.now)
+        let v2 = try #require(try KeyWrap.unwrap(released.wrapped, recipient: sandbox, chainID: 31337))
+        #expect(v2.constantTimeEquals(try keys.dek(datasetID: Self.dataset, keyVersion: 1)))
+        // Without migration mode the provider gets the v2 key.
+        let normalPlane = try release(log: try receiptLog("normal.log"))
+        let normal = try await normalPlane.providerKey(
+            for: Self.provider,
+            dataset: Self.dataset,
+            keyVersion: 1,
+            recipientKey: recipient.publicKey,
+            now: Self.now
+        )
+        let current = try #require(try KeyWrap.unwrap(normal.wrapped, recipient: recipient, chainID: 31337))
+        #expect(current.constantTimeEquals(v2))
+    }
+
     @Test func theProviderAloneGetsItsDatasetKey() async throws {
         let plane = try release()
         let recipient = try X25519PrivateKey()
@@ -458,8 +500,8 @@ extension Hash32 {
             recipientKey: recipient.publicKey,
             now: Self.now
         )
-        let opened = try #require(try KeyWrap.unwrap(response.wrapped, recipient: recipient))
-        #expect(opened.constantTimeEquals(try DatasetKeys.dek(root: root, datasetID: Self.dataset, keyVersion: 1)))
+        let opened = try #require(try KeyWrap.unwrap(response.wrapped, recipient: recipient, chainID: 31337))
+        #expect(opened.constantTimeEquals(try keys.dek(datasetID: Self.dataset, keyVersion: 1)))
         #expect(response.receipt.receipt.kind == .provider)
         await expectRefusal(.forbidden) {
             _ = try await plane.providerKey(

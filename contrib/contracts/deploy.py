@@ -109,8 +109,13 @@ def demo(d: Deployer, market, registry) -> dict:
     r = registry.functions
     measurements = sha("demo MRTD")[:24] * 2 + sha("demo RTMR0")[:24] * 2 + \
         sha("demo RTMR1")[:24] * 2 + sha("demo RTMR2")[:24] * 2  # 4 x 48 bytes
-    mdigest = hashlib.sha256(measurements).digest()
-    d.send(ROLES["governance"], r.trustMeasurement(mdigest, measurements, "demo runner v1 (not real TDX)"))
+    # The demo runner is a development sandbox (no TDX): its evidence lives in the development digest domain,
+    # sha256("delong/dev-measurements/v1" || MRTD || RTMR0..2), which no real TDX quote can match. The raw
+    # bytes logged are that digest's preimage, so the contract's sha256(measurements) check holds.
+    dev_measurements = b"delong/dev-measurements/v1" + measurements
+    mdigest = hashlib.sha256(dev_measurements).digest()
+    d.send(ROLES["governance"], r.trustMeasurement(mdigest, dev_measurements,
+                                                   "demo runner v1 (development evidence, not real TDX)"))
     old = sha("demo runner v0 measurements")
     d.send(ROLES["governance"], r.trustMeasurement(old, b"", "demo runner v0"))
     d.send(ROLES["governance"], r.revokeMeasurement(old))

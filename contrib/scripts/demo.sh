@@ -88,7 +88,7 @@ chain_id="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cha
 "$delong" privacy serve --rpc "$rpc" --contracts "$work/deployment.json" --checkpoint "0:$genesis" \
     --data-dir "$work/plane" --finality 1 --signing-key "$work/plane.key" --root-secret "file:$work/root.key" \
     --domain delong.demo --listen 127.0.0.1:0 --max-job-seconds 600 --allow-insecure-development-evidence \
-    >"$work/plane.out" 2>"$work/plane.err" &
+    --create-root-secret >"$work/plane.out" 2>"$work/plane.err" &
 plane_pid=$!
 for _ in $(seq 1 300); do
     grep -q '^READY ' "$work/plane.out" 2>/dev/null && break
@@ -116,7 +116,7 @@ job="0x$(python3 -c 'import hashlib; print(hashlib.sha256(b"delong demo job").he
 "$delong" privacy token --plane "$plane" --session "$work/consumer.session" --dataset "$dataset" \
     --mode secure --image "$image" --job "$job" --out "$work/token.json"
 
-echo "-- a development sandbox claims the demo runner's trusted measurements and receives the key"
+echo "-- a development sandbox claims the demo runner's measurements, whose development digest is trusted, and receives the key"
 measurements="$(python3 -c 'import hashlib; s=lambda t: hashlib.sha256(t.encode()).digest()[:24]*2; print((s("demo MRTD")+s("demo RTMR0")+s("demo RTMR1")+s("demo RTMR2")).hex())')"
 "$delong" privacy release-dev --plane "$plane" --token "$work/token.json" --measurements "$measurements" \
     --out "$work/sandbox.dek"

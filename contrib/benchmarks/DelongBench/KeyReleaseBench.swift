@@ -110,7 +110,10 @@ struct TDXCostedEvidence: EvidenceVerifier {
                     domain: domain,
                     signingKey: planeKey
                 ),
-                root: SecretBytes(copying: Keccak256.hash(utf8: "bench root").bytes),
+                keys: DatasetKeys(
+                    root: SecretBytes(copying: Keccak256.hash(utf8: "bench root").bytes),
+                    deployment: .init(chainID: domain.chainID, dataMarket: domain.verifyingContract)
+                ),
                 allowDevelopmentEvidence: true,
                 logger: nil
             )
