@@ -9,6 +9,9 @@ public import Sealing
 /// chunk on `read`. A chunk that fails authentication makes that read fail with EIO (never wrong bytes) and is
 /// logged once, naming the file and chunk. Called from libfuse's worker threads: everything here is immutable
 /// or behind a lock.
+///
+/// Paths are looked up by their bytes, never by Swift `String` equality (which is Unicode canonical
+/// equivalence): "café" in NFC and in NFD are two names, each with its own file, as on Linux.
 public final class DecryptingFS: @unchecked Sendable {
     /// A node of the tree: directory or file, with its manifest entry.
     struct Node {
@@ -21,33 +24,41 @@ public final class DecryptingFS: @unchecked Sendable {
     let dataset: SealedDataset
     let cache: ChunkCache
     let logger: Logger
-    private let nodes: [String: Node]
-    private let children: [String: [String]]
-    private let subdirectoryCounts: [String: Int]
+    /// Nodes by absolute path bytes ("/" ‖ manifest path).
+    private let nodes: [[UInt8]: Node]
+    /// Child names (bytes) by directory path bytes.
+    private let children: [[UInt8]: [[UInt8]]]
+    private let subdirectoryCounts: [[UInt8]: Int]
     private let owner: (uid: uid_t, gid: gid_t)
     private let mountTime: timespec
     private let failuresLock = NSLockLike()
-    private var loggedFailures: Set<String> = []
+    private var loggedFailures: Set<[UInt8]> = []
+
+    private static let slash = UInt8(ascii: "/")
+
+    /// The parent directory of an absolute path ("/" for a top-level name) and the last component.
+    private static func split(_ path: [UInt8]) -> (parent: [UInt8], name: [UInt8]) {
+        let last = path.lastIndex(of: slash)!
+        return (last == 0 ? [slash] : Array(path[..<last]), Array(path[(last + 1)...]))
+    }
 
     /// A filesystem over `dataset` with a chunk cache bounded by `cacheBytes`.
     public init(dataset: SealedDataset, cacheBytes: Int, logger: Logger) {
         self.dataset = dataset
         self.cache = ChunkCache(capacityBytes: cacheBytes)
         self.logger = logger
-        var nodes: [String: Node] = ["/": Node(entry: nil, index: -1)]
-        var children: [String: [String]] = ["/": []]
+        var nodes: [[UInt8]: Node] = [[Self.slash]: Node(entry: nil, index: -1)]
+        var children: [[UInt8]: [[UInt8]]] = [[Self.slash]: []]
         for (index, entry) in dataset.manifest.entries.enumerated() {
-            let path = "/" + entry.path
+            let path = [Self.slash] + Array(entry.path.utf8)
             nodes[path] = Node(entry: entry, index: index)
-            let slash = path.lastIndex(of: "/")!
-            let parent = slash == path.startIndex ? "/" : String(path[..<slash])
-            children[parent, default: []].append(String(path[path.index(after: slash)...]))
+            let (parent, name) = Self.split(path)
+            children[parent, default: []].append(name)
             if entry.kind == .directory { children[path] = children[path] ?? [] }
         }
-        var subdirectoryCounts: [String: Int] = [:]
-        for (path, node) in nodes where node.isDirectory && path != "/" {
-            let slash = path.lastIndex(of: "/")!
-            subdirectoryCounts[slash == path.startIndex ? "/" : String(path[..<slash]), default: 0] += 1
+        var subdirectoryCounts: [[UInt8]: Int] = [:]
+        for (path, node) in nodes where node.isDirectory && path != [Self.slash] {
+            subdirectoryCounts[Self.split(path).parent, default: 0] += 1
         }
         self.nodes = nodes
         self.children = children
@@ -58,9 +69,14 @@ public final class DecryptingFS: @unchecked Sendable {
         self.mountTime = now
     }
 
+    /// The bytes of a C path exactly as the kernel passed them (no UTF-8 repair, no normalisation).
+    static func bytes(_ path: UnsafePointer<CChar>) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: path, count: strlen(path)))
+    }
+
     func node(_ path: UnsafePointer<CChar>?) -> Node? {
         guard let path else { return nil }
-        return nodes[String(cString: path)]
+        return nodes[Self.bytes(path)]
     }
 
     func fill(_ st: UnsafeMutablePointer<stat>, _ node: Node) {
@@ -68,7 +84,7 @@ public final class DecryptingFS: @unchecked Sendable {
         if node.isDirectory {
             st.pointee.st_mode = S_IFDIR | 0o555
             // 2 + subdirectories, as on disk: tree walkers (fts) use the link count to skip leaf directories.
-            let path = node.entry.map { "/" + $0.path } ?? "/"
+            let path = [Self.slash] + Array((node.entry?.path ?? "").utf8)
             st.pointee.st_nlink = nlink_t(2 + (subdirectoryCounts[path] ?? 0))
         } else {
             st.pointee.st_mode = S_IFREG | 0o444
@@ -85,12 +101,18 @@ public final class DecryptingFS: @unchecked Sendable {
     }
 
     /// Names in a directory with their file type bits (so readdir can report d_type).
-    func children(of path: UnsafePointer<CChar>?) -> [(name: String, mode: mode_t)]? {
+    /// Names are NUL-terminated bytes, ready for the FUSE filler.
+    func children(of path: UnsafePointer<CChar>?) -> [(name: [CChar], mode: mode_t)]? {
         guard let path else { return nil }
-        let directory = String(cString: path)
+        let directory = Self.bytes(path)
         guard let names = children[directory] else { return nil }
-        let prefix = directory == "/" ? "/" : directory + "/"
-        return names.map { name in (name, nodes[prefix + name]?.isDirectory == true ? S_IFDIR : S_IFREG) }
+        let prefix = directory == [Self.slash] ? directory : directory + [Self.slash]
+        return names.map { name in
+            (
+                name.map { CChar(bitPattern: $0) } + [0],
+                nodes[prefix + name]?.isDirectory == true ? S_IFDIR : S_IFREG
+            )
+        }
     }
 
     /// Opens a file's sealed object; nil (EIO) if its header does not match the manifest.
@@ -106,7 +128,7 @@ public final class DecryptingFS: @unchecked Sendable {
 
     /// Logs an integrity failure the first time it is seen for this file and chunk.
     func reportOnce(key: String, _ error: SealingError, path: String, chunk: UInt64?) {
-        let first = failuresLock.withLock { loggedFailures.insert(key).inserted }
+        let first = failuresLock.withLock { loggedFailures.insert(Array(key.utf8)).inserted }
         guard first else { return }
         var metadata: Logger.Metadata = ["file.path": "\(path)", "error.code": "\(error.code.rawValue)"]
         if let chunk { metadata["chunk.index"] = "\(chunk)" }

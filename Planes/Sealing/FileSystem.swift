@@ -53,8 +53,8 @@ enum FileSystem {
         close(fd)
     }
 
-    static func makeDirectory(_ path: String) throws(SealingError) {
-        guard mkdir(path, 0o755) == 0 else { throw PosixFile.errnoError("create directory", path) }
+    static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(SealingError) {
+        guard mkdir(path, mode) == 0 else { throw PosixFile.errnoError("create directory", path) }
     }
 }
 

@@ -35,6 +35,20 @@ public struct Manifest: Hashable, Sendable {
         public static func file(_ path: String, fileID: FileID, size: UInt64, sha256: [UInt8]) -> Entry {
             Entry(path: path, kind: .file, fileID: fileID, size: size, sha256: sha256)
         }
+
+        /// Equal when every field is, the path byte for byte (not by Unicode canonical equivalence).
+        public static func == (lhs: Entry, rhs: Entry) -> Bool {
+            lhs.path.utf8.elementsEqual(rhs.path.utf8) && lhs.kind == rhs.kind && lhs.fileID == rhs.fileID
+                && lhs.size == rhs.size && lhs.sha256 == rhs.sha256
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(Array(path.utf8))
+            hasher.combine(kind)
+            hasher.combine(fileID)
+            hasher.combine(size)
+            hasher.combine(sha256)
+        }
     }
 
     /// Magic at the start of the manifest plaintext.
@@ -136,7 +150,9 @@ public struct Manifest: Hashable, Sendable {
     }
 
     private static func validate(_ entries: [Entry]) throws(SealingError) {
-        var directories: Set<String> = []
+        // Paths are compared as bytes: Swift String equality is canonical equivalence, so "café" (NFC) would
+        // otherwise be the parent of "cafe\u{301}/x" (NFD), which unseal and the FUSE cannot resolve.
+        var directories: Set<[UInt8]> = []
         var fileIDs: Set<FileID> = []
         var previous: String? = nil
         for entry in entries {
@@ -150,15 +166,15 @@ public struct Manifest: Hashable, Sendable {
                 }
             }
             previous = entry.path
-            if let slash = entry.path.utf8.lastIndex(of: UInt8(ascii: "/")) {
-                let parent = String(entry.path[..<slash])
-                guard directories.contains(parent) else {
+            let path = Array(entry.path.utf8)
+            if let slash = path.lastIndex(of: UInt8(ascii: "/")) {
+                guard directories.contains(Array(path[..<slash])) else {
                     throw SealingError(.malformed, "manifest: parent directory of \"\(entry.path)\" is not listed")
                 }
             }
             switch entry.kind {
             case .directory:
-                directories.insert(entry.path)
+                directories.insert(path)
             case .file:
                 guard let fileID = entry.fileID, entry.sha256.count == 32 else {
                     throw SealingError(.malformed, "manifest: file \"\(entry.path)\" lacks a file id or digest")

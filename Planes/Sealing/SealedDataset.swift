@@ -118,6 +118,8 @@ public final class SealedDataset: Sendable {
     }
 
     /// Decrypts the dataset into `destination` (which must not exist), atomically (temporary name + rename).
+    /// The plaintext is for its owner only: the staging directory and every directory are created 0700 and
+    /// every file 0600 (a umask can only take more away), so other local users cannot read it.
     public func unseal(to destination: String, progress: Sealer.Progress? = nil) throws(SealingError) {
         try Sealer.requireAbsentOrEmpty(destination)
         let staging =
@@ -125,15 +127,15 @@ public final class SealedDataset: Sendable {
             + HexBytes.encode(
                 (try? SecureRandom.bytes(count: 6)) ?? [0, 0, 0, 0, 0, 0]
             )
-        try FileSystem.makeDirectory(staging)
+        try FileSystem.makeDirectory(staging, mode: 0o700)
         do throws(SealingError) {
             for entry in manifest.entries where entry.kind == .directory {
-                try FileSystem.makeDirectory(staging + "/" + entry.path)
+                try FileSystem.makeDirectory(staging + "/" + entry.path, mode: 0o700)
             }
             var current: PosixFile? = nil
             _ = try streamAll(progress: progress) { (entry, bytes) throws(SealingError) in
                 if bytes == nil {
-                    current = try PosixFile.createExclusive(staging + "/" + entry.path)
+                    current = try PosixFile.createExclusive(staging + "/" + entry.path, mode: 0o600)
                 } else if let bytes, let current {
                     try current.writeAll(bytes)
                 }
