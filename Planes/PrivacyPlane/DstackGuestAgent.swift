@@ -31,15 +31,56 @@ public struct DstackRootSecret: RootSecretProvider {
         self.timeoutSeconds = timeoutSeconds
     }
 
+    /// The key's hex is read straight from the response bytes (never into a Foundation string that cannot be
+    /// wiped), and the response, its hex and the decoded key are wiped once the key is in ``SecretBytes``.
     public func rootSecret() throws -> SecretBytes {
-        let object = try call("GetKey", ["path": Self.keyPath, "purpose": Self.purpose], maxResponse: Self.maxResponse)
-        guard let hex = object["key"] as? String else {
-            throw unavailable("GetKey response has no \"key\" string")
+        var payload = try callRaw(
+            "GetKey",
+            ["path": Self.keyPath, "purpose": Self.purpose],
+            maxResponse: Self.maxResponse
+        )
+        defer { SecretBytes.wipe(&payload) }
+        guard var key = Self.hexStringField("key", in: payload) else {
+            throw unavailable("GetKey response: \"key\" is missing or not hex")
         }
-        guard var key = try? Hex.decode(hex) else { throw unavailable("GetKey \"key\" is not hex") }
         defer { SecretBytes.wipe(&key) }
         guard key.count == 32 else { throw unavailable("GetKey key: expected 32 bytes, found \(key.count)") }
         return SecretBytes(copying: key)
+    }
+
+    /// The bytes a JSON object's top-level `"name": "hex"` member decodes to (optional `0x`), read from the raw
+    /// JSON bytes; nil when the member is missing or is not a plain hex string. Intermediate copies are wiped.
+    package static func hexStringField(_ name: String, in json: [UInt8]) -> [UInt8]? {
+        let needle = Array("\"\(name)\"".utf8)
+        guard let found = json.firstRange(of: needle) else { return nil }
+        var i = found.upperBound
+        func skipSpace() { while i < json.count, [9, 10, 13, 32].contains(json[i]) { i += 1 } }
+        skipSpace()
+        guard i < json.count, json[i] == UInt8(ascii: ":") else { return nil }
+        i += 1
+        skipSpace()
+        guard i < json.count, json[i] == UInt8(ascii: "\"") else { return nil }
+        i += 1
+        if i + 1 < json.count, json[i] == UInt8(ascii: "0"), json[i + 1] | 0x20 == UInt8(ascii: "x") { i += 2 }
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        while i + 1 < json.count, let high = nibble(json[i]), let low = nibble(json[i + 1]) {
+            out.append(high << 4 | low)
+            i += 2
+        }
+        guard i < json.count, json[i] == UInt8(ascii: "\""), out.count <= 64 else {
+            SecretBytes.wipe(&out)
+            return nil
+        }
+        return out
     }
 
     /// A TDX quote of this CVM with `reportData` (at most 64 bytes) from the agent's `GetQuote`, and the event
@@ -55,19 +96,27 @@ public struct DstackRootSecret: RootSecretProvider {
 
     /// POSTs `body` as JSON to the agent's `/ENDPOINT`; the JSON object it answers with HTTP 200.
     private func call(_ endpoint: String, _ body: [String: String], maxResponse: Int) throws -> [String: Any] {
+        let payload = try callRaw(endpoint, body, maxResponse: maxResponse)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
+            throw unavailable("\(endpoint) answered something other than a JSON object")
+        }
+        return object
+    }
+
+    /// POSTs `body` as JSON to the agent's `/ENDPOINT`; the body it answers with HTTP 200 (the caller owns it).
+    private func callRaw(_ endpoint: String, _ body: [String: String], maxResponse: Int) throws -> [UInt8] {
         let data = try JSONSerialization.data(withJSONObject: body)
         let (status, payload) = try exchange(
             "POST /\(endpoint) HTTP/1.1\r\nHost: dstack\r\nContent-Type: application/json\r\nContent-Length: \(data.count)\r\nConnection: close\r\n\r\n",
             body: Array(data),
             maxResponse: maxResponse
         )
-        let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any]
         guard status == 200 else {
+            let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any]
             let reason = (object?["error"] as? String).map { ": \($0)" } ?? ""
             throw unavailable("\(endpoint) answered HTTP \(status)\(reason)")
         }
-        guard let object else { throw unavailable("\(endpoint) answered something other than a JSON object") }
-        return object
+        return payload
     }
 
     private func unavailable(_ what: String) -> PrivacyPlaneError {
@@ -102,8 +151,14 @@ public struct DstackRootSecret: RootSecretProvider {
         do { try LogFile.writeAll(Array(head.utf8) + body, fd: fd, path: socketPath) } catch {
             throw unavailable("cannot send the request")
         }
+        // The response carries the root key's hex: wipe the receive buffers once it is parsed.
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
+        defer {
+            SecretBytes.wipe(&buffer)
+            SecretBytes.wipe(&response)
+        }
+        response.reserveCapacity(maxResponse + buffer.count)  // no reallocation leaves an unwiped copy behind
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 && errno == EINTR { continue }

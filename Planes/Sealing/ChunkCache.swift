@@ -1,7 +1,11 @@
+import PlaneCrypto
+
 /// Decrypted chunks kept in memory under a byte bound, evicted in CLOCK (second-chance FIFO) order.
 ///
 /// Readers consult it only for chunks a request covers partially (a 4 KiB read of a 16 KiB chunk); chunks a
-/// request covers whole are decrypted straight into the caller's buffer. Thread-safe.
+/// request covers whole are decrypted straight into the caller's buffer. Thread-safe. Evicted and removed
+/// plaintext is overwritten in place (when a reader still shares a chunk's bytes, only a copy is, and the
+/// reader's bytes are dropped unwiped when it is done).
 public final class ChunkCache: @unchecked Sendable {
     /// Identifies a chunk: an opaque per-file number chosen by the caller, and the chunk index.
     public struct Key: Hashable, Sendable {
@@ -10,7 +14,7 @@ public final class ChunkCache: @unchecked Sendable {
     }
 
     private struct Slot {
-        let bytes: [UInt8]
+        var bytes: [UInt8]
         var referenced: Bool
     }
 
@@ -49,8 +53,9 @@ public final class ChunkCache: @unchecked Sendable {
                     slot.referenced = false
                     slots[victim] = slot
                     queue.append(victim)
-                } else if let slot = slots.removeValue(forKey: victim) {
+                } else if var slot = slots.removeValue(forKey: victim) {
                     usedBytes -= slot.bytes.count
+                    SecretBytes.wipe(&slot.bytes)
                 }
             }
             if head > 4096, head * 2 > queue.count {
@@ -63,9 +68,10 @@ public final class ChunkCache: @unchecked Sendable {
         }
     }
 
-    /// Drops everything (for example on unmount).
+    /// Drops everything (for example on unmount), wiping the plaintext.
     public func removeAll() {
         lock.withLock {
+            for key in Array(slots.keys) { SecretBytes.wipe(&slots[key]!.bytes) }
             slots.removeAll()
             queue.removeAll()
             head = 0

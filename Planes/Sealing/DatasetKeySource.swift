@@ -59,13 +59,31 @@ public struct KeyFile: DatasetKeySource {
         if text.count >= 2, text[0] == UInt8(ascii: "0"), text[1] | 0x20 == UInt8(ascii: "x") {
             text.removeFirst(2)
         }
-        guard text.count == 64, var decoded = HexBytes.decode(String(decoding: text, as: UTF8.self)) else {
+        // Decoded byte by byte into a buffer that is wiped, never through a String that cannot be.
+        var decoded = [UInt8](repeating: 0, count: 32)
+        defer { SecretBytes.wipe(&decoded) }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        var valid = text.count == 64
+        for i in 0..<32 where valid {
+            if let high = nibble(text[2 * i]), let low = nibble(text[2 * i + 1]) {
+                decoded[i] = high << 4 | low
+            } else {
+                valid = false
+            }
+        }
+        guard valid else {
             throw SealingError(
                 .keyRefused,
                 "key file \(path) holds \(count) bytes that are neither 32 raw bytes nor 64 hex digits"
             )
         }
-        defer { SecretBytes.wipe(&decoded) }
         return SecretBytes(copying: decoded)
     }
 }

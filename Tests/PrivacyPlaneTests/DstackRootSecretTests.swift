@@ -115,3 +115,21 @@ import Testing
         }
     }
 }
+
+/// The root key's hex is read from the agent's raw JSON bytes (so it never sits in an unwipeable string).
+@Suite struct DstackKeyFieldTests {
+    func field(_ json: String) -> [UInt8]? { DstackRootSecret.hexStringField("key", in: Array(json.utf8)) }
+
+    @Test func theKeyHexIsReadFromTheRawJSONAndAnythingElseIsRefused() {
+        let hex = String(repeating: "ab", count: 31) + "Cd"
+        let expected = [UInt8](repeating: 0xAB, count: 31) + [0xCD]
+        #expect(field("{\"key\":\"\(hex)\",\"signature_chain\":[\"00\"]}") == expected)
+        #expect(field("{ \"signature_chain\": [\"00\"],\n  \"key\" :  \"0x\(hex)\" }") == expected)
+        #expect(field("{\"key\":\"\(hex)z\"}") == nil)  // not hex to the closing quote
+        #expect(field("{\"key\":\"\(hex)") == nil)  // unterminated
+        #expect(field("{\"key\":42}") == nil)
+        #expect(field("{\"keys\":\"\(hex)\"}") == nil)
+        #expect(field("{\"key\":\"\(String(repeating: "00", count: 65))\"}") == nil)  // longer than 64 bytes
+        #expect(field("{\"other\":\"\(hex)\"}") == nil)
+    }
+}
