@@ -89,6 +89,12 @@ let package = Package(
 
         // MARK: Planes
         .target(
+            name: "PlaneProtocol",
+            dependencies: ["ChainCore", "PlaneCrypto"],
+            path: "Planes/PlaneProtocol",
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "PrivacyPlane",
             dependencies: [
                 "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto",
@@ -126,8 +132,9 @@ let package = Package(
         .executableTarget(
             name: "delong",
             dependencies: [
-                "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PlaneCrypto", "Sealing",
-                "DecryptFS", "Attestation",
+                "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PlaneCrypto",
+                "PlaneProtocol",
+                "Sealing", "DecryptFS", "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -188,6 +195,12 @@ let package = Package(
             name: "PrivacyPlaneTests",
             dependencies: ["PrivacyPlane", "ChainCore", "ChainRecords", "PlaneCrypto", "TestSupport"],
             path: "Tests/PrivacyPlaneTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PlaneProtocolTests",
+            dependencies: ["PlaneProtocol", "ChainCore", "TestSupport"],
+            path: "Tests/PlaneProtocolTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

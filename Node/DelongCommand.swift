@@ -13,7 +13,7 @@ struct DelongCommand: AsyncParsableCommand {
             """,
         subcommands: [
             NodeCommand.self, IndexCommand.self, ChainCommand.self, AuthCommand.self, DatasetCommand.self,
-            FSCommand.self, AttestCommand.self, PrivacyCommand.self,
+            FSCommand.self, AttestCommand.self, PrivacyCommand.self, BundleCommand.self,
         ]
     )
 }
