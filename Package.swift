@@ -51,6 +51,14 @@ let package = Package(
             providers: [.apt(["libfuse3-dev"])]
         ),
 
+        .systemLibrary(name: "CLinux", path: "Planes/CLinux"),
+        .systemLibrary(
+            name: "CSeccomp",
+            path: "Planes/CSeccomp",
+            pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
+
         // MARK: Chain
         .target(
             name: "ChainCore",
@@ -88,6 +96,12 @@ let package = Package(
         ),
 
         // MARK: Planes
+        .target(
+            name: "ComputingPlane",
+            dependencies: ["CLinux", "CSeccomp", "PlaneCrypto", "PlaneProtocol"],
+            path: "Planes/ComputingPlane",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "PlaneProtocol",
             dependencies: ["ChainCore", "PlaneCrypto"],
@@ -134,7 +148,7 @@ let package = Package(
             dependencies: [
                 "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PlaneCrypto",
                 "PlaneProtocol",
-                "Sealing", "DecryptFS", "Attestation",
+                "ComputingPlane", "Sealing", "DecryptFS", "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
