@@ -51,6 +51,14 @@ let package = Package(
             providers: [.apt(["libfuse3-dev"])]
         ),
 
+        .systemLibrary(name: "CLinux", path: "Planes/CLinux"),
+        .systemLibrary(
+            name: "CSeccomp",
+            path: "Planes/CSeccomp",
+            pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
+
         // MARK: Chain
         .target(
             name: "ChainCore",
@@ -89,6 +97,18 @@ let package = Package(
 
         // MARK: Planes
         .target(
+            name: "ComputingPlane",
+            dependencies: ["CLinux", "CSeccomp", "PlaneCrypto", "PlaneProtocol"],
+            path: "Planes/ComputingPlane",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "PlaneProtocol",
+            dependencies: ["ChainCore", "PlaneCrypto"],
+            path: "Planes/PlaneProtocol",
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "PrivacyPlane",
             dependencies: [
                 "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto",
@@ -126,8 +146,9 @@ let package = Package(
         .executableTarget(
             name: "delong",
             dependencies: [
-                "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PlaneCrypto", "Sealing",
-                "DecryptFS", "Attestation",
+                "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PlaneCrypto",
+                "PlaneProtocol",
+                "ComputingPlane", "Sealing", "DecryptFS", "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -188,6 +209,12 @@ let package = Package(
             name: "PrivacyPlaneTests",
             dependencies: ["PrivacyPlane", "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "TestSupport"],
             path: "Tests/PrivacyPlaneTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PlaneProtocolTests",
+            dependencies: ["PlaneProtocol", "ChainCore", "TestSupport"],
+            path: "Tests/PlaneProtocolTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -13,7 +13,8 @@ struct DelongCommand: AsyncParsableCommand {
             """,
         subcommands: [
             NodeCommand.self, IndexCommand.self, ChainCommand.self, AuthCommand.self, DatasetCommand.self,
-            FSCommand.self, AttestCommand.self, PrivacyCommand.self,
+            FSCommand.self, AttestCommand.self, PrivacyCommand.self, BundleCommand.self,
+            SandboxCommand.self, SandboxExecCommand.self,
         ]
     )
 }

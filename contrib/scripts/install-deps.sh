@@ -9,6 +9,7 @@ packages=(
     libfuse3-dev fuse3 # the Decrypt FUSE (CFuse3)
     libssl-dev openssl # AES-GCM, HKDF, X25519, digests (PlaneCrypto via COpenSSL); `openssl` for references
     bubblewrap         # Secure Mode sandbox
+    libseccomp-dev     # the sandbox's seccomp filter (ComputingPlane via CSeccomp)
     python3-venv       # contrib tools (devnet, contracts, reference implementations in tests)
     gocryptfs          # reference in the FUSE benchmark
     time bc            # the sync benchmark (CPU time, arithmetic)

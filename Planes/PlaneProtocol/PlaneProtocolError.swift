@@ -1,0 +1,40 @@
+/// The one error type of PlaneProtocol: a code to branch on and a reason for people.
+///
+/// Two errors are equal when their codes are; the reason says what was expected and what was found.
+public struct PlaneProtocolError: Error, Hashable, CustomStringConvertible, Sendable {
+    /// What kind of failure this is.
+    public enum Code: String, Sendable, Hashable {
+        /// Input that does not follow the format: a damaged archive, a bad field, a path that is not allowed.
+        case malformed
+        /// A well-formed archive whose bytes are not the canonical encoding of its own contents.
+        case notCanonical
+        /// A tree or archive beyond a limit (total size, entry count, path length).
+        case tooLarge
+        /// A tree holds something a bundle cannot: a symlink, device, FIFO, socket or a file with several links.
+        case unsupportedEntry
+        /// A file or directory could not be read or written.
+        case io
+    }
+
+    /// What kind of failure this is.
+    public let code: Code
+    /// What was expected and what was found.
+    public let reason: String
+    /// Where the error was raised (for debugging; not part of equality).
+    public let file: String
+    /// Where the error was raised (for debugging; not part of equality).
+    public let line: Int
+
+    /// An error with a code and a reason.
+    public init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { "\(code.rawValue): \(reason)" }
+
+    public static func == (lhs: PlaneProtocolError, rhs: PlaneProtocolError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}
