@@ -82,3 +82,19 @@ import Testing
         }
     }
 }
+
+/// `SandboxCheck` names what is missing and how to fix it.
+@Suite struct SandboxCheckTests {
+    @Test func missingBubblewrapAndCgroupsAreReportedWithAFix() throws {
+        let empty = try DelongProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let items = SandboxCheck.run(bubblewrap: "/nonexistent/bwrap", cgroupRoot: empty.path)
+        let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.name, $0) })
+        #expect(byName["bubblewrap"]?.ok == false)
+        #expect(byName["bubblewrap"]?.fix == "apt-get install bubblewrap")
+        #expect(byName["cgroups"]?.ok == false)
+        #expect(byName["cgroups"]?.fix != nil)
+        #expect(byName["seccomp filter"]?.ok == true, "libseccomp builds the filter here")
+        #expect(items.filter(\.ok).allSatisfy { $0.fix == nil })
+    }
+}
