@@ -212,6 +212,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "ComputingPlaneTests",
+            dependencies: ["ComputingPlane", "TestSupport"],
+            path: "Tests/ComputingPlaneTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "PlaneProtocolTests",
             dependencies: ["PlaneProtocol", "ChainCore", "TestSupport"],
             path: "Tests/PlaneProtocolTests",

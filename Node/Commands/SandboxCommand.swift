@@ -8,7 +8,7 @@ struct SandboxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Run a bundle in the job sandbox (no network, read-only data, limits, seccomp).",
-        subcommands: [SandboxRunCommand.self]
+        subcommands: [SandboxRunCommand.self, SandboxCheckCommand.self]
     )
 }
 
@@ -174,6 +174,33 @@ struct SandboxRunCommand: ParsableCommand {
         text += "; \(r.outputs.count) outputs kept, \(r.rejected.count) rejected\n"
         for rejected in r.rejected { text += "  rejected \(rejected.path): \(rejected.reason)\n" }
         return text
+    }
+}
+
+/// `delong sandbox check [--json]`
+struct SandboxCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Report what the sandbox needs on this machine and how to fix what is missing.",
+        discussion: "Exit 0 when everything is in place, 5 when something is missing."
+    )
+
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() throws {
+        let items = SandboxCheck.run()
+        if json {
+            let list: [[String: Any]] = items.map {
+                ["name": $0.name, "ok": $0.ok, "found": $0.found, "fix": $0.fix ?? NSNull()]
+            }
+            print(SandboxRunCommand.serialize(["ok": items.allSatisfy(\.ok), "checks": list]))
+        } else {
+            for item in items {
+                print("\(item.ok ? "ok  " : "FAIL") \(item.name): \(item.found)")
+                if let fix = item.fix { print("     fix: \(fix)") }
+            }
+        }
+        if !items.allSatisfy(\.ok) { throw ExitCode(ExitCodes.systemError) }
     }
 }
 

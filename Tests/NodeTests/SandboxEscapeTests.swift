@@ -369,6 +369,16 @@ import Testing
         #expect(r.json?["outcome"] as? String == "refused")
     }
 
+    @Test func sandboxCheckFindsThisMachineReady() throws {
+        let r = try DelongProcess.run(["sandbox", "check", "--json"])
+        let json = try #require(r.json, "\(r.stdout)\(r.stderr)")
+        let checks = try #require(json["checks"] as? [[String: Any]])
+        let failing = checks.filter { $0["ok"] as? Bool != true }.map { "\($0["name"] ?? "?"): \($0["found"] ?? "")" }
+        #expect(failing.isEmpty, "\(failing)")
+        #expect(r.status == 0)
+        #expect(checks.count >= 8)
+    }
+
     // MARK: Helpers
 
     static func processes(ofUID uid: Int) -> [String] {
