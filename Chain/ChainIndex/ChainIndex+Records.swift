@@ -3,6 +3,16 @@ public import ChainRecords
 
 extension ChainIndex: RecordReader {
 
+    /// The head block's timestamp from its verified header (stored with its hash under "h"); 0 for the
+    /// checkpoint, whose header the index never saw.
+    public func headTimestamp() throws(IndexError) -> UInt64 {
+        let head = try head()
+        guard let raw = try read(Keyspace.block(head.number)), raw.count >= 72 else {
+            throw IndexError(kind: .corrupt, reason: "the head block \(head.number) has no stored hash and timestamp")
+        }
+        return Keyspace.uint64(raw[64..<72])
+    }
+
     public func dataset(_ id: Hash32) throws(IndexError) -> DatasetRecord? { try record(Keyspace.dataset(id)) }
     public func rental(dataset: Hash32, consumer: Address) throws(IndexError) -> RentalRecord? {
         try record(Keyspace.rental(dataset, consumer))

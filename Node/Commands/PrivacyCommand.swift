@@ -64,11 +64,20 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     @Option(help: "Requests per second allowed per address (bursts of 4x).") var rate: Double = 50
     @Flag(help: "Accept the INSECURE development evidence (machines without TDX). Never in production.")
     var allowInsecureDevelopmentEvidence = false
+    // Freshness (docs/privacy-plane.md, "Freshness").
+    @Option(
+        help:
+            "Refuse tokens and key releases (503 index_stale) when the head block, or the last good sync pass, is older than this many seconds (default: 2 x poll + finality x 12)."
+    )
+    var maxIndexAge: UInt64?
+    @Option(help: "Refuse (503 clock_skew) when the wall clock is more than this many seconds behind the head block.")
+    var maxClockSkew: UInt64 = 60
 
     func validate() throws {
         guard listenAddress != nil else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
         guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
         guard rate > 0 else { throw ValidationError("--rate: expected a positive number") }
+        if let maxIndexAge, maxIndexAge == 0 { throw ValidationError("--max-index-age: expected a positive number") }
         guard rootSecret.hasPrefix("file:") || rootSecret == "dstack" || rootSecret.hasPrefix("dstack:") else {
             throw ValidationError("--root-secret: expected file:PATH or dstack[:SOCKET], found \"\(rootSecret)\"")
         }
@@ -79,6 +88,14 @@ struct PrivacyServeCommand: AsyncParsableCommand {
 
     var listenAddress: (host: String, port: Int)? { NodeRunCommand.parseListen(listen) }
 
+    var freshnessPolicy: IndexFreshness.Policy {
+        IndexFreshness.Policy(
+            maxAge: maxIndexAge
+                ?? IndexFreshness.Policy.defaultMaxAge(poll: poll, finality: sync.finality),
+            maxClockSkew: maxClockSkew
+        )
+    }
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "delong.privacy")
@@ -86,6 +103,8 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
         let index = syncer.index
         let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("privacy")
+        let freshness = IndexFreshness(policy: freshnessPolicy)
+        let state = NodeState()
         let plane = try await keysRefused { () async throws -> (PrivacyRoutes, TokenIssuer) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
             let key = try Self.readKey(signingKey, what: "signing key")
@@ -97,10 +116,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 reader: index,
                 domain: tokenDomain,
                 signingKey: key,
-                maxJobDuration: maxJobSeconds
+                maxJobDuration: maxJobSeconds,
+                freshness: freshness
             )
             // Catch up first, so the on-chain signer is known before anything is signed.
             _ = try await sync.reportingFailures { try await syncer.sync() }
+            freshness.recordGoodPass()
+            await state.recordGoodPass()
             if let signer = try index.privacySigner(), signer.address != issuer.signer {
                 throw CLIFailure(
                     exitCode: ExitCodes.keyRefused,
@@ -120,6 +142,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 ),
                 root: root,
                 allowDevelopmentEvidence: allowInsecureDevelopmentEvidence,
+                freshness: freshness,
                 logger: logger
             )
             let signIn = SignInService(
@@ -144,9 +167,8 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         if allowInsecureDevelopmentEvidence {
             logger.warning("INSECURE development evidence is accepted: never run this in production")
         }
-        let state = NodeState()
         let router = Router()
-        NodeRoutes(index: index, state: state).addRoutes(to: router)
+        NodeRoutes(index: index, state: state, freshness: freshness).addRoutes(to: router)
         plane.0.addRoutes(to: router)
         let address = listenAddress!
         let signer = plane.1.signer
@@ -154,7 +176,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             router: router,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "delong-privacy"),
             services: [
-                SyncService(syncer: syncer, state: state, interval: .milliseconds(Int64(poll * 1000)), logger: logger)
+                SyncService(
+                    syncer: syncer,
+                    state: state,
+                    interval: .milliseconds(Int64(poll * 1000)),
+                    freshness: freshness,
+                    logger: logger
+                )
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port

@@ -116,7 +116,8 @@ struct PrivacyRoutes: Sendable {
         let token = try SignedAccessToken(json: object["token"])
         // Limit by the consumer only once the plane's signature vouches for it, so nobody can spend another
         // account's allowance with forged tokens; forgeries cost one ecrecover and count against the global limit.
-        let now = Self.unixNow()
+        // The plane's clock first: a stale index or a rotated signer refuses before any signature work.
+        let now = try release.now(wallClock: Self.unixNow())
         let verified: VerifiedAccessToken
         switch release.tokens.verify(token, now: now) {
         case .rejected(let why):
@@ -248,7 +249,7 @@ struct PrivacyRoutes: Sendable {
             return .forbidden
         case .unknownDataset: return .notFound
         case .tokenAlreadyUsed: return .conflict
-        case .keyUnavailable, .indexUnavailable: return .serviceUnavailable
+        case .keyUnavailable, .indexUnavailable, .indexStale, .clockSkew, .signerMismatch: return .serviceUnavailable
         case .invalidConfiguration, .storage, .corruptStore: return .internalServerError
         }
     }

@@ -72,6 +72,9 @@ public final class KeyRelease: Sendable {
     public let receipts: ReceiptLog
     /// Whether the insecure development evidence is accepted (never in production).
     public let allowDevelopmentEvidence: Bool
+    /// The index's freshness bounds and the plane's clock; nil checks neither (unit tests of other checks,
+    /// benchmarks). `privacy serve` always sets it.
+    public let freshness: IndexFreshness?
     private let root: SecretBytes
     private let logger: Logger?
 
@@ -82,6 +85,7 @@ public final class KeyRelease: Sendable {
         receipts: ReceiptLog,
         root: SecretBytes,
         allowDevelopmentEvidence: Bool = false,
+        freshness: IndexFreshness? = nil,
         logger: Logger?
     ) {
         self.reader = reader
@@ -90,12 +94,22 @@ public final class KeyRelease: Sendable {
         self.receipts = receipts
         self.root = root
         self.allowDevelopmentEvidence = allowDevelopmentEvidence
+        self.freshness = freshness
         self.logger = logger
     }
 
-    /// Releases the dataset key to the sandbox in `request`, at `now` (unix seconds).
-    public func release(_ request: KeyReleaseRequest, now: UInt64) async throws(PrivacyPlaneError) -> KeyReleaseResponse
-    {
+    /// The plane's "now" for the wall-clock time `wallClock`, once the on-chain signer is still this plane's
+    /// and the index is fresh (see `IndexFreshness`); what a caller should verify tokens at.
+    public func now(wallClock: UInt64) throws(PrivacyPlaneError) -> UInt64 {
+        try TokenIssuer.gate(reader, freshness, signer: tokens.signer, wallClock: wallClock)
+    }
+
+    /// Releases the dataset key to the sandbox in `request`, at the wall-clock time `wallClock` (unix seconds).
+    public func release(
+        _ request: KeyReleaseRequest,
+        now wallClock: UInt64
+    ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        let now = try self.now(wallClock: wallClock)
         switch tokens.verify(request.token, now: now) {
         case .rejected(let why): throw PrivacyPlaneError(.tokenRefused, why.description)
         case .verified(let v): return try await release(request, verified: v, now: now)
@@ -107,8 +121,9 @@ public final class KeyRelease: Sendable {
     public func release(
         _ request: KeyReleaseRequest,
         verified: VerifiedAccessToken,
-        now: UInt64
+        now wallClock: UInt64
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        let now = try self.now(wallClock: wallClock)
         guard verified.token == request.token.token else {
             throw PrivacyPlaneError(.tokenRefused, "the verified token is not the request's token")
         }
@@ -202,8 +217,9 @@ public final class KeyRelease: Sendable {
         dataset: Hash32,
         keyVersion: UInt32,
         recipientKey: [UInt8],
-        now: UInt64
+        now wallClock: UInt64
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        let now = try self.now(wallClock: wallClock)
         guard let record = try TokenIssuer.read({ () throws in try reader.dataset(dataset) }) else {
             throw PrivacyPlaneError(.unknownDataset, "dataset \(dataset.hex) is not registered on chain")
         }
