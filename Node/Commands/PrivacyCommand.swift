@@ -72,12 +72,20 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     var maxIndexAge: UInt64?
     @Option(help: "Refuse (503 clock_skew) when the wall clock is more than this many seconds behind the head block.")
     var maxClockSkew: UInt64 = 60
+    @Option(
+        help:
+            "A reverse proxy in front of the plane (IP address, repeatable): its X-Forwarded-For names the client that anonymous rate limits count."
+    )
+    var trustedProxy: [String] = []
 
     func validate() throws {
         guard listenAddress != nil else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
         guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
         guard rate > 0 else { throw ValidationError("--rate: expected a positive number") }
         if let maxIndexAge, maxIndexAge == 0 { throw ValidationError("--max-index-age: expected a positive number") }
+        for proxy in trustedProxy where ClientAddresses.canonical(proxy) == nil {
+            throw ValidationError("--trusted-proxy: expected an IP address, found \"\(proxy)\"")
+        }
         guard rootSecret.hasPrefix("file:") || rootSecret == "dstack" || rootSecret.hasPrefix("dstack:") else {
             throw ValidationError("--root-secret: expected file:PATH or dstack[:SOCKET], found \"\(rootSecret)\"")
         }
@@ -159,7 +167,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 release: release,
                 ownEvidence: ownEvidence(signer: issuer.signer, logger: logger),
                 perAddress: RateLimiter(burst: Int(max(4, rate * 4)), perSecond: rate),
-                anonymous: RateLimiter(burst: Int(max(16, rate * 16)), perSecond: rate * 4),
+                // Anonymous routes: each client as much as one signed-in address, all clients together at
+                // most eight times that (per route).
+                anonymous: ClientRateLimiter(
+                    perClient: RateLimiter(burst: Int(max(4, rate * 4)), perSecond: rate),
+                    ceiling: RateLimiter(burst: Int(max(32, rate * 32)), perSecond: rate * 8)
+                ),
+                clients: ClientAddresses(trustedProxies: Set(trustedProxy.compactMap(ClientAddresses.canonical))),
                 logger: logger
             )
             return (routes, issuer)
@@ -167,9 +181,12 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         if allowInsecureDevelopmentEvidence {
             logger.warning("INSECURE development evidence is accepted: never run this in production")
         }
-        let router = Router()
-        NodeRoutes(index: index, state: state, freshness: freshness).addRoutes(to: router)
-        plane.0.addRoutes(to: router)
+        let router = Router(context: PlaneRequestContext.self)
+        let routes = plane.0
+        NodeRoutes(index: index, state: state, freshness: freshness).addRoutes(to: router) { request, context in
+            routes.admitNodeRoute(request, context)
+        }
+        routes.addRoutes(to: router)
         let address = listenAddress!
         let signer = plane.1.signer
         let app = Application(

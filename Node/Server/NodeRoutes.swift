@@ -14,17 +14,34 @@ struct NodeRoutes {
     /// it would act now, and why not.
     var freshness: IndexFreshness? = nil
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/v1/status") { _, _ in try await status() }
-        router.get("/v1/datasets/:id") { _, context in try dataset(context.parameters.get("id") ?? "") }
-        router.get("/v1/rentals") { request, _ in
-            try rentals(
-                consumer: request.uri.queryParameters.get("consumer"),
-                dataset: request.uri.queryParameters.get("dataset")
-            )
+    func addRoutes(to router: Router<BasicRequestContext>) { addRoutes(to: router) { _, _ in nil } }
+
+    /// The routes, each first asking `admit` (a rate limit), whose answer, when it has one, is sent instead.
+    func addRoutes<Context: RequestContext>(
+        to router: Router<Context>,
+        admit: @escaping @Sendable (Request, Context) -> Response?
+    ) {
+        router.get("/v1/status") { request, context in
+            if let refused = admit(request, context) { return refused }
+            return try await status()
         }
-        router.get("/v1/algorithms/:digest") { _, context in try algorithm(context.parameters.get("digest") ?? "") }
-        router.get("/metrics") { _, _ in try await metrics() }
+        router.get("/v1/datasets/:id") { request, context in
+            try admit(request, context) ?? dataset(context.parameters.get("id") ?? "")
+        }
+        router.get("/v1/rentals") { request, context in
+            try admit(request, context)
+                ?? rentals(
+                    consumer: request.uri.queryParameters.get("consumer"),
+                    dataset: request.uri.queryParameters.get("dataset")
+                )
+        }
+        router.get("/v1/algorithms/:digest") { request, context in
+            try admit(request, context) ?? algorithm(context.parameters.get("digest") ?? "")
+        }
+        router.get("/metrics") { request, context in
+            if let refused = admit(request, context) { return refused }
+            return try await metrics()
+        }
     }
 
     // MARK: Handlers

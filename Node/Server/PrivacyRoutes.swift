@@ -17,25 +17,35 @@ import PrivacyPlane
 ///     GET  /v1/attestation           the plane's signer and its own evidence, when it has any
 ///
 /// Errors are JSON {"error": {"code", "message"}} with a distinct status per kind; bodies are capped at
-/// `maxBody` bytes (413 beyond); callers are rate limited (429) per address, and anonymous endpoints globally.
+/// `maxBody` bytes (413 beyond); callers are rate limited (429) per address once signed in, and anonymous
+/// endpoints per client (the peer address, or a trusted proxy's X-Forwarded-For) under a global ceiling.
 struct PrivacyRoutes: Sendable {
     let signIn: SignInService
     let issuer: TokenIssuer
     let release: KeyRelease
     let ownEvidence: JSONOutput
     let perAddress: RateLimiter
-    let anonymous: RateLimiter
+    let anonymous: ClientRateLimiter
+    let clients: ClientAddresses
     let logger: Logger
 
     static let maxBody = 256 * 1024
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/v1/nonce") { _, _ in try await handle { try nonce() } }
-        router.post("/v1/login") { request, _ in try await handle { try await login(request) } }
+    func addRoutes(to router: Router<PlaneRequestContext>) {
+        router.get("/v1/nonce") { request, context in
+            try await handle { try nonce(client: client(request, context)) }
+        }
+        router.post("/v1/login") { request, context in
+            try await handle { try await login(request, client: client(request, context)) }
+        }
         router.post("/v1/tokens") { request, _ in try await handle { try await token(request) } }
-        router.post("/v1/keys/release") { request, _ in try await handle { try await keyRelease(request) } }
+        router.post("/v1/keys/release") { request, context in
+            try await handle { try await keyRelease(request, client: client(request, context)) }
+        }
         router.post("/v1/keys/provider") { request, _ in try await handle { try await providerKey(request) } }
-        router.get("/v1/receipts") { request, _ in try await handle { try receipts(request) } }
+        router.get("/v1/receipts") { request, context in
+            try await handle { try receipts(request, client: client(request, context)) }
+        }
         router.get("/v1/attestation") { _, _ in
             NodeRoutes.json(
                 .object([
@@ -56,16 +66,26 @@ struct PrivacyRoutes: Sendable {
 
     // MARK: Handlers
 
-    func nonce() throws -> Response {
-        guard anonymous.allow("nonce") else { throw Refusal.rateLimited }
+    func client(_ request: Request, _ context: PlaneRequestContext) -> String {
+        clients.client(of: request, peer: context.remoteAddress)
+    }
+
+    /// The rate limit for the node's read routes on this listener (`/v1/status`, `/v1/rentals`, …).
+    func admitNodeRoute(_ request: Request, _ context: PlaneRequestContext) -> Response? {
+        anonymous.allow("node", client: client(request, context))
+            ? nil : NodeRoutes.error(.tooManyRequests, Refusal.rateLimited.code, Refusal.rateLimited.message)
+    }
+
+    func nonce(client: String) throws -> Response {
+        guard anonymous.allow("nonce", client: client) else { throw Refusal.rateLimited }
         let issued = try signIn.issueNonce(now: Self.now())
         return NodeRoutes.json(
             .object([("nonce", .string(issued.value)), ("expiresAt", .string(issued.expiresAt.description))])
         )
     }
 
-    func login(_ request: Request) async throws -> Response {
-        guard anonymous.allow("login") else { throw Refusal.rateLimited }
+    func login(_ request: Request, client: String) async throws -> Response {
+        guard anonymous.allow("login", client: client) else { throw Refusal.rateLimited }
         let field = WireField(try await Self.body(request), "login")
         let message = try field.string("message")
         switch signIn.signIn(message: Array(message.utf8), signatureHex: try field.string("signature"), now: Self.now())
@@ -111,7 +131,7 @@ struct PrivacyRoutes: Sendable {
         return NodeRoutes.json(Self.output(token.json))
     }
 
-    func keyRelease(_ request: Request) async throws -> Response {
+    func keyRelease(_ request: Request, client: String) async throws -> Response {
         let object = try await Self.body(request)
         let token = try SignedAccessToken(json: object["token"])
         // Limit by the consumer only once the plane's signature vouches for it, so nobody can spend another
@@ -121,7 +141,7 @@ struct PrivacyRoutes: Sendable {
         let verified: VerifiedAccessToken
         switch release.tokens.verify(token, now: now) {
         case .rejected(let why):
-            guard anonymous.allow("forged") else { throw Refusal.rateLimited }
+            guard anonymous.allow("forged", client: client) else { throw Refusal.rateLimited }
             throw PrivacyPlaneError(.tokenRefused, why.description)
         case .verified(let v): verified = v
         }
@@ -158,8 +178,8 @@ struct PrivacyRoutes: Sendable {
         )
     }
 
-    func receipts(_ request: Request) throws -> Response {
-        guard anonymous.allow("receipts") else { throw Refusal.rateLimited }
+    func receipts(_ request: Request, client: String) throws -> Response {
+        guard anonymous.allow("receipts", client: client) else { throw Refusal.rateLimited }
         let query = request.uri.queryParameters
         let from = query.get("from").flatMap { UInt64($0) } ?? 0
         let limit = min(query.get("limit").flatMap { Int($0) } ?? 100, 1000)

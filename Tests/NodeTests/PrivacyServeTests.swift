@@ -44,7 +44,7 @@ import Testing
                 "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
                 "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
                 "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600", "--rate", "4",
-                "--allow-insecure-development-evidence",
+                "--allow-insecure-development-evidence", "--trusted-proxy", "127.0.0.1",
             ]
         )
     }
@@ -252,6 +252,34 @@ import Testing
         }
         #expect(statuses.contains(429), "\(statuses)")
         #expect(Set(statuses).isSubset(of: [403, 429]), "\(statuses)")
+    }
+
+    /// M6: anonymous routes are limited per client (here named by the trusted proxy's X-Forwarded-For), so
+    /// one client over its rate does not lock another out; the node's read routes are limited too.
+    @Test func oneClientOverItsRateDoesNotLockOutAnother() async throws {
+        func nonce(_ client: String?) async throws -> Int {
+            let headers = client.map { [("X-Forwarded-For", "198.51.100.9, \($0)")] } ?? []
+            return try await httpRequest(plane.url + "/v1/nonce", method: "GET", headers: headers).status
+        }
+        // --rate 4: a client's burst is 16. The flooding client is refused...
+        var flood: [Int] = []
+        for _ in 0..<40 { flood.append(try await nonce("203.0.113.7")) }
+        #expect(flood.prefix(16).allSatisfy { $0 == 200 } && flood.suffix(10).allSatisfy { $0 == 429 }, "\(flood)")
+        // ...while another client, and the proxy itself, still get nonces.
+        #expect(try await nonce("203.0.113.8") == 200)
+        #expect(try await nonce(nil) == 200)
+        // The node's routes on this listener are limited per client too.
+        var status: [Int] = []
+        for _ in 0..<40 {
+            status.append(
+                try await httpRequest(
+                    plane.url + "/v1/status",
+                    method: "GET",
+                    headers: [("X-Forwarded-For", "203.0.113.7")]
+                ).status
+            )
+        }
+        #expect(status.contains(429) && status.first == 200, "\(status)")
     }
 
     /// The command-line clients end to end: the provider's key seals a dataset; a development sandbox's
