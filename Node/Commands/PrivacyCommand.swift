@@ -146,7 +146,8 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 receipts: try ReceiptLog(
                     path: (stateDir as NSString).appendingPathComponent("receipts.log"),
                     domain: tokenDomain,
-                    signingKey: key
+                    signingKey: key,
+                    tokenLifetime: maxJobSeconds
                 ),
                 root: root,
                 allowDevelopmentEvidence: allowInsecureDevelopmentEvidence,

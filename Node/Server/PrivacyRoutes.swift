@@ -184,7 +184,7 @@ struct PrivacyRoutes: Sendable {
         let from = query.get("from").flatMap { UInt64($0) } ?? 0
         let limit = min(query.get("limit").flatMap { Int($0) } ?? 100, 1000)
         let lines = try release.receipts.lines(from: from, limit: limit)
-        let body = "[" + lines.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ",") + "]\n"
+        let body = "[" + lines.map { String(decoding: $0.line, as: UTF8.self) }.joined(separator: ",") + "]\n"
         return Response(
             status: .ok,
             headers: [.contentType: "application/json"],
@@ -269,6 +269,7 @@ struct PrivacyRoutes: Sendable {
             return .forbidden
         case .unknownDataset: return .notFound
         case .tokenAlreadyUsed: return .conflict
+        case .rateLimited: return .tooManyRequests
         case .keyUnavailable, .indexUnavailable, .indexStale, .clockSkew, .signerMismatch: return .serviceUnavailable
         case .invalidConfiguration, .storage, .corruptStore: return .internalServerError
         }

@@ -2,6 +2,7 @@ public import ChainCore
 public import ChainRecords
 public import Logging
 public import PlaneCrypto
+import Synchronization
 
 /// What attestation evidence proved about a sandbox, once verified.
 public struct AttestedSandbox: Hashable, Sendable {
@@ -75,8 +76,27 @@ public final class KeyRelease: Sendable {
     /// The index's freshness bounds and the plane's clock; nil checks neither (unit tests of other checks,
     /// benchmarks). `privacy serve` always sets it.
     public let freshness: IndexFreshness?
+    /// Provider key releases per dataset: at most `perWindow` in `window` seconds, and within a window one
+    /// receipt per key version (a repeat gets the key wrapped afresh and the earlier receipt, not a new one).
+    public let providerLimits: ProviderLimits
+    private let providerWindows = Mutex<[Hash32: ProviderWindow]>([:])
     private let root: SecretBytes
     private let logger: Logger?
+
+    public struct ProviderLimits: Sendable {
+        public var perWindow: Int
+        public var window: UInt64
+        public init(perWindow: Int = 30, window: UInt64 = 3600) {
+            self.perWindow = perWindow
+            self.window = window
+        }
+    }
+
+    private struct ProviderWindow {
+        var start: UInt64
+        var count = 0
+        var receipts: [UInt32: SignedReceipt] = [:]
+    }
 
     public init(
         reader: any RecordReader,
@@ -86,6 +106,7 @@ public final class KeyRelease: Sendable {
         root: SecretBytes,
         allowDevelopmentEvidence: Bool = false,
         freshness: IndexFreshness? = nil,
+        providerLimits: ProviderLimits = ProviderLimits(),
         logger: Logger?
     ) {
         self.reader = reader
@@ -95,6 +116,7 @@ public final class KeyRelease: Sendable {
         self.root = root
         self.allowDevelopmentEvidence = allowDevelopmentEvidence
         self.freshness = freshness
+        self.providerLimits = providerLimits
         self.logger = logger
     }
 
@@ -199,7 +221,9 @@ public final class KeyRelease: Sendable {
                 jobID: token.jobID,
                 keyVersion: request.keyVersion,
                 releasedAt: now
-            )
+            ),
+            tokenNotBefore: token.notBefore,
+            tokenExpiry: token.expiry
         )
         logger?.info(
             "key released",
@@ -242,6 +266,22 @@ public final class KeyRelease: Sendable {
                 "recipient key: expected 32 bytes (X25519), found \(recipientKey.count)"
             )
         }
+        let limits = providerLimits
+        let earlier = try providerWindows.withLock {
+            (table: inout [Hash32: ProviderWindow]) throws(PrivacyPlaneError) -> SignedReceipt? in
+            if table.count > 4096 { table = table.filter { now < $0.value.start + limits.window } }
+            var w = table[dataset] ?? ProviderWindow(start: now)
+            if now >= w.start + limits.window || now < w.start { w = ProviderWindow(start: now) }
+            guard w.count < limits.perWindow else {
+                throw PrivacyPlaneError(
+                    .rateLimited,
+                    "dataset \(dataset.hex) had \(limits.perWindow) provider key releases in the last \(limits.window) s; retry after \(w.start + limits.window)"
+                )
+            }
+            w.count += 1
+            table[dataset] = w
+            return w.receipts[keyVersion].flatMap { $0.receipt.recipient == provider ? $0 : nil }
+        }
         let head = try TokenIssuer.read { () throws in try reader.head() }
         let wrapped = try wrap(
             dataset: dataset,
@@ -250,6 +290,14 @@ public final class KeyRelease: Sendable {
             evidenceHash: .zero,
             recipientKey: recipientKey
         )
+        if let earlier {
+            // The provider already holds this key version, and a receipt says so: not logged again.
+            logger?.info(
+                "provider key released again (recorded by receipt \(earlier.receipt.sequence))",
+                metadata: ["dataset": "\(dataset.hex)"]
+            )
+            return KeyReleaseResponse(wrapped: wrapped, receipt: earlier)
+        }
         let receipt = try await receipts.append(
             KeyReleaseReceipt(
                 kind: .provider,
@@ -267,6 +315,9 @@ public final class KeyRelease: Sendable {
                 releasedAt: now
             )
         )
+        providerWindows.withLock { table in
+            if table[dataset]?.start ?? .max <= now { table[dataset]?.receipts[keyVersion] = receipt }
+        }
         logger?.info(
             "provider key released",
             metadata: ["receipt": "\(receipt.receipt.sequence)", "dataset": "\(dataset.hex)"]

@@ -44,6 +44,8 @@ public struct PrivacyPlaneError: Error, Hashable, CustomStringConvertible, Senda
         case clockSkew
         /// AlgorithmRegistry names a privacy signer other than this plane's key: the key was rotated out.
         case signerMismatch
+        /// Too many requests of this kind for this subject (e.g. provider key releases of one dataset).
+        case rateLimited
     }
 
     /// What kind of failure this is.
