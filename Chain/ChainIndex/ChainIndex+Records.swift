@@ -30,10 +30,10 @@ extension ChainIndex: RecordReader {
     public func privacySigner() throws(IndexError) -> SignerRecord? { try record(Keyspace.privacySigner) }
     public func governance() throws(IndexError) -> SignerRecord? { try record(Keyspace.governance) }
 
-    /// Every rental of `consumer`, by dataset id.
-    public func rentals(consumer: Address) throws(IndexError) -> [RentalRecord] {
+    /// Every rental of `consumer` (at most `limit`), by dataset id.
+    public func rentals(consumer: Address, limit: Int = .max) throws(IndexError) -> [RentalRecord] {
         var out: [RentalRecord] = []
-        for row in try scan(Keyspace.rentalsOfConsumer(consumer)) {
+        for row in try scan(Keyspace.rentalsOfConsumer(consumer), limit: limit) {
             if let r = try rental(dataset: try hash32OrCorrupt(row.key.suffix(32)), consumer: consumer) {
                 out.append(r)
             }
@@ -41,9 +41,9 @@ extension ChainIndex: RecordReader {
         return out
     }
 
-    /// Every rental of a dataset, by consumer.
-    public func rentals(dataset: Hash32) throws(IndexError) -> [RentalRecord] {
-        try scan(Keyspace.rentalsOfDataset(dataset)).map { (row) throws(IndexError) -> RentalRecord in
+    /// Every rental of a dataset (at most `limit`), by consumer.
+    public func rentals(dataset: Hash32, limit: Int = .max) throws(IndexError) -> [RentalRecord] {
+        try scan(Keyspace.rentalsOfDataset(dataset), limit: limit).map { (row) throws(IndexError) -> RentalRecord in
             try decode(row.value, at: row.key)
         }
     }

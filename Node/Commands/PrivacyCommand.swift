@@ -184,7 +184,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         let router = Router(context: PlaneRequestContext.self)
         let routes = plane.0
-        NodeRoutes(index: index, state: state, freshness: freshness).addRoutes(to: router) { request, context in
+        NodeRoutes(index: index, state: state, freshness: freshness, maxRows: 1000).addRoutes(to: router) {
+            request,
+            context in
             routes.admitNodeRoute(request, context)
         }
         routes.addRoutes(to: router)

@@ -13,6 +13,9 @@ struct NodeRoutes {
     /// The Privacy Plane's freshness gate, when this node serves one (`privacy serve`): status says whether
     /// it would act now, and why not.
     var freshness: IndexFreshness? = nil
+    /// The most rentals one `/v1/rentals` answer lists (`?limit=` asks for fewer); nil lists all (`node run`,
+    /// a localhost tool). `privacy serve`, whose listener is public, bounds it.
+    var maxRows: Int? = nil
 
     func addRoutes(to router: Router<BasicRequestContext>) { addRoutes(to: router) { _, _ in nil } }
 
@@ -32,7 +35,8 @@ struct NodeRoutes {
             try admit(request, context)
                 ?? rentals(
                     consumer: request.uri.queryParameters.get("consumer"),
-                    dataset: request.uri.queryParameters.get("dataset")
+                    dataset: request.uri.queryParameters.get("dataset"),
+                    limit: request.uri.queryParameters.get("limit")
                 )
         }
         router.get("/v1/algorithms/:digest") { request, context in
@@ -127,19 +131,24 @@ struct NodeRoutes {
         return Self.json(d.json(final: try index.finalNumber()))
     }
 
-    func rentals(consumer: String?, dataset: String?) throws -> Response {
+    func rentals(consumer: String?, dataset: String?, limit: String? = nil) throws -> Response {
+        let asked = limit.flatMap { Int($0) }
+        guard limit == nil || (asked ?? 0) > 0 else {
+            return Self.error(.badRequest, "malformed_limit", "expected limit= a positive integer")
+        }
+        let rows = min(asked ?? .max, maxRows ?? .max)
         let final = try index.finalNumber()
         switch (consumer, dataset) {
         case (let c?, nil):
             guard let address = try? Address(hex: c) else {
                 return Self.error(.badRequest, "malformed_address", "expected consumer=0x + 40 hex digits")
             }
-            return Self.json(.array(try index.rentals(consumer: address).map { $0.json(final: final) }))
+            return Self.json(.array(try index.rentals(consumer: address, limit: rows).map { $0.json(final: final) }))
         case (nil, let d?):
             guard let id = try? Hash32(hex: d) else {
                 return Self.error(.badRequest, "malformed_id", "expected dataset=0x + 64 hex digits")
             }
-            return Self.json(.array(try index.rentals(dataset: id).map { $0.json(final: final) }))
+            return Self.json(.array(try index.rentals(dataset: id, limit: rows).map { $0.json(final: final) }))
         default:
             return Self.error(.badRequest, "missing_filter", "give exactly one of consumer= and dataset=")
         }

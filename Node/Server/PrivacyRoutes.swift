@@ -43,8 +43,9 @@ struct PrivacyRoutes: Sendable {
             try await handle { try await keyRelease(request, client: client(request, context)) }
         }
         router.post("/v1/keys/provider") { request, _ in try await handle { try await providerKey(request) } }
-        router.get("/v1/receipts") { request, context in
-            try await handle { try receipts(request, client: client(request, context)) }
+        router.get("/v1/receipts") { request, _ in try await handle { try receipts(request) } }
+        router.get("/v1/receipts/head") { request, context in
+            try await handle { try receiptsHead(client: client(request, context)) }
         }
         router.get("/v1/attestation") { _, _ in
             NodeRoutes.json(
@@ -178,18 +179,52 @@ struct PrivacyRoutes: Sendable {
         )
     }
 
-    func receipts(_ request: Request, client: String) throws -> Response {
-        guard anonymous.allow("receipts", client: client) else { throw Refusal.rateLimited }
+    /// The caller's receipts: those whose recipient is the signed-in address (a consumer's releases, a
+    /// provider's own keys), and those of datasets it provides. One answer reads at most `scanLimit`
+    /// receipts from `from` on and returns `next`, where the following page starts.
+    func receipts(_ request: Request) throws -> Response {
+        let session = try authenticate(request)
         let query = request.uri.queryParameters
         let from = query.get("from").flatMap { UInt64($0) } ?? 0
-        let limit = min(query.get("limit").flatMap { Int($0) } ?? 100, 1000)
-        let lines = try release.receipts.lines(from: from, limit: limit)
-        let body = "[" + lines.map { String(decoding: $0.line, as: UTF8.self) }.joined(separator: ",") + "]\n"
+        let limit = max(1, min(query.get("limit").flatMap { Int($0) } ?? 100, 1000))
+        let lines = try release.receipts.lines(from: from, limit: Self.scanLimit)
+        var providers: [Hash32: Bool] = [:]
+        var mine: [String] = []
+        var next = from
+        for (sequence, line) in lines {
+            guard mine.count < limit else { break }
+            next = sequence + 1
+            let receipt = try ReceiptLog.decode(line, domain: release.receipts.domain, at: "receipt \(sequence)")
+                .receipt
+            var visible = receipt.recipient == session.address
+            if !visible {
+                if providers[receipt.dataset] == nil {
+                    providers[receipt.dataset] =
+                        try TokenIssuer.readDataset(release.reader, receipt.dataset)?.provider == session.address
+                }
+                visible = providers[receipt.dataset] ?? false
+            }
+            if visible { mine.append(String(decoding: line, as: UTF8.self)) }
+        }
+        let count = release.receipts.count
+        let body =
+            "{\"count\":\(count),\"next\":\(lines.isEmpty ? from : next),\"receipts\":["
+            + mine.joined(separator: ",") + "]}\n"
         return Response(
             status: .ok,
             headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: body))
         )
+    }
+
+    static let scanLimit = 2000
+
+    /// Public, aggregated: how many receipts the log holds and the hash of the last (what an auditor
+    /// anchors), nothing about who got which key.
+    func receiptsHead(client: String) throws -> Response {
+        guard anonymous.allow("receipts", client: client) else { throw Refusal.rateLimited }
+        let head = release.receipts.head
+        return NodeRoutes.json(.object([("count", .int(head.count)), ("last", .string(head.last.hex))]))
     }
 
     // MARK: Plumbing
@@ -214,8 +249,12 @@ struct PrivacyRoutes: Sendable {
 
     static func keyVersion(_ object: [String: Any]) throws(PrivacyPlaneError) -> UInt32 {
         guard let raw = object["keyVersion"] else { return 1 }
-        guard let v = raw as? Int, let version = UInt32(exactly: v) else {
-            throw PrivacyPlaneError(.badRequest, "request.keyVersion: expected an integer 0…4294967295")
+        let range = KeyRelease.keyVersions
+        guard let v = raw as? Int, let version = UInt32(exactly: v), range.contains(version) else {
+            throw PrivacyPlaneError(
+                .badRequest,
+                "request.keyVersion: expected an integer \(range.lowerBound)…\(range.upperBound)"
+            )
         }
         return version
     }

@@ -83,6 +83,20 @@ public final class KeyRelease: Sendable {
     private let root: SecretBytes
     private let logger: Logger?
 
+    /// The key versions the plane derives. Nothing on chain says which versions a dataset uses, so the
+    /// bound is small and fixed: a caller cannot mint unboundedly many distinct keys per dataset, and each
+    /// receipt records the version it released.
+    public static let keyVersions: ClosedRange<UInt32> = 1...16
+
+    static func checkKeyVersion(_ version: UInt32) throws(PrivacyPlaneError) {
+        guard keyVersions.contains(version) else {
+            throw PrivacyPlaneError(
+                .badRequest,
+                "keyVersion: expected \(keyVersions.lowerBound)…\(keyVersions.upperBound), found \(version)"
+            )
+        }
+    }
+
     public struct ProviderLimits: Sendable {
         public var perWindow: Int
         public var window: UInt64
@@ -146,6 +160,7 @@ public final class KeyRelease: Sendable {
         now wallClock: UInt64
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
         let now = try self.now(wallClock: wallClock)
+        try Self.checkKeyVersion(request.keyVersion)
         guard verified.token == request.token.token else {
             throw PrivacyPlaneError(.tokenRefused, "the verified token is not the request's token")
         }
@@ -244,6 +259,7 @@ public final class KeyRelease: Sendable {
         now wallClock: UInt64
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
         let now = try self.now(wallClock: wallClock)
+        try Self.checkKeyVersion(keyVersion)
         guard let record = try TokenIssuer.read({ () throws in try reader.dataset(dataset) }) else {
             throw PrivacyPlaneError(.unknownDataset, "dataset \(dataset.hex) is not registered on chain")
         }

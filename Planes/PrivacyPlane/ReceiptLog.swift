@@ -74,8 +74,9 @@ public final class ReceiptLog: Sendable {
         /// The latest release time seen: tokens expiring at or before it are refused.
         var horizon: UInt64
         var nextPrune: UInt64 = 0
-        /// Receipts known to be on disk (only these are served).
+        /// Receipts known to be on disk (only these are served), and the hash of the last of them.
         var durable: UInt64
+        var durableLast = Hash32.zero
         var pending: [Pending] = []
         var stopping = false
         var broken: String?
@@ -158,7 +159,8 @@ public final class ReceiptLog: Sendable {
                     last: replay.last,
                     usedTokens: used,
                     horizon: replay.horizon,
-                    durable: replay.next
+                    durable: replay.next,
+                    durableLast: replay.last
                 )
             )
         } catch {
@@ -186,6 +188,11 @@ public final class ReceiptLog: Sendable {
 
     /// How many receipts the log holds.
     public var count: UInt64 { journal.state.withLock { $0.next } }
+
+    /// The durable log's length and the hash of its last receipt (zero when empty).
+    public var head: (count: UInt64, last: Hash32) {
+        journal.state.withLock { s in (s.durable, s.durable == s.next ? s.last : s.durableLast) }
+    }
 
     /// How many used tokens are remembered now (the others expired and were forgotten).
     public var rememberedTokens: Int { journal.state.withLock { $0.usedTokens.count } }
@@ -333,6 +340,7 @@ public final class ReceiptLog: Sendable {
                     let (count, last, size, first) = journal.state.withLock {
                         s -> (UInt64, Hash32, Int, UInt64) in
                         s.durable += UInt64(batch.count)
+                        s.durableLast = batch.last!.signed.hash
                         s.activeSize += bytes.count
                         return (s.durable, batch.last!.signed.hash, s.activeSize, s.activeFirst)
                     }

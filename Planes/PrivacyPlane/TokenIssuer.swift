@@ -180,6 +180,12 @@ public struct TokenIssuer: Sendable {
         }
     }
 
+    /// The dataset record, for callers outside the plane's checks (the receipts route filters by provider).
+    public static func readDataset(_ reader: any RecordReader, _ id: Hash32) throws(PrivacyPlaneError) -> DatasetRecord?
+    {
+        try read { () throws in try reader.dataset(id) }
+    }
+
     static func read<T>(_ body: () throws -> T) throws(PrivacyPlaneError) -> T {
         do { return try body() } catch { throw PrivacyPlaneError(.indexUnavailable, "index read failed: \(error)") }
     }

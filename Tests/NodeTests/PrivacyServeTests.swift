@@ -12,6 +12,7 @@ import Testing
     static let privacySignerKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
     static let providerKey = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
     static let consumerKey = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
+    static let strangerKey = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"
     static let domain = "delong.test"
 
     let devnet: Devnet
@@ -142,10 +143,34 @@ import Testing
         let (again, refusal) = try await post("/v1/keys/release", request)
         #expect(again == 409, "\(refusal)")
         #expect((refusal["error"] as? [String: Any])?["code"] as? String == "token_already_used")
-        let receipts = try await httpGet(plane.url + "/v1/receipts")
-        let list = try #require(try JSONSerialization.jsonObject(with: Data(receipts.body.utf8)) as? [[String: Any]])
+        // L11: receipts are served to whom they concern only; the public sees the log's length and head.
+        let anonymous = try await httpGet(plane.url + "/v1/receipts")
+        #expect(anonymous.status == 401, "\(anonymous)")
+        func receipts(_ session: String) async throws -> [[String: Any]] {
+            let r = try await httpRequest(
+                plane.url + "/v1/receipts",
+                method: "GET",
+                headers: [("Authorization", "Bearer \(session)")]
+            )
+            #expect(r.status == 200, "\(r.body)")
+            let page = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
+            #expect(page["next"] as? Int == 1 && page["count"] as? Int == 1, "\(page)")
+            return try #require(page["receipts"] as? [[String: Any]])
+        }
+        let list = try await receipts(session)
         #expect(list.count == 1)
         #expect((list.first?["receipt"] as? [String: Any])?["evidenceKind"] as? Int == 255, "marked insecure")
+        #expect(try await receipts(try await signIn(Self.providerKey)).count == 1, "the dataset's provider")
+        #expect(try await receipts(try await signIn(Self.strangerKey)).isEmpty, "anyone else sees none")
+        let head = try await httpGet(plane.url + "/v1/receipts/head")
+        let headObject = try JSONSerialization.jsonObject(with: Data(head.body.utf8)) as? [String: Any]
+        #expect(head.status == 200 && headObject?["count"] as? Int == 1, "\(head.body)")
+        #expect((headObject?["last"] as? String)?.count == 66, "\(head.body)")
+        // Key versions are bounded (1…16).
+        var tooNew = request
+        tooNew["keyVersion"] = 17
+        let (badVersion, bv) = try await post("/v1/keys/release", tooNew)
+        #expect(badVersion == 400 && "\(bv)".contains("keyVersion"), "\(bv)")
 
         // Evidence bound to another key is refused.
         let (_, token2) = try await post(
@@ -280,6 +305,12 @@ import Testing
             )
         }
         #expect(status.contains(429) && status.first == 200, "\(status)")
+        // And their scans are bounded: limit= asks for fewer (the plane never lists more than 1000).
+        let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
+        let one = try await httpGet(plane.url + "/v1/rentals?dataset=\(dataset)&limit=1")
+        let rows = try JSONSerialization.jsonObject(with: Data(one.body.utf8)) as? [Any]
+        #expect(one.status == 200 && rows?.count == 1, "\(one.body)")
+        #expect(try await httpGet(plane.url + "/v1/rentals?dataset=\(dataset)&limit=0").status == 400)
     }
 
     /// The command-line clients end to end: the provider's key seals a dataset; a development sandbox's

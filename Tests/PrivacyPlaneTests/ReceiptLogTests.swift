@@ -77,6 +77,21 @@ extension KeyReleaseTests {
         #expect(plane.receipts.count == 3)
     }
 
+    /// L11: key versions are bounded (1…16), for sandboxes and providers alike; the receipt records the version.
+    @Test func keyVersionsOutsideTheBoundAreRefused() async throws {
+        let plane = try plane(log: try log("versions.log"))
+        for version: UInt32 in [0, 17, .max] {
+            var r = try request(try secureToken(), sandbox: X25519PrivateKey())
+            r.keyVersion = version
+            await expectRefusal(.badRequest) { _ = try await plane.release(r, now: Self.now) }
+            await expectRefusal(.badRequest) { _ = try await providerRelease(plane, keyVersion: version) }
+        }
+        var r = try request(try secureToken(), sandbox: X25519PrivateKey())
+        r.keyVersion = 16
+        #expect(try await plane.release(r, now: Self.now).receipt.receipt.keyVersion == 16)
+        #expect(plane.receipts.count == 1)
+    }
+
     @Test func theReceiptLogRotatesIntoSegmentsAndReplaysThemInOrder() async throws {
         do {
             let plane = try plane(log: try log("rotating.log", segmentBytes: 4096))
