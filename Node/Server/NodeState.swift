@@ -34,11 +34,37 @@ actor NodeState {
     /// A good pass that indexed nothing new (the initial catch-up of `privacy serve`).
     func recordGoodPass(at instant: ContinuousClock.Instant = .now) { lastGoodPass = instant }
 
+    /// Counts a failed pass. Its message leaves the process (/v1/status), so endpoint URLs in it are cut to
+    /// scheme, host and port: a path or query often carries an API key.
     func recordFailure(_ message: String, at date: Date = Date()) {
         failures += 1
         consecutiveFailures += 1
-        lastError = message
-        lastFailure = (message, date)
+        let shown = Self.redactingURLs(message)
+        lastError = shown
+        lastFailure = (shown, date)
+    }
+
+    /// `text` with every http(s) URL reduced to scheme://host[:port] (user info, path, query dropped).
+    static func redactingURLs(_ text: String) -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let first = [rest.range(of: "http://"), rest.range(of: "https://")].compactMap({ $0 })
+            .min(by: { $0.lowerBound < $1.lowerBound })
+        {
+            out += rest[..<first.lowerBound]
+            let tail = rest[first.lowerBound...]
+            let end = tail.firstIndex { $0.isWhitespace || "\"'<>),;".contains($0) } ?? tail.endIndex
+            let url = String(tail[..<end])
+            if let components = URLComponents(string: url), let scheme = components.scheme,
+                let host = components.host
+            {
+                out += "\(scheme)://\(host)" + (components.port.map { ":\($0)" } ?? "")
+            } else {
+                out += "<url>"
+            }
+            rest = tail[end...]
+        }
+        return out + rest
     }
 
     /// Seconds since the last good pass, nil when none succeeded yet.

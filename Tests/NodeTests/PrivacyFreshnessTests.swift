@@ -90,7 +90,8 @@ final class FreezableProxy: @unchecked Sendable {
         plane = try ReadyService(
             DelongProcess.executable.path,
             [
-                "privacy", "serve", "--rpc", proxy.url, "--timeout", "1", "--contracts", path, "--checkpoint",
+                "privacy", "serve", "--rpc", proxy.url + "/v3/SECRETKEY?apikey=SECRETKEY", "--timeout", "1",
+                "--contracts", path, "--checkpoint",
                 "0:\(genesis)", "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll",
                 "0.3", "--max-index-age", "\(Int(Self.maxAge))", "--signing-key", keyFile, "--root-secret",
                 "file:" + dir.appendingPathComponent("root.key").path, "--domain", Self.domain, "--listen",
@@ -238,6 +239,9 @@ final class FreezableProxy: @unchecked Sendable {
         #expect((freshness["consecutiveFailures"] as? Int ?? 0) >= 1, "\(freshness)")
         #expect((freshness["lastFailure"] as? [String: Any])?["message"] is String, "\(freshness)")
         #expect((status["failures"] as? Int ?? 0) >= 1)
+        // L2: the endpoint's path and query (an API key, often) never leave the process.
+        let statusText = try await httpGet(plane.url + "/v1/status").body
+        #expect(!statusText.contains("SECRETKEY") && statusText.contains("127.0.0.1"), "\(statusText)")
         let releases = (status["privacyPlane"] as? [String: Any])?["releases"] as? [String: Any]
         #expect(releases?["serving"] as? Bool == false && releases?["code"] as? String == "index_stale", "\(status)")
         let metrics = try await httpGet(plane.url + "/metrics").body
