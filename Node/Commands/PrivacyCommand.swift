@@ -36,9 +36,11 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         discussion: """
             Verifies and follows the chain exactly as `node run` does (same options, same /v1/status and \
             /metrics), and serves: GET /v1/nonce, POST /v1/login (SIWE), POST /v1/tokens, POST \
-            /v1/keys/release, POST /v1/keys/provider, GET /v1/receipts, GET /v1/attestation. See \
-            docs/privacy-plane.md. When AlgorithmRegistry names a privacy signer other than the signing \
-            key's address, the plane refuses to start. Root secret: --root-secret file:PATH (development; created 0600 when \
+            /v1/keys/release, POST /v1/keys/provider, GET /v1/receipts, GET /v1/receipts/head, GET \
+            /v1/attestation. See docs/privacy-plane.md. When AlgorithmRegistry names a privacy signer other \
+            than the signing key's address, the plane refuses to start, and once it is running it refuses \
+            tokens and key releases (503 signer_mismatch). It also refuses them (503 index_stale) while the \
+            index is older than --max-index-age. Root secret: --root-secret file:PATH (development; created 0600 when \
             missing) or dstack[:SOCKET] (the dstack guest agent, default socket /var/run/dstack.sock). \
             Prints `READY http://HOST:PORT` once listening. Exit codes: 0 stopped cleanly, 2 malformed \
             options or files, 3 unreadable file or unreachable endpoint, 4 key refused.
