@@ -3,6 +3,16 @@ public import ChainRecords
 
 extension ChainIndex: RecordReader {
 
+    /// The head block's timestamp from its verified header (stored with its hash under "h"); 0 for the
+    /// checkpoint, whose header the index never saw.
+    public func headTimestamp() throws(IndexError) -> UInt64 {
+        let head = try head()
+        guard let raw = try read(Keyspace.block(head.number)), raw.count >= 72 else {
+            throw IndexError(kind: .corrupt, reason: "the head block \(head.number) has no stored hash and timestamp")
+        }
+        return Keyspace.uint64(raw[64..<72])
+    }
+
     public func dataset(_ id: Hash32) throws(IndexError) -> DatasetRecord? { try record(Keyspace.dataset(id)) }
     public func rental(dataset: Hash32, consumer: Address) throws(IndexError) -> RentalRecord? {
         try record(Keyspace.rental(dataset, consumer))
@@ -20,10 +30,10 @@ extension ChainIndex: RecordReader {
     public func privacySigner() throws(IndexError) -> SignerRecord? { try record(Keyspace.privacySigner) }
     public func governance() throws(IndexError) -> SignerRecord? { try record(Keyspace.governance) }
 
-    /// Every rental of `consumer`, by dataset id.
-    public func rentals(consumer: Address) throws(IndexError) -> [RentalRecord] {
+    /// Every rental of `consumer` (at most `limit`), by dataset id.
+    public func rentals(consumer: Address, limit: Int = .max) throws(IndexError) -> [RentalRecord] {
         var out: [RentalRecord] = []
-        for row in try scan(Keyspace.rentalsOfConsumer(consumer)) {
+        for row in try scan(Keyspace.rentalsOfConsumer(consumer), limit: limit) {
             if let r = try rental(dataset: try hash32OrCorrupt(row.key.suffix(32)), consumer: consumer) {
                 out.append(r)
             }
@@ -31,9 +41,9 @@ extension ChainIndex: RecordReader {
         return out
     }
 
-    /// Every rental of a dataset, by consumer.
-    public func rentals(dataset: Hash32) throws(IndexError) -> [RentalRecord] {
-        try scan(Keyspace.rentalsOfDataset(dataset)).map { (row) throws(IndexError) -> RentalRecord in
+    /// Every rental of a dataset (at most `limit`), by consumer.
+    public func rentals(dataset: Hash32, limit: Int = .max) throws(IndexError) -> [RentalRecord] {
+        try scan(Keyspace.rentalsOfDataset(dataset), limit: limit).map { (row) throws(IndexError) -> RentalRecord in
             try decode(row.value, at: row.key)
         }
     }

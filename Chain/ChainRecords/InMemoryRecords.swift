@@ -7,6 +7,8 @@ public final class InMemoryRecords: RecordReader {
     public struct Content: Sendable {
         public var head: IndexHead
         public var final: UInt64
+        /// The head block's timestamp (unix seconds); 0 means unknown, as for a checkpoint head.
+        public var headTimestamp: UInt64 = 0
         public var datasets: [Hash32: DatasetRecord] = [:]
         public var rentals: [DeLongEvent.RentalKey: RentalRecord] = [:]
         public var algorithms: [Hash32: AlgorithmRecord] = [:]
@@ -24,6 +26,7 @@ public final class InMemoryRecords: RecordReader {
     public init(_ content: Content) { self.content = Mutex(content) }
 
     public func head() throws -> IndexHead { content.withLock { $0.head } }
+    public func headTimestamp() throws -> UInt64 { content.withLock { $0.headTimestamp } }
     public func finalNumber() throws -> UInt64 { content.withLock { $0.final } }
     public func dataset(_ id: Hash32) throws -> DatasetRecord? { content.withLock { $0.datasets[id] } }
     public func rental(dataset: Hash32, consumer: Address) throws -> RentalRecord? {

@@ -4,6 +4,9 @@ public import ChainCore
 /// linking LevelDB. Every record carries the block it came from, so a reader can tell final from pending.
 public protocol RecordReader: Sendable {
     func head() throws -> IndexHead
+    /// The head block's timestamp (unix seconds) from its verified header; 0 when the head is the checkpoint,
+    /// whose header the index never saw. How old the index is: the planes refuse to act on a stale one.
+    func headTimestamp() throws -> UInt64
     func finalNumber() throws -> UInt64
     func dataset(_ id: Hash32) throws -> DatasetRecord?
     func rental(dataset: Hash32, consumer: Address) throws -> RentalRecord?

@@ -36,10 +36,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         discussion: """
             Verifies and follows the chain exactly as `node run` does (same options, same /v1/status and \
             /metrics), and serves: GET /v1/nonce, POST /v1/login (SIWE), POST /v1/tokens, POST \
-            /v1/keys/release, POST /v1/keys/provider, GET /v1/receipts, GET /v1/attestation. See \
-            docs/privacy-plane.md. When AlgorithmRegistry names a privacy signer other than the signing \
-            key's address, the plane refuses to start. Root secret: --root-secret file:PATH (development; a missing \
-            file is an error unless --create-root-secret is given, which creates it 0600) or dstack[:SOCKET] (the dstack guest agent, default socket /var/run/dstack.sock). \
+            /v1/keys/release, POST /v1/keys/provider, GET /v1/receipts, GET /v1/receipts/head, GET \
+            /v1/attestation. See docs/privacy-plane.md. When AlgorithmRegistry names a privacy signer other \
+            than the signing key's address, the plane refuses to start, and once it is running it refuses \
+            tokens and key releases (503 signer_mismatch). It also refuses them (503 index_stale) while the \
+            index is older than --max-index-age. Root secret: --root-secret file:PATH (development; a missing \
+            file is an error unless --create-root-secret is given, which creates it 0600) or dstack[:SOCKET] \
+            (the dstack guest agent, default socket /var/run/dstack.sock). \
             Prints `READY http://HOST:PORT` once listening. Exit codes: 0 stopped cleanly, 2 malformed \
             options or files, 3 unreadable file or unreachable endpoint, 4 key refused.
             """
@@ -75,11 +78,28 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         help: "Migration: provider key releases return the version 1 DEK (not bound to the chain), to re-seal under v2."
     )
     var serveV1ProviderKeys = false
+    // Freshness (docs/privacy-plane.md, "Freshness").
+    @Option(
+        help:
+            "Refuse tokens and key releases (503 index_stale) when the head block, or the last good sync pass, is older than this many seconds (default: 2 x poll + finality x 12)."
+    )
+    var maxIndexAge: UInt64?
+    @Option(help: "Refuse (503 clock_skew) when the wall clock is more than this many seconds behind the head block.")
+    var maxClockSkew: UInt64 = 60
+    @Option(
+        help:
+            "A reverse proxy in front of the plane (IP address, repeatable): its X-Forwarded-For names the client that anonymous rate limits count."
+    )
+    var trustedProxy: [String] = []
 
     func validate() throws {
         guard listenAddress != nil else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
         guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
         guard rate > 0 else { throw ValidationError("--rate: expected a positive number") }
+        if let maxIndexAge, maxIndexAge == 0 { throw ValidationError("--max-index-age: expected a positive number") }
+        for proxy in trustedProxy where ClientAddresses.canonical(proxy) == nil {
+            throw ValidationError("--trusted-proxy: expected an IP address, found \"\(proxy)\"")
+        }
         guard rootSecret.hasPrefix("file:") || rootSecret == "dstack" || rootSecret.hasPrefix("dstack:") else {
             throw ValidationError("--root-secret: expected file:PATH or dstack[:SOCKET], found \"\(rootSecret)\"")
         }
@@ -94,6 +114,14 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     }
 
     var listenAddress: (host: String, port: Int)? { NodeRunCommand.parseListen(listen) }
+
+    var freshnessPolicy: IndexFreshness.Policy {
+        IndexFreshness.Policy(
+            maxAge: maxIndexAge
+                ?? IndexFreshness.Policy.defaultMaxAge(poll: poll, finality: sync.finality),
+            maxClockSkew: maxClockSkew
+        )
+    }
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -113,6 +141,8 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 throw ExitCode(ExitCodes.malformedInput)
             }
         }
+        let freshness = IndexFreshness(policy: freshnessPolicy)
+        let state = NodeState()
         let plane = try await keysRefused { () async throws -> (PrivacyRoutes, TokenIssuer) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
             let key = try Self.readKey(signingKey, what: "signing key")
@@ -124,10 +154,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 reader: index,
                 domain: tokenDomain,
                 signingKey: key,
-                maxJobDuration: maxJobSeconds
+                maxJobDuration: maxJobSeconds,
+                freshness: freshness
             )
             // Catch up first, so the on-chain signer is known before anything is signed.
             _ = try await sync.reportingFailures { try await syncer.sync() }
+            freshness.recordGoodPass()
+            await state.recordGoodPass()
             if let signer = try index.privacySigner(), signer.address != issuer.signer {
                 throw CLIFailure(
                     exitCode: ExitCodes.keyRefused,
@@ -147,10 +180,12 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 receipts: try ReceiptLog(
                     path: (stateDir as NSString).appendingPathComponent("receipts.log"),
                     domain: tokenDomain,
-                    signingKey: key
+                    signingKey: key,
+                    tokenLifetime: maxJobSeconds
                 ),
                 keys: keys,
                 allowDevelopmentEvidence: allowInsecureDevelopmentEvidence,
+                freshness: freshness,
                 logger: logger
             )
             let signIn = SignInService(
@@ -167,7 +202,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 release: release,
                 ownEvidence: ownEvidence(signer: issuer.signer, logger: logger),
                 perAddress: RateLimiter(burst: Int(max(4, rate * 4)), perSecond: rate),
-                anonymous: RateLimiter(burst: Int(max(16, rate * 16)), perSecond: rate * 4),
+                // Anonymous routes: each client as much as one signed-in address, all clients together at
+                // most eight times that (per route).
+                anonymous: ClientRateLimiter(
+                    perClient: RateLimiter(burst: Int(max(4, rate * 4)), perSecond: rate),
+                    ceiling: RateLimiter(burst: Int(max(32, rate * 32)), perSecond: rate * 8)
+                ),
+                clients: ClientAddresses(trustedProxies: Set(trustedProxy.compactMap(ClientAddresses.canonical))),
                 logger: logger
             )
             return (routes, issuer)
@@ -178,17 +219,27 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         if serveV1ProviderKeys {
             logger.warning("migration mode: providers receive version 1 dataset keys (not bound to this chain)")
         }
-        let state = NodeState()
-        let router = Router()
-        NodeRoutes(index: index, state: state).addRoutes(to: router)
-        plane.0.addRoutes(to: router)
+        let router = Router(context: PlaneRequestContext.self)
+        let routes = plane.0
+        NodeRoutes(index: index, state: state, freshness: freshness, maxRows: 1000).addRoutes(to: router) {
+            request,
+            context in
+            routes.admitNodeRoute(request, context)
+        }
+        routes.addRoutes(to: router)
         let address = listenAddress!
         let signer = plane.1.signer
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "delong-privacy"),
             services: [
-                SyncService(syncer: syncer, state: state, interval: .milliseconds(Int64(poll * 1000)), logger: logger)
+                SyncService(
+                    syncer: syncer,
+                    state: state,
+                    interval: .milliseconds(Int64(poll * 1000)),
+                    freshness: freshness,
+                    logger: logger
+                )
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port

@@ -17,25 +17,36 @@ import PrivacyPlane
 ///     GET  /v1/attestation           the plane's signer and its own evidence, when it has any
 ///
 /// Errors are JSON {"error": {"code", "message"}} with a distinct status per kind; bodies are capped at
-/// `maxBody` bytes (413 beyond); callers are rate limited (429) per address, and anonymous endpoints globally.
+/// `maxBody` bytes (413 beyond); callers are rate limited (429) per address once signed in, and anonymous
+/// endpoints per client (the peer address, or a trusted proxy's X-Forwarded-For) under a global ceiling.
 struct PrivacyRoutes: Sendable {
     let signIn: SignInService
     let issuer: TokenIssuer
     let release: KeyRelease
     let ownEvidence: JSONOutput
     let perAddress: RateLimiter
-    let anonymous: RateLimiter
+    let anonymous: ClientRateLimiter
+    let clients: ClientAddresses
     let logger: Logger
 
     static let maxBody = 256 * 1024
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/v1/nonce") { _, _ in try await handle { try nonce() } }
-        router.post("/v1/login") { request, _ in try await handle { try await login(request) } }
+    func addRoutes(to router: Router<PlaneRequestContext>) {
+        router.get("/v1/nonce") { request, context in
+            try await handle { try nonce(client: client(request, context)) }
+        }
+        router.post("/v1/login") { request, context in
+            try await handle { try await login(request, client: client(request, context)) }
+        }
         router.post("/v1/tokens") { request, _ in try await handle { try await token(request) } }
-        router.post("/v1/keys/release") { request, _ in try await handle { try await keyRelease(request) } }
+        router.post("/v1/keys/release") { request, context in
+            try await handle { try await keyRelease(request, client: client(request, context)) }
+        }
         router.post("/v1/keys/provider") { request, _ in try await handle { try await providerKey(request) } }
         router.get("/v1/receipts") { request, _ in try await handle { try receipts(request) } }
+        router.get("/v1/receipts/head") { request, context in
+            try await handle { try receiptsHead(client: client(request, context)) }
+        }
         router.get("/v1/attestation") { _, _ in
             NodeRoutes.json(
                 .object([
@@ -56,16 +67,26 @@ struct PrivacyRoutes: Sendable {
 
     // MARK: Handlers
 
-    func nonce() throws -> Response {
-        guard anonymous.allow("nonce") else { throw Refusal.rateLimited }
+    func client(_ request: Request, _ context: PlaneRequestContext) -> String {
+        clients.client(of: request, peer: context.remoteAddress)
+    }
+
+    /// The rate limit for the node's read routes on this listener (`/v1/status`, `/v1/rentals`, …).
+    func admitNodeRoute(_ request: Request, _ context: PlaneRequestContext) -> Response? {
+        anonymous.allow("node", client: client(request, context))
+            ? nil : NodeRoutes.error(.tooManyRequests, Refusal.rateLimited.code, Refusal.rateLimited.message)
+    }
+
+    func nonce(client: String) throws -> Response {
+        guard anonymous.allow("nonce", client: client) else { throw Refusal.rateLimited }
         let issued = try signIn.issueNonce(now: Self.now())
         return NodeRoutes.json(
             .object([("nonce", .string(issued.value)), ("expiresAt", .string(issued.expiresAt.description))])
         )
     }
 
-    func login(_ request: Request) async throws -> Response {
-        guard anonymous.allow("login") else { throw Refusal.rateLimited }
+    func login(_ request: Request, client: String) async throws -> Response {
+        guard anonymous.allow("login", client: client) else { throw Refusal.rateLimited }
         let field = WireField(try await Self.body(request), "login")
         let message = try field.string("message")
         switch signIn.signIn(message: Array(message.utf8), signatureHex: try field.string("signature"), now: Self.now())
@@ -111,16 +132,17 @@ struct PrivacyRoutes: Sendable {
         return NodeRoutes.json(Self.output(token.json))
     }
 
-    func keyRelease(_ request: Request) async throws -> Response {
+    func keyRelease(_ request: Request, client: String) async throws -> Response {
         let object = try await Self.body(request)
         let token = try SignedAccessToken(json: object["token"])
         // Limit by the consumer only once the plane's signature vouches for it, so nobody can spend another
         // account's allowance with forged tokens; forgeries cost one ecrecover and count against the global limit.
-        let now = Self.unixNow()
+        // The plane's clock first: a stale index or a rotated signer refuses before any signature work.
+        let now = try release.now(wallClock: Self.unixNow())
         let verified: VerifiedAccessToken
         switch release.tokens.verify(token, now: now) {
         case .rejected(let why):
-            guard anonymous.allow("forged") else { throw Refusal.rateLimited }
+            guard anonymous.allow("forged", client: client) else { throw Refusal.rateLimited }
             throw PrivacyPlaneError(.tokenRefused, why.description)
         case .verified(let v): verified = v
         }
@@ -157,18 +179,52 @@ struct PrivacyRoutes: Sendable {
         )
     }
 
+    /// The caller's receipts: those whose recipient is the signed-in address (a consumer's releases, a
+    /// provider's own keys), and those of datasets it provides. One answer reads at most `scanLimit`
+    /// receipts from `from` on and returns `next`, where the following page starts.
     func receipts(_ request: Request) throws -> Response {
-        guard anonymous.allow("receipts") else { throw Refusal.rateLimited }
+        let session = try authenticate(request)
         let query = request.uri.queryParameters
         let from = query.get("from").flatMap { UInt64($0) } ?? 0
-        let limit = min(query.get("limit").flatMap { Int($0) } ?? 100, 1000)
-        let lines = try release.receipts.lines(from: from, limit: limit)
-        let body = "[" + lines.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ",") + "]\n"
+        let limit = max(1, min(query.get("limit").flatMap { Int($0) } ?? 100, 1000))
+        let lines = try release.receipts.lines(from: from, limit: Self.scanLimit)
+        var providers: [Hash32: Bool] = [:]
+        var mine: [String] = []
+        var next = from
+        for (sequence, line) in lines {
+            guard mine.count < limit else { break }
+            next = sequence + 1
+            let receipt = try ReceiptLog.decode(line, domain: release.receipts.domain, at: "receipt \(sequence)")
+                .receipt
+            var visible = receipt.recipient == session.address
+            if !visible {
+                if providers[receipt.dataset] == nil {
+                    providers[receipt.dataset] =
+                        try TokenIssuer.readDataset(release.reader, receipt.dataset)?.provider == session.address
+                }
+                visible = providers[receipt.dataset] ?? false
+            }
+            if visible { mine.append(String(decoding: line, as: UTF8.self)) }
+        }
+        let count = release.receipts.count
+        let body =
+            "{\"count\":\(count),\"next\":\(lines.isEmpty ? from : next),\"receipts\":["
+            + mine.joined(separator: ",") + "]}\n"
         return Response(
             status: .ok,
             headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: body))
         )
+    }
+
+    static let scanLimit = 2000
+
+    /// Public, aggregated: how many receipts the log holds and the hash of the last (what an auditor
+    /// anchors), nothing about who got which key.
+    func receiptsHead(client: String) throws -> Response {
+        guard anonymous.allow("receipts", client: client) else { throw Refusal.rateLimited }
+        let head = release.receipts.head
+        return NodeRoutes.json(.object([("count", .int(head.count)), ("last", .string(head.last.hex))]))
     }
 
     // MARK: Plumbing
@@ -193,8 +249,12 @@ struct PrivacyRoutes: Sendable {
 
     static func keyVersion(_ object: [String: Any]) throws(PrivacyPlaneError) -> UInt32 {
         guard let raw = object["keyVersion"] else { return 1 }
-        guard let v = raw as? Int, let version = UInt32(exactly: v) else {
-            throw PrivacyPlaneError(.badRequest, "request.keyVersion: expected an integer 0…4294967295")
+        let range = KeyRelease.keyVersions
+        guard let v = raw as? Int, let version = UInt32(exactly: v), range.contains(version) else {
+            throw PrivacyPlaneError(
+                .badRequest,
+                "request.keyVersion: expected an integer \(range.lowerBound)…\(range.upperBound)"
+            )
         }
         return version
     }
@@ -248,7 +308,8 @@ struct PrivacyRoutes: Sendable {
             return .forbidden
         case .unknownDataset: return .notFound
         case .tokenAlreadyUsed: return .conflict
-        case .keyUnavailable, .indexUnavailable: return .serviceUnavailable
+        case .rateLimited: return .tooManyRequests
+        case .keyUnavailable, .indexUnavailable, .indexStale, .clockSkew, .signerMismatch: return .serviceUnavailable
         case .invalidConfiguration, .storage, .corruptStore: return .internalServerError
         }
     }

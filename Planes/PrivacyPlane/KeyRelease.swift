@@ -2,6 +2,7 @@ public import ChainCore
 public import ChainRecords
 public import Logging
 import PlaneCrypto
+import Synchronization
 
 /// What attestation evidence proved about a sandbox, once verified.
 public struct AttestedSandbox: Hashable, Sendable {
@@ -73,7 +74,43 @@ public final class KeyRelease: Sendable {
     /// Whether the insecure development evidence is accepted (never in production).
     public let allowDevelopmentEvidence: Bool
     private let keys: DatasetKeys
+    /// The index's freshness bounds and the plane's clock; nil checks neither (unit tests of other checks,
+    /// benchmarks). `privacy serve` always sets it.
+    public let freshness: IndexFreshness?
+    /// Provider key releases per dataset: at most `perWindow` in `window` seconds, and within a window one
+    /// receipt per key version (a repeat gets the key wrapped afresh and the earlier receipt, not a new one).
+    public let providerLimits: ProviderLimits
+    private let providerWindows = Mutex<[Hash32: ProviderWindow]>([:])
     private let logger: Logger?
+
+    /// The key versions the plane derives. Nothing on chain says which versions a dataset uses, so the
+    /// bound is small and fixed: a caller cannot mint unboundedly many distinct keys per dataset, and each
+    /// receipt records the version it released.
+    public static let keyVersions: ClosedRange<UInt32> = 1...16
+
+    static func checkKeyVersion(_ version: UInt32) throws(PrivacyPlaneError) {
+        guard keyVersions.contains(version) else {
+            throw PrivacyPlaneError(
+                .badRequest,
+                "keyVersion: expected \(keyVersions.lowerBound)…\(keyVersions.upperBound), found \(version)"
+            )
+        }
+    }
+
+    public struct ProviderLimits: Sendable {
+        public var perWindow: Int
+        public var window: UInt64
+        public init(perWindow: Int = 30, window: UInt64 = 3600) {
+            self.perWindow = perWindow
+            self.window = window
+        }
+    }
+
+    private struct ProviderWindow {
+        var start: UInt64
+        var count = 0
+        var receipts: [UInt32: SignedReceipt] = [:]
+    }
 
     public init(
         reader: any RecordReader,
@@ -82,6 +119,8 @@ public final class KeyRelease: Sendable {
         receipts: ReceiptLog,
         keys: DatasetKeys,
         allowDevelopmentEvidence: Bool = false,
+        freshness: IndexFreshness? = nil,
+        providerLimits: ProviderLimits = ProviderLimits(),
         logger: Logger?
     ) {
         self.reader = reader
@@ -90,12 +129,23 @@ public final class KeyRelease: Sendable {
         self.receipts = receipts
         self.keys = keys
         self.allowDevelopmentEvidence = allowDevelopmentEvidence
+        self.freshness = freshness
+        self.providerLimits = providerLimits
         self.logger = logger
     }
 
-    /// Releases the dataset key to the sandbox in `request`, at `now` (unix seconds).
-    public func release(_ request: KeyReleaseRequest, now: UInt64) async throws(PrivacyPlaneError) -> KeyReleaseResponse
-    {
+    /// The plane's "now" for the wall-clock time `wallClock`, once the on-chain signer is still this plane's
+    /// and the index is fresh (see `IndexFreshness`); what a caller should verify tokens at.
+    public func now(wallClock: UInt64) throws(PrivacyPlaneError) -> UInt64 {
+        try TokenIssuer.gate(reader, freshness, signer: tokens.signer, wallClock: wallClock)
+    }
+
+    /// Releases the dataset key to the sandbox in `request`, at the wall-clock time `wallClock` (unix seconds).
+    public func release(
+        _ request: KeyReleaseRequest,
+        now wallClock: UInt64
+    ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        let now = try self.now(wallClock: wallClock)
         switch tokens.verify(request.token, now: now) {
         case .rejected(let why): throw PrivacyPlaneError(.tokenRefused, why.description)
         case .verified(let v): return try await release(request, verified: v, now: now)
@@ -107,8 +157,10 @@ public final class KeyRelease: Sendable {
     public func release(
         _ request: KeyReleaseRequest,
         verified: VerifiedAccessToken,
-        now: UInt64
+        now wallClock: UInt64
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        let now = try self.now(wallClock: wallClock)
+        try Self.checkKeyVersion(request.keyVersion)
         guard verified.token == request.token.token else {
             throw PrivacyPlaneError(.tokenRefused, "the verified token is not the request's token")
         }
@@ -184,7 +236,9 @@ public final class KeyRelease: Sendable {
                 jobID: token.jobID,
                 keyVersion: request.keyVersion,
                 releasedAt: now
-            )
+            ),
+            tokenNotBefore: token.notBefore,
+            tokenExpiry: token.expiry
         )
         logger?.info(
             "key released",
@@ -202,8 +256,10 @@ public final class KeyRelease: Sendable {
         dataset: Hash32,
         keyVersion: UInt32,
         recipientKey: [UInt8],
-        now: UInt64
+        now wallClock: UInt64
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        let now = try self.now(wallClock: wallClock)
+        try Self.checkKeyVersion(keyVersion)
         guard let record = try TokenIssuer.read({ () throws in try reader.dataset(dataset) }) else {
             throw PrivacyPlaneError(.unknownDataset, "dataset \(dataset.hex) is not registered on chain")
         }
@@ -226,6 +282,22 @@ public final class KeyRelease: Sendable {
                 "recipient key: expected 32 bytes (X25519), found \(recipientKey.count)"
             )
         }
+        let limits = providerLimits
+        let earlier = try providerWindows.withLock {
+            (table: inout [Hash32: ProviderWindow]) throws(PrivacyPlaneError) -> SignedReceipt? in
+            if table.count > 4096 { table = table.filter { now < $0.value.start + limits.window } }
+            var w = table[dataset] ?? ProviderWindow(start: now)
+            if now >= w.start + limits.window || now < w.start { w = ProviderWindow(start: now) }
+            guard w.count < limits.perWindow else {
+                throw PrivacyPlaneError(
+                    .rateLimited,
+                    "dataset \(dataset.hex) had \(limits.perWindow) provider key releases in the last \(limits.window) s; retry after \(w.start + limits.window)"
+                )
+            }
+            w.count += 1
+            table[dataset] = w
+            return w.receipts[keyVersion].flatMap { $0.receipt.recipient == provider ? $0 : nil }
+        }
         let head = try TokenIssuer.read { () throws in try reader.head() }
         let wrapped = try wrap(
             dataset: dataset,
@@ -235,6 +307,14 @@ public final class KeyRelease: Sendable {
             recipientKey: recipientKey,
             provider: true
         )
+        if let earlier {
+            // The provider already holds this key version, and a receipt says so: not logged again.
+            logger?.info(
+                "provider key released again (recorded by receipt \(earlier.receipt.sequence))",
+                metadata: ["dataset": "\(dataset.hex)"]
+            )
+            return KeyReleaseResponse(wrapped: wrapped, receipt: earlier)
+        }
         let receipt = try await receipts.append(
             KeyReleaseReceipt(
                 kind: .provider,
@@ -252,6 +332,9 @@ public final class KeyRelease: Sendable {
                 releasedAt: now
             )
         )
+        providerWindows.withLock { table in
+            if table[dataset]?.start ?? .max <= now { table[dataset]?.receipts[keyVersion] = receipt }
+        }
         logger?.info(
             "provider key released",
             metadata: ["receipt": "\(receipt.receipt.sequence)", "dataset": "\(dataset.hex)"]

@@ -37,6 +37,38 @@ enum LogFile {
         return data
     }
 
+    /// Streams the file's complete lines (without their LF) from the start, 64 KiB at a time, to `body` until
+    /// it returns false. Returns the offset after the last complete line seen and the file's size (they
+    /// differ when the file ends in a torn line).
+    @discardableResult
+    static func forEachLine(
+        fd: Int32,
+        path: String,
+        _ body: (ArraySlice<UInt8>) throws(PrivacyPlaneError) -> Bool
+    ) throws(PrivacyPlaneError) -> (complete: Int, total: Int) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var carry: [UInt8] = []
+        var offset = 0
+        var complete = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw storageError("cannot read \(path)") }
+            if n == 0 { break }
+            carry += buffer[0..<n]
+            offset += n
+            var start = carry.startIndex
+            while let newline = carry[start...].firstIndex(of: 0x0A) {
+                complete += newline - start + 1
+                guard try body(carry[start..<newline]) else { return (complete, offset) }
+                start = newline + 1
+            }
+            carry.removeSubrange(..<start)
+            if carry.count > 16 << 20 { throw PrivacyPlaneError(.corruptStore, "\(path) holds a line over 16 MiB") }
+        }
+        return (complete, offset)
+    }
+
     /// Reads the file's complete lines after `header`, writing the header to a new (or torn-header) file and
     /// cutting a torn last line. Throws `corruptStore` when the first line is not `header`.
     static func openLines(fd: Int32, path: String, header: String) throws(PrivacyPlaneError) -> [ArraySlice<UInt8>] {

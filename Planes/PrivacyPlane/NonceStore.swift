@@ -20,8 +20,9 @@ public enum NonceConsumption: Hashable, Sendable {
 
 /// Issues single-use, expiring sign-in nonces and remembers which were used.
 ///
-/// Implementations must make `issue` and `consume` durable before returning, so that a restart neither
-/// forgets an issued nonce nor reopens a used one. `FileNonceStore` is the append-only-file implementation;
+/// Implementations must never accept a nonce twice, across restarts too: either a restart forgets every
+/// nonce issued before it (fail closed; `FileNonceStore` keeps unused nonces in memory only), or `consume`
+/// is durable before it returns. `FileNonceStore` records uses in an append-only file;
 /// a LevelDB-backed one can implement the same protocol.
 public protocol NonceStore: Sendable {
     /// Issues a fresh random nonce valid from `now` for `lifetime`.

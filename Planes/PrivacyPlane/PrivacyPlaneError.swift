@@ -37,6 +37,15 @@ public struct PrivacyPlaneError: Error, Hashable, CustomStringConvertible, Senda
         case badRequest
         /// The index could not be read.
         case indexUnavailable
+        /// The index is too old to decide on: its head block, or its last successful sync pass, is older
+        /// than the plane's bound (see `IndexFreshness`).
+        case indexStale
+        /// The wall clock is further behind the verified head's time than the plane accepts.
+        case clockSkew
+        /// AlgorithmRegistry names a privacy signer other than this plane's key: the key was rotated out.
+        case signerMismatch
+        /// Too many requests of this kind for this subject (e.g. provider key releases of one dataset).
+        case rateLimited
     }
 
     /// What kind of failure this is.

@@ -35,13 +35,17 @@ public struct TokenIssuer: Sendable {
     private let signingKey: SecretBytes
     /// The address matching the signing key (what AlgorithmRegistry's privacy signer must be).
     public let signer: Address
+    /// The index's freshness bounds and the plane's clock; nil checks neither (unit tests of other checks,
+    /// benchmarks). `privacy serve` always sets it.
+    public let freshness: IndexFreshness?
 
     public init(
         reader: any RecordReader,
         domain: TokenDomain,
         signingKey: SecretBytes,
         maxJobDuration: UInt64 = 3600,
-        exploreLifetime: UInt64 = 3600
+        exploreLifetime: UInt64 = 3600,
+        freshness: IndexFreshness? = nil
     ) throws(PrivacyPlaneError) {
         guard signingKey.count == 32 else {
             throw PrivacyPlaneError(.invalidConfiguration, "signing key must be 32 bytes, found \(signingKey.count)")
@@ -57,14 +61,17 @@ public struct TokenIssuer: Sendable {
         self.signingKey = signingKey
         self.maxJobDuration = maxJobDuration
         self.exploreLifetime = exploreLifetime
+        self.freshness = freshness
     }
 
-    /// A token for `consumer` (the signed-in address) at `now` (unix seconds), or the reason it is refused.
+    /// A token for `consumer` (the signed-in address) at the wall-clock time `now` (unix seconds), or the
+    /// reason it is refused. The token's times follow the plane's clock (see `IndexFreshness`).
     public func issue(
         for consumer: Address,
         _ request: TokenRequest,
-        now: UInt64
+        now wallClock: UInt64
     ) throws(PrivacyPlaneError) -> SignedAccessToken {
+        let now = try Self.gate(reader, freshness, signer: signer, wallClock: wallClock)
         let rental = try Self.checkRental(reader, dataset: request.dataset, consumer: consumer, now: now)
         let expiry: UInt64
         switch request.mode {
@@ -98,6 +105,25 @@ public struct TokenIssuer: Sendable {
     }
 
     // MARK: Checks shared with key release (which re-checks at release time)
+
+    /// What every token and key release checks first: the on-chain privacy signer is still `signer` (a
+    /// rotation stops the old key at once, even before the rotating block is final), and the index is fresh.
+    /// Returns the plane's "now" for `wallClock` (the wall clock itself when `freshness` is nil).
+    static func gate(
+        _ reader: any RecordReader,
+        _ freshness: IndexFreshness?,
+        signer: Address,
+        wallClock: UInt64
+    ) throws(PrivacyPlaneError) -> UInt64 {
+        if let named = try read({ () throws in try reader.privacySigner() }), named.address != signer {
+            throw PrivacyPlaneError(
+                .signerMismatch,
+                "AlgorithmRegistry's privacy signer is now \(named.address.checksummed) (block \(named.updated.blockNumber)), not this plane's key \(signer.checksummed); the plane no longer signs or releases"
+            )
+        }
+        guard let freshness else { return wallClock }
+        return try freshness.now(reader, wallClock: wallClock)
+    }
 
     /// The rental of (dataset, consumer), active at `now`, on a dataset that is registered and not retired.
     static func checkRental(
@@ -152,6 +178,12 @@ public struct TokenIssuer: Sendable {
                 "image digest \(image.hex) was published in block \(algorithm.published.blockNumber), not final yet (final head \(final))"
             )
         }
+    }
+
+    /// The dataset record, for callers outside the plane's checks (the receipts route filters by provider).
+    public static func readDataset(_ reader: any RecordReader, _ id: Hash32) throws(PrivacyPlaneError) -> DatasetRecord?
+    {
+        try read { () throws in try reader.dataset(id) }
     }
 
     static func read<T>(_ body: () throws -> T) throws(PrivacyPlaneError) -> T {

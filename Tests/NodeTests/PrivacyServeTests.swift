@@ -12,6 +12,7 @@ import Testing
     static let privacySignerKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
     static let providerKey = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
     static let consumerKey = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
+    static let strangerKey = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"
     static let domain = "delong.test"
 
     let devnet: Devnet
@@ -44,7 +45,7 @@ import Testing
                 "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
                 "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
                 "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600", "--rate", "4",
-                "--allow-insecure-development-evidence", "--create-root-secret",
+                "--allow-insecure-development-evidence", "--create-root-secret", "--trusted-proxy", "127.0.0.1",
             ]
         )
     }
@@ -144,10 +145,34 @@ import Testing
         let (again, refusal) = try await post("/v1/keys/release", request)
         #expect(again == 409, "\(refusal)")
         #expect((refusal["error"] as? [String: Any])?["code"] as? String == "token_already_used")
-        let receipts = try await httpGet(plane.url + "/v1/receipts")
-        let list = try #require(try JSONSerialization.jsonObject(with: Data(receipts.body.utf8)) as? [[String: Any]])
+        // L11: receipts are served to whom they concern only; the public sees the log's length and head.
+        let anonymous = try await httpGet(plane.url + "/v1/receipts")
+        #expect(anonymous.status == 401, "\(anonymous)")
+        func receipts(_ session: String) async throws -> [[String: Any]] {
+            let r = try await httpRequest(
+                plane.url + "/v1/receipts",
+                method: "GET",
+                headers: [("Authorization", "Bearer \(session)")]
+            )
+            #expect(r.status == 200, "\(r.body)")
+            let page = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
+            #expect(page["next"] as? Int == 1 && page["count"] as? Int == 1, "\(page)")
+            return try #require(page["receipts"] as? [[String: Any]])
+        }
+        let list = try await receipts(session)
         #expect(list.count == 1)
         #expect((list.first?["receipt"] as? [String: Any])?["evidenceKind"] as? Int == 255, "marked insecure")
+        #expect(try await receipts(try await signIn(Self.providerKey)).count == 1, "the dataset's provider")
+        #expect(try await receipts(try await signIn(Self.strangerKey)).isEmpty, "anyone else sees none")
+        let head = try await httpGet(plane.url + "/v1/receipts/head")
+        let headObject = try JSONSerialization.jsonObject(with: Data(head.body.utf8)) as? [String: Any]
+        #expect(head.status == 200 && headObject?["count"] as? Int == 1, "\(head.body)")
+        #expect((headObject?["last"] as? String)?.count == 66, "\(head.body)")
+        // Key versions are bounded (1…16).
+        var tooNew = request
+        tooNew["keyVersion"] = 17
+        let (badVersion, bv) = try await post("/v1/keys/release", tooNew)
+        #expect(badVersion == 400 && "\(bv)".contains("keyVersion"), "\(bv)")
 
         // Evidence bound to another key is refused.
         let (_, token2) = try await post(
@@ -257,6 +282,40 @@ import Testing
         }
         #expect(statuses.contains(429), "\(statuses)")
         #expect(Set(statuses).isSubset(of: [403, 429]), "\(statuses)")
+    }
+
+    /// M6: anonymous routes are limited per client (here named by the trusted proxy's X-Forwarded-For), so
+    /// one client over its rate does not lock another out; the node's read routes are limited too.
+    @Test func oneClientOverItsRateDoesNotLockOutAnother() async throws {
+        func nonce(_ client: String?) async throws -> Int {
+            let headers = client.map { [("X-Forwarded-For", "198.51.100.9, \($0)")] } ?? []
+            return try await httpRequest(plane.url + "/v1/nonce", method: "GET", headers: headers).status
+        }
+        // --rate 4: a client's burst is 16. The flooding client is refused...
+        var flood: [Int] = []
+        for _ in 0..<40 { flood.append(try await nonce("203.0.113.7")) }
+        #expect(flood.prefix(16).allSatisfy { $0 == 200 } && flood.suffix(10).allSatisfy { $0 == 429 }, "\(flood)")
+        // ...while another client, and the proxy itself, still get nonces.
+        #expect(try await nonce("203.0.113.8") == 200)
+        #expect(try await nonce(nil) == 200)
+        // The node's routes on this listener are limited per client too.
+        var status: [Int] = []
+        for _ in 0..<40 {
+            status.append(
+                try await httpRequest(
+                    plane.url + "/v1/status",
+                    method: "GET",
+                    headers: [("X-Forwarded-For", "203.0.113.7")]
+                ).status
+            )
+        }
+        #expect(status.contains(429) && status.first == 200, "\(status)")
+        // And their scans are bounded: limit= asks for fewer (the plane never lists more than 1000).
+        let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
+        let one = try await httpGet(plane.url + "/v1/rentals?dataset=\(dataset)&limit=1")
+        let rows = try JSONSerialization.jsonObject(with: Data(one.body.utf8)) as? [Any]
+        #expect(one.status == 200 && rows?.count == 1, "\(one.body)")
+        #expect(try await httpGet(plane.url + "/v1/rentals?dataset=\(dataset)&limit=0").status == 400)
     }
 
     /// The command-line clients end to end: the provider's key seals a dataset; a development sandbox's

@@ -533,6 +533,35 @@ extension Hash32 {
         #expect(log.count == 64)
     }
 
+    /// 64 sandboxes present one token at once: exactly one gets a key (and a receipt); every other one is
+    /// refused as a reuse, before any key leaves the plane.
+    @Test func sixtyFourConcurrentReleasesOfOneTokenYieldExactlyOneKey() async throws {
+        let plane = try release()
+        let token = try secureToken()
+        let requests = try (0..<64).map { _ in try request(token, sandbox: X25519PrivateKey()) }
+        let outcomes = await withTaskGroup(of: Result<KeyReleaseResponse, PrivacyPlaneError>.self) { group in
+            for request in requests {
+                group.addTask {
+                    do throws(PrivacyPlaneError) {
+                        return .success(try await plane.release(request, now: Self.now))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var all: [Result<KeyReleaseResponse, PrivacyPlaneError>] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        let keys = outcomes.compactMap { try? $0.get() }
+        #expect(keys.count == 1)
+        let refusals = outcomes.compactMap { if case .failure(let e) = $0 { e.code } else { nil } }
+        #expect(refusals.count == 63 && refusals.allSatisfy { $0 == .tokenAlreadyUsed }, "\(refusals)")
+        #expect(plane.receipts.count == 1)
+        #expect(keys.first?.receipt.receipt.token == (try token.token.signingHash(Self.domain)))
+        #expect(try receiptLogReopened(plane).count == 1)
+    }
+
     func receiptLogReopened(_ plane: KeyRelease) throws -> ReceiptLog {
         let path = plane.receipts.path
         return try withExtendedLifetime(plane) { () throws -> ReceiptLog in

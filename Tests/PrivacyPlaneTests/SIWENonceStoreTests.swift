@@ -35,7 +35,7 @@ import Testing
         #expect(try store.consume("", now: now) == .unknown)
     }
 
-    @Test func aRestartKeepsUsedNoncesUsedAndIssuedNoncesUsable() throws {
+    @Test func aRestartKeepsUsedNoncesUsedAndForgetsUnusedOnes() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         var used = ""
         var unused = ""
@@ -47,7 +47,47 @@ import Testing
         }
         let reopened = try FileNonceStore(path: path)
         #expect(try reopened.consume(used, now: now) == .alreadyUsed)
-        #expect(try reopened.consume(unused, now: now) == .consumed)
+        // Unused nonces lived in memory only: one issued before the restart is not accepted after it.
+        #expect(try reopened.consume(unused, now: now) == .unknown)
+    }
+
+    /// M6: issuing a nonce writes nothing (no fsync on GET /v1/nonce); only a use is written, once.
+    @Test func issuingNoncesTouchesNoDiskAndOnlyAUseIsWritten() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try FileNonceStore(path: path)
+        let size = { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1 }
+        let empty = size()
+        let nonces = try (0..<1000).map { _ in try store.issue(now: now, lifetime: .seconds(300)).value }
+        #expect(store.durableWrites == 0)
+        #expect(store.recordCount == 0)
+        #expect(size() == empty, "the log did not grow while issuing")
+        #expect(try store.consume(nonces[17], now: now) == .consumed)
+        #expect(store.durableWrites == 1)
+        #expect(size() > empty)
+        #expect(try store.consume(nonces[17], now: now) == .alreadyUsed)
+        #expect(store.durableWrites == 1, "a refused reuse writes nothing")
+    }
+
+    @Test func outstandingNoncesAreBoundedAndExpiredOnesMakeRoom() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try FileNonceStore(path: path, maxOutstanding: 16)
+        for _ in 0..<16 { _ = try store.issue(now: now, lifetime: .seconds(60)) }
+        #expect(throws: PrivacyPlaneError(.storage, "")) { _ = try store.issue(now: now, lifetime: .seconds(60)) }
+        let later = SIWEFixtures.time("2026-11-24T21:31:00Z")
+        #expect(try store.issue(now: later, lifetime: .seconds(60)).value.count == NonceGenerator.length)
+        #expect(store.heldCount == 1)
+    }
+
+    @Test func nonceLogsOfTheEarlierFormatAreStillRead() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = "AAAAAAAAAAAAAAAAAAAA"
+        let b = "BBBBBBBBBBBBBBBBBBBB"
+        let expiry = now.unixSeconds + 300
+        try Data("delong-siwe-nonces v1\nI \(a) \(expiry)\nI \(b) \(expiry)\nU \(a)\n".utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let store = try FileNonceStore(path: path)
+        #expect(try store.consume(a, now: now) == .alreadyUsed)
+        #expect(try store.consume(b, now: now) == .consumed)
     }
 
     @Test func aSecondInstanceOnTheSameFileIsRefused() throws {
@@ -89,19 +129,25 @@ import Testing
         var live = ""
         do {
             let store = try FileNonceStore(path: path, compactionThreshold: 16)
+            let early = SIWEFixtures.time("2026-11-24T20:00:00Z")
             for _ in 0..<10 {
-                _ = try store.issue(now: SIWEFixtures.time("2026-11-24T20:00:00Z"), lifetime: .seconds(60))
+                let old = try store.issue(now: early, lifetime: .seconds(60)).value
+                #expect(try store.consume(old, now: early) == .consumed)
             }
             live = try store.issue(now: now, lifetime: .seconds(600)).value
             #expect(try store.consume(live, now: now) == .consumed)
-            // Enough records to cross the threshold: compaction runs inside issue and drops the ten old nonces.
-            for _ in 0..<8 { _ = try store.issue(now: now, lifetime: .seconds(600)) }
+            // Enough uses to cross the threshold: compaction runs inside consume and drops the ten old ones.
+            for _ in 0..<8 {
+                #expect(
+                    try store.consume(try store.issue(now: now, lifetime: .seconds(600)).value, now: now) == .consumed
+                )
+            }
             #expect(store.recordCount < 19)
             try store.compact(now: now)
         }
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.hasPrefix("delong-siwe-nonces v1\n"))
-        #expect(text.split(separator: "\n").count == 1 + 9 + 1)
+        #expect(text.split(separator: "\n").count == 1 + 9)
         #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
         let reopened = try FileNonceStore(path: path)
         #expect(try reopened.consume(live, now: now) == .alreadyUsed)

@@ -1,0 +1,272 @@
+import ChainCore
+import Foundation
+import PlaneCrypto
+import PrivacyPlane
+import TestSupport
+import Testing
+
+/// A proxy in front of the devnet that stalls every request while a flag file exists (an endpoint that
+/// stopped answering), and forwards them again once it is gone.
+final class FreezableProxy: @unchecked Sendable {
+    let service: ReadyService
+    let flag: URL
+    var url: String { service.url }
+
+    static let script = """
+        import os, sys, time, signal, urllib.request
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        UPSTREAM, FLAG = sys.argv[1], sys.argv[2]
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                while os.path.exists(FLAG):
+                    time.sleep(0.05)
+                try:
+                    request = urllib.request.Request(UPSTREAM, data=body, headers={"Content-Type": "application/json"})
+                    with urllib.request.urlopen(request, timeout=30) as r:
+                        out = r.read()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except Exception:
+                    pass
+            def log_message(self, fmt, *args):
+                pass
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+        server = Server(("127.0.0.1", 0), Handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        print(f"READY http://127.0.0.1:{server.server_address[1]}", flush=True)
+        server.serve_forever(poll_interval=0.2)
+        """
+
+    init(upstream: String, flag: URL) throws {
+        self.flag = flag
+        service = try ReadyService("contrib/.venv/bin/python", ["-c", Self.script, upstream, flag.path])
+    }
+
+    func freeze() { _ = FileManager.default.createFile(atPath: flag.path, contents: Data()) }
+    func thaw() { try? FileManager.default.removeItem(at: flag) }
+}
+
+/// H2 over HTTP: `privacy serve` behind an endpoint that freezes turns key releases and tokens into
+/// 503 index_stale within its bound, says why in /v1/status and /metrics, and serves again once the
+/// endpoint answers.
+@Suite(.serialized) struct PrivacyFreshnessTests {
+    static let privacySignerKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+    static let providerKey = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
+    static let consumerKey = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
+    static let domain = "delong.test"
+    static let maxAge = 5.0
+
+    let devnet: Devnet
+    let dir: URL
+    let deployment: [String: Any]
+    let proxy: FreezableProxy
+    let plane: ReadyService
+
+    init() throws {
+        devnet = try Devnet()
+        dir = try DelongProcess.temporaryDirectory()
+        let path = dir.appendingPathComponent("deployment.json").path
+        try ContribTool.run(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", path])
+        deployment = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        )
+        let keyFile = dir.appendingPathComponent("signing.key").path
+        _ = FileManager.default.createFile(
+            atPath: keyFile,
+            contents: Data(Self.privacySignerKey.utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
+        let genesis = try ContribTool.python(
+            "import json,sys,urllib.request as u; r=u.urlopen(u.Request(sys.argv[1], json.dumps({'jsonrpc':'2.0','id':1,'method':'eth_getBlockByNumber','params':['0x0',False]}).encode(), {'Content-Type':'application/json'})); print(json.load(r)['result']['hash'])",
+            [devnet.url]
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        proxy = try FreezableProxy(upstream: devnet.url, flag: dir.appendingPathComponent("frozen"))
+        plane = try ReadyService(
+            DelongProcess.executable.path,
+            [
+                "privacy", "serve", "--rpc", proxy.url + "/v3/SECRETKEY?apikey=SECRETKEY", "--timeout", "1",
+                "--contracts", path, "--checkpoint",
+                "0:\(genesis)", "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll",
+                "0.3", "--max-index-age", "\(Int(Self.maxAge))", "--signing-key", keyFile, "--root-secret",
+                "file:" + dir.appendingPathComponent("root.key").path, "--domain", Self.domain, "--listen",
+                "127.0.0.1:0", "--max-job-seconds", "600", "--allow-insecure-development-evidence",
+            ]
+        )
+    }
+
+    var demo: [String: Any] { deployment["demo"] as? [String: Any] ?? [:] }
+    var chainID: UInt64 { deployment["chainId"] as? UInt64 ?? (deployment["chainId"] as? Int).map(UInt64.init) ?? 0 }
+
+    func post(_ path: String, _ body: [String: Any], session: String? = nil) async throws -> (Int, [String: Any]) {
+        let r = try await httpRequest(
+            plane.url + path,
+            body: Array(try JSONSerialization.data(withJSONObject: body)),
+            headers: session.map { [("Authorization", "Bearer \($0)")] } ?? []
+        )
+        return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]) ?? [:])
+    }
+
+    func signIn(_ key: String) async throws -> String {
+        let nonce = try await httpGet(plane.url + "/v1/nonce")
+        let n = try #require(
+            (try JSONSerialization.jsonObject(with: Data(nonce.body.utf8)) as? [String: Any])?["nonce"] as? String
+        )
+        let privateKey = try Hex.decode(key)
+        let address = try Secp256k1.shared.address(privateKey: privateKey)
+        let message = """
+            \(Self.domain) wants you to sign in with your Ethereum account:
+            \(address.checksummed)
+
+            Sign in to DeLong.
+
+            URI: https://\(Self.domain)/login
+            Version: 1
+            Chain ID: \(chainID)
+            Nonce: \(n)
+            Issued At: \(RFC3339Timestamp(unixSeconds: Int64(Date().timeIntervalSince1970)).description)
+            """
+        let signature = try Secp256k1.shared.sign(PersonalMessage.hash(Array(message.utf8)), privateKey: privateKey)
+        let (status, body) = try await post("/v1/login", ["message": message, "signature": Hex.encode(signature.rsv)])
+        #expect(status == 200, "\(body)")
+        return try #require(body["session"] as? String)
+    }
+
+    /// A key-release request for a fresh secure token, with development evidence of the demo's runner.
+    func releaseRequest(session: String) async throws -> [String: Any] {
+        let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
+        let image = try #require(demo["imageDigest"] as? String)
+        let (status, token) = try await post(
+            "/v1/tokens",
+            ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": Keccak256.hash(utf8: "j").hex],
+            session: session
+        )
+        #expect(status == 200, "\(token)")
+        let signed = try SignedAccessToken(json: token)
+        let sandbox = try X25519PrivateKey()
+        let registry = (deployment["AlgorithmRegistry"] as? [String: Any])?["address"] as? String ?? ""
+        let reportData = KeyWrap.reportData(
+            recipientKey: sandbox.publicKey,
+            tokenHash: try signed.token.signingHash(
+                TokenDomain(chainID: chainID, verifyingContract: try Address(hex: registry))
+            ),
+            imageDigest: signed.token.imageDigest
+        )
+        let m = try Hex.decode(
+            try ContribTool.python(
+                "import hashlib; s=lambda t: hashlib.sha256(t.encode()).digest()[:24]*2; print((s('demo MRTD')+s('demo RTMR0')+s('demo RTMR1')+s('demo RTMR2')).hex())"
+            ).trimmingCharacters(in: .whitespacesAndNewlines)
+        )
+        let hex = { (r: Range<Int>) in Hex.encode(Array(m[r]), prefix: false) }
+        let evidence =
+            "{\"type\":\"delong-dev-insecure-v1\",\"mrTd\":\"\(hex(0..<48))\",\"rtmr\":[\"\(hex(48..<96))\",\"\(hex(96..<144))\",\"\(hex(144..<192))\",\"\(String(repeating: "00", count: 48))\"],\"reportData\":\"\(Hex.encode(reportData, prefix: false))\"}"
+        return [
+            "token": token, "evidence": Hex.encode(Array(evidence.utf8)), "sandboxKey": Hex.encode(sandbox.publicKey),
+        ]
+    }
+
+    static func code(_ body: [String: Any]) -> String? { (body["error"] as? [String: Any])?["code"] as? String }
+
+    /// Polls `body` every quarter second until it returns true or `seconds` pass; returns the time it took.
+    func within(_ seconds: Double, _ body: () async throws -> Bool) async throws -> Double? {
+        let start = Date()
+        while Date().timeIntervalSince(start) < seconds {
+            if try await body() { return Date().timeIntervalSince(start) }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        return nil
+    }
+
+    @Test func aFrozenEndpointTurnsReleasesTo503WithinTheBoundAndTheyRecover() async throws {
+        // The chain goes on making blocks, as a real one does (a block a little over every second).
+        let devnet = self.devnet
+        let miner = Task {
+            while !Task.isCancelled {
+                _ = try? await devnet.call("evm_mine")
+                try? await Task.sleep(for: .milliseconds(1200))
+            }
+        }
+        defer { miner.cancel() }
+        let consumer = try await signIn(Self.consumerKey)
+        let provider = try await signIn(Self.providerKey)
+        let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
+        let first = try await releaseRequest(session: consumer)
+        let second = try await releaseRequest(session: consumer)
+        let (fresh, body) = try await post("/v1/keys/release", first)
+        #expect(fresh == 200, "\(body)")
+
+        proxy.freeze()
+        // Probe with explore tokens (they change nothing) until the plane refuses; a release probe would use
+        // its token while the index is still fresh.
+        var refusal: [String: Any] = [:]
+        let took = try await within(20) {
+            let (status, body) = try await post(
+                "/v1/tokens",
+                ["dataset": dataset, "mode": "explore"],
+                session: consumer
+            )
+            refusal = body
+            return status == 503
+        }
+        let elapsed = try #require(took, "tokens never turned to 503: \(refusal)")
+        #expect(Self.code(refusal) == "index_stale", "\(refusal)")
+        // The bound, plus one poll and one request timeout for the pass in flight, plus slack for this machine.
+        #expect(elapsed <= Self.maxAge + 0.3 + 1 + 2, "503 after \(elapsed) s")
+
+        // While frozen: key releases and provider keys are refused the same way; status and metrics say why.
+        let (release, r) = try await post("/v1/keys/release", second)
+        #expect(release == 503 && Self.code(r) == "index_stale", "\(r)")
+        let (providerKey, p) = try await post(
+            "/v1/keys/provider",
+            ["dataset": dataset, "recipientKey": Hex.encode(try X25519PrivateKey().publicKey)],
+            session: provider
+        )
+        #expect(providerKey == 503 && Self.code(p) == "index_stale", "\(p)")
+        let status = try #require(
+            try JSONSerialization.jsonObject(with: Data(try await httpGet(plane.url + "/v1/status").body.utf8))
+                as? [String: Any]
+        )
+        let freshness = try #require(status["freshness"] as? [String: Any], "\(status)")
+        #expect((freshness["lastGoodSyncSecondsAgo"] as? Int ?? 0) >= Int(Self.maxAge) - 1, "\(freshness)")
+        // (The demo's deploy makes blocks faster than one a second, so the devnet's head time runs ahead of the
+        // wall clock and its age may read 0 here; its refusal is pinned by the unit tests.)
+        #expect(freshness["headAgeSeconds"] is Int, "\(freshness)")
+        #expect((freshness["consecutiveFailures"] as? Int ?? 0) >= 1, "\(freshness)")
+        #expect((freshness["lastFailure"] as? [String: Any])?["message"] is String, "\(freshness)")
+        #expect((status["failures"] as? Int ?? 0) >= 1)
+        // L2: the endpoint's path and query (an API key, often) never leave the process.
+        let statusText = try await httpGet(plane.url + "/v1/status").body
+        #expect(!statusText.contains("SECRETKEY") && statusText.contains("127.0.0.1"), "\(statusText)")
+        let releases = (status["privacyPlane"] as? [String: Any])?["releases"] as? [String: Any]
+        #expect(releases?["serving"] as? Bool == false && releases?["code"] as? String == "index_stale", "\(status)")
+        let metrics = try await httpGet(plane.url + "/metrics").body
+        for name in [
+            "delong_index_head_age_seconds", "delong_sync_last_success_age_seconds",
+            "delong_sync_consecutive_failures", "delong_sync_last_failure_timestamp_seconds",
+        ] {
+            #expect(metrics.contains("\n\(name) "), "\(name) in \(metrics)")
+        }
+
+        // The endpoint answers again: the next good pass makes the plane serve the refused request.
+        proxy.thaw()
+        var last: (Int, [String: Any]) = (0, [:])
+        let recovered = try await within(20) {
+            last = try await post("/v1/keys/release", second)
+            return last.0 == 200
+        }
+        #expect(recovered != nil, "never recovered: \(last)")
+        let after = try #require(
+            try JSONSerialization.jsonObject(with: Data(try await httpGet(plane.url + "/v1/status").body.utf8))
+                as? [String: Any]
+        )
+        #expect(
+            ((after["privacyPlane"] as? [String: Any])?["releases"] as? [String: Any])?["serving"] as? Bool == true,
+            "\(after)"
+        )
+    }
+}
