@@ -342,8 +342,8 @@ struct Overlay {
                 )
             r.manifestDigest = f.manifestDigest
             r.pricePerSecond = f.pricePerSecond
-            r.sampleLocator = f.sampleLocator
-            r.metadataURI = f.metadataURI
+            r.sampleLocatorText = f.sampleLocator
+            r.metadataURIText = f.metadataURI
             r.updated = origin
             try put(Keyspace.dataset(f.datasetID), r.encoded)
         case .datasetRetired(let id, _):
@@ -352,28 +352,31 @@ struct Overlay {
             r.updated = origin
             try put(Keyspace.dataset(id), r.encoded)
         case .rentalStarted(let k, let provider, let startedAt, let expiresAt, let paid):
-            let r = RentalRecord(
+            var r = RentalRecord(
                 datasetID: k.datasetID,
                 consumer: k.consumer,
                 provider: provider,
-                startedAt: startedAt,
-                expiresAt: expiresAt,
+                startedAt: 0,
+                expiresAt: 0,
                 paid: paid,
                 status: .active,
                 refund: .zero,
                 updated: origin
             )
+            r.startedAtExact = startedAt
+            r.expiresAtExact = expiresAt
             try put(Keyspace.rental(k.datasetID, k.consumer), r.encoded)
             try put(Keyspace.rentalByConsumer(k.consumer, k.datasetID), [])
         case .rentalExtended(let k, _, _, let expiresAt, let paid):
             guard var r = try record(Keyspace.rental(k.datasetID, k.consumer), as: RentalRecord.self) else { return }
-            r.expiresAt = expiresAt
-            r.paid = r.paid.addingReportingOverflow(paid).partialValue
+            r.expiresAtExact = expiresAt
+            let (sum, overflow) = r.paid.addingReportingOverflow(paid)
+            r.paid = overflow ? .max : sum
             r.updated = origin
             try put(Keyspace.rental(k.datasetID, k.consumer), r.encoded)
         case .rentalRevoked(let k, _, let expiresAt, let refund):
             guard var r = try record(Keyspace.rental(k.datasetID, k.consumer), as: RentalRecord.self) else { return }
-            r.expiresAt = expiresAt
+            r.expiresAtExact = expiresAt
             r.status = .revoked
             r.refund = refund
             r.updated = origin

@@ -19,11 +19,13 @@ public struct RPCError: Error, CustomStringConvertible, Sendable {
     }
 
     public let kind: Kind
+    /// The endpoint as configured (it may carry an API key: never print it; see `description`).
     public let endpoint: String
     public let method: String
     public let detail: String
 
-    public var description: String { "\(endpoint) \(method): \(detail)" }
+    /// Names the endpoint only by scheme://host[:port].
+    public var description: String { "\(EndpointName.redacted(endpoint)) \(method): \(detail)" }
 }
 
 /// One JSON-RPC call: a method and its params as a JSON array text.

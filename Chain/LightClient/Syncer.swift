@@ -174,13 +174,25 @@ public final class Syncer: Sendable {
                                     events.append((logIndex, event))
                                 }
                             } catch {
-                                throw SyncFailure(
+                                // The receipts verified, so the endpoint served what the chain holds: the
+                                // contract emitted a log its ABI cannot produce. Say so loudly; it is no value
+                                // a user chose (every value the ABI allows decodes).
+                                let failure = SyncFailure(
+                                    .contractMismatch,
                                     blockNumber: header.number,
                                     field: "log \(logIndex)",
-                                    expected: "a DeLong event",
+                                    expected: "a DeLong event as the contract ABI lays it out",
                                     found: error.reason,
                                     endpoint: rpc.endpoint
                                 )
+                                logger.error(
+                                    "contract and ABI disagree: sync stops at this block",
+                                    metadata: [
+                                        "block.number": "\(header.number)", "log.index": "\(logIndex)",
+                                        "error": "\(failure)",
+                                    ]
+                                )
+                                throw failure
                             }
                             logIndex += 1
                         }
