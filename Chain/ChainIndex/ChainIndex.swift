@@ -10,19 +10,24 @@ public struct IndexedBlock: Sendable {
     public var timestamp: UInt64
     /// (log index within the block, event), in block order.
     public var events: [(logIndex: UInt64, event: DeLongEvent)]
+    /// The seal checker's state after this block (Clique: the signer set, recent signers and votes), stored with
+    /// the head in the same batch; nil leaves the stored state as it is.
+    public var consensusState: [UInt8]?
 
     public init(
         number: UInt64,
         hash: Hash32,
         parentHash: Hash32,
         timestamp: UInt64,
-        events: [(logIndex: UInt64, event: DeLongEvent)]
+        events: [(logIndex: UInt64, event: DeLongEvent)],
+        consensusState: [UInt8]? = nil
     ) {
         self.number = number
         self.hash = hash
         self.parentHash = parentHash
         self.timestamp = timestamp
         self.events = events
+        self.consensusState = consensusState
     }
 }
 
@@ -134,6 +139,9 @@ public final class ChainIndex: @unchecked Sendable {
         return IndexHead(number: Keyspace.uint64(raw[0..<8]), hash: try hash(raw[8..<40]))
     }
 
+    /// The seal checker's state at the head (see `IndexedBlock.consensusState`), nil when none was stored.
+    public func consensusState() throws(IndexError) -> [UInt8]? { try read(Keyspace.consensusState) }
+
     /// The hash of indexed block `number`, while it is within the reorg window (or the checkpoint).
     public func blockHash(_ number: UInt64) throws(IndexError) -> Hash32? {
         guard let raw = try read(Keyspace.block(number)), raw.count >= 32 else { return nil }
@@ -168,6 +176,7 @@ public final class ChainIndex: @unchecked Sendable {
                     origin: RecordOrigin(blockNumber: block.number, blockHash: block.hash, logIndex: logIndex)
                 )
             }
+            if let state = block.consensusState { try overlay.put(Keyspace.consensusState, state) }
             overlay.batch.put(Keyspace.undo(block.number), overlay.undoRecord())
             overlay.batch.put(
                 Keyspace.block(block.number),

@@ -177,6 +177,25 @@ import Testing
         #expect(try index.rental(dataset: Self.dataset, consumer: Self.consumer)?.expiresAtExact == past64)
     }
 
+    /// The seal checker's state (the Clique signer set) is kept with the head, survives a reopen, and a reorg
+    /// unwinds it with its blocks; a block without a new state leaves the stored one.
+    @Test func consensusStateIsKeptWithTheHeadAndUnwound() throws {
+        var chain = blocks([[], [], []])
+        for i in chain.indices where i != 1 { chain[i].consensusState = [UInt8(i + 1)] }
+        do {
+            let index = try open()
+            #expect(try index.consensusState() == nil)
+            try index.apply(chain)
+            #expect(try index.consensusState() == [3])
+        }
+        let index = try open()
+        #expect(try index.consensusState() == [3], "a reopened index resumes the stored state")
+        try index.unwind(to: 2)
+        #expect(try index.consensusState() == [1], "block 2 carried no state; block 1's is back")
+        try index.unwind(to: 0)
+        #expect(try index.consensusState() == nil)
+    }
+
     @Test func oneBatchOfManyBlocksEqualsOneBatchPerBlock() throws {
         let a = try open("a")
         let b = try open("b")
