@@ -133,13 +133,23 @@ public final class JSONRPCClient: Sendable {
         }
     }
 
+    /// At most 200 characters of `text`, with control characters replaced by "?".
+    public static func printable(_ text: String) -> String {
+        let cut = text.unicodeScalars.prefix(200).map {
+            $0.properties.generalCategory == .control ? "?" : Character($0)
+        }
+        return String(cut) + (text.unicodeScalars.count > 200 ? "…" : "")
+    }
+
     private func result(of object: [String: Any], method: String) throws -> Any {
         if let error = object["error"] as? [String: Any] {
+            // The message is the endpoint's text: bounded and printable before it reaches any status page.
+            let message = Self.printable(error["message"] as? String ?? "")
             throw RPCError(
-                kind: .server(code: error["code"] as? Int ?? 0, message: error["message"] as? String ?? ""),
+                kind: .server(code: error["code"] as? Int ?? 0, message: message),
                 endpoint: endpoint,
                 method: method,
-                detail: "server error \(error["code"] ?? "?"): \(error["message"] ?? "")"
+                detail: "server error \(error["code"] as? Int ?? 0): \(message)"
             )
         }
         guard let result = object["result"] else {

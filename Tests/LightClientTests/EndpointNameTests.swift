@@ -26,4 +26,12 @@ import Testing
         #expect(failure.description == "block 7 from https://eth.example: receiptsRoot: expected a, found b")
         #expect(failure.kind == .unverified)
     }
+
+    /// A JSON-RPC error message is the endpoint's own text: it is cut to 200 characters and stripped of control
+    /// characters before it can reach a status page or a terminal.
+    @Test func serverMessagesAreBoundedAndPrintable() {
+        #expect(JSONRPCClient.printable("bad\u{1B}[31mred\nline") == "bad?[31mred?line")
+        let long = JSONRPCClient.printable(String(repeating: "x", count: 5000))
+        #expect(long.count == 201 && long.hasSuffix("…"))
+    }
 }
