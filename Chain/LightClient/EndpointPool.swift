@@ -2,6 +2,18 @@ public import ChainCore
 import Foundation
 public import Logging
 
+/// One JSON-RPC endpoint as the pool uses it: `JSONRPCClient` over HTTP, or a fake in tests.
+public protocol RPCTransport: Sendable {
+    /// The endpoint as configured (may carry an API key: print it only through `EndpointName.redacted`).
+    var endpoint: String { get }
+    /// Calls one method and returns its `result` (JSONSerialization types; NSNull for null).
+    func call(_ request: RPCRequest, logger: Logger) async throws -> Any
+    /// Calls several methods in one batch and returns their results in request order.
+    func batch(_ requests: [RPCRequest], logger: Logger) async throws -> [Any]
+}
+
+extension JSONRPCClient: RPCTransport {}
+
 /// Several independent JSON-RPC endpoints behind one face: requests go to the first endpoint (the primary) and
 /// fail over to the next on any failed answer (transport, HTTP status, JSON-RPC error, malformed JSON); an
 /// endpoint that fails, serves data that does not verify, or is outvoted is demoted to the end of the list.
@@ -9,14 +21,23 @@ public import Logging
 /// minority, the majority wins and the primary is demoted.
 public final class EndpointPool: @unchecked Sendable {
     private let lock = NSLock()
-    private var clients: [JSONRPCClient]
+    private var clients: [any RPCTransport]
     /// How many endpoints must agree on each block hash (1: trust the primary's hash chain alone).
     public let quorum: Int
     private let logger: Logger
 
-    public init(endpoints: [String], quorum: Int = 1, timeout: Duration = .seconds(15), logger: Logger) {
-        clients = endpoints.map { JSONRPCClient(endpoint: $0, timeout: timeout, retries: 1) }
-        self.quorum = max(1, min(quorum, endpoints.count))
+    public convenience init(endpoints: [String], quorum: Int = 1, timeout: Duration = .seconds(15), logger: Logger) {
+        self.init(
+            transports: endpoints.map { JSONRPCClient(endpoint: $0, timeout: timeout, retries: 1) },
+            quorum: quorum,
+            logger: logger
+        )
+    }
+
+    /// A pool over any transports (the seam the in-process tests drive the syncer through).
+    public init(transports: [any RPCTransport], quorum: Int = 1, logger: Logger) {
+        clients = transports
+        self.quorum = max(1, min(quorum, transports.count))
         self.logger = logger
     }
 
@@ -26,7 +47,7 @@ public final class EndpointPool: @unchecked Sendable {
     /// The endpoints in their current order of preference.
     public var endpoints: [String] { lock.withLock { clients.map(\.endpoint) } }
 
-    private var snapshot: [JSONRPCClient] { lock.withLock { clients } }
+    private var snapshot: [any RPCTransport] { lock.withLock { clients } }
 
     /// Moves `endpoint` to the end of the preference order.
     public func demote(_ endpoint: String, reason: String) {
@@ -68,7 +89,8 @@ public final class EndpointPool: @unchecked Sendable {
     }
 
     /// Asks endpoints in order of preference; any failed answer demotes the endpoint and moves on.
-    private func failover<T>(_ body: (JSONRPCClient) async throws -> T) async throws -> (endpoint: String, value: T) {
+    private func failover<T>(_ body: (any RPCTransport) async throws -> T) async throws -> (endpoint: String, value: T)
+    {
         var lastError: (any Error)? = nil
         for client in snapshot {
             do {

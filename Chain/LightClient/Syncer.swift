@@ -119,6 +119,7 @@ public final class Syncer: Sendable {
             let first = state.head.number + 1
             let last = min(goal, first + batchSize - 1)
             let headers = try await fetchHeaders(first...last)
+            let primary = rpc.endpoint
             switch await rpc.confirm(headers.map(\.hash), for: first...last, logger: logger) {
             case .confirmed:
                 outvotes = 0
@@ -131,8 +132,8 @@ public final class Syncer: Sendable {
                         blockNumber: first,
                         field: "hash (quorum of \(rpc.quorum))",
                         expected: "a stable majority",
-                        found: "the primary was outvoted \(outvotes) times in a row",
-                        endpoint: majority
+                        found: "the primary was outvoted \(outvotes) times in a row, last by \(majority)",
+                        endpoint: primary
                     )
                 }
                 headHeader = nil
@@ -462,6 +463,7 @@ public final class Syncer: Sendable {
                     endpoint: rpc.endpoint
                 )
             }
+            let primary = rpc.endpoint
             switch await rpc.confirm([theirs], for: n...n, logger: logger) {
             case .confirmed: break
             case .outvoted(let majority):
@@ -469,9 +471,9 @@ public final class Syncer: Sendable {
                     .quorum,
                     blockNumber: n,
                     field: "hash (reorg walk-back, quorum of \(rpc.quorum))",
-                    expected: "the primary's block confirmed by the quorum",
-                    found: "the majority serves another block \(n)",
-                    endpoint: majority
+                    expected: "the block the majority (\(majority)) serves",
+                    found: "another block \(n) (\(theirs.hex))",
+                    endpoint: primary
                 )
             case .failed(let block, let detail):
                 throw SyncFailure(

@@ -164,7 +164,8 @@ struct SyncOptions: ParsableArguments {
     }
 
     /// Every endpoint that answers must serve `chainID`; one that does not is refused (exit 1). Endpoints that
-    /// do not answer now are left to the pool's failover (and cannot link foreign blocks to the checkpoint).
+    /// give no JSON-RPC answer now are left to the pool's failover (and cannot link foreign blocks to the
+    /// checkpoint); when none answers, the last error is thrown.
     func checkChainIDs(_ chainID: UInt64, logger: Logger) async throws {
         var answered = 0
         var lastError: RPCError? = nil
@@ -183,8 +184,9 @@ struct SyncOptions: ParsableArguments {
                     throw ExitCode(ExitCodes.malformedInput)
                 }
                 served = n
-            } catch let error as RPCError where error.kind == .transport {
-                logger.warning("endpoint unreachable for eth_chainId", metadata: ["error": "\(error)"])
+            } catch let error as RPCError {
+                // No answer (or no JSON-RPC one): the pool's failover demotes it when it is asked for blocks.
+                logger.warning("endpoint gave no eth_chainId", metadata: ["error": "\(error)"])
                 lastError = error
                 continue
             }
