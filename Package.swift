@@ -230,6 +230,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "LightClientTests",
+            dependencies: ["LightClient", "ChainIndex", "ChainRecords", "ChainCore", "TestSupport"],
+            path: "Tests/LightClientTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "NodeTests",
             dependencies: ["delong", "TestSupport", "ChainCore", "PlaneCrypto", "PrivacyPlane"],
             path: "Tests/NodeTests",

@@ -232,9 +232,22 @@ public enum ABI {
 
     /// Decodes the tuple of `types` from `data`; trailing bytes beyond what the types reference are allowed
     /// (as in calldata), but every referenced byte must be in range.
-    public static func decode(_ types: [ABIType], from data: [UInt8]) throws(ChainError) -> [ABIValue] {
-        guard case .tuple(let values) = try decode(.tuple(types), data: data[...], at: 0, depth: 0) else { return [] }
+    ///
+    /// With `rawStrings`, every `string` comes back as `.bytes` holding exactly the encoded bytes (the ABI does
+    /// not require UTF-8); without it, a string that is not UTF-8 is an error.
+    public static func decode(
+        _ types: [ABIType],
+        from data: [UInt8],
+        rawStrings: Bool = false
+    ) throws(ChainError) -> [ABIValue] {
+        let options = DecodeOptions(rawStrings: rawStrings)
+        guard case .tuple(let values) = try decode(.tuple(types), data: data[...], at: 0, depth: 0, options: options)
+        else { return [] }
         return values
+    }
+
+    private struct DecodeOptions {
+        var rawStrings: Bool
     }
 
     private static func word(_ data: ArraySlice<UInt8>, _ offset: Int) throws(ChainError) -> ArraySlice<UInt8> {
@@ -258,7 +271,8 @@ public enum ABI {
         _ type: ABIType,
         data: ArraySlice<UInt8>,
         at offset: Int,
-        depth: Int
+        depth: Int,
+        options: DecodeOptions
     ) throws(ChainError) -> ABIValue {
         guard depth < 64 else { throw ChainError(.invalidABI, "nesting deeper than 64") }
         switch type {
@@ -304,6 +318,7 @@ public enum ABI {
             }
             let bytes = Array(data[start..<start + length])
             if case .bytes = type { return .bytes(bytes) }
+            if options.rawStrings { return .bytes(bytes) }
             guard let s = String(validating: bytes, as: UTF8.self) else {
                 throw ChainError(.invalidABI, "string at offset \(offset) is not valid UTF-8")
             }
@@ -315,14 +330,17 @@ public enum ABI {
                 limit: (data.count - offset - 32) / 32
             )
             let body = data[(data.startIndex + offset + 32)...]
-            return .array(try decodeSequence(Array(repeating: t, count: count), data: body, depth: depth))
+            return .array(
+                try decodeSequence(Array(repeating: t, count: count), data: body, depth: depth, options: options)
+            )
         case .fixedArray(let t, let n):
             if type.isDynamic {
                 return .array(
                     try decodeSequence(
                         Array(repeating: t, count: n),
                         data: data[(data.startIndex + offset)...],
-                        depth: depth
+                        depth: depth,
+                        options: options
                     )
                 )
             }
@@ -333,13 +351,14 @@ public enum ABI {
                 try decodeSequence(
                     Array(repeating: t, count: n),
                     data: data[(data.startIndex + offset)...],
-                    depth: depth
+                    depth: depth,
+                    options: options
                 )
             )
         case .tuple(let ts):
             guard
                 case .array(let values) = ABIValue.array(
-                    try decodeSequence(ts, data: data[(data.startIndex + offset)...], depth: depth)
+                    try decodeSequence(ts, data: data[(data.startIndex + offset)...], depth: depth, options: options)
                 )
             else { return .tuple([]) }
             return .tuple(values)
@@ -349,7 +368,8 @@ public enum ABI {
     private static func decodeSequence(
         _ types: [ABIType],
         data: ArraySlice<UInt8>,
-        depth: Int
+        depth: Int,
+        options: DecodeOptions
     ) throws(ChainError) -> [ABIValue] {
         var values: [ABIValue] = []
         values.reserveCapacity(min(types.count, 1024))
@@ -357,9 +377,9 @@ public enum ABI {
         for t in types {
             if t.isDynamic {
                 let pointer = try smallInt(word(data, head), "offset at \(head)", limit: data.count)
-                values.append(try decode(t, data: data, at: pointer, depth: depth + 1))
+                values.append(try decode(t, data: data, at: pointer, depth: depth + 1, options: options))
             } else {
-                values.append(try decode(t, data: data, at: head, depth: depth + 1))
+                values.append(try decode(t, data: data, at: head, depth: depth + 1, options: options))
             }
             head += t.headSize
         }
@@ -395,8 +415,9 @@ public struct ABIEvent: Hashable, Sendable {
     public var topic: Hash32 { Keccak256.hash(utf8: signature) }
 
     /// Decodes a log of this event: indexed values from topics (dynamic ones only as their Keccak-256,
-    /// given as `.fixedBytes`), the rest from data. Parameters come back in declaration order.
-    public func decode(_ log: Log) throws(ChainError) -> [(name: String, value: ABIValue)] {
+    /// given as `.fixedBytes`), the rest from data. Parameters come back in declaration order. With
+    /// `rawStrings`, strings come back as `.bytes` (see `ABI.decode`).
+    public func decode(_ log: Log, rawStrings: Bool = false) throws(ChainError) -> [(name: String, value: ABIValue)] {
         let indexed = parameters.filter(\.indexed)
         guard log.topics.first == topic else {
             throw ChainError(
@@ -407,7 +428,11 @@ public struct ABIEvent: Hashable, Sendable {
         guard log.topics.count == indexed.count + 1 else {
             throw ChainError(.invalidABI, "\(name): expected \(indexed.count + 1) topics, found \(log.topics.count)")
         }
-        let dataValues = try ABI.decode(parameters.filter { !$0.indexed }.map(\.type), from: log.data)
+        let dataValues = try ABI.decode(
+            parameters.filter { !$0.indexed }.map(\.type),
+            from: log.data,
+            rawStrings: rawStrings
+        )
         var topics = log.topics.dropFirst().makeIterator()
         var data = dataValues.makeIterator()
         var out: [(String, ABIValue)] = []

@@ -10,19 +10,24 @@ public struct IndexedBlock: Sendable {
     public var timestamp: UInt64
     /// (log index within the block, event), in block order.
     public var events: [(logIndex: UInt64, event: DeLongEvent)]
+    /// The seal checker's state after this block (Clique: the signer set, recent signers and votes), stored with
+    /// the head in the same batch; nil leaves the stored state as it is.
+    public var consensusState: [UInt8]?
 
     public init(
         number: UInt64,
         hash: Hash32,
         parentHash: Hash32,
         timestamp: UInt64,
-        events: [(logIndex: UInt64, event: DeLongEvent)]
+        events: [(logIndex: UInt64, event: DeLongEvent)],
+        consensusState: [UInt8]? = nil
     ) {
         self.number = number
         self.hash = hash
         self.parentHash = parentHash
         self.timestamp = timestamp
         self.events = events
+        self.consensusState = consensusState
     }
 }
 
@@ -134,6 +139,9 @@ public final class ChainIndex: @unchecked Sendable {
         return IndexHead(number: Keyspace.uint64(raw[0..<8]), hash: try hash(raw[8..<40]))
     }
 
+    /// The seal checker's state at the head (see `IndexedBlock.consensusState`), nil when none was stored.
+    public func consensusState() throws(IndexError) -> [UInt8]? { try read(Keyspace.consensusState) }
+
     /// The hash of indexed block `number`, while it is within the reorg window (or the checkpoint).
     public func blockHash(_ number: UInt64) throws(IndexError) -> Hash32? {
         guard let raw = try read(Keyspace.block(number)), raw.count >= 32 else { return nil }
@@ -168,6 +176,7 @@ public final class ChainIndex: @unchecked Sendable {
                     origin: RecordOrigin(blockNumber: block.number, blockHash: block.hash, logIndex: logIndex)
                 )
             }
+            if let state = block.consensusState { try overlay.put(Keyspace.consensusState, state) }
             overlay.batch.put(Keyspace.undo(block.number), overlay.undoRecord())
             overlay.batch.put(
                 Keyspace.block(block.number),
@@ -342,8 +351,8 @@ struct Overlay {
                 )
             r.manifestDigest = f.manifestDigest
             r.pricePerSecond = f.pricePerSecond
-            r.sampleLocator = f.sampleLocator
-            r.metadataURI = f.metadataURI
+            r.sampleLocatorText = f.sampleLocator
+            r.metadataURIText = f.metadataURI
             r.updated = origin
             try put(Keyspace.dataset(f.datasetID), r.encoded)
         case .datasetRetired(let id, _):
@@ -352,28 +361,31 @@ struct Overlay {
             r.updated = origin
             try put(Keyspace.dataset(id), r.encoded)
         case .rentalStarted(let k, let provider, let startedAt, let expiresAt, let paid):
-            let r = RentalRecord(
+            var r = RentalRecord(
                 datasetID: k.datasetID,
                 consumer: k.consumer,
                 provider: provider,
-                startedAt: startedAt,
-                expiresAt: expiresAt,
+                startedAt: 0,
+                expiresAt: 0,
                 paid: paid,
                 status: .active,
                 refund: .zero,
                 updated: origin
             )
+            r.startedAtExact = startedAt
+            r.expiresAtExact = expiresAt
             try put(Keyspace.rental(k.datasetID, k.consumer), r.encoded)
             try put(Keyspace.rentalByConsumer(k.consumer, k.datasetID), [])
         case .rentalExtended(let k, _, _, let expiresAt, let paid):
             guard var r = try record(Keyspace.rental(k.datasetID, k.consumer), as: RentalRecord.self) else { return }
-            r.expiresAt = expiresAt
-            r.paid = r.paid.addingReportingOverflow(paid).partialValue
+            r.expiresAtExact = expiresAt
+            let (sum, overflow) = r.paid.addingReportingOverflow(paid)
+            r.paid = overflow ? .max : sum
             r.updated = origin
             try put(Keyspace.rental(k.datasetID, k.consumer), r.encoded)
         case .rentalRevoked(let k, _, let expiresAt, let refund):
             guard var r = try record(Keyspace.rental(k.datasetID, k.consumer), as: RentalRecord.self) else { return }
-            r.expiresAt = expiresAt
+            r.expiresAtExact = expiresAt
             r.status = .revoked
             r.refund = refund
             r.updated = origin

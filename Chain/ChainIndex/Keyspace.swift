@@ -17,6 +17,8 @@ public import ChainCore
 //   "PrivacySigner"                      -> SignerRecord
 //   "Governance"                         -> SignerRecord
 //   "IndexHead"                          -> number(8) ‖ hash(32)
+//   "ConsensusState"                     -> the seal checker's state at the head (RLP; Clique: CliqueSnapshot),
+//                                           written in the same batch as the head and undone with its block
 //   "IndexConfig"                        -> RLP [chainId, dataMarket, algorithmRegistry, checkpointNumber, checkpointHash]
 
 /// Keys of the index.
@@ -25,6 +27,7 @@ public enum Keyspace {
     public static let indexConfig = Array("IndexConfig".utf8)
     public static let privacySigner = Array("PrivacySigner".utf8)
     public static let governance = Array("Governance".utf8)
+    public static let consensusState = Array("ConsensusState".utf8)
 
     public static func block(_ number: UInt64) -> [UInt8] { [0x68] + be(number) }
     public static func undo(_ number: UInt64) -> [UInt8] { [0x75] + be(number) }

@@ -2,20 +2,23 @@ public import ChainCore
 
 /// Every event of DeLong's contracts (contrib/contracts/README.md is the specification), decoded.
 /// These events are the index's only input: each carries the state it leaves behind.
+///
+/// Values are kept exactly as emitted: times are uint256 in the contracts (`rent(ds, 2**64)` is legal on a
+/// free dataset), so they stay `U256`; strings need not be UTF-8, so they stay bytes (`ChainText`).
 public enum DeLongEvent: Hashable, Sendable {
     // DataMarket
     case datasetRegistered(DatasetFields)
     case datasetUpdated(DatasetFields)
     case datasetRetired(datasetID: Hash32, provider: Address)
-    case rentalStarted(RentalKey, provider: Address, startedAt: UInt64, expiresAt: UInt64, paid: U256)
-    case rentalExtended(RentalKey, provider: Address, addedSeconds: UInt64, expiresAt: UInt64, paid: U256)
-    case rentalRevoked(RentalKey, provider: Address, expiresAt: UInt64, refund: U256)
+    case rentalStarted(RentalKey, provider: Address, startedAt: U256, expiresAt: U256, paid: U256)
+    case rentalExtended(RentalKey, provider: Address, addedSeconds: U256, expiresAt: U256, paid: U256)
+    case rentalRevoked(RentalKey, provider: Address, expiresAt: U256, refund: U256)
     case earningsSettled(RentalKey, provider: Address, amount: U256)
     case withdrawal(account: Address, amount: U256)
     // AlgorithmRegistry
-    case algorithmPublished(imageDigest: Hash32, publisher: Address, bundleDigest: Hash32, daLocator: String)
+    case algorithmPublished(imageDigest: Hash32, publisher: Address, bundleDigest: Hash32, daLocator: ChainText)
     case jobRecorded(JobFields)
-    case measurementTrusted(digest: Hash32, measurements: [UInt8], label: String)
+    case measurementTrusted(digest: Hash32, measurements: [UInt8], label: ChainText)
     case measurementRevoked(digest: Hash32)
     case operatorSet(operator: Address, authorized: Bool)
     case privacySignerSet(previous: Address, signer: Address)
@@ -27,16 +30,16 @@ public enum DeLongEvent: Hashable, Sendable {
         public var provider: Address
         public var manifestDigest: Hash32
         public var pricePerSecond: U256
-        public var sampleLocator: String
-        public var metadataURI: String
+        public var sampleLocator: ChainText
+        public var metadataURI: ChainText
 
         public init(
             datasetID: Hash32,
             provider: Address,
             manifestDigest: Hash32,
             pricePerSecond: U256,
-            sampleLocator: String,
-            metadataURI: String
+            sampleLocator: ChainText,
+            metadataURI: ChainText
         ) {
             self.datasetID = datasetID
             self.provider = provider
@@ -193,8 +196,11 @@ public struct DeLongContracts: Sendable, Hashable {
     }
 
     /// The DeLong event in `log`, nil when the log is not from a DeLong contract.
-    /// A log from a DeLong contract that does not decode is an error: the contract and this ABI disagree,
-    /// and indexing past it would silently lose state.
+    ///
+    /// Every value the contracts can emit decodes (any uint256, any string bytes). What does not decode is
+    /// something the ABI cannot produce: an unknown topic from a DeLong contract, a wrong topic count or a data
+    /// layout that does not match the event. That is an error: the contract and this ABI disagree, and indexing
+    /// past it would silently lose state.
     public func decode(_ log: Log) throws(ChainError) -> DeLongEvent? {
         let known: [ABIEvent]
         switch log.address {
@@ -208,7 +214,7 @@ public struct DeLongContracts: Sendable, Hashable {
                 "log from \(log.address) has topic0 \(log.topics.first?.hex ?? "none"), which is no event of that contract"
             )
         }
-        let fields = try event.decode(log)
+        let fields = try event.decode(log, rawStrings: true)
         var v = FieldReader(event: event.name, fields: fields)
         do throws(ChainError) {
             switch event.name {
@@ -228,23 +234,23 @@ public struct DeLongContracts: Sendable, Hashable {
                 return .rentalStarted(
                     try v.rentalKey(),
                     provider: try v.address(),
-                    startedAt: try v.time(),
-                    expiresAt: try v.time(),
+                    startedAt: try v.uint(),
+                    expiresAt: try v.uint(),
                     paid: try v.uint()
                 )
             case "RentalExtended":
                 return .rentalExtended(
                     try v.rentalKey(),
                     provider: try v.address(),
-                    addedSeconds: try v.time(),
-                    expiresAt: try v.time(),
+                    addedSeconds: try v.uint(),
+                    expiresAt: try v.uint(),
                     paid: try v.uint()
                 )
             case "RentalRevoked":
                 return .rentalRevoked(
                     try v.rentalKey(),
                     provider: try v.address(),
-                    expiresAt: try v.time(),
+                    expiresAt: try v.uint(),
                     refund: try v.uint()
                 )
             case "EarningsSettled":
@@ -317,16 +323,14 @@ private struct FieldReader {
         guard case .uint(let u) = f.value else { throw ChainError(.invalidABI, "\(f.name): expected a uint256") }
         return u
     }
-    /// A uint256 holding seconds (a timestamp or a duration): must fit 64 bits.
-    mutating func time() throws(ChainError) -> UInt64 {
-        let u = try uint()
-        guard let t = u.uint64 else { throw ChainError(.overflow, "time value \(u) does not fit 64 bits") }
-        return t
-    }
-    mutating func string() throws(ChainError) -> String {
+    /// A string decoded with `rawStrings`: its exact bytes.
+    mutating func string() throws(ChainError) -> ChainText {
         let f = try next()
-        guard case .string(let s) = f.value else { throw ChainError(.invalidABI, "\(f.name): expected a string") }
-        return s
+        switch f.value {
+        case .bytes(let b): return ChainText(bytes: b)
+        case .string(let s): return ChainText(s)
+        default: throw ChainError(.invalidABI, "\(f.name): expected a string")
+        }
     }
     mutating func bytes() throws(ChainError) -> [UInt8] {
         let f = try next()

@@ -19,8 +19,10 @@ public struct DatasetRecord: Hashable, Sendable {
     public var provider: Address
     public var manifestDigest: Hash32
     public var pricePerSecond: U256
-    public var sampleLocator: String
-    public var metadataURI: String
+    /// Exactly as emitted (need not be UTF-8).
+    public var sampleLocatorText: ChainText
+    /// Exactly as emitted (need not be UTF-8).
+    public var metadataURIText: ChainText
     public var retired: Bool
     public var registered: RecordOrigin
     public var updated: RecordOrigin
@@ -30,8 +32,8 @@ public struct DatasetRecord: Hashable, Sendable {
         provider: Address,
         manifestDigest: Hash32,
         pricePerSecond: U256,
-        sampleLocator: String,
-        metadataURI: String,
+        sampleLocator: ChainText,
+        metadataURI: ChainText,
         retired: Bool,
         registered: RecordOrigin,
         updated: RecordOrigin
@@ -40,12 +42,17 @@ public struct DatasetRecord: Hashable, Sendable {
         self.provider = provider
         self.manifestDigest = manifestDigest
         self.pricePerSecond = pricePerSecond
-        self.sampleLocator = sampleLocator
-        self.metadataURI = metadataURI
+        self.sampleLocatorText = sampleLocator
+        self.metadataURIText = metadataURI
         self.retired = retired
         self.registered = registered
         self.updated = updated
     }
+
+    /// Display form (invalid UTF-8 shown as U+FFFD); `sampleLocatorText` holds the exact bytes.
+    public var sampleLocator: String { sampleLocatorText.description }
+    /// Display form (invalid UTF-8 shown as U+FFFD); `metadataURIText` holds the exact bytes.
+    public var metadataURI: String { metadataURIText.description }
 }
 
 /// A consumer's rental of a dataset, as the latest of its events left it.
@@ -57,9 +64,21 @@ public struct RentalRecord: Hashable, Sendable {
     public var datasetID: Hash32
     public var consumer: Address
     public var provider: Address
-    public var startedAt: UInt64
-    /// Unix seconds; the rental grants access while `expiresAt > now` and the status is `.active`.
-    public var expiresAt: UInt64
+    /// Unix seconds, exactly as emitted (a uint256 in the contract).
+    public var startedAtExact: U256
+    /// Unix seconds, exactly as emitted: `rent(ds, 2**64)` on a free dataset gives a value above 64 bits.
+    public var expiresAtExact: U256
+    /// `startedAtExact`, saturated to `UInt64.max`.
+    public var startedAt: UInt64 {
+        get { startedAtExact.uint64 ?? .max }
+        set { startedAtExact = U256(newValue) }
+    }
+    /// Unix seconds, saturated to `UInt64.max` (a time past 2^64 seconds never comes); the rental grants access
+    /// while `expiresAt > now` and the status is `.active`.
+    public var expiresAt: UInt64 {
+        get { expiresAtExact.uint64 ?? .max }
+        set { expiresAtExact = U256(newValue) }
+    }
     /// Total paid over the rental's lifetime (start plus extensions), in wei.
     public var paid: U256
     public var status: Status
@@ -84,8 +103,8 @@ public struct RentalRecord: Hashable, Sendable {
         self.datasetID = datasetID
         self.consumer = consumer
         self.provider = provider
-        self.startedAt = startedAt
-        self.expiresAt = expiresAt
+        self.startedAtExact = U256(startedAt)
+        self.expiresAtExact = U256(expiresAt)
         self.paid = paid
         self.status = status
         self.refund = refund
@@ -98,20 +117,24 @@ public struct AlgorithmRecord: Hashable, Sendable {
     public var imageDigest: Hash32
     public var publisher: Address
     public var bundleDigest: Hash32
-    public var daLocator: String
+    /// Exactly as emitted (need not be UTF-8).
+    public var daLocatorText: ChainText
     public var published: RecordOrigin
+
+    /// Display form (invalid UTF-8 shown as U+FFFD); `daLocatorText` holds the exact bytes.
+    public var daLocator: String { daLocatorText.description }
 
     public init(
         imageDigest: Hash32,
         publisher: Address,
         bundleDigest: Hash32,
-        daLocator: String,
+        daLocator: ChainText,
         published: RecordOrigin
     ) {
         self.imageDigest = imageDigest
         self.publisher = publisher
         self.bundleDigest = bundleDigest
-        self.daLocator = daLocator
+        self.daLocatorText = daLocator
         self.published = published
     }
 }
@@ -131,14 +154,18 @@ public struct JobRecord: Hashable, Sendable {
 public struct MeasurementRecord: Hashable, Sendable {
     public var digest: Hash32
     public var measurements: [UInt8]
-    public var label: String
+    /// Exactly as emitted (need not be UTF-8).
+    public var labelText: ChainText
     public var trusted: Bool
     public var updated: RecordOrigin
 
-    public init(digest: Hash32, measurements: [UInt8], label: String, trusted: Bool, updated: RecordOrigin) {
+    /// Display form (invalid UTF-8 shown as U+FFFD); `labelText` holds the exact bytes.
+    public var label: String { labelText.description }
+
+    public init(digest: Hash32, measurements: [UInt8], label: ChainText, trusted: Bool, updated: RecordOrigin) {
         self.digest = digest
         self.measurements = measurements
-        self.label = label
+        self.labelText = label
         self.trusted = trusted
         self.updated = updated
     }
@@ -187,11 +214,9 @@ private func fields(_ item: RLPItem, _ count: Int, _ what: String) throws(ChainE
     return f
 }
 
-private func string(_ item: RLPItem, _ what: String) throws(ChainError) -> String {
-    guard let s = String(validating: try item.bytes(what), as: UTF8.self) else {
-        throw ChainError(.invalidRLP, "\(what): not UTF-8")
-    }
-    return s
+/// Strings are stored as the exact bytes emitted (which need not be UTF-8).
+private func text(_ item: RLPItem, _ what: String) throws(ChainError) -> ChainText {
+    ChainText(bytes: try item.bytes(what))
 }
 
 private func flag(_ item: RLPItem, _ what: String) throws(ChainError) -> Bool {
@@ -216,8 +241,8 @@ extension DatasetRecord: StoredRecord {
     package var rlp: RLPItem {
         .list([
             .hash(id), .address(provider), .hash(manifestDigest), .uint(pricePerSecond),
-            .bytes(Array(sampleLocator.utf8)),
-            .bytes(Array(metadataURI.utf8)), .uint(UInt64(retired ? 1 : 0)), registered.rlp, updated.rlp,
+            .bytes(sampleLocatorText.bytes),
+            .bytes(metadataURIText.bytes), .uint(UInt64(retired ? 1 : 0)), registered.rlp, updated.rlp,
         ])
     }
     package init(rlp: RLPItem) throws(ChainError) {
@@ -227,8 +252,8 @@ extension DatasetRecord: StoredRecord {
             provider: try f[1].address(),
             manifestDigest: try f[2].hash32(),
             pricePerSecond: try f[3].u256(),
-            sampleLocator: try string(f[4], "sampleLocator"),
-            metadataURI: try string(f[5], "metadataURI"),
+            sampleLocator: try text(f[4], "sampleLocator"),
+            metadataURI: try text(f[5], "metadataURI"),
             retired: try flag(f[6], "retired"),
             registered: try RecordOrigin(rlp: f[7]),
             updated: try RecordOrigin(rlp: f[8])
@@ -239,7 +264,8 @@ extension DatasetRecord: StoredRecord {
 extension RentalRecord: StoredRecord {
     package var rlp: RLPItem {
         .list([
-            .hash(datasetID), .address(consumer), .address(provider), .uint(startedAt), .uint(expiresAt), .uint(paid),
+            .hash(datasetID), .address(consumer), .address(provider), .uint(startedAtExact), .uint(expiresAtExact),
+            .uint(paid),
             .uint(UInt64(status.rawValue)), .uint(refund), updated.rlp,
         ])
     }
@@ -252,20 +278,22 @@ extension RentalRecord: StoredRecord {
             datasetID: try f[0].hash32(),
             consumer: try f[1].address(),
             provider: try f[2].address(),
-            startedAt: try f[3].uint64(),
-            expiresAt: try f[4].uint64(),
+            startedAt: 0,
+            expiresAt: 0,
             paid: try f[5].u256(),
             status: status,
             refund: try f[7].u256(),
             updated: try RecordOrigin(rlp: f[8])
         )
+        startedAtExact = try f[3].u256()
+        expiresAtExact = try f[4].u256()
     }
 }
 
 extension AlgorithmRecord: StoredRecord {
     package var rlp: RLPItem {
         .list([
-            .hash(imageDigest), .address(publisher), .hash(bundleDigest), .bytes(Array(daLocator.utf8)), published.rlp,
+            .hash(imageDigest), .address(publisher), .hash(bundleDigest), .bytes(daLocatorText.bytes), published.rlp,
         ])
     }
     package init(rlp: RLPItem) throws(ChainError) {
@@ -274,7 +302,7 @@ extension AlgorithmRecord: StoredRecord {
             imageDigest: try f[0].hash32(),
             publisher: try f[1].address(),
             bundleDigest: try f[2].hash32(),
-            daLocator: try string(f[3], "daLocator"),
+            daLocator: try text(f[3], "daLocator"),
             published: try RecordOrigin(rlp: f[4])
         )
     }
@@ -308,7 +336,7 @@ extension JobRecord: StoredRecord {
 extension MeasurementRecord: StoredRecord {
     package var rlp: RLPItem {
         .list([
-            .hash(digest), .bytes(measurements), .bytes(Array(label.utf8)), .uint(UInt64(trusted ? 1 : 0)), updated.rlp,
+            .hash(digest), .bytes(measurements), .bytes(labelText.bytes), .uint(UInt64(trusted ? 1 : 0)), updated.rlp,
         ])
     }
     package init(rlp: RLPItem) throws(ChainError) {
@@ -316,7 +344,7 @@ extension MeasurementRecord: StoredRecord {
         self.init(
             digest: try f[0].hash32(),
             measurements: try f[1].bytes(),
-            label: try string(f[2], "label"),
+            label: try text(f[2], "label"),
             trusted: try flag(f[3], "trusted"),
             updated: try RecordOrigin(rlp: f[4])
         )

@@ -2,19 +2,42 @@ public import ChainCore
 import Foundation
 public import Logging
 
-/// Several independent JSON-RPC endpoints behind one face: requests go to the first healthy endpoint and
-/// fail over to the next on a transport failure; an endpoint that fails or disagrees is demoted to the end
-/// of the list. With a quorum of K, every block hash must be confirmed by K endpoints.
+/// One JSON-RPC endpoint as the pool uses it: `JSONRPCClient` over HTTP, or a fake in tests.
+public protocol RPCTransport: Sendable {
+    /// The endpoint as configured (may carry an API key: print it only through `EndpointName.redacted`).
+    var endpoint: String { get }
+    /// Calls one method and returns its `result` (JSONSerialization types; NSNull for null).
+    func call(_ request: RPCRequest, logger: Logger) async throws -> Any
+    /// Calls several methods in one batch and returns their results in request order.
+    func batch(_ requests: [RPCRequest], logger: Logger) async throws -> [Any]
+}
+
+extension JSONRPCClient: RPCTransport {}
+
+/// Several independent JSON-RPC endpoints behind one face: requests go to the first endpoint (the primary) and
+/// fail over to the next on any failed answer (transport, HTTP status, JSON-RPC error, malformed JSON); an
+/// endpoint that fails, serves data that does not verify, or is outvoted is demoted to the end of the list.
+/// With a quorum of K, every block hash must be served identically by K endpoints; when the primary is in the
+/// minority, the majority wins and the primary is demoted.
 public final class EndpointPool: @unchecked Sendable {
     private let lock = NSLock()
-    private var clients: [JSONRPCClient]
+    private var clients: [any RPCTransport]
     /// How many endpoints must agree on each block hash (1: trust the primary's hash chain alone).
     public let quorum: Int
     private let logger: Logger
 
-    public init(endpoints: [String], quorum: Int = 1, timeout: Duration = .seconds(15), logger: Logger) {
-        clients = endpoints.map { JSONRPCClient(endpoint: $0, timeout: timeout, retries: 1) }
-        self.quorum = max(1, min(quorum, endpoints.count))
+    public convenience init(endpoints: [String], quorum: Int = 1, timeout: Duration = .seconds(15), logger: Logger) {
+        self.init(
+            transports: endpoints.map { JSONRPCClient(endpoint: $0, timeout: timeout, retries: 1) },
+            quorum: quorum,
+            logger: logger
+        )
+    }
+
+    /// A pool over any transports (the seam the in-process tests drive the syncer through).
+    public init(transports: [any RPCTransport], quorum: Int = 1, logger: Logger) {
+        clients = transports
+        self.quorum = max(1, min(quorum, transports.count))
         self.logger = logger
     }
 
@@ -24,37 +47,55 @@ public final class EndpointPool: @unchecked Sendable {
     /// The endpoints in their current order of preference.
     public var endpoints: [String] { lock.withLock { clients.map(\.endpoint) } }
 
-    private var snapshot: [JSONRPCClient] { lock.withLock { clients } }
+    private var snapshot: [any RPCTransport] { lock.withLock { clients } }
 
     /// Moves `endpoint` to the end of the preference order.
     public func demote(_ endpoint: String, reason: String) {
-        lock.withLock {
-            guard let i = clients.firstIndex(where: { $0.endpoint == endpoint }), clients.count > 1 else { return }
+        let moved = lock.withLock { () -> Bool in
+            guard let i = clients.firstIndex(where: { $0.endpoint == endpoint }), clients.count > 1 else {
+                return false
+            }
             clients.append(clients.remove(at: i))
+            return true
         }
-        logger.warning("endpoint demoted", metadata: ["rpc.endpoint": "\(endpoint)", "reason": "\(reason)"])
+        guard moved else { return }
+        logger.warning(
+            "endpoint demoted",
+            metadata: ["rpc.endpoint": "\(EndpointName.redacted(endpoint))", "reason": "\(reason)"]
+        )
+    }
+
+    /// Moves `endpoint` to the front: it becomes the primary.
+    public func promote(_ endpoint: String) {
+        lock.withLock {
+            guard let i = clients.firstIndex(where: { $0.endpoint == endpoint }) else { return }
+            clients.insert(clients.remove(at: i), at: 0)
+        }
     }
 
     public func call(_ request: RPCRequest, logger: Logger) async throws -> Any {
-        try await failover { try await $0.call(request, logger: logger) }
+        try await failover { try await $0.call(request, logger: logger) }.value
     }
 
     public func batch(_ requests: [RPCRequest], logger: Logger) async throws -> [Any] {
-        try await failover { try await $0.batch(requests, logger: logger) }
+        try await failover { try await $0.batch(requests, logger: logger) }.value
     }
 
-    private func failover<T>(_ body: (JSONRPCClient) async throws -> T) async throws -> T {
+    /// Like `batch`, and names the endpoint whose answer it is (to demote it if the answer does not verify).
+    public func servedBatch(_ requests: [RPCRequest], logger: Logger) async throws -> (endpoint: String, results: [Any])
+    {
+        let (endpoint, value) = try await failover { try await $0.batch(requests, logger: logger) }
+        return (endpoint, value)
+    }
+
+    /// Asks endpoints in order of preference; any failed answer demotes the endpoint and moves on.
+    private func failover<T>(_ body: (any RPCTransport) async throws -> T) async throws -> (endpoint: String, value: T)
+    {
         var lastError: (any Error)? = nil
         for client in snapshot {
             do {
-                return try await body(client)
-            } catch let error as RPCError
-                where error.kind == .transport
-                || {
-                    if case .httpStatus = error.kind { return true }
-                    return false
-                }()
-            {
+                return (client.endpoint, try await body(client))
+            } catch let error as RPCError {
                 demote(client.endpoint, reason: error.detail)
                 lastError = error
             }
@@ -62,19 +103,31 @@ public final class EndpointPool: @unchecked Sendable {
         throw lastError ?? RPCError(kind: .transport, endpoint: "-", method: "-", detail: "no endpoint configured")
     }
 
-    /// Asks endpoints other than the primary for the headers of `range` until `quorum - 1` of them return
-    /// exactly `hashes`. Endpoints that disagree or fail are demoted. Returns nil when the quorum is met,
-    /// else the block at which it was not.
+    /// What the quorum said about the primary's block hashes.
+    public enum Confirmation: Sendable, Equatable {
+        /// `quorum` endpoints, the primary included, serve exactly these hashes.
+        case confirmed
+        /// `quorum` endpoints agree on other hashes: the primary was demoted and `majority` promoted; fetch again.
+        case outvoted(majority: String)
+        /// No `quorum` endpoints agree on anything: the first block where they split, and how.
+        case failed(block: UInt64, detail: String)
+    }
+
+    /// Asks the other endpoints for the headers of `range` and counts who serves exactly `hashes` (the primary's
+    /// answer). Stops as soon as `quorum` agree. Otherwise the majority decides: if `quorum` endpoints agree on
+    /// other hashes, the primary and everyone else outside that group is demoted and a majority endpoint
+    /// becomes the primary. With no group of `quorum`, nobody is trusted and the pass fails.
     public func confirm(
         _ hashes: [Hash32],
         for range: ClosedRange<UInt64>,
         logger: Logger
-    ) async -> (block: UInt64, detail: String)? {
-        guard quorum > 1 else { return nil }
+    ) async -> Confirmation {
+        guard quorum > 1 else { return .confirmed }
         let primary = endpoint
-        var agreeing = 0
-        var firstDisagreement: (UInt64, String)? = nil
-        for client in snapshot where client.endpoint != primary && agreeing < quorum - 1 {
+        var groups: [[Hash32]: [String]] = [hashes: [primary]]
+        var unanswered = 0
+        for client in snapshot where client.endpoint != primary {
+            if groups[hashes, default: []].count >= quorum { break }
             do {
                 let results = try await client.batch(
                     range.map { .blockByNumber($0, fullTransactions: false) },
@@ -85,23 +138,35 @@ public final class EndpointPool: @unchecked Sendable {
                     guard let o = r as? [String: Any], let h = try? RPCJSON.header(o) else { break }
                     theirs.append(h.hash)
                 }
-                if theirs == hashes {
-                    agreeing += 1
-                } else {
-                    let i =
-                        zip(theirs, hashes).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-                        ?? min(theirs.count, hashes.count)
-                    let n = range.lowerBound + UInt64(i)
-                    firstDisagreement = firstDisagreement ?? (n, "\(client.endpoint) serves another block \(n)")
-                    demote(client.endpoint, reason: "disagrees on block \(n)")
-                }
+                groups[theirs, default: []].append(client.endpoint)
             } catch {
+                unanswered += 1
                 demote(client.endpoint, reason: "\(error)")
             }
         }
-        if agreeing >= quorum - 1 { return nil }
-        return firstDisagreement ?? (
-            range.lowerBound, "only \(agreeing + 1) of the required \(quorum) endpoints answered"
+        let agreeing = groups[hashes, default: []]
+        if agreeing.count >= quorum {
+            for (list, members) in groups where list != hashes {
+                for m in members { demote(m, reason: "disagrees with the quorum on blocks \(range)") }
+            }
+            return .confirmed
+        }
+        if let (list, majority) = groups.first(where: { $0.value.count >= quorum && $0.key.count == hashes.count }) {
+            for (other, members) in groups where other != list {
+                for m in members { demote(m, reason: "outvoted on blocks \(range)") }
+            }
+            promote(majority[0])
+            return .outvoted(majority: EndpointName.redacted(majority[0]))
+        }
+        let split = groups.keys.filter { $0 != hashes }.compactMap { theirs -> Int? in
+            zip(theirs, hashes).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? (theirs.count == hashes.count ? nil : min(theirs.count, hashes.count))
+        }.min()
+        let n = range.lowerBound + UInt64(split ?? 0)
+        return .failed(
+            block: n,
+            detail:
+                "\(agreeing.count) of the required \(quorum) endpoints serve block \(n) as the primary does; \(groups.count - 1) other answer(s), \(unanswered) endpoint(s) unanswered"
         )
     }
 }

@@ -19,11 +19,13 @@ public struct RPCError: Error, CustomStringConvertible, Sendable {
     }
 
     public let kind: Kind
+    /// The endpoint as configured (it may carry an API key: never print it; see `description`).
     public let endpoint: String
     public let method: String
     public let detail: String
 
-    public var description: String { "\(endpoint) \(method): \(detail)" }
+    /// Names the endpoint only by scheme://host[:port].
+    public var description: String { "\(EndpointName.redacted(endpoint)) \(method): \(detail)" }
 }
 
 /// One JSON-RPC call: a method and its params as a JSON array text.
@@ -131,13 +133,23 @@ public final class JSONRPCClient: Sendable {
         }
     }
 
+    /// At most 200 characters of `text`, with control characters replaced by "?".
+    public static func printable(_ text: String) -> String {
+        let cut = text.unicodeScalars.prefix(200).map {
+            $0.properties.generalCategory == .control ? "?" : Character($0)
+        }
+        return String(cut) + (text.unicodeScalars.count > 200 ? "…" : "")
+    }
+
     private func result(of object: [String: Any], method: String) throws -> Any {
         if let error = object["error"] as? [String: Any] {
+            // The message is the endpoint's text: bounded and printable before it reaches any status page.
+            let message = Self.printable(error["message"] as? String ?? "")
             throw RPCError(
-                kind: .server(code: error["code"] as? Int ?? 0, message: error["message"] as? String ?? ""),
+                kind: .server(code: error["code"] as? Int ?? 0, message: message),
                 endpoint: endpoint,
                 method: method,
-                detail: "server error \(error["code"] ?? "?"): \(error["message"] ?? "")"
+                detail: "server error \(error["code"] as? Int ?? 0): \(message)"
             )
         }
         guard let result = object["result"] else {

@@ -8,9 +8,10 @@ public import Logging
 public enum SealPolicy: Sendable {
     /// No seal check: the hash chain from the checkpoint (and the finality depth) is the only defence.
     case none
-    /// Clique (EIP-225): the signer set comes from the checkpoint header's extraData and is refreshed at each
-    /// epoch header synced through. A restart re-reads it from the checkpoint, so a signer-set change between
-    /// the checkpoint and the head fails closed until a newer checkpoint is configured.
+    /// Clique (EIP-225): the signer set starts from the checkpoint header's extraData and then changes only
+    /// through votes, exactly as EIP-225 counts them; an epoch header must list the set the votes produced.
+    /// A signer may seal at most one of any floor(N/2)+1 consecutive blocks. The set, its recent signers and
+    /// the pending votes are kept in the index with the head (`CliqueSnapshot`), so a restart resumes them.
     case clique(epoch: UInt64)
 }
 
@@ -30,7 +31,11 @@ public struct SyncProgress: Sendable {
 /// the parent-only header checks when a chain spec is known, and — only if its logs bloom may contain a DeLong
 /// contract (blooms have no false negatives) — have receipts whose trie root equals its receiptsRoot. Then its
 /// DeLong events go into the index, a batch of blocks per LevelDB write. A parent mismatch is a reorg: the
-/// syncer walks back to the fork point within the finality window and unwinds the index there.
+/// syncer walks back to the fork point within the finality window (each step confirmed by the quorum) and
+/// unwinds the index there.
+///
+/// A pass that fails because an endpoint served something that does not verify, or because the endpoints
+/// disagree, demotes the primary and is retried on the next endpoint, once per configured endpoint.
 public final class Syncer: Sendable {
     public let rpc: EndpointPool
     public let index: ChainIndex
@@ -57,10 +62,45 @@ public final class Syncer: Sendable {
     }
 
     /// Syncs up to the endpoint's current head (or `target`), calling `progress` after each batch.
+    ///
+    /// A failed pass is retried with the next endpoint as the primary (the one that was primary is demoted),
+    /// as many times as there are endpoints. A `.contractMismatch` is not retried: the verified chain holds it.
     @discardableResult
     public func sync(to target: UInt64? = nil, progress: (SyncProgress) -> Void = { _ in }) async throws -> SyncProgress
     {
-        let head = try index.head()
+        var state = SyncProgress(head: try index.head(), target: 0, blocks: 0, receiptsFetched: 0, events: 0, reorgs: 0)
+        var attempt = 1
+        while true {
+            let primary = rpc.endpoint
+            do {
+                try await pass(&state, to: target, progress: progress)
+                return state
+            } catch let failure as SyncFailure where failure.kind != .contractMismatch {
+                try retry(after: failure, primary: primary, attempt: &attempt)
+            } catch let error as RPCError {
+                // Every endpoint failed to answer (failover demoted each one); another round may still help.
+                try retry(after: error, primary: primary, attempt: &attempt)
+            }
+        }
+    }
+
+    private func retry(after error: any Error, primary: String, attempt: inout Int) throws {
+        // Rotate: the primary of a failed pass goes to the back (unless the pass already demoted it).
+        if rpc.endpoint == primary { rpc.demote(primary, reason: "\(error)") }
+        guard attempt < rpc.endpoints.count else { throw error }
+        attempt += 1
+        logger.warning(
+            "sync pass failed; retrying with the next endpoint",
+            metadata: ["error": "\(error)", "rpc.endpoint": "\(EndpointName.redacted(rpc.endpoint))"]
+        )
+    }
+
+    private func pass(
+        _ state: inout SyncProgress,
+        to target: UInt64?,
+        progress: (SyncProgress) -> Void
+    ) async throws {
+        state.head = try index.head()
         let goal: UInt64
         if let target {
             goal = target
@@ -69,52 +109,42 @@ public final class Syncer: Sendable {
                 try await expectString(rpc.call(.blockNumber, logger: logger), "eth_blockNumber")
             )
         }
-        var signers: [Address] = []
-        let clique: Bool
-        if case .clique = seal { clique = true } else { clique = false }
-        if head == index.config.checkpoint || clique {
-            // Everything hangs off the checkpoint: it must be on the endpoint's chain.
-            let checkpoint = index.config.checkpoint
-            let object =
-                try await rpc.call(.blockByNumber(checkpoint.number, fullTransactions: false), logger: logger)
-                as? [String: Any]
-            let served = try object.map { (o: [String: Any]) throws -> Header in try RPCJSON.header(o) }
-            guard let served, served.hash == checkpoint.hash else {
-                throw SyncFailure(
-                    blockNumber: checkpoint.number,
-                    field: "checkpoint",
-                    expected: checkpoint.hash.hex,
-                    found: served?.hash.hex ?? "no block",
-                    endpoint: rpc.endpoint
-                )
-            }
-            if clique {
-                do { signers = try Clique.signers(checkpoint: served) } catch {
-                    throw SyncFailure(
-                        blockNumber: checkpoint.number,
-                        field: "extraData (Clique signers)",
-                        expected: "a signer list",
-                        found: error.reason,
-                        endpoint: rpc.endpoint
-                    )
-                }
-            }
-        }
-        var state = SyncProgress(head: head, target: goal, blocks: 0, receiptsFetched: 0, events: 0, reorgs: 0)
+        state.target = goal
+        var clique = try await cliqueSnapshot(head: state.head)
         // The header of the index head, for the parent checks of the next block: fetched once per pass (and
         // after a reorg), then carried from batch to batch.
         var headHeader: Header? = nil
-        var headHeaderKnown = false
+        var outvotes = 0
         while state.head.number < goal {
             let first = state.head.number + 1
             let last = min(goal, first + batchSize - 1)
             let headers = try await fetchHeaders(first...last)
-            if let disagreement = await rpc.confirm(headers.map(\.hash), for: first...last, logger: logger) {
+            let primary = rpc.endpoint
+            switch await rpc.confirm(headers.map(\.hash), for: first...last, logger: logger) {
+            case .confirmed:
+                outvotes = 0
+            case .outvoted(let majority):
+                // The majority serves other blocks: fetch them again from a majority endpoint.
+                outvotes += 1
+                guard outvotes < rpc.endpoints.count else {
+                    throw SyncFailure(
+                        .quorum,
+                        blockNumber: first,
+                        field: "hash (quorum of \(rpc.quorum))",
+                        expected: "a stable majority",
+                        found: "the primary was outvoted \(outvotes) times in a row, last by \(majority)",
+                        endpoint: primary
+                    )
+                }
+                headHeader = nil
+                continue
+            case .failed(let block, let detail):
                 throw SyncFailure(
-                    blockNumber: disagreement.block,
+                    .quorum,
+                    blockNumber: block,
                     field: "hash (quorum of \(rpc.quorum))",
                     expected: "\(rpc.quorum) endpoints serving the same block",
-                    found: disagreement.detail,
+                    found: detail,
                     endpoint: rpc.endpoint
                 )
             }
@@ -123,20 +153,19 @@ public final class Syncer: Sendable {
                 try await handleReorg(at: state.head)
                 state.reorgs += 1
                 state.head = try index.head()
-                headHeaderKnown = false
+                headHeader = nil
+                clique = try await cliqueSnapshot(head: state.head)
                 continue
             }
-            if !headHeaderKnown {
-                headHeader = try await parentHeaderIfNeeded(state.head)
-                headHeaderKnown = true
-            }
+            if headHeader == nil { headHeader = try await parentHeader(state.head) }
             var blocks: [IndexedBlock] = []
             var parent: (header: Header?, hash: Hash32) = (headHeader, state.head.hash)
             var needReceipts: [UInt64] = []
+            var snapshots: [UInt64: [UInt8]] = [:]
             for (header, hash) in headers {
                 try check(header, hash: hash, parent: parent.header, parentHash: parent.hash)
-                if case .clique(let epoch) = seal {
-                    if let f = Clique.check(header, signers: signers).first {
+                if var snapshot = clique {
+                    if let f = snapshot.apply(header).first {
                         throw SyncFailure(
                             blockNumber: header.number,
                             field: f.field,
@@ -145,9 +174,8 @@ public final class Syncer: Sendable {
                             endpoint: rpc.endpoint
                         )
                     }
-                    if epoch > 0, header.number % epoch == 0, let next = try? Clique.signers(checkpoint: header) {
-                        signers = next
-                    }
+                    snapshots[header.number] = snapshot.encoded
+                    clique = snapshot
                 }
                 if index.config.contracts.mayHaveEvents(header.logsBloom) { needReceipts.append(header.number) }
                 parent = (header, hash)
@@ -166,25 +194,7 @@ public final class Syncer: Sendable {
                             endpoint: rpc.endpoint
                         )
                     }
-                    var logIndex: UInt64 = 0
-                    for receipt in list {
-                        for log in receipt.logs {
-                            do {
-                                if let event = try index.config.contracts.decode(log) {
-                                    events.append((logIndex, event))
-                                }
-                            } catch {
-                                throw SyncFailure(
-                                    blockNumber: header.number,
-                                    field: "log \(logIndex)",
-                                    expected: "a DeLong event",
-                                    found: error.reason,
-                                    endpoint: rpc.endpoint
-                                )
-                            }
-                            logIndex += 1
-                        }
-                    }
+                    events = try decodeEvents(list, block: header.number)
                     state.receiptsFetched += 1
                 }
                 state.events += UInt64(events.count)
@@ -194,7 +204,8 @@ public final class Syncer: Sendable {
                         hash: hash,
                         parentHash: header.parentHash,
                         timestamp: header.timestamp,
-                        events: events
+                        events: events,
+                        consensusState: snapshots[header.number]
                     )
                 )
             }
@@ -208,7 +219,107 @@ public final class Syncer: Sendable {
             )
             progress(state)
         }
-        return state
+    }
+
+    /// The DeLong events of verified receipts, with their log index in the block.
+    private func decodeEvents(_ list: [Receipt], block: UInt64) throws -> [(logIndex: UInt64, event: DeLongEvent)] {
+        var events: [(logIndex: UInt64, event: DeLongEvent)] = []
+        var logIndex: UInt64 = 0
+        for receipt in list {
+            for log in receipt.logs {
+                do {
+                    if let event = try index.config.contracts.decode(log) { events.append((logIndex, event)) }
+                } catch {
+                    // The receipts verified, so the endpoint served what the chain holds: the contract emitted
+                    // a log its ABI cannot produce. Say so loudly; it is no value a user chose (every value
+                    // the ABI allows decodes).
+                    let failure = SyncFailure(
+                        .contractMismatch,
+                        blockNumber: block,
+                        field: "log \(logIndex)",
+                        expected: "a DeLong event as the contract ABI lays it out",
+                        found: error.reason,
+                        endpoint: rpc.endpoint
+                    )
+                    logger.error(
+                        "contract and ABI disagree: sync stops at this block",
+                        metadata: ["block.number": "\(block)", "log.index": "\(logIndex)", "error": "\(failure)"]
+                    )
+                    throw failure
+                }
+                logIndex += 1
+            }
+        }
+        return events
+    }
+
+    /// The Clique state at `head`: from the index, or (at the checkpoint) from the checkpoint header, which must
+    /// be on the endpoint's chain. nil without Clique.
+    private func cliqueSnapshot(head: IndexHead) async throws -> CliqueSnapshot? {
+        let checkpoint = index.config.checkpoint
+        guard case .clique(let epoch) = seal else {
+            if head == checkpoint { _ = try await checkpointHeader() }
+            return nil
+        }
+        if let stored = try index.consensusState() {
+            do throws(ChainError) {
+                let snapshot = try CliqueSnapshot(encoded: stored, epoch: epoch)
+                guard snapshot.number == head.number else {
+                    throw ChainError(.invalidValue, "snapshot at \(snapshot.number), head at \(head.number)")
+                }
+                return snapshot
+            } catch {
+                throw SyncFailure(
+                    .checkpoint,
+                    blockNumber: head.number,
+                    field: "index (Clique signer state)",
+                    expected: "the signer state of the indexed head",
+                    found: error.reason,
+                    endpoint: "-"
+                )
+            }
+        }
+        guard head == checkpoint else {
+            throw SyncFailure(
+                .checkpoint,
+                blockNumber: head.number,
+                field: "index (Clique signer state)",
+                expected: "the signer state kept with the head",
+                found: "none: this index was built without it; sync a new data directory from the checkpoint",
+                endpoint: "-"
+            )
+        }
+        let served = try await checkpointHeader()
+        do { return try CliqueSnapshot(checkpoint: served, epoch: epoch) } catch {
+            throw SyncFailure(
+                .checkpoint,
+                blockNumber: checkpoint.number,
+                field: "extraData (Clique signers)",
+                expected: "a signer list",
+                found: error.reason,
+                endpoint: rpc.endpoint
+            )
+        }
+    }
+
+    /// The checkpoint header as the endpoint serves it; everything hangs off it, so it must be on its chain.
+    private func checkpointHeader() async throws -> Header {
+        let checkpoint = index.config.checkpoint
+        let object =
+            try await rpc.call(.blockByNumber(checkpoint.number, fullTransactions: false), logger: logger)
+            as? [String: Any]
+        let served = try object.map { (o: [String: Any]) throws -> Header in try RPCJSON.header(o) }
+        guard let served, served.hash == checkpoint.hash else {
+            throw SyncFailure(
+                .checkpoint,
+                blockNumber: checkpoint.number,
+                field: "checkpoint",
+                expected: checkpoint.hash.hex,
+                found: served?.hash.hex ?? "no block",
+                endpoint: rpc.endpoint
+            )
+        }
+        return served
     }
 
     // MARK: Verification
@@ -314,19 +425,27 @@ public final class Syncer: Sendable {
         return out
     }
 
-    /// The indexed head's header, for parent checks of the next block (nil at the checkpoint when the
-    /// endpoint cannot serve it, e.g. a pruned node).
-    private func parentHeaderIfNeeded(_ head: IndexHead) async throws -> Header? {
-        guard
-            let object = try await rpc.call(.blockByNumber(head.number, fullTransactions: false), logger: logger)
-                as? [String: Any],
-            let header = try? RPCJSON.header(object), header.hash == head.hash
-        else { return nil }
+    /// The indexed head's header, for the parent checks of the next block. It must be served and hash to the
+    /// head's hash; otherwise the pass fails (a header that is not served cannot be skipped past).
+    private func parentHeader(_ head: IndexHead) async throws -> Header {
+        let object =
+            try await rpc.call(.blockByNumber(head.number, fullTransactions: false), logger: logger) as? [String: Any]
+        let header = object.flatMap { try? RPCJSON.header($0) }
+        guard let header, header.hash == head.hash else {
+            throw SyncFailure(
+                blockNumber: head.number,
+                field: "parent header",
+                expected: "the indexed head's header, hashing to \(head.hash.hex)",
+                found: header.map { "a header hashing to \($0.hash.hex)" } ?? "no header",
+                endpoint: rpc.endpoint
+            )
+        }
         return header
     }
 
-    /// Walks back from `head` to the newest block the endpoint still has on its canonical chain, and unwinds
-    /// the index there. Refuses when the fork point is below the finality window.
+    /// Walks back from `head` to the newest block the endpoints still have on their canonical chain, and unwinds
+    /// the index there. Every hash the walk compares is confirmed by the quorum (a primary alone cannot make
+    /// the unwind deeper). Refuses when the fork point is below the finality window.
     private func handleReorg(at head: IndexHead) async throws {
         let floor = try index.finalNumber()
         var n = head.number
@@ -335,7 +454,37 @@ public final class Syncer: Sendable {
             guard let ours = try index.blockHash(n) else { break }
             let object =
                 try await rpc.call(.blockByNumber(n, fullTransactions: false), logger: logger) as? [String: Any]
-            let theirs = try object.map { (o: [String: Any]) throws -> Hash32 in try RPCJSON.header(o).hash }
+            guard let theirs = object.flatMap({ try? RPCJSON.header($0).hash }) else {
+                throw SyncFailure(
+                    blockNumber: n,
+                    field: "block",
+                    expected: "a header (reorg walk-back)",
+                    found: "none",
+                    endpoint: rpc.endpoint
+                )
+            }
+            let primary = rpc.endpoint
+            switch await rpc.confirm([theirs], for: n...n, logger: logger) {
+            case .confirmed: break
+            case .outvoted(let majority):
+                throw SyncFailure(
+                    .quorum,
+                    blockNumber: n,
+                    field: "hash (reorg walk-back, quorum of \(rpc.quorum))",
+                    expected: "the block the majority (\(majority)) serves",
+                    found: "another block \(n) (\(theirs.hex))",
+                    endpoint: primary
+                )
+            case .failed(let block, let detail):
+                throw SyncFailure(
+                    .quorum,
+                    blockNumber: block,
+                    field: "hash (reorg walk-back, quorum of \(rpc.quorum))",
+                    expected: "\(rpc.quorum) endpoints serving the same block",
+                    found: detail,
+                    endpoint: rpc.endpoint
+                )
+            }
             if theirs == ours {
                 logger.info("reorg", metadata: ["block.number": "\(head.number)", "fork.point": "\(n)"])
                 try index.unwind(to: n)
@@ -343,6 +492,7 @@ public final class Syncer: Sendable {
             }
         }
         throw SyncFailure(
+            .deepReorg,
             blockNumber: head.number,
             field: "parentHash",
             expected: "a fork point within the last \(index.config.finalityDepth) blocks",

@@ -35,13 +35,20 @@ extension RecordOrigin {
     }
 }
 
+extension ChainText {
+    /// The exact bytes as 0x-hex: a string a contract emitted need not be UTF-8, and the display form
+    /// replaces what is not.
+    var hexJSON: JSONOutput { .string(Hex.encode(bytes)) }
+}
+
 extension DatasetRecord {
     func json(final: UInt64) -> JSONOutput {
         .object([
             ("id", .string(id.hex)), ("provider", .string(provider.checksummed)),
             ("manifestDigest", .string(manifestDigest.hex)),
             ("pricePerSecond", .string("\(pricePerSecond)")), ("sampleLocator", .string(sampleLocator)),
-            ("metadataURI", .string(metadataURI)),
+            ("sampleLocatorHex", sampleLocatorText.hexJSON), ("metadataURI", .string(metadataURI)),
+            ("metadataURIHex", metadataURIText.hexJSON),
             ("retired", .bool(retired)), ("registered", registered.json), ("updated", updated.json),
             ("final", .bool(updated.blockNumber <= final)),
         ])
@@ -53,7 +60,10 @@ extension RentalRecord {
         .object([
             ("dataset", .string(datasetID.hex)), ("consumer", .string(consumer.checksummed)),
             ("provider", .string(provider.checksummed)),
-            ("startedAt", .int(startedAt)), ("expiresAt", .int(expiresAt)), ("paid", .string("\(paid)")),
+            ("startedAt", .int(startedAt)), ("expiresAt", .int(expiresAt)),
+            // The contract's uint256 values; the numbers above saturate at 2^64 - 1.
+            ("startedAtExact", .string("\(startedAtExact)")), ("expiresAtExact", .string("\(expiresAtExact)")),
+            ("paid", .string("\(paid)")),
             ("status", .string(status == .active ? "active" : "revoked")), ("refund", .string("\(refund)")),
             ("updated", updated.json), ("final", .bool(updated.blockNumber <= final)),
         ])
@@ -182,7 +192,8 @@ struct IndexAlgorithmCommand: ParsableCommand {
             .object([
                 ("imageDigest", .string(a.imageDigest.hex)), ("publisher", .string(a.publisher.checksummed)),
                 ("bundleDigest", .string(a.bundleDigest.hex)),
-                ("daLocator", .string(a.daLocator)), ("published", a.published.json),
+                ("daLocator", .string(a.daLocator)), ("daLocatorHex", a.daLocatorText.hexJSON),
+                ("published", a.published.json),
                 (
                     "jobs",
                     .array(

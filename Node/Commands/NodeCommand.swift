@@ -40,10 +40,24 @@ struct SyncOptions: ParsableArguments {
     @Option(help: "geth genesis file whose config gives the fork and blob schedule (enables blob-gas checks).")
     var genesisConfig: String?
     @Option(help: "Blocks per JSON-RPC batch and per index write.") var batch: UInt64 = 64
-    @Option(help: "Seal verification: none, or clique (signers from the checkpoint's extraData).") var seal: String =
-        "none"
+    @Option(help: "Seal verification: none, or clique (signers from the checkpoint, then EIP-225 votes).") var seal:
+        String =
+            "none"
     @Option(help: "Clique epoch length: headers at multiples of it carry the signer list.") var cliqueEpoch: UInt64 =
         30000
+    @Option(
+        help:
+            "Chain id of the chain to follow (default: the deployment file's chainId); every endpoint's eth_chainId must match."
+    )
+    var chainId: UInt64?
+    @Flag(
+        help:
+            "Accept --seal none with a quorum of 1 on a chain other than the devnet (31337): the one endpoint is then trusted completely."
+    )
+    var trustSingleRpc = false
+
+    /// The devnet's chain id (contrib/devnet): the only chain where one endpoint is trusted without the flag.
+    static let devnetChainID: UInt64 = 31337
 
     func validate() throws {
         for url in endpoints where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
@@ -72,8 +86,8 @@ struct SyncOptions: ParsableArguments {
 
     /// Reads the deployment (and genesis) files, opens the index for this chain and builds the syncer.
     func makeSyncer(logger: Logger) async throws -> Syncer {
-        let (deployment, spec) = try CLIFailure.reporting("deployment file \(contracts)") {
-            () throws -> (DeLongContracts, ChainSpec?) in
+        let (deployment, spec, deploymentChainID) = try CLIFailure.reporting("deployment file \(contracts)") {
+            () throws -> (DeLongContracts, ChainSpec?, Any?) in
             guard
                 let json = try InputFile.json(
                     InputFile.read(contracts, what: "deployment"),
@@ -92,10 +106,12 @@ struct SyncOptions: ParsableArguments {
                 }
                 return try ChainSpec(gethConfig: genesis["config"] as? [String: Any] ?? [:])
             }
-            return (try DeLongContracts(deploymentJSON: json), spec)
+            return (try DeLongContracts(deploymentJSON: json), spec, json["chainId"])
         }
+        let chainID = try configuredChainID(deploymentValue: deploymentChainID)
+        try refuseSingleSourceTrust(chainID: chainID)
         let pool = EndpointPool(endpoints: endpoints, quorum: quorum, timeout: .seconds(timeout), logger: logger)
-        let chainID = try Hex.decodeUInt64(try await pool.call(.chainID, logger: logger) as? String ?? "")
+        try await checkChainIDs(chainID, logger: logger)
         let config = IndexConfig(
             chainID: chainID,
             contracts: deployment,
@@ -112,6 +128,80 @@ struct SyncOptions: ParsableArguments {
             batchSize: batch,
             logger: logger
         )
+    }
+
+    /// The chain id from configuration: `--chain-id`, else the deployment file's `chainId` (never an endpoint's
+    /// word: it feeds the token and sign-in domains).
+    func configuredChainID(deploymentValue: Any?) throws -> UInt64 {
+        if let chainId { return chainId }
+        if let n = deploymentValue as? Int, n > 0 { return UInt64(n) }
+        if let text = deploymentValue as? String, let n = try? Hex.decodeUInt64(text) { return n }
+        FileHandle.standardError.write(
+            Data(
+                "delong: no chain id: expected --chain-id or a numeric \"chainId\" in the deployment file \(contracts), found \(deploymentValue.map { "\($0)" } ?? "none")\n"
+                    .utf8
+            )
+        )
+        throw ExitCode(ExitCodes.malformedInput)
+    }
+
+    /// With no seal check and no second endpoint, one RPC endpoint can invent blocks that link to the
+    /// checkpoint, with any receipts: it decides the whole index. Refused except on the devnet or when asked.
+    func refuseSingleSourceTrust(chainID: UInt64) throws {
+        guard seal == "none", quorum < 2, chainID != Self.devnetChainID, !trustSingleRpc else { return }
+        FileHandle.standardError.write(
+            Data(
+                """
+                delong: refused: --seal none with --quorum \(quorum) on chain \(chainID) trusts one RPC endpoint \
+                completely: it can invent blocks that link to the checkpoint, with any receipts and so any \
+                records. Expected --seal clique (a Clique chain), or --quorum 2 or more with independent \
+                --rpc endpoints; give --trust-single-rpc to accept the risk.
+
+                """.utf8
+            )
+        )
+        throw ExitCode(ExitCodes.malformedInput)
+    }
+
+    /// Every endpoint that answers must serve `chainID`; one that does not is refused (exit 1). Endpoints that
+    /// give no JSON-RPC answer now are left to the pool's failover (and cannot link foreign blocks to the
+    /// checkpoint); when none answers, the last error is thrown.
+    func checkChainIDs(_ chainID: UInt64, logger: Logger) async throws {
+        var answered = 0
+        var lastError: RPCError? = nil
+        for endpoint in endpoints {
+            let client = JSONRPCClient(endpoint: endpoint, timeout: .seconds(timeout), retries: 1)
+            let served: UInt64
+            do {
+                let value = try await client.call(.chainID, logger: logger)
+                guard let text = value as? String, let n = try? Hex.decodeUInt64(text) else {
+                    FileHandle.standardError.write(
+                        Data(
+                            "delong: endpoint \(EndpointName.redacted(endpoint)): eth_chainId: expected a hex quantity, found \(value)\n"
+                                .utf8
+                        )
+                    )
+                    throw ExitCode(ExitCodes.malformedInput)
+                }
+                served = n
+            } catch let error as RPCError {
+                // No answer (or no JSON-RPC one): the pool's failover demotes it when it is asked for blocks.
+                logger.warning("endpoint gave no eth_chainId", metadata: ["error": "\(error)"])
+                lastError = error
+                continue
+            }
+            answered += 1
+            guard served == chainID else {
+                FileHandle.standardError.write(
+                    Data(
+                        "delong: refused endpoint \(EndpointName.redacted(endpoint)): eth_chainId: expected \(chainID) (configured), found \(served)\n"
+                            .utf8
+                    )
+                )
+                throw ExitCode(ExitCodes.verificationFailed)
+            }
+        }
+        if answered == 0, let lastError { throw lastError }
     }
 
     /// Runs `body`, turning the light client's failures into a message and the right exit code.

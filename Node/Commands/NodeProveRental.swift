@@ -46,7 +46,7 @@ struct NodeProveRentalCommand: AsyncParsableCommand {
         }
         let record = try chainIndex.rental(dataset: id, consumer: address)
         let agrees =
-            record.map { U256($0.expiresAt) == proven.expiresAt && U256($0.startedAt) == proven.startedAt }
+            record.map { $0.expiresAtExact == proven.expiresAt && $0.startedAtExact == proven.startedAt }
             ?? (proven.startedAt.isZero && proven.expiresAt.isZero)
         print(
             JSONOutput.object([

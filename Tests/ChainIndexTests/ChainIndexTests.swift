@@ -115,6 +115,87 @@ import Testing
         #expect(try index.head().hash == Keccak256.hash(utf8: "b/3"))
     }
 
+    /// Values beyond today's types are indexed exactly and read back: a uint256 expiry past 2^64 (saturated
+    /// for access checks, exact in the record), strings that are not UTF-8 and long ones, through unwind too.
+    @Test func valuesBeyondSixtyFourBitsAndNonUTF8StringsRoundTrip() throws {
+        let index = try open()
+        let past64 = U256(UInt64.max).addingReportingOverflow(U256(1_000_000)).partialValue
+        let notUTF8 = ChainText(bytes: [0xFF, 0xFE, 0x41, 0xC3])
+        let long = ChainText(bytes: [UInt8](repeating: 0x62, count: 1024))
+        let image = Keccak256.hash(utf8: "image")
+        let events: [DeLongEvent] = [
+            .datasetRegistered(
+                .init(
+                    datasetID: Self.dataset,
+                    provider: Self.provider,
+                    manifestDigest: Keccak256.hash(utf8: "m1"),
+                    pricePerSecond: .zero,
+                    sampleLocator: notUTF8,
+                    metadataURI: long
+                )
+            ),
+            .rentalStarted(
+                .init(datasetID: Self.dataset, consumer: Self.consumer),
+                provider: Self.provider,
+                startedAt: 1000,
+                expiresAt: past64,
+                paid: .zero
+            ),
+            .algorithmPublished(imageDigest: image, publisher: Self.consumer, bundleDigest: image, daLocator: notUTF8),
+            .measurementTrusted(digest: image, measurements: [1, 2], label: notUTF8),
+        ]
+        let chain = blocks([[], events])
+        try index.apply(chain)
+        let rental = try #require(try index.rental(dataset: Self.dataset, consumer: Self.consumer))
+        #expect(rental.expiresAtExact == past64 && rental.expiresAt == .max)
+        #expect(rental.isActive(at: UInt64.max - 1))
+        let dataset = try #require(try index.dataset(Self.dataset))
+        #expect(dataset.sampleLocatorText == notUTF8 && dataset.metadataURIText == long)
+        #expect(dataset.sampleLocator == "\u{FFFD}\u{FFFD}A\u{FFFD}")
+        #expect(try index.algorithm(image)?.daLocatorText == notUTF8)
+        #expect(try index.measurement(image)?.labelText == notUTF8)
+        // An extension past 2^64 too, then unwound: the exact earlier value comes back.
+        let further = past64.addingReportingOverflow(U256(600)).partialValue
+        try index.apply(
+            blocks(
+                [
+                    [
+                        .rentalExtended(
+                            .init(datasetID: Self.dataset, consumer: Self.consumer),
+                            provider: Self.provider,
+                            addedSeconds: U256(600),
+                            expiresAt: further,
+                            paid: .zero
+                        )
+                    ]
+                ],
+                from: IndexHead(number: 2, hash: chain[1].hash)
+            )
+        )
+        #expect(try index.rental(dataset: Self.dataset, consumer: Self.consumer)?.expiresAtExact == further)
+        try index.unwind(to: 2)
+        #expect(try index.rental(dataset: Self.dataset, consumer: Self.consumer)?.expiresAtExact == past64)
+    }
+
+    /// The seal checker's state (the Clique signer set) is kept with the head, survives a reopen, and a reorg
+    /// unwinds it with its blocks; a block without a new state leaves the stored one.
+    @Test func consensusStateIsKeptWithTheHeadAndUnwound() throws {
+        var chain = blocks([[], [], []])
+        for i in chain.indices where i != 1 { chain[i].consensusState = [UInt8(i + 1)] }
+        do {
+            let index = try open()
+            #expect(try index.consensusState() == nil)
+            try index.apply(chain)
+            #expect(try index.consensusState() == [3])
+        }
+        let index = try open()
+        #expect(try index.consensusState() == [3], "a reopened index resumes the stored state")
+        try index.unwind(to: 2)
+        #expect(try index.consensusState() == [1], "block 2 carried no state; block 1's is back")
+        try index.unwind(to: 0)
+        #expect(try index.consensusState() == nil)
+    }
+
     @Test func oneBatchOfManyBlocksEqualsOneBatchPerBlock() throws {
         let a = try open("a")
         let b = try open("b")

@@ -103,13 +103,93 @@ import Testing
         #expect(throws: ChainError(.invalidABI, "")) { try contracts.decode(truncated) }
     }
 
+    /// Values the contracts can legally emit decode exactly: uint256 times above 2^64 (`rent(ds, 2**64)` on a
+    /// free dataset), strings that are not UTF-8 (Vyper does not check), and strings as long as the bound.
+    @Test func everyValueTheContractsCanEmitDecodesExactly() throws {
+        let contracts = Self.contracts
+        let (dataset, consumer, provider) = (Keccak256.hash(utf8: "ds"), Address.zero, Self.provider)
+        let past64 = U256(UInt64.max).addingReportingOverflow(U256(1_000_000)).partialValue
+        let started = Log(
+            address: contracts.dataMarket,
+            topics: [DeLongContracts.dataMarketEvents[3].topic, dataset, Self.topic(consumer), Self.topic(provider)],
+            data: try ABI.encode(
+                [.uint(256), .uint(256), .uint(256)],
+                [.uint(U256(1_700_000_000)), .uint(past64), .uint(.zero)]
+            )
+        )
+        guard case .rentalStarted(_, _, let startedAt, let expiresAt, _) = try contracts.decode(started) else {
+            Issue.record("expected RentalStarted")
+            return
+        }
+        #expect(startedAt == U256(1_700_000_000) && expiresAt == past64)
+
+        let notUTF8: [UInt8] = [0xFF, 0xFE, 0x41, 0xC3]
+        let long = [UInt8](repeating: 0x61, count: 1024)
+        let registered = Log(
+            address: contracts.dataMarket,
+            topics: [DeLongContracts.dataMarketEvents[0].topic, dataset, Self.topic(provider)],
+            // The ABI encodes string and bytes alike; .bytes lets the test write bytes that are not UTF-8.
+            data: try ABI.encode(
+                [.fixedBytes(32), .uint(256), .bytes, .bytes],
+                [.fixedBytes(Keccak256.hash(utf8: "m").bytes), .uint(.zero), .bytes(notUTF8), .bytes(long)]
+            )
+        )
+        guard case .datasetRegistered(let f) = try contracts.decode(registered) else {
+            Issue.record("expected DatasetRegistered")
+            return
+        }
+        #expect(f.sampleLocator.bytes == notUTF8 && !f.sampleLocator.isUTF8)
+        #expect(f.sampleLocator.description == "\u{FFFD}\u{FFFD}A\u{FFFD}")
+        #expect(f.metadataURI.bytes == long && f.metadataURI.string == String(repeating: "a", count: 1024))
+
+        let published = Log(
+            address: contracts.algorithmRegistry,
+            topics: [DeLongContracts.algorithmRegistryEvents[0].topic, dataset, Self.topic(provider)],
+            data: try ABI.encode([.fixedBytes(32), .bytes], [.fixedBytes(dataset.bytes), .bytes(notUTF8)])
+        )
+        guard case .algorithmPublished(_, _, _, let locator) = try contracts.decode(published) else {
+            Issue.record("expected AlgorithmPublished")
+            return
+        }
+        #expect(locator.bytes == notUTF8)
+    }
+
+    /// What the ABI cannot produce is still refused: a data section of the wrong length for the event.
+    @Test func aLayoutTheABICannotProduceIsRefused() throws {
+        let contracts = Self.contracts
+        let short = Log(
+            address: contracts.dataMarket,
+            topics: [
+                DeLongContracts.dataMarketEvents[3].topic, .zero, Self.topic(.zero), Self.topic(Self.provider),
+            ],
+            data: try ABI.encode([.uint(256), .uint(256)], [.uint(.zero), .uint(.zero)])
+        )
+        #expect(throws: ChainError(.invalidABI, "")) { try contracts.decode(short) }
+        let tooManyTopics = Log(
+            address: contracts.dataMarket,
+            topics: [DeLongContracts.dataMarketEvents[7].topic, .zero, .zero],
+            data: U256(1).bigEndianBytes
+        )
+        #expect(throws: ChainError(.invalidABI, "")) { try contracts.decode(tooManyTopics) }
+    }
+
     // MARK: Helpers
+
+    static let contracts = DeLongContracts(
+        dataMarket: try! Address(hex: "0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+        algorithmRegistry: try! Address(hex: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")
+    )
+    static let provider = try! Address(hex: "0x90F79bf6EB2c4f870365E785982E1f101E93b906")
+    static func topic(_ a: Address) -> Hash32 { try! Hash32([UInt8](repeating: 0, count: 12) + a.bytes) }
 
     static func render(_ e: DeLongEvent) -> String {
         func h(_ x: Hash32) -> String { x.hex }
         func a(_ x: Address) -> String { x.hex }
         func d(_ f: DeLongEvent.DatasetFields) -> [String] {
-            [h(f.datasetID), a(f.provider), h(f.manifestDigest), "\(f.pricePerSecond)", f.sampleLocator, f.metadataURI]
+            [
+                h(f.datasetID), a(f.provider), h(f.manifestDigest), "\(f.pricePerSecond)", "\(f.sampleLocator)",
+                "\(f.metadataURI)",
+            ]
         }
         let (name, fields): (String, [String])
         switch e {
@@ -126,7 +206,7 @@ import Testing
             (name, fields) = ("EarningsSettled", [h(k.datasetID), a(k.consumer), a(p), "\(amt)"])
         case .withdrawal(let acct, let amt): (name, fields) = ("Withdrawal", [a(acct), "\(amt)"])
         case .algorithmPublished(let i, let p, let b, let l):
-            (name, fields) = ("AlgorithmPublished", [h(i), a(p), h(b), l])
+            (name, fields) = ("AlgorithmPublished", [h(i), a(p), h(b), "\(l)"])
         case .jobRecorded(let j):
             (name, fields) = (
                 "JobRecorded",
@@ -135,7 +215,7 @@ import Testing
                     h(j.attestationDigest), a(j.operator),
                 ]
             )
-        case .measurementTrusted(let dg, let m, let l): (name, fields) = ("MeasurementTrusted", [h(dg), m.hex, l])
+        case .measurementTrusted(let dg, let m, let l): (name, fields) = ("MeasurementTrusted", [h(dg), m.hex, "\(l)"])
         case .measurementRevoked(let dg): (name, fields) = ("MeasurementRevoked", [h(dg)])
         case .operatorSet(let o, let ok): (name, fields) = ("OperatorSet", [a(o), ok ? "true" : "false"])
         case .privacySignerSet(let p, let s): (name, fields) = ("PrivacySignerSet", [a(p), a(s)])

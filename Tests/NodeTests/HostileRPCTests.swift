@@ -124,6 +124,23 @@ extension HostileRPCTests {
         #expect(r.status == 0, "\(r.stderr)")
     }
 
+    /// A hostile primary of three endpoints cannot stop the sync: whether it serves blocks that do not verify,
+    /// is outvoted by the other two, answers with JSON-RPC errors or with bytes that are not JSON, it is
+    /// demoted and the sync reaches the chain head from the others.
+    @Test(arguments: [
+        ("receipt-log", 1), ("receipt-log", 2), ("header-field", 1), ("header-rehash", 2), ("rpc-error", 1),
+        ("malformed", 2),
+    ])
+    func aHostilePrimaryIsDemotedAndSyncReachesTheHead(mode: String, quorum: Int) async throws {
+        let hostile = try HostileProxy(upstream: devnet.url, mode: mode, block: eventBlock)
+        let honest = try HostileProxy(upstream: devnet.url, mode: "honest")
+        let dataDir = "primary-\(mode)-\(quorum)"
+        let r = try sync([hostile.url, devnet.url, honest.url], quorum: quorum, dataDir)
+        #expect(r.status == 0, "\(mode) quorum \(quorum): \(r.stderr)")
+        let chainHead = try Hex.decodeUInt64(try #require(try await devnet.call("eth_blockNumber") as? String))
+        #expect(try head(dataDir) == Int(chainHead), "\(mode) quorum \(quorum)")
+    }
+
     @Test func aQuorumDetectsAnEndpointServingAnotherChain() throws {
         let forger = try HostileProxy(upstream: devnet.url, mode: "header-rehash", block: eventBlock)
         let honest = try HostileProxy(upstream: devnet.url, mode: "honest")

@@ -10,6 +10,8 @@ MODE (BLOCK is the block number the tampering targets, default: every block):
   drop-receipt     remove the last receipt from eth_getBlockReceipts
   proof-node       change a byte of the last accountProof node in eth_getProof
   clique-forge     re-seal the header with a key that is not a Clique signer, and recompute the hash
+  rpc-error        answer every eth_getBlockByNumber / eth_getBlockReceipts with a JSON-RPC error object
+  malformed        answer every request with a body that is not JSON
   honest           change nothing
 """
 
@@ -92,10 +94,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if MODE == "malformed":
+            return self.reply(b"<html>not json")
+        calls = json.loads(body)
+        if MODE == "rpc-error" and any(c.get("method") in ("eth_getBlockByNumber", "eth_getBlockReceipts")
+                                       for c in (calls if isinstance(calls, list) else [calls])):
+            error = lambda c: {"jsonrpc": "2.0", "id": c.get("id"), "error": {"code": -32000, "message": "nope"}}
+            answer = [error(c) for c in calls] if isinstance(calls, list) else error(calls)
+            return self.reply(json.dumps(answer).encode())
         request = urllib.request.Request(UPSTREAM, data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as r:
             answer = json.loads(r.read())
-        calls = json.loads(body)
         if isinstance(calls, list):
             by_id = {c.get("id"): c for c in calls}
             for a in answer:
@@ -103,7 +112,9 @@ class Handler(BaseHTTPRequestHandler):
                 a["result"] = tamper(c.get("method"), c.get("params"), a.get("result"))
         else:
             answer["result"] = tamper(calls.get("method"), calls.get("params"), answer.get("result"))
-        out = json.dumps(answer).encode()
+        self.reply(json.dumps(answer).encode())
+
+    def reply(self, out):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
