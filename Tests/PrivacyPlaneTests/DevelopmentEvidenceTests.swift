@@ -19,7 +19,7 @@ extension KeyReleaseTests {
             $0.measurements[hash] = MeasurementRecord(
                 digest: hash,
                 measurements: [],
-                label: label,
+                label: ChainText(label),
                 trusted: true,
                 updated: InMemoryRecords.origin(5)
             )

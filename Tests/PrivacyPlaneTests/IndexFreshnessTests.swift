@@ -33,7 +33,7 @@ extension KeyReleaseTests {
             tokens: TokenVerifier(domain: Self.domain, signer: try issuer().signer),
             evidence: FaceValueEvidence(),
             receipts: try receiptLog("gated-\(UUID().uuidString).log"),
-            root: root,
+            keys: keys,
             freshness: gate,
             logger: nil
         )

@@ -16,7 +16,7 @@ extension KeyReleaseTests {
             tokens: TokenVerifier(domain: Self.domain, signer: try issuer().signer),
             evidence: FaceValueEvidence(),
             receipts: log,
-            root: root,
+            keys: keys,
             providerLimits: providerLimits,
             logger: nil
         )
@@ -57,11 +57,14 @@ extension KeyReleaseTests {
             c.datasets[other] = d
         }
         let plane = try plane(log: try log("provider.log"), providerLimits: .init(perWindow: 3, window: 3600))
-        let dek = try DatasetKeys.dek(root: root, datasetID: Self.dataset, keyVersion: 1)
+        let dek = try keys.dek(datasetID: Self.dataset, keyVersion: 1)
         var sequences: [UInt64] = []
         for i in 0..<3 {
             let (response, recipient) = try await providerRelease(plane, now: Self.now + UInt64(i))
-            #expect(try #require(try KeyWrap.unwrap(response.wrapped, recipient: recipient)).constantTimeEquals(dek))
+            #expect(
+                try #require(try KeyWrap.unwrap(response.wrapped, recipient: recipient, chainID: 31337))
+                    .constantTimeEquals(dek)
+            )
             sequences.append(response.receipt.receipt.sequence)
         }
         #expect(sequences == [0, 0, 0], "repeats return the first receipt")
