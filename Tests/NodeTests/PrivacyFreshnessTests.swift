@@ -82,10 +82,7 @@ final class FreezableProxy: @unchecked Sendable {
             contents: Data(Self.privacySignerKey.utf8),
             attributes: [.posixPermissions: 0o600]
         )
-        let genesis = try ContribTool.python(
-            "import json,sys,urllib.request as u; r=u.urlopen(u.Request(sys.argv[1], json.dumps({'jsonrpc':'2.0','id':1,'method':'eth_getBlockByNumber','params':['0x0',False]}).encode(), {'Content-Type':'application/json'})); print(json.load(r)['result']['hash'])",
-            [devnet.url]
-        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        let genesis = try devnet.genesisHash()
         proxy = try FreezableProxy(upstream: devnet.url, flag: dir.appendingPathComponent("frozen"))
         plane = try ReadyService(
             DelongProcess.executable.path,
@@ -96,6 +93,7 @@ final class FreezableProxy: @unchecked Sendable {
                 "0.3", "--max-index-age", "\(Int(Self.maxAge))", "--signing-key", keyFile, "--root-secret",
                 "file:" + dir.appendingPathComponent("root.key").path, "--domain", Self.domain, "--listen",
                 "127.0.0.1:0", "--max-job-seconds", "600", "--allow-insecure-development-evidence",
+                "--create-root-secret",
             ]
         )
     }

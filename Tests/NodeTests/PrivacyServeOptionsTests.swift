@@ -23,10 +23,7 @@ import Testing
             contents: Data(Self.privacySignerKey.utf8),
             attributes: [.posixPermissions: 0o600]
         )
-        let genesis = try ContribTool.python(
-            "import json,sys,urllib.request as u; r=u.urlopen(u.Request(sys.argv[1], json.dumps({'jsonrpc':'2.0','id':1,'method':'eth_getBlockByNumber','params':['0x0',False]}).encode(), {'Content-Type':'application/json'})); print(json.load(r)['result']['hash'])",
-            [devnet.url]
-        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        let genesis = try devnet.genesisHash()
         let arguments = [
             "privacy", "serve", "--rpc",
             "\(devnet.url),\(devnet.url.replacingOccurrences(of: "127.0.0.1", with: "localhost"))",

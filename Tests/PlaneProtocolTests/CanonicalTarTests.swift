@@ -11,17 +11,24 @@ import Testing
         + "--format=ustar --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=u=rwX,go=rX -cf -"
 
     static func gnuTarBytes(of dir: URL) throws -> [UInt8] {
+        let (bytes, status) = try shell(gnuTar, in: dir)
+        #expect(status == 0, "GNU tar failed in \(dir.path)")
+        return bytes
+    }
+
+    /// What `command` prints, run by /bin/sh in `dir`, and its exit status.
+    static func shell(_ command: String, in dir: URL) throws -> (bytes: [UInt8], status: Int32) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", gnuTar]
+        process.arguments = ["-c", command]
         process.currentDirectoryURL = dir
         let out = Pipe()
         process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "GNU tar failed in \(dir.path)")
-        return [UInt8](data)
+        return ([UInt8](data), process.terminationStatus)
     }
 
     /// Writes `files` (path → (contents, mode)) and `directories` under a fresh directory.
@@ -111,13 +118,7 @@ import Testing
             let root = try Self.makeTree(files: [path: ([1], 0o644)])
             defer { try? FileManager.default.removeItem(at: root) }
             // GNU tar refuses it too ("file name is too long"), so the two never disagree on a digest.
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", Self.gnuTar + " >/dev/null 2>&1"]
-            process.currentDirectoryURL = root
-            try process.run()
-            process.waitUntilExit()
-            #expect(process.terminationStatus != 0, "GNU tar archived \(path.prefix(20))…")
+            #expect(try Self.shell(Self.gnuTar, in: root).status != 0, "GNU tar archived \(path.prefix(20))…")
             #expect {
                 _ = try CanonicalTar.encode(try BundleTree.entries(under: root.path))
             } throws: { error in
@@ -181,16 +182,7 @@ import Testing
         _ = try CanonicalTar.verify(canonical)
 
         func tar(_ arguments: String) throws -> [UInt8] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "tar \(arguments) -cf - main.py lib lib/x.py"]
-            process.currentDirectoryURL = root
-            let out = Pipe()
-            process.standardOutput = out
-            try process.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return [UInt8](data)
+            try Self.shell("tar \(arguments) -cf - main.py lib lib/x.py", in: root).bytes
         }
         let variants: [(String, [UInt8])] = [
             ("real mtimes and owners", try tar("--format=ustar --no-recursion")),

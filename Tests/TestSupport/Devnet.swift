@@ -95,6 +95,14 @@ public final class Devnet: @unchecked Sendable {
     }
 
     /// One JSON-RPC call through DeLong's own client; returns the result.
+    /// The hash of block 0, the devnet's checkpoint (asked with the contrib venv's Python, independently).
+    public func genesisHash() throws -> String {
+        try ContribTool.python(
+            "import json,sys,urllib.request as u; r=u.urlopen(u.Request(sys.argv[1], json.dumps({'jsonrpc':'2.0','id':1,'method':'eth_getBlockByNumber','params':['0x0',False]}).encode(), {'Content-Type':'application/json'})); print(json.load(r)['result']['hash'])",
+            [url]
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     @discardableResult
     public func call(_ method: String, params: String = "[]") async throws -> Any {
         try await JSONRPCClient(endpoint: url).call(

@@ -85,10 +85,12 @@ PY
  key_of demoProviders:0 > "$work/provider.key"
  key_of demoConsumers:0 > "$work/consumer.key")
 chain_id="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["chainId"])' "$work/deployment.json")"
+# The devnet mines only on transactions, so its head ages while the demo is idle: allow an hour
+# (on a live chain, keep the default bound; docs/privacy-plane.md "Freshness").
 "$delong" privacy serve --rpc "$rpc" --contracts "$work/deployment.json" --checkpoint "0:$genesis" \
     --data-dir "$work/plane" --finality 1 --signing-key "$work/plane.key" --root-secret "file:$work/root.key" \
     --domain delong.demo --listen 127.0.0.1:0 --max-job-seconds 600 --allow-insecure-development-evidence \
-    --create-root-secret >"$work/plane.out" 2>"$work/plane.err" &
+    --create-root-secret --max-index-age 3600 >"$work/plane.out" 2>"$work/plane.err" &
 plane_pid=$!
 for _ in $(seq 1 300); do
     grep -q '^READY ' "$work/plane.out" 2>/dev/null && break
