@@ -85,15 +85,21 @@ import Testing
         #expect(udp.received() == 0, "a UDP datagram reached the host")
     }
 
-    @Test func theJobRunsAsItsOwnHostUidWithNoCapabilitiesAndSeesNothingOfTheHost() async throws {
+    @Test func theJobRunsAsItsOwnHostUidWithNoCapabilitiesAndSeesNothingOfTheHost() throws {
         // While the job runs, the host sees its Python process: every uid of it must be the job's.
-        let seen = Task.detached { () -> [String] in
-            for _ in 0..<200 {
+        // A thread of its own: the run below blocks this test's thread, and the cooperative pool may have no other.
+        let finished = Flag()
+        defer { finished.set() }  // when the run throws; the normal path sets it right after the run
+        let seen = Found()
+        Thread.detachNewThread {
+            while !finished.isSet {
                 let found = Self.processes(running: "/job/main.py")
-                if !found.isEmpty { return found }
-                try? await Task.sleep(for: .milliseconds(20))
+                if !found.isEmpty {
+                    seen.store(found)
+                    return
+                }
+                usleep(20_000)
             }
-            return []
         }
         let secret = "/tmp/delong-host-secret-\(UUID().uuidString)"
         try Data("secret".utf8).write(to: URL(fileURLWithPath: secret))
@@ -118,11 +124,12 @@ import Testing
             time.sleep(1.5)  # while the host looks at this process
             """
         )
+        finished.set()
         #expect(json["exitCode"] as? Int == 0, "\(stderr)")
         let p = Self.probes(stderr)
         let uid = try #require(json["uid"] as? Int)
         #expect(uid != 0 && uid != 65534 && uid >= 1000)
-        let hostUIDs = await seen.value
+        let hostUIDs = seen.value
         #expect(!hostUIDs.isEmpty, "the job's process was never seen on the host")
         for line in hostUIDs { #expect(line == "Uid:\t\(uid)\t\(uid)\t\(uid)\t\(uid)", "the job's host uids: \(line)") }
         for cap in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] { #expect(p[cap] == "0000000000000000", "\(cap)") }
@@ -403,6 +410,22 @@ import Testing
     }
 
     static func mounts() -> String { (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? "" }
+}
+
+/// What a polling thread found.
+final class Found: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    var value: [String] { lock.withLock { lines } }
+    func store(_ found: [String]) { lock.withLock { lines = found } }
+}
+
+/// A one-way flag shared with a polling thread.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }
 
 /// A host socket the probes try to reach: it counts what arrives.
