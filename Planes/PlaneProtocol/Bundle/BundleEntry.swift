@@ -1,3 +1,5 @@
+import ChainCore
+
 /// One entry of an algorithm bundle: a directory or a regular file, named by its relative path.
 ///
 /// Paths are bytes (valid UTF-8, compared byte by byte, never by Unicode equivalence), relative, without a
@@ -68,23 +70,18 @@ public enum BundlePath {
                 if b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\\") {
                     out.unicodeScalars.append(UnicodeScalar(b))
                 } else {
-                    out += "\\x" + hex(b)
+                    out += "\\x" + Hex.encode([b], prefix: false)
                 }
             }
             return out
         }
         for scalar in decoded.unicodeScalars {
             if scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\\" {
-                out += "\\x" + hex(UInt8(scalar.value))
+                out += "\\x" + Hex.encode([UInt8(scalar.value)], prefix: false)
             } else {
                 out.unicodeScalars.append(scalar)
             }
         }
         return out
-    }
-
-    private static func hex(_ b: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(b >> 4)], digits[Int(b & 0xF)]])
     }
 }
