@@ -8,7 +8,7 @@ struct SandboxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Run a bundle in the job sandbox (no network, read-only data, limits, seccomp).",
-        subcommands: [SandboxRunCommand.self, SandboxCheckCommand.self]
+        subcommands: [SandboxRunCommand.self, SandboxCheckCommand.self, SandboxSelfTestCommand.self]
     )
 }
 
