@@ -88,16 +88,14 @@ struct SandboxRunCommand: ParsableCommand {
             isDirectory.boolValue
             ? try AlgorithmBundle.packed(entries: try BundleTree.entries(under: bundle))
             : try AlgorithmBundle.verified(archive: try BundleCommand.readArchive(bundle))
-        if let runtime = algorithm.manifest.runtime {
-            throw ComputingPlaneError(
-                .badInput,
-                "the bundle asks for runtime \(BundleDigest.text(runtime)); this machine has only the system runtime"
-            )
-        }
+        let runtime = try JobRuntime.select(
+            requested: algorithm.manifest.runtime,
+            installed: try JobRuntime.installed()
+        )
         return SandboxJob(
             bundle: algorithm,
             data: URL(fileURLWithPath: data).standardizedFileURL.path,
-            runtime: nil,
+            runtime: runtime,
             limits: CgroupLimits(memoryBytes: memoryBytes, pids: pids, cpus: cpus),
             timeout: .seconds(timeout)
         )
@@ -142,7 +140,7 @@ struct SandboxRunCommand: ParsableCommand {
     static func json(_ r: SandboxResult) -> String {
         var object: [String: Any] = [
             "outcome": r.outcome.rawValue,
-            "runtime": "system",
+            "runtime": r.runtime,
             "wallSeconds": r.wallSeconds,
             "cpuSeconds": r.cpuSeconds,
             "peakMemoryBytes": r.peakMemoryBytes,

@@ -31,7 +31,11 @@ struct SandboxSelfTestCommand: ParsableCommand {
         let chosen = probes.isEmpty ? EscapeProbe.all : EscapeProbe.all.filter { probes.contains($0.name) }
         var verdicts: [ProbeVerdict] = []
         do {
-            let suite = EscapeSuite(runner: SandboxRunner(stubExecutable: try SandboxRunCommand.ownExecutable()))
+            let suite = EscapeSuite(
+                runner: SandboxRunner(stubExecutable: try SandboxRunCommand.ownExecutable()),
+                runtime: try JobRuntime.installed()
+            )
+            if !json { print("runtime: \(suite.runtime.label)") }
             let bait = try HostBait()
             for probe in chosen {
                 let verdict = try suite.run(probe, bait: bait)

@@ -11,6 +11,7 @@ packages=(
     bubblewrap         # Secure Mode sandbox
     libseccomp-dev     # the sandbox's seccomp filter (ComputingPlane via CSeccomp)
     python3-venv       # contrib tools (devnet, contracts, reference implementations in tests)
+    python3-pip        # installs the job runtime's locked wheels (delong runtime build)
     gocryptfs          # reference in the FUSE benchmark
     time bc            # the sync benchmark (CPU time, arithmetic)
     fio                # random-read driver of the FUSE benchmark

@@ -3,8 +3,9 @@
 #   contrib/scripts/test.sh
 # 1. system packages (contrib/scripts/install-deps.sh), 2. the shared test data checked against its
 # manifests, 3. the contrib Python venv (devnet, web3.py, eth-account, py-evm as test references),
-# 4. format lint, 5. a warnings-as-errors build, 6. swift test, 7. the Python suites of the devnet and
-# contracts (web3.py as an independent client).
+# 4. format lint, 5. a warnings-as-errors build, 6. the job runtime venv (/opt/delong/runtime, from
+# contrib/runtime/requirements.lock), 7. swift test, 8. the Python suites of the devnet and contracts
+# (web3.py as an independent client).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -31,6 +32,11 @@ swift format lint --strict -r Package.swift Node Chain Planes Tests contrib/benc
 
 step "build (warnings are errors)"
 swift build --build-tests -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error
+
+step "job runtime (delong runtime build: wheels fetched once, a no-op when built from this lock)"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO .build/debug/delong runtime build --lock contrib/runtime/requirements.lock
 
 step "swift test"
 swift test --skip-build

@@ -1,3 +1,4 @@
+public import ChainCore
 import Foundation
 import Glibc
 import PlaneCrypto
@@ -10,6 +11,8 @@ public struct SandboxJob: Sendable {
     public var data: String?
     /// A runtime venv, or nil for the system Python.
     public var runtime: String?
+    /// The runtime's digest, which the result names; nil with the system Python.
+    public var runtimeDigest: Hash32?
     public var limits: CgroupLimits
     public var timeout: Duration
     /// /out's size, file count and name length.
@@ -26,6 +29,12 @@ public struct SandboxJob: Sendable {
         self.runtime = runtime
         self.limits = limits
         self.timeout = timeout
+    }
+
+    /// A job on `runtime` (the built venv, or the system Python).
+    public init(bundle: AlgorithmBundle, data: String?, runtime: JobRuntime, limits: CgroupLimits, timeout: Duration) {
+        self.init(bundle: bundle, data: data, runtime: runtime.path, limits: limits, timeout: timeout)
+        self.runtimeDigest = runtime.digest
     }
 }
 
@@ -52,8 +61,12 @@ public struct SandboxResult: Sendable {
     public var rejected: [Rejected] = []
     /// The job's host uid (for the record; never 0).
     public var uid: UInt32
-    /// When the job's first byte of stdout arrived, in seconds after the start (nil when it wrote none).
+    /// When the job's first byte of stdout reached the runner, in seconds after the run started (the runner's
+    /// clock from the start of ``SandboxRunner/run(_:outputDirectory:log:)``, set-up included); nil when it
+    /// wrote none.
     public var firstStdoutSeconds: Double?
+    /// The runtime it ran on: `sha256:<hex>` (the runtime digest) or `system`.
+    public var runtime: String = "system"
 }
 
 /// Runs jobs in the local sandbox: a host uid of its own, cgroups, bubblewrap with seccomp, /out on a tmpfs,
@@ -76,6 +89,8 @@ public struct SandboxRunner: Sendable {
         outputDirectory: String,
         log: @escaping @Sendable ([UInt8]) -> Void
     ) throws(ComputingPlaneError) -> SandboxResult {
+        let clock = ContinuousClock()
+        let runStart = clock.now
         guard geteuid() == 0 else {
             throw ComputingPlaneError(
                 .systemUnsupported,
@@ -143,6 +158,7 @@ public struct SandboxRunner: Sendable {
         for variable in Bubblewrap.passableEnvironment {
             if let value = ProcessInfo.processInfo.environment[variable] { wrap.passEnvironment[variable] = value }
         }
+        let setup = clock.now - runStart
         let launch = SandboxLaunch(
             uid: uid,
             cgroupProcs: cgroup!.procsFiles,
@@ -160,6 +176,11 @@ public struct SandboxRunner: Sendable {
             afterExit: { cgroup!.killAll() }
         )
         result.uid = uid
+        result.runtime = job.runtimeDigest.map(BundleDigest.text) ?? (job.runtime == nil ? "system" : "unknown")
+        if let first = result.firstStdoutSeconds {
+            result.firstStdoutSeconds =
+                first + Double(setup.components.seconds) + Double(setup.components.attoseconds) / 1e18
+        }
         let stats = cgroup!.stats()
         result.cpuSeconds = stats.cpuSeconds
         result.peakMemoryBytes = stats.peakMemoryBytes

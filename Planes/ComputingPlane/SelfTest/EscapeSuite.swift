@@ -7,8 +7,13 @@ import PlaneProtocol
 /// sandbox mount, no staging directory.
 public struct EscapeSuite: Sendable {
     public var runner: SandboxRunner
+    /// The Python the probes run on: the one `sandbox run` would use.
+    public var runtime: JobRuntime
 
-    public init(runner: SandboxRunner) { self.runner = runner }
+    public init(runner: SandboxRunner, runtime: JobRuntime) {
+        self.runner = runner
+        self.runtime = runtime
+    }
 
     /// Runs `probe` once. Throws only when this machine cannot run the sandbox at all.
     public func run(_ probe: EscapeProbe, bait: HostBait) throws(ComputingPlaneError) -> ProbeVerdict {
@@ -39,7 +44,7 @@ public struct EscapeSuite: Sendable {
         let job = SandboxJob(
             bundle: bundle,
             data: data,
-            runtime: nil,
+            runtime: runtime,
             limits: CgroupLimits(
                 memoryBytes: probe.setup.memoryBytes,
                 pids: probe.setup.pids,
