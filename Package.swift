@@ -104,14 +104,19 @@ let package = Package(
         ),
         .target(
             name: "PlaneProtocol",
-            dependencies: ["ChainCore", "PlaneCrypto"],
+            dependencies: [
+                "ChainCore", "PlaneCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Planes/PlaneProtocol",
             swiftSettings: strictSettings
         ),
         .target(
             name: "PrivacyPlane",
             dependencies: [
-                "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto",
+                "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PlaneProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Planes/PrivacyPlane",
@@ -163,7 +168,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "DelongBench",
-            dependencies: ["Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PrivacyPlane"],
+            dependencies: ["Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane"],
             path: "contrib/benchmarks/DelongBench",
             swiftSettings: hotPathSettings
         ),
@@ -207,7 +212,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PrivacyPlaneTests",
-            dependencies: ["PrivacyPlane", "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "TestSupport"],
+            dependencies: [
+                "PrivacyPlane", "PlaneProtocol", "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto",
+                "TestSupport",
+            ],
             path: "Tests/PrivacyPlaneTests",
             swiftSettings: strictSettings
         ),
@@ -219,13 +227,13 @@ let package = Package(
         ),
         .testTarget(
             name: "PlaneProtocolTests",
-            dependencies: ["PlaneProtocol", "ChainCore", "TestSupport"],
+            dependencies: ["PlaneProtocol", "ChainCore", "PlaneCrypto", "TestSupport"],
             path: "Tests/PlaneProtocolTests",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "AttestationTests",
-            dependencies: ["Attestation", "PlaneCrypto", "TestSupport"],
+            dependencies: ["Attestation", "ChainCore", "PlaneCrypto", "TestSupport"],
             path: "Tests/AttestationTests",
             swiftSettings: strictSettings
         ),
@@ -237,7 +245,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["delong", "TestSupport", "ChainCore", "PlaneCrypto", "PrivacyPlane"],
+            dependencies: ["delong", "TestSupport", "ChainCore", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane"],
             path: "Tests/NodeTests",
             swiftSettings: strictSettings
         ),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Attestation
+import ChainCore
 import Foundation
 
 /// The AMD SEV-SNP inputs of `delong attest verify`.
@@ -56,8 +57,8 @@ extension AttestVerifyCommand {
             output = .object([
                 ("verified", .bool(false)), ("code", .string(error.code.rawValue)), ("reason", .string(error.reason)),
             ])
-            status = error.code.isMalformed ? ExitCodes.malformedInput : ExitCodes.verificationFailed
-            if error.code.isMalformed {
+            status = ExitCodes.code(for: error)
+            if status == ExitCodes.malformedInput {
                 FileHandle.standardError.write(Data("delong: attest verify: \(error.reason)\n".utf8))
             }
         }
@@ -77,13 +78,16 @@ extension AttestVerifyCommand {
             ("technology", .string("amd-sev-snp")), ("signingKey", .string(v.signingKey.rawValue)),
             ("reportVersion", .int(Int(r.version))), ("guestSvn", .int(Int(r.guestSVN))),
             ("policy", .string("0x" + String(r.policy, radix: 16))), ("vmpl", .int(Int(r.vmpl))),
-            ("measurement", .string(hex(r.measurement))), ("reportData", .string(hex(r.reportData))),
-            ("hostData", .string(hex(r.hostData))), ("chipId", .string(hex(r.chipID))),
-            ("reportedTcb", .object(reportedTCB)), ("idKeyDigest", .string(hex(r.idKeyDigest))),
-            ("familyId", .string(hex(r.familyID))), ("imageId", .string(hex(r.imageID))),
+            ("measurement", .string(Hex.encode(r.measurement, prefix: false))),
+            ("reportData", .string(Hex.encode(r.reportData, prefix: false))),
+            ("hostData", .string(Hex.encode(r.hostData, prefix: false))),
+            ("chipId", .string(Hex.encode(r.chipID, prefix: false))),
+            ("reportedTcb", .object(reportedTCB)), ("idKeyDigest", .string(Hex.encode(r.idKeyDigest, prefix: false))),
+            ("familyId", .string(Hex.encode(r.familyID, prefix: false))),
+            ("imageId", .string(Hex.encode(r.imageID, prefix: false))),
             ("product", v.chain.tcb.productName.map(JSONOutput.string) ?? .null),
             ("arkSha256", .string(v.chain.arkFingerprint)),
-            ("measurementDigest", .string(hex(v.measurementDigest))),
+            ("measurementDigest", .string(Hex.encode(v.measurementDigest, prefix: false))),
         ]
     }
 }

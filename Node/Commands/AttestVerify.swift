@@ -1,5 +1,6 @@
 import ArgumentParser
 import Attestation
+import ChainCore
 import Foundation
 
 /// `delong attest verify --quote FILE --collateral FILE --at RFC3339 [--event-log FILE] [--allow-status S …]`, or
@@ -115,7 +116,8 @@ struct AttestVerifyCommand: ParsableCommand {
                                     (
                                         "rtmr\(i)",
                                         .object([
-                                            ("replayed", .string(Self.hex(replayed[i]))), ("match", .bool(matches[i])),
+                                            ("replayed", .string(Hex.encode(replayed[i], prefix: false))),
+                                            ("match", .bool(matches[i])),
                                         ])
                                     )
                                 }
@@ -129,8 +131,8 @@ struct AttestVerifyCommand: ParsableCommand {
             output = .object([
                 ("verified", .bool(false)), ("code", .string(error.code.rawValue)), ("reason", .string(error.reason)),
             ])
-            status = error.code.isMalformed ? ExitCodes.malformedInput : ExitCodes.verificationFailed
-            if error.code.isMalformed {
+            status = ExitCodes.code(for: error)
+            if status == ExitCodes.malformedInput {
                 FileHandle.standardError.write(Data("delong: attest verify: \(error.reason)\n".utf8))
             }
         }
@@ -138,26 +140,30 @@ struct AttestVerifyCommand: ParsableCommand {
         if status != ExitCodes.ok { throw ExitCode(status) }
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
-    }
-
     static func fields(_ v: VerifiedQuote) -> [(String, JSONOutput)] {
         let r = v.report
         return [
             ("status", .string(v.status.rawValue)), ("advisoryIds", .array(v.advisoryIDs.map(JSONOutput.string))),
             ("platformStatus", .string(v.platformStatus.rawValue)), ("qeStatus", .string(v.qeStatus.rawValue)),
-            ("quoteVersion", .int(v.version)), ("fmspc", .string(hex(v.fmspc))),
-            ("teeTcbSvn", .string(hex(r.teeTCBSVN))),
-            ("mrSeam", .string(hex(r.mrSeam))), ("tdAttributes", .string(hex(r.tdAttributes))),
-            ("xfam", .string(hex(r.xfam))), ("mrTd", .string(hex(r.mrTD))), ("mrConfigId", .string(hex(r.mrConfigID))),
-            ("mrOwner", .string(hex(r.mrOwner))), ("mrOwnerConfig", .string(hex(r.mrOwnerConfig))),
-            ("rtmr0", .string(hex(r.rtmr[0]))), ("rtmr1", .string(hex(r.rtmr[1]))), ("rtmr2", .string(hex(r.rtmr[2]))),
-            ("rtmr3", .string(hex(r.rtmr[3]))), ("reportData", .string(hex(r.reportData))),
-            ("measurementDigest", .string(hex(v.measurementDigest(includingRTMR3: false)))),
-            ("measurementDigestWithRtmr3", .string(hex(v.measurementDigest(includingRTMR3: true)))),
-            ("quoteHash", .string(hex(v.quoteHash))),
+            ("quoteVersion", .int(v.version)), ("fmspc", .string(Hex.encode(v.fmspc, prefix: false))),
+            ("teeTcbSvn", .string(Hex.encode(r.teeTCBSVN, prefix: false))),
+            ("mrSeam", .string(Hex.encode(r.mrSeam, prefix: false))),
+            ("tdAttributes", .string(Hex.encode(r.tdAttributes, prefix: false))),
+            ("xfam", .string(Hex.encode(r.xfam, prefix: false))), ("mrTd", .string(Hex.encode(r.mrTD, prefix: false))),
+            ("mrConfigId", .string(Hex.encode(r.mrConfigID, prefix: false))),
+            ("mrOwner", .string(Hex.encode(r.mrOwner, prefix: false))),
+            ("mrOwnerConfig", .string(Hex.encode(r.mrOwnerConfig, prefix: false))),
+            ("rtmr0", .string(Hex.encode(r.rtmr[0], prefix: false))),
+            ("rtmr1", .string(Hex.encode(r.rtmr[1], prefix: false))),
+            ("rtmr2", .string(Hex.encode(r.rtmr[2], prefix: false))),
+            ("rtmr3", .string(Hex.encode(r.rtmr[3], prefix: false))),
+            ("reportData", .string(Hex.encode(r.reportData, prefix: false))),
+            ("measurementDigest", .string(Hex.encode(v.measurementDigest(includingRTMR3: false), prefix: false))),
+            (
+                "measurementDigestWithRtmr3",
+                .string(Hex.encode(v.measurementDigest(includingRTMR3: true), prefix: false))
+            ),
+            ("quoteHash", .string(Hex.encode(v.quoteHash, prefix: false))),
         ]
     }
 }

@@ -17,12 +17,7 @@ struct BundleCommand: ParsableCommand {
         do {
             try body()
         } catch let error as PlaneProtocolError {
-            FileHandle.standardError.write(Data("delong: \(error.reason)\n".utf8))
-            switch error.code {
-            case .notCanonical: throw ExitCode(ExitCodes.verificationFailed)
-            case .io: throw ExitCode(ExitCodes.ioError)
-            case .malformed, .tooLarge, .unsupportedEntry: throw ExitCode(ExitCodes.malformedInput)
-            }
+            throw ExitCodes.report(error)
         }
     }
 

@@ -14,15 +14,7 @@ enum DatasetCLI {
         }
     }
 
-    static func exitCode(for error: SealingError) -> Int32 {
-        switch error.code {
-        case .authenticationFailed, .mismatch: ExitCodes.verificationFailed
-        case .malformed, .unsupportedVersion: ExitCodes.malformedInput
-        case .io: ExitCodes.ioError
-        case .keyRefused: ExitCodes.keyRefused
-        case .crypto: ExitCodes.systemError
-        }
-    }
+    static func exitCode(for error: SealingError) -> Int32 { ExitCodes.code(for: error) }
 
     /// The one place the CLI obtains a dataset key; later this becomes the Privacy Plane's key release.
     /// The key is read (and its file's permissions checked) once, then served from memory and wiped when the

@@ -1,13 +1,9 @@
 import ArgumentParser
 import ChainIndex
 import ChainRecords
-import Foundation
 import Hummingbird
 import LightClient
 import Logging
-import NIOCore
-import ServiceLifecycle
-import UnixSignals
 
 /// `delong node run`: sync, keep following the head, and serve the index over HTTP.
 struct NodeRunCommand: AsyncParsableCommand {
@@ -42,26 +38,19 @@ struct NodeRunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        var logger = Logger(label: "delong.node")
-        logger.logLevel = .info
+        let logger = ServerAssembly.logger(label: "delong.node")
         let syncer = try await options.reportingFailures { try await options.makeSyncer(logger: logger) }
         let state = NodeState()
         let router = Router()
         NodeRoutes(index: syncer.index, state: state).addRoutes(to: router)
-        let address = listenAddress!
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "delong"),
+        try await ServerAssembly.run(
+            router: router.buildResponder(),
+            address: listenAddress!,
+            serverName: "delong",
             services: [
                 SyncService(syncer: syncer, state: state, interval: .milliseconds(Int64(poll * 1000)), logger: logger)
             ],
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? address.port
-                FileHandle.standardOutput.write(Data("READY http://\(address.host):\(port)\n".utf8))
-            },
             logger: logger
         )
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 }

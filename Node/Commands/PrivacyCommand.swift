@@ -7,12 +7,9 @@ import Foundation
 import Hummingbird
 import LightClient
 import Logging
-import NIOCore
 import PlaneCrypto
+import PlaneProtocol
 import PrivacyPlane
-import Sealing
-import ServiceLifecycle
-import UnixSignals
 
 /// `delong privacy …`: the Privacy Plane.
 struct PrivacyCommand: AsyncParsableCommand {
@@ -124,9 +121,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        var logger = Logger(label: "delong.privacy")
-        logger.logLevel = .info
+        let logger = ServerAssembly.logger(label: "delong.privacy")
         let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
         let index = syncer.index
         let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("privacy")
@@ -145,7 +140,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         let state = NodeState()
         let plane = try await keysRefused { () async throws -> (PrivacyRoutes, TokenIssuer) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
-            let key = try Self.readKey(signingKey, what: "signing key")
+            let key = try readKeyFile(signingKey, what: "signing key")
             let tokenDomain = TokenDomain(
                 chainID: index.config.chainID,
                 verifyingContract: index.config.contracts.algorithmRegistry
@@ -227,11 +222,10 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             routes.admitNodeRoute(request, context)
         }
         routes.addRoutes(to: router)
-        let address = listenAddress!
-        let signer = plane.1.signer
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "delong-privacy"),
+        try await ServerAssembly.run(
+            router: router.buildResponder(),
+            address: listenAddress!,
+            serverName: "delong-privacy",
             services: [
                 SyncService(
                     syncer: syncer,
@@ -241,15 +235,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                     logger: logger
                 )
             ],
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? address.port
-                FileHandle.standardOutput.write(
-                    Data("READY http://\(address.host):\(port) signer \(signer.checksummed)\n".utf8)
-                )
-            },
+            readySuffix: " signer \(plane.1.signer.checksummed)",
             logger: logger
         )
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 
     func makeRootSecret() -> any RootSecretProvider {
@@ -295,25 +283,12 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         )
     }
 
-    /// A key file (signing key, wallet key): mode 0600 or stricter, 32 raw bytes or 64 hex digits.
-    static func readKey(_ path: String, what: String) throws -> SecretBytes {
-        do { return try KeyFile(path: path).load() } catch {
-            throw CLIFailure(exitCode: ExitCodes.keyRefused, message: "\(what): \(error.reason)")
-        }
-    }
-
     /// Runs `body`, turning key and configuration failures into a message and the right exit code.
     func keysRefused<T>(_ body: () async throws -> T) async throws -> T {
-        do { return try await body() } catch let failure as CLIFailure {
-            FileHandle.standardError.write(Data("delong: \(failure.message)\n".utf8))
-            throw ExitCode(failure.exitCode)
+        do { return try await body() } catch let error as CLIFailure {
+            throw ExitCodes.report(error)
         } catch let error as PrivacyPlaneError {
-            FileHandle.standardError.write(Data("delong: \(error)\n".utf8))
-            switch error.code {
-            case .keyUnavailable, .invalidConfiguration: throw ExitCode(ExitCodes.keyRefused)
-            case .storage: throw ExitCode(ExitCodes.ioError)
-            default: throw ExitCode(ExitCodes.malformedInput)
-            }
+            throw ExitCodes.report(error)
         }
     }
 }

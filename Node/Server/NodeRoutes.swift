@@ -4,6 +4,7 @@ import ChainRecords
 import Foundation
 import Hummingbird
 import NIOCore
+import PlaneProtocol
 import PrivacyPlane
 
 /// The node's read-only HTTP API: status, records and Prometheus metrics.
@@ -100,7 +101,7 @@ struct NodeRoutes {
                 verdict = .object([("serving", .bool(true))])
             } catch {
                 verdict = .object([
-                    ("serving", .bool(false)), ("code", .string(PrivacyRoutes.snake(error.code.rawValue))),
+                    ("serving", .bool(false)), ("code", .string(ErrorEnvelope.snakeCase(error.code.rawValue))),
                     ("reason", .string(error.reason)),
                 ])
             }

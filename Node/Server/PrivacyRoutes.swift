@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import PlaneProtocol
 import PrivacyPlane
 
 /// The Privacy Plane's HTTP API under /v1 (docs/privacy-plane.md):
@@ -19,6 +20,9 @@ import PrivacyPlane
 /// Errors are JSON {"error": {"code", "message"}} with a distinct status per kind; bodies are capped at
 /// `maxBody` bytes (413 beyond); callers are rate limited (429) per address once signed in, and anonymous
 /// endpoints per client (the peer address, or a trusted proxy's X-Forwarded-For) under a global ceiling.
+///
+/// The routes parse typed requests (PlaneProtocol's wire types) and format typed answers; every decision
+/// is the plane's (`TokenIssuer`, `KeyRelease`, their `AccessChecks`).
 struct PrivacyRoutes: Sendable {
     let signIn: SignInService
     let issuer: TokenIssuer
@@ -109,23 +113,12 @@ struct PrivacyRoutes: Sendable {
 
     func token(_ request: Request) async throws -> Response {
         let session = try authenticate(request)
-        let field = WireField(try await Self.body(request), "request")
-        let mode = try AccessToken.Mode(name: try field.string("mode"), field: "request.mode")
-        let secure = mode == .secure
-        let token = try issuer.issue(
-            for: session.address,
-            TokenRequest(
-                dataset: try field.hash("dataset"),
-                mode: mode,
-                imageDigest: secure ? try field.hash("imageDigest") : .zero,
-                jobID: secure ? try field.hash("jobId") : .zero
-            ),
-            now: Self.unixNow()
-        )
+        let tokenRequest = try TokenRequest(json: try await Self.body(request))
+        let token = try issuer.issue(for: session.address, tokenRequest, now: Self.unixNow())
         logger.info(
             "token issued",
             metadata: [
-                "consumer": "\(session.address.checksummed)", "mode": "\(mode)",
+                "consumer": "\(session.address.checksummed)", "mode": "\(tokenRequest.mode)",
                 "dataset": "\(token.token.dataset.hex)",
             ]
         )
@@ -133,50 +126,30 @@ struct PrivacyRoutes: Sendable {
     }
 
     func keyRelease(_ request: Request, client: String) async throws -> Response {
-        let object = try await Self.body(request)
-        let token = try SignedAccessToken(json: object["token"])
-        // Limit by the consumer only once the plane's signature vouches for it, so nobody can spend another
-        // account's allowance with forged tokens; forgeries cost one ecrecover and count against the global limit.
-        // The plane's clock first: a stale index or a rotated signer refuses before any signature work.
-        let now = try release.now(wallClock: Self.unixNow())
-        let verified: VerifiedAccessToken
-        switch release.tokens.verify(token, now: now) {
-        case .rejected(let why):
-            guard anonymous.allow("forged", client: client) else { throw Refusal.rateLimited }
-            throw PrivacyPlaneError(.tokenRefused, why.description)
-        case .verified(let v): verified = v
-        }
-        guard perAddress.allow(token.token.consumer.hex) else { throw Refusal.rateLimited }
-        let field = WireField(object, "request")
+        let releaseRequest = try KeyReleaseRequest(json: try await Self.body(request))
+        let (anonymous, perAddress) = (self.anonymous, self.perAddress)
         let response = try await release.release(
-            KeyReleaseRequest(
-                token: token,
-                evidence: try field.bytes("evidence"),
-                sandboxKey: try field.bytes("sandboxKey", max: 64),
-                keyVersion: try Self.keyVersion(object)
-            ),
-            verified: verified,
-            now: now
+            releaseRequest,
+            now: Self.unixNow(),
+            admission: ReleaseAdmission(
+                forged: { anonymous.allow("forged", client: client) },
+                consumer: { perAddress.allow($0.hex) }
+            )
         )
-        return NodeRoutes.json(
-            Self.output(["wrapped": response.wrapped.json, "receipt": response.receipt.json] as [String: Any])
-        )
+        return NodeRoutes.json(Self.output(response.json))
     }
 
     func providerKey(_ request: Request) async throws -> Response {
         let session = try authenticate(request)
-        let object = try await Self.body(request)
-        let field = WireField(object, "request")
+        let providerRequest = try ProviderKeyRequest(json: try await Self.body(request))
         let response = try await release.providerKey(
             for: session.address,
-            dataset: try field.hash("dataset"),
-            keyVersion: try Self.keyVersion(object),
-            recipientKey: try field.bytes("recipientKey", max: 64),
+            dataset: providerRequest.dataset,
+            keyVersion: providerRequest.keyVersion,
+            recipientKey: providerRequest.recipientKey,
             now: Self.unixNow()
         )
-        return NodeRoutes.json(
-            Self.output(["wrapped": response.wrapped.json, "receipt": response.receipt.json] as [String: Any])
-        )
+        return NodeRoutes.json(Self.output(response.json))
     }
 
     /// The caller's receipts: those whose recipient is the signed-in address (a consumer's releases, a
@@ -200,7 +173,7 @@ struct PrivacyRoutes: Sendable {
             if !visible {
                 if providers[receipt.dataset] == nil {
                     providers[receipt.dataset] =
-                        try TokenIssuer.readDataset(release.reader, receipt.dataset)?.provider == session.address
+                        try release.checks.dataset(receipt.dataset)?.provider == session.address
                 }
                 visible = providers[receipt.dataset] ?? false
             }
@@ -247,18 +220,6 @@ struct PrivacyRoutes: Sendable {
         }
     }
 
-    static func keyVersion(_ object: [String: Any]) throws(PrivacyPlaneError) -> UInt32 {
-        guard let raw = object["keyVersion"] else { return 1 }
-        let range = KeyRelease.keyVersions
-        guard let v = raw as? Int, let version = UInt32(exactly: v), range.contains(version) else {
-            throw PrivacyPlaneError(
-                .badRequest,
-                "request.keyVersion: expected an integer \(range.lowerBound)…\(range.upperBound)"
-            )
-        }
-        return version
-    }
-
     static func body(_ request: Request) async throws -> [String: Any] {
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: maxBody) } catch {
@@ -293,7 +254,10 @@ struct PrivacyRoutes: Sendable {
             if status == .internalServerError || status == .serviceUnavailable {
                 logger.error("privacy plane failure", metadata: ["error": "\(error)"])
             }
-            return NodeRoutes.error(status, Self.snake(error.code.rawValue), error.reason)
+            return NodeRoutes.error(status, ErrorEnvelope.snakeCase(error.code.rawValue), error.reason)
+        } catch let error as PlaneProtocolError {
+            // The wire types' parse errors: a request field missing, malformed or out of bounds.
+            return NodeRoutes.error(.badRequest, "bad_request", error.reason)
         } catch {
             logger.error("privacy plane failure", metadata: ["error": "\(error)"])
             return NodeRoutes.error(.internalServerError, "internal", "internal error")
@@ -312,14 +276,6 @@ struct PrivacyRoutes: Sendable {
         case .keyUnavailable, .indexUnavailable, .indexStale, .clockSkew, .signerMismatch: return .serviceUnavailable
         case .invalidConfiguration, .storage, .corruptStore: return .internalServerError
         }
-    }
-
-    static func snake(_ camel: String) -> String {
-        var out = ""
-        for c in camel {
-            if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
-        }
-        return out
     }
 
     struct Refusal: Error {

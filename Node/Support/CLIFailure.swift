@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChainCore
 import Foundation
+import PlaneCrypto
 
 /// A command failure: a message for stderr and the exit code from `ExitCodes`.
 struct CLIFailure: Error, CustomStringConvertible {
@@ -19,12 +20,10 @@ extension CLIFailure {
     static func reporting<T>(_ context: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let failure as CLIFailure {
-            FileHandle.standardError.write(Data("delong: \(failure.message)\n".utf8))
-            throw ExitCode(failure.exitCode)
+        } catch let error as CLIFailure {
+            throw ExitCodes.report(error, context: context)
         } catch let error as ChainError {
-            FileHandle.standardError.write(Data("delong: \(context): \(error.reason)\n".utf8))
-            throw ExitCode(ExitCodes.malformedInput)
+            throw ExitCodes.report(error, context: context)
         }
     }
 }
@@ -64,5 +63,12 @@ enum InputFile {
             return result
         }
         return value
+    }
+}
+
+/// A key file (signing key, wallet key): mode 0600 or stricter, 32 raw bytes or 64 hex digits.
+func readKeyFile(_ path: String, what: String) throws -> SecretBytes {
+    do { return try SecretFile.readKey(path) } catch {
+        throw CLIFailure(exitCode: ExitCodes.keyRefused, message: "\(what): key file \(error.reason)")
     }
 }

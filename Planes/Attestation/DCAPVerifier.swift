@@ -1,3 +1,4 @@
+import ChainCore
 public import Foundation
 public import PlaneCrypto
 
@@ -176,7 +177,7 @@ public enum DCAPVerifier {
                     if rootCRL.lists(cert) {
                         throw AttestationError(
                             .certificateRevoked,
-                            "\(name): \(cert.subject) (serial \(Hex.encode(cert.serialNumber))) is revoked by the root CA CRL"
+                            "\(name): \(cert.subject) (serial \(Hex.encode(cert.serialNumber, prefix: false))) is revoked by the root CA CRL"
                         )
                     }
                 }
@@ -364,8 +365,8 @@ public enum DCAPVerifier {
         guard quote.qeVendorID == TDXQuote.intelQEVendorID else {
             throw AttestationError(
                 .unsupportedQuote,
-                "quote: expected the Intel QE vendor ID \(Hex.encode(TDXQuote.intelQEVendorID)), found "
-                    + Hex.encode(quote.qeVendorID)
+                "quote: expected the Intel QE vendor ID \(Hex.encode(TDXQuote.intelQEVendorID, prefix: false)), found "
+                    + Hex.encode(quote.qeVendorID, prefix: false)
             )
         }
         // Collateral kind and time windows.
@@ -422,8 +423,8 @@ public enum DCAPVerifier {
         guard Array(qeReport.reportData[0..<32]) == qeHash else {
             throw AttestationError(
                 .qeReportDataMismatch,
-                "QE report data[0..<32]: expected SHA-256(attestation key ‖ QE auth data) = \(Hex.encode(qeHash)), "
-                    + "found \(Hex.encode(qeReport.reportData[0..<32]))"
+                "QE report data[0..<32]: expected SHA-256(attestation key ‖ QE auth data) = \(Hex.encode(qeHash, prefix: false)), "
+                    + "found \(Hex.encode(qeReport.reportData[0..<32], prefix: false))"
             )
         }
         let qeStatus = try matchQEIdentity(qeReport, qeIdentity)
@@ -519,7 +520,7 @@ public enum DCAPVerifier {
         if collateral.pckCRL.lists(leaf) {
             throw AttestationError(
                 .certificateRevoked,
-                "PCK certificate serial \(Hex.encode(leaf.serialNumber)) is revoked by the PCK CRL"
+                "PCK certificate serial \(Hex.encode(leaf.serialNumber, prefix: false)) is revoked by the PCK CRL"
             )
         }
         guard let extensionValue = leaf.extensionValue(oid: PCKExtensions.oid) else {
@@ -550,7 +551,7 @@ public enum DCAPVerifier {
         guard report.mrSigner == identity.mrSigner else {
             throw AttestationError(
                 .qeIdentityMismatch,
-                "QE MRSIGNER: expected \(Hex.encode(identity.mrSigner)), found \(Hex.encode(report.mrSigner))"
+                "QE MRSIGNER: expected \(Hex.encode(identity.mrSigner, prefix: false)), found \(Hex.encode(report.mrSigner, prefix: false))"
             )
         }
         guard report.attributes[0] & 0x02 == 0 else {
@@ -604,8 +605,8 @@ public enum DCAPVerifier {
         guard pck.fmspc == tcbInfo.fmspc else {
             throw AttestationError(
                 .tcbInfoMismatch,
-                "FMSPC: the PCK certificate says \(Hex.encode(pck.fmspc)), the TCB Info is for "
-                    + Hex.encode(tcbInfo.fmspc)
+                "FMSPC: the PCK certificate says \(Hex.encode(pck.fmspc, prefix: false)), the TCB Info is for "
+                    + Hex.encode(tcbInfo.fmspc, prefix: false)
             )
         }
         guard tcbInfo.version >= 3, tcbInfo.id == "TDX" else {
@@ -632,8 +633,8 @@ public enum DCAPVerifier {
         throw AttestationError(
             .noMatchingTCBLevel,
             "No matching TCB level found: PCK SGX SVNs \(pck.sgxComponentSVNs.map(String.init).joined(separator: ",")) "
-                + "PCESVN \(pck.pceSVN), TEE_TCB_SVN \(Hex.encode(tee)) meet none of the "
-                + "\(tcbInfo.tcbLevels.count) levels of TCB Info FMSPC \(Hex.encode(tcbInfo.fmspc))"
+                + "PCESVN \(pck.pceSVN), TEE_TCB_SVN \(Hex.encode(tee, prefix: false)) meet none of the "
+                + "\(tcbInfo.tcbLevels.count) levels of TCB Info FMSPC \(Hex.encode(tcbInfo.fmspc, prefix: false))"
         )
     }
 
@@ -664,7 +665,7 @@ public enum DCAPVerifier {
         guard report.mrSignerSeam == identity.mrSigner else {
             throw AttestationError(
                 .noMatchingTCBLevel,
-                "TDX module MRSIGNERSEAM: expected \(Hex.encode(identity.mrSigner)), found \(Hex.encode(report.mrSignerSeam))"
+                "TDX module MRSIGNERSEAM: expected \(Hex.encode(identity.mrSigner, prefix: false)), found \(Hex.encode(report.mrSignerSeam, prefix: false))"
             )
         }
         for i in 0..<8 {
@@ -673,8 +674,8 @@ public enum DCAPVerifier {
             guard actual & mask == identity.attributes[i] & mask, actual & ~mask == 0 else {
                 throw AttestationError(
                     .noMatchingTCBLevel,
-                    "TDX module SEAMATTRIBUTES: expected \(Hex.encode(identity.attributes)) under mask "
-                        + "\(Hex.encode(identity.attributesMask)), found \(Hex.encode(report.seamAttributes))"
+                    "TDX module SEAMATTRIBUTES: expected \(Hex.encode(identity.attributes, prefix: false)) under mask "
+                        + "\(Hex.encode(identity.attributesMask, prefix: false)), found \(Hex.encode(report.seamAttributes, prefix: false))"
                 )
             }
         }
@@ -697,7 +698,7 @@ public enum DCAPVerifier {
         if report.isDebug && !allowDebug {
             throw AttestationError(
                 .debugTD,
-                "TD attributes \(Hex.encode(report.tdAttributes)): DEBUG is set (the host can read the TD); "
+                "TD attributes \(Hex.encode(report.tdAttributes, prefix: false)): DEBUG is set (the host can read the TD); "
                     + "expected a production TD"
             )
         }
@@ -707,19 +708,19 @@ public enum DCAPVerifier {
         guard reservedLower == 0, reservedBit29 == 0, reservedOther == 0 else {
             throw AttestationError(
                 .tdAttributesInvalid,
-                "TD attributes \(Hex.encode(report.tdAttributes)): reserved bits are set; expected them clear"
+                "TD attributes \(Hex.encode(report.tdAttributes, prefix: false)): reserved bits are set; expected them clear"
             )
         }
         guard (a >> 28) & 1 == 1 else {
             throw AttestationError(
                 .tdAttributesInvalid,
-                "TD attributes \(Hex.encode(report.tdAttributes)): expected SEPT_VE_DISABLE (bit 28) set, found clear"
+                "TD attributes \(Hex.encode(report.tdAttributes, prefix: false)): expected SEPT_VE_DISABLE (bit 28) set, found clear"
             )
         }
         if let service = report.mrServiceTD, service.contains(where: { $0 != 0 }) {
             throw AttestationError(
                 .tdAttributesInvalid,
-                "TD 1.5 MRSERVICETD: expected zero (no service TD binding), found \(Hex.encode(service))"
+                "TD 1.5 MRSERVICETD: expected zero (no service TD binding), found \(Hex.encode(service, prefix: false))"
             )
         }
     }

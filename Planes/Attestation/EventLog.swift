@@ -1,3 +1,4 @@
+internal import ChainCore
 internal import Foundation
 internal import PlaneCrypto
 
@@ -192,8 +193,8 @@ public struct EventLog: Sendable {
                 throw AttestationError(.malformedEventLog, error.reason)
             }
             let name = (object["event"] as? String) ?? ""
-            guard let digest = (object["digest"] as? String).flatMap({ Hex.decode($0) }), digest.count == 48,
-                let payload = Hex.decode((object["event_payload"] as? String) ?? "")
+            guard let digest = (object["digest"] as? String).flatMap({ Hex.decode(lenient: $0) }), digest.count == 48,
+                let payload = Hex.decode(lenient: (object["event_payload"] as? String) ?? "")
             else {
                 throw AttestationError(
                     .malformedEventLog,
@@ -207,8 +208,8 @@ public struct EventLog: Sendable {
                 guard extended == digest else {
                     throw AttestationError(
                         .measurementMismatch,
-                        "event log[\(i)] \(name): digest \(Hex.encode(digest)) is not dstack's "
-                            + "SHA-384(type ‖ \":\" ‖ name ‖ \":\" ‖ payload) = \(Hex.encode(extended))"
+                        "event log[\(i)] \(name): digest \(Hex.encode(digest, prefix: false)) is not dstack's "
+                            + "SHA-384(type ‖ \":\" ‖ name ‖ \":\" ‖ payload) = \(Hex.encode(extended, prefix: false))"
                     )
                 }
             }

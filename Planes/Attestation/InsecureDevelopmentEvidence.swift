@@ -1,3 +1,4 @@
+internal import ChainCore
 internal import Foundation
 internal import PlaneCrypto
 
@@ -49,9 +50,9 @@ public struct InsecureDevelopmentEvidence: Sendable, Hashable {
     public init(json: [UInt8]) throws(AttestationError) {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(json))) as? [String: Any],
             object["type"] as? String == Self.type,
-            let mrTD = (object["mrTd"] as? String).flatMap({ Hex.decode($0) }),
+            let mrTD = (object["mrTd"] as? String).flatMap({ Hex.decode(lenient: $0) }),
             let rtmrHex = object["rtmr"] as? [String],
-            let reportData = (object["reportData"] as? String).flatMap({ Hex.decode($0) })
+            let reportData = (object["reportData"] as? String).flatMap({ Hex.decode(lenient: $0) })
         else {
             throw AttestationError(
                 .developmentEvidence,
@@ -60,7 +61,7 @@ public struct InsecureDevelopmentEvidence: Sendable, Hashable {
         }
         var rtmr: [[UInt8]] = []
         for h in rtmrHex {
-            guard let b = Hex.decode(h) else {
+            guard let b = Hex.decode(lenient: h) else {
                 throw AttestationError(.developmentEvidence, "\(Self.type): rtmr entries must be hex")
             }
             rtmr.append(b)
@@ -70,9 +71,9 @@ public struct InsecureDevelopmentEvidence: Sendable, Hashable {
 
     /// The JSON form (keys in a fixed order).
     public func json() -> [UInt8] {
-        let rtmrList = rtmr.map { "\"\(Hex.encode($0))\"" }.joined(separator: ",")
+        let rtmrList = rtmr.map { "\"\(Hex.encode($0, prefix: false))\"" }.joined(separator: ",")
         return Array(
-            "{\"type\":\"\(Self.type)\",\"mrTd\":\"\(Hex.encode(mrTD))\",\"rtmr\":[\(rtmrList)],\"reportData\":\"\(Hex.encode(reportData))\"}"
+            "{\"type\":\"\(Self.type)\",\"mrTd\":\"\(Hex.encode(mrTD, prefix: false))\",\"rtmr\":[\(rtmrList)],\"reportData\":\"\(Hex.encode(reportData, prefix: false))\"}"
                 .utf8
         )
     }

@@ -1,3 +1,4 @@
+import ChainCore
 public import PlaneCrypto
 
 /// DCAP collateral in dcap-qvl's `QuoteCollateralV3` JSON layout, parsed but not yet verified.
@@ -45,7 +46,7 @@ public struct QuoteCollateral: Sendable {
             return certs
         }
         func crl(_ key: String) throws(AttestationError) -> X509CRL {
-            guard let der = Hex.decode(try o.string(key)) else {
+            guard let der = Hex.decode(lenient: try o.string(key)) else {
                 throw AttestationError(.malformedCollateral, "collateral.\(key): expected hex DER, found other text")
             }
             do { return try X509CRL(der: der) } catch {
@@ -53,7 +54,7 @@ public struct QuoteCollateral: Sendable {
             }
         }
         func signature(_ key: String) throws(AttestationError) -> [UInt8] {
-            guard let s = Hex.decode(try o.string(key)), s.count == 64 else {
+            guard let s = Hex.decode(lenient: try o.string(key)), s.count == 64 else {
                 throw AttestationError(.malformedCollateral, "collateral.\(key): expected 64 bytes of hex (r ‖ s)")
             }
             return s

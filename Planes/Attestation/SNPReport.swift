@@ -1,3 +1,5 @@
+import ChainCore
+
 // Format: the AMD SEV-SNP ATTESTATION_REPORT (SEV-SNP Firmware ABI specification, "ATTESTATION_REPORT
 // Structure"), 1184 (0x4A0) bytes, little-endian integers:
 //
@@ -49,7 +51,7 @@ public struct SNPTCBVersion: Sendable, Hashable, CustomStringConvertible {
     /// The raw value as 16 hex digits of its little-endian bytes (the order the report stores), e.g.
     /// `0300000000000873` for boot loader 3, TEE 0, SNP 8, microcode 115 on Milan.
     public var hex: String {
-        Hex.encode((0..<8).map { byte($0) })
+        Hex.encode((0..<8).map { byte($0) }, prefix: false)
     }
 
     public var description: String {
@@ -206,7 +208,7 @@ public struct SNPReport: Sendable, Hashable {
     public init(fileContents: [UInt8]) throws(AttestationError) {
         if fileContents.count == Self.size {
             try self.init(bytes: fileContents)
-        } else if let decoded = Hex.decode(fileContents) {
+        } else if let decoded = Hex.decode(lenient: fileContents) {
             try self.init(bytes: decoded)
         } else {
             throw AttestationError(

@@ -1,3 +1,4 @@
+import ChainCore
 public import Foundation
 public import PlaneCrypto
 
@@ -139,7 +140,7 @@ public enum SNPVerifier {
         trustedARKs: Set<String> = AMDRootKeys.all
     ) throws(AttestationError) -> VerifiedAMDChain {
         let now = Int64(time.timeIntervalSince1970.rounded(.down))
-        let fingerprint = Hex.encode(Digest.sha256(ark.der))
+        let fingerprint = Hex.encode(Digest.sha256(ark.der), prefix: false)
         guard trustedARKs.contains(fingerprint) else {
             throw AttestationError(
                 .certificateChainInvalid,
@@ -249,7 +250,7 @@ public enum SNPVerifier {
             else {
                 throw AttestationError(
                     .vcekMismatch,
-                    "VCEK hwID: expected the report's CHIP_ID \(Hex.encode(chip)), found \(Hex.encode(hardwareID))"
+                    "VCEK hwID: expected the report's CHIP_ID \(Hex.encode(chip, prefix: false)), found \(Hex.encode(hardwareID, prefix: false))"
                 )
             }
         }
@@ -316,7 +317,7 @@ public enum SNPVerifier {
             guard let number = derSmallInteger(value) else {
                 throw AttestationError(
                     .malformedCollateral,
-                    "VCEK \(name) (\(oid)): expected a DER INTEGER 0…255, found \(Hex.encode(value))"
+                    "VCEK \(name) (\(oid)): expected a DER INTEGER 0…255, found \(Hex.encode(value, prefix: false))"
                 )
             }
             return number

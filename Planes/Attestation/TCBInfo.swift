@@ -1,3 +1,4 @@
+internal import ChainCore
 internal import Foundation
 
 /// Intel's TCB Info for one FMSPC (TDX TCB Info v3), parsed from the exact JSON bytes Intel signed.
@@ -217,7 +218,9 @@ struct JSONFields {
     }
 
     func hex(_ key: String, count: Int) throws(AttestationError) -> [UInt8] {
-        guard let b = Hex.decode(try string(key)), b.count == count else { throw fail(key, "\(count) bytes of hex") }
+        guard let b = Hex.decode(lenient: try string(key)), b.count == count else {
+            throw fail(key, "\(count) bytes of hex")
+        }
         return b
     }
 

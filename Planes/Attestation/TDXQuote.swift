@@ -1,3 +1,5 @@
+import ChainCore
+
 // Format (Intel TDX DCAP Quote Generation Library, quote v4 and v5; all integers little-endian):
 //   Header (48):    version u16 | attestation key type u16 (2 = ECDSA-256 P-256) | TEE type u32 (0x81 = TDX)
 //                   | QE SVN u16 | PCE SVN u16 | QE vendor ID (16) | user data (20)
@@ -123,7 +125,7 @@ public struct TDXQuote: Sendable {
     public init(fileContents: [UInt8]) throws(AttestationError) {
         if fileContents.count >= 4, (3...5).contains(fileContents[0]), fileContents[1] == 0 {
             try self.init(bytes: fileContents)
-        } else if let decoded = Hex.decode(fileContents) {
+        } else if let decoded = Hex.decode(lenient: fileContents) {
             try self.init(bytes: decoded)
         } else {
             throw AttestationError(

@@ -14,6 +14,9 @@ public struct PlaneCryptoError: Error, Hashable, CustomStringConvertible {
         case invalidKey
         /// A key, certificate, CRL or signature was not valid DER/PEM of the expected kind.
         case invalidEncoding
+        /// A secret file is missing, not a regular file, readable or writable by group or others, of the wrong
+        /// size, or could not be read or written.
+        case secretFile
     }
 
     /// The kind of failure.

@@ -14,12 +14,18 @@ public struct PlaneProtocolError: Error, Hashable, CustomStringConvertible, Send
         case unsupportedEntry
         /// A file or directory could not be read or written.
         case io
+        /// The Privacy Plane could not be reached (connection, timeout).
+        case unreachable
+        /// The Privacy Plane answered with an error envelope; `refusal` holds its status, code and message.
+        case refused
     }
 
     /// What kind of failure this is.
     public let code: Code
     /// What was expected and what was found.
     public let reason: String
+    /// The plane's HTTP status and error envelope, for `refused`.
+    public let refusal: (status: Int, envelope: ErrorEnvelope)?
     /// Where the error was raised (for debugging; not part of equality).
     public let file: String
     /// Where the error was raised (for debugging; not part of equality).
@@ -29,6 +35,16 @@ public struct PlaneProtocolError: Error, Hashable, CustomStringConvertible, Send
     public init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.reason = reason
+        self.refusal = nil
+        self.file = file
+        self.line = line
+    }
+
+    /// The plane refused with `status` and `envelope`.
+    public init(refusedWith status: Int, _ envelope: ErrorEnvelope, file: String = #fileID, line: Int = #line) {
+        self.code = .refused
+        self.reason = "the Privacy Plane refused (HTTP \(status) \(envelope.code)): \(envelope.message)"
+        self.refusal = (status, envelope)
         self.file = file
         self.line = line
     }

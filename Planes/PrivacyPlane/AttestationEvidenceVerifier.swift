@@ -1,6 +1,7 @@
 public import Attestation
 import ChainCore
 import Foundation
+import PlaneProtocol
 
 /// Key release's evidence check through the Attestation module: an Intel TDX quote verified with DCAP
 /// against collateral prepared once (chains and signatures), or — only when the policy allows it — the

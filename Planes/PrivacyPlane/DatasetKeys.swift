@@ -32,38 +32,23 @@ public struct LocalRootSecretFile: RootSecretProvider {
             }
             try create()
         }
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw PrivacyPlaneError(.keyUnavailable, "cannot stat root secret file \(path)")
+        let secret: SecretBytes
+        do { secret = try SecretFile.read(path, maxBytes: 32) } catch {
+            throw PrivacyPlaneError(.keyUnavailable, "root secret file \(error.reason)")
         }
-        guard info.st_mode & 0o077 == 0 else {
+        guard secret.count == 32 else {
             throw PrivacyPlaneError(
                 .keyUnavailable,
-                "root secret file \(path) has mode \(String(info.st_mode & 0o777, radix: 8)); expected 600 (no access for group or others)"
+                "root secret file \(path): expected 32 bytes, found \(secret.count)"
             )
         }
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        defer { SecretBytes.wipe(&bytes) }
-        guard bytes.count == 32 else {
-            throw PrivacyPlaneError(
-                .keyUnavailable,
-                "root secret file \(path): expected 32 bytes, found \(bytes.count)"
-            )
-        }
-        return SecretBytes(copying: bytes)
+        return secret
     }
 
     /// Writes 32 random bytes with O_CREAT|O_EXCL and mode 0600, so no other process can win a race to it.
     private func create() throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else {
-            throw PrivacyPlaneError(.keyUnavailable, "cannot create root secret file \(path): errno \(errno)")
-        }
-        defer { close(fd) }
-        let secret = try SecretBytes.random(count: 32)
-        let written = secret.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == 32, fsync(fd) == 0 else {
-            throw PrivacyPlaneError(.keyUnavailable, "cannot write root secret file \(path)")
+        do { try SecretFile.write(try SecretBytes.random(count: 32), to: path, exclusive: true) } catch {
+            throw PrivacyPlaneError(.keyUnavailable, "cannot create root secret file \(path): \(error.reason)")
         }
     }
 }

@@ -62,25 +62,12 @@ public struct DstackRootSecret: RootSecretProvider {
         guard i < json.count, json[i] == UInt8(ascii: "\"") else { return nil }
         i += 1
         if i + 1 < json.count, json[i] == UInt8(ascii: "0"), json[i + 1] | 0x20 == UInt8(ascii: "x") { i += 2 }
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: c - 48
-            case 97...102: c - 87
-            case 65...70: c - 55
-            default: nil
-            }
-        }
-        while i + 1 < json.count, let high = nibble(json[i]), let low = nibble(json[i + 1]) {
-            out.append(high << 4 | low)
-            i += 2
-        }
-        guard i < json.count, json[i] == UInt8(ascii: "\""), out.count <= 64 else {
-            SecretBytes.wipe(&out)
-            return nil
-        }
-        return out
+        let start = i
+        while i < json.count, SecretBytes.hexValue(json[i]) != nil { i += 1 }
+        guard i < json.count, json[i] == UInt8(ascii: "\""), i - start <= 128,
+            let decoded = SecretBytes.decodingHex(json[start..<i])
+        else { return nil }
+        return decoded.withUnsafeBytes { Array($0) }
     }
 
     /// A TDX quote of this CVM with `reportData` (at most 64 bytes) from the agent's `GetQuote`, and the event

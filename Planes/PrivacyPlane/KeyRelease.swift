@@ -2,6 +2,7 @@ public import ChainCore
 public import ChainRecords
 public import Logging
 import PlaneCrypto
+public import PlaneProtocol
 import Synchronization
 
 /// What attestation evidence proved about a sandbox, once verified.
@@ -38,28 +39,6 @@ public protocol EvidenceVerifier: Sendable {
     func verify(_ evidence: [UInt8], now: UInt64) throws(PrivacyPlaneError) -> AttestedSandbox
 }
 
-/// A key release to a Secure Mode sandbox.
-public struct KeyReleaseRequest: Sendable {
-    public var token: SignedAccessToken
-    public var evidence: [UInt8]
-    /// The sandbox's ephemeral X25519 public key (bound in the evidence's REPORTDATA).
-    public var sandboxKey: [UInt8]
-    public var keyVersion: UInt32
-
-    public init(token: SignedAccessToken, evidence: [UInt8], sandboxKey: [UInt8], keyVersion: UInt32 = 1) {
-        self.token = token
-        self.evidence = evidence
-        self.sandboxKey = sandboxKey
-        self.keyVersion = keyVersion
-    }
-}
-
-/// A released key: the wrapped DEK and the receipt that records it.
-public struct KeyReleaseResponse: Sendable {
-    public var wrapped: KeyWrap.Wrapped
-    public var receipt: SignedReceipt
-}
-
 /// The Privacy Plane's key release: every check, then the wrapped DEK and a signed receipt on disk.
 ///
 /// Order matters: the token (signature, window, Secure Mode), the evidence (quote and TCB, or the development
@@ -67,16 +46,16 @@ public struct KeyReleaseResponse: Sendable {
 /// sandbox key, token and image digest, then the rental and the algorithm again (final, at this moment).
 /// Only then is the token used: a receipt naming it is appended durably before the key leaves.
 public final class KeyRelease: Sendable {
-    public let reader: any RecordReader
-    public let tokens: TokenVerifier
+    /// The token, chain and clock decisions (shared with token issuing).
+    public let checks: AccessChecks
+    public var reader: any RecordReader { checks.reader }
+    public var tokens: TokenVerifier { checks.tokens }
     public let evidence: any EvidenceVerifier
     public let receipts: ReceiptLog
     /// Whether the insecure development evidence is accepted (never in production).
     public let allowDevelopmentEvidence: Bool
     private let keys: DatasetKeys
-    /// The index's freshness bounds and the plane's clock; nil checks neither (unit tests of other checks,
-    /// benchmarks). `privacy serve` always sets it.
-    public let freshness: IndexFreshness?
+    public var freshness: IndexFreshness? { checks.freshness }
     /// Provider key releases per dataset: at most `perWindow` in `window` seconds, and within a window one
     /// receipt per key version (a repeat gets the key wrapped afresh and the earlier receipt, not a new one).
     public let providerLimits: ProviderLimits
@@ -123,13 +102,11 @@ public final class KeyRelease: Sendable {
         providerLimits: ProviderLimits = ProviderLimits(),
         logger: Logger?
     ) {
-        self.reader = reader
-        self.tokens = tokens
+        self.checks = AccessChecks(reader: reader, tokens: tokens, freshness: freshness)
         self.evidence = evidence
         self.receipts = receipts
         self.keys = keys
         self.allowDevelopmentEvidence = allowDevelopmentEvidence
-        self.freshness = freshness
         self.providerLimits = providerLimits
         self.logger = logger
     }
@@ -137,33 +114,20 @@ public final class KeyRelease: Sendable {
     /// The plane's "now" for the wall-clock time `wallClock`, once the on-chain signer is still this plane's
     /// and the index is fresh (see `IndexFreshness`); what a caller should verify tokens at.
     public func now(wallClock: UInt64) throws(PrivacyPlaneError) -> UInt64 {
-        try TokenIssuer.gate(reader, freshness, signer: tokens.signer, wallClock: wallClock)
+        try checks.now(wallClock: wallClock)
     }
 
     /// Releases the dataset key to the sandbox in `request`, at the wall-clock time `wallClock` (unix seconds).
+    /// `admission` rate-limits callers by the token's verdict (see `ReleaseAdmission`).
     public func release(
         _ request: KeyReleaseRequest,
-        now wallClock: UInt64
+        now wallClock: UInt64,
+        admission: ReleaseAdmission = .unlimited
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
         let now = try self.now(wallClock: wallClock)
-        switch tokens.verify(request.token, now: now) {
-        case .rejected(let why): throw PrivacyPlaneError(.tokenRefused, why.description)
-        case .verified(let v): return try await release(request, verified: v, now: now)
-        }
-    }
-
-    /// The same, for a caller that has already verified `request.token` with `tokens` (the HTTP route does,
-    /// to rate-limit by consumer), so the signature is not recovered twice.
-    public func release(
-        _ request: KeyReleaseRequest,
-        verified: VerifiedAccessToken,
-        now wallClock: UInt64
-    ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
-        let now = try self.now(wallClock: wallClock)
+        // The plane's clock came first: a stale index or a rotated signer refuses before any signature work.
+        let verified = try checks.verify(request.token, now: now, admission: admission)
         try Self.checkKeyVersion(request.keyVersion)
-        guard verified.token == request.token.token else {
-            throw PrivacyPlaneError(.tokenRefused, "the verified token is not the request's token")
-        }
         let token = verified.token
         let tokenHash = verified.signingHash
         guard token.mode == .secure else {
@@ -196,8 +160,8 @@ public final class KeyRelease: Sendable {
                 metadata: ["dataset": "\(token.dataset.hex)", "token": "\(tokenHash.hex)"]
             )
         }
-        let final = try TokenIssuer.read { () throws in try reader.finalNumber() }
-        try checkAllowList(attested, final: final)
+        let final = try checks.finalNumber()
+        try checks.allowListed(attested.measurementDigests, final: final)
         let expected = KeyWrap.reportData(
             recipientKey: request.sandboxKey,
             tokenHash: tokenHash,
@@ -209,11 +173,11 @@ public final class KeyRelease: Sendable {
                 "REPORTDATA does not bind this sandbox key, token and image digest (expected SHA-512(\"delong/report-data/v1\" ‖ key ‖ token hash ‖ image digest))"
             )
         }
-        let rental = try TokenIssuer.checkRental(reader, dataset: token.dataset, consumer: token.consumer, now: now)
-        try TokenIssuer.checkFinalRental(rental, final: final, until: now)
-        try TokenIssuer.checkAlgorithm(reader, token.imageDigest, final: final)
+        let rental = try checks.rental(dataset: token.dataset, consumer: token.consumer, now: now)
+        try checks.finalRental(rental, final: final, until: now)
+        try checks.algorithm(token.imageDigest, final: final)
 
-        let head = try TokenIssuer.read { () throws in try reader.head() }
+        let head = try checks.head()
         let wrapped = try wrap(
             dataset: token.dataset,
             keyVersion: request.keyVersion,
@@ -260,7 +224,7 @@ public final class KeyRelease: Sendable {
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
         let now = try self.now(wallClock: wallClock)
         try Self.checkKeyVersion(keyVersion)
-        guard let record = try TokenIssuer.read({ () throws in try reader.dataset(dataset) }) else {
+        guard let record = try checks.dataset(dataset) else {
             throw PrivacyPlaneError(.unknownDataset, "dataset \(dataset.hex) is not registered on chain")
         }
         guard record.provider == provider else {
@@ -269,7 +233,7 @@ public final class KeyRelease: Sendable {
                 "dataset \(dataset.hex) belongs to \(record.provider.checksummed), not \(provider.checksummed)"
             )
         }
-        let final = try TokenIssuer.read { () throws in try reader.finalNumber() }
+        let final = try checks.finalNumber()
         guard record.registered.blockNumber <= final else {
             throw PrivacyPlaneError(
                 .unknownDataset,
@@ -298,7 +262,7 @@ public final class KeyRelease: Sendable {
             table[dataset] = w
             return w.receipts[keyVersion].flatMap { $0.receipt.recipient == provider ? $0 : nil }
         }
-        let head = try TokenIssuer.read { () throws in try reader.head() }
+        let head = try checks.head()
         let wrapped = try wrap(
             dataset: dataset,
             keyVersion: keyVersion,
@@ -340,18 +304,6 @@ public final class KeyRelease: Sendable {
             metadata: ["receipt": "\(receipt.receipt.sequence)", "dataset": "\(dataset.hex)"]
         )
         return KeyReleaseResponse(wrapped: wrapped, receipt: receipt)
-    }
-
-    /// One of the evidence's measurement digests is trusted on chain, in a final block.
-    private func checkAllowList(_ attested: AttestedSandbox, final: UInt64) throws(PrivacyPlaneError) {
-        for digest in attested.measurementDigests {
-            guard let m = try TokenIssuer.read({ () throws in try reader.measurement(digest) }) else { continue }
-            if m.trusted && m.updated.blockNumber <= final { return }
-        }
-        throw PrivacyPlaneError(
-            .attestationRefused,
-            "measurements \(attested.measurementDigests.map(\.hex).joined(separator: ", ")) are not on the final on-chain allow-list"
-        )
     }
 
     private func wrap(

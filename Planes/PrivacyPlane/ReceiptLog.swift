@@ -1,6 +1,7 @@
 public import ChainCore
 import Foundation
 public import PlaneCrypto
+public import PlaneProtocol
 import Synchronization
 
 #if canImport(Glibc)
@@ -515,12 +516,7 @@ public final class ReceiptLog: Sendable {
     private func sign(_ receipt: KeyReleaseReceipt) throws(PrivacyPlaneError) -> SignedReceipt {
         let domain = self.domain
         return try PlaneSigner.withKey(signingKey) { (k) throws(ChainError) in
-            let hash = try receipt.signingHash(domain)
-            return SignedReceipt(
-                receipt: receipt,
-                hash: hash,
-                signature: try Secp256k1.shared.sign(hash, privateKey: k)
-            )
+            try SignedReceipt(signing: receipt, domain: domain, privateKey: k)
         }
     }
 
@@ -552,57 +548,14 @@ public final class ReceiptLog: Sendable {
         at place: String
     ) throws(PrivacyPlaneError) -> SignedReceipt {
         func corrupt(_ what: String) -> PrivacyPlaneError { PrivacyPlaneError(.corruptStore, "\(place): \(what)") }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-            let r = object["receipt"] as? [String: Any], let hashHex = object["hash"] as? String,
-            let signatureHex = object["signature"] as? String
-        else { throw corrupt("expected {\"receipt\", \"hash\", \"signature\"}") }
-        do {
-            func u(_ key: String) throws(PrivacyPlaneError) -> UInt64 {
-                guard let s = r[key] as? String, let v = UInt64(s) else {
-                    throw corrupt("\(key): expected a decimal string")
-                }
-                return v
-            }
-            func h(_ key: String) throws -> Hash32 {
-                guard let s = r[key] as? String else { throw corrupt("\(key): expected 0x-hex") }
-                return try Hash32(hex: s)
-            }
-            func small(_ key: String) throws(PrivacyPlaneError) -> UInt8 {
-                guard let v = r[key] as? Int, let b = UInt8(exactly: v) else {
-                    throw corrupt("\(key): expected 0...255")
-                }
-                return b
-            }
-            guard let kind = KeyReleaseReceipt.Kind(rawValue: try small("kind")),
-                let evidenceKind = EvidenceKind(rawValue: try small("evidenceKind")),
-                let recipient = r["recipient"] as? String, let keyVersion = UInt32(exactly: try u("keyVersion"))
-            else { throw corrupt("kind, evidenceKind, recipient or keyVersion out of range") }
-            let receipt = KeyReleaseReceipt(
-                sequence: try u("sequence"),
-                previous: try h("previous"),
-                kind: kind,
-                rental: try h("rental"),
-                dataset: try h("dataset"),
-                recipient: try Address(hex: recipient),
-                blockNumber: try u("blockNumber"),
-                blockHash: try h("blockHash"),
-                token: try h("token"),
-                evidence: try h("evidence"),
-                evidenceKind: evidenceKind,
-                imageDigest: try h("imageDigest"),
-                jobID: try h("jobId"),
-                keyVersion: keyVersion,
-                releasedAt: try u("releasedAt")
-            )
-            let hash = try Hash32(hex: hashHex)
-            guard try receipt.signingHash(domain) == hash else {
-                throw corrupt("hash \(hashHex) is not the receipt's signing hash")
-            }
-            return SignedReceipt(receipt: receipt, hash: hash, signature: try Signature(rsv: Hex.decode(signatureHex)))
-        } catch let error as PrivacyPlaneError {
-            throw error
-        } catch {
-            throw corrupt("\(error)")
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+            throw corrupt("expected {\"receipt\", \"hash\", \"signature\"}")
         }
+        let signed: SignedReceipt
+        do { signed = try SignedReceipt(json: object) } catch { throw corrupt(error.reason) }
+        guard let expected = try? signed.receipt.signingHash(domain), expected == signed.hash else {
+            throw corrupt("hash \(signed.hash.hex) is not the receipt's signing hash")
+        }
+        return signed
     }
 }

@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import TestSupport
 
@@ -10,7 +11,7 @@ enum Fixtures {
     /// A quote file: binary, or hex text (with or without 0x).
     static func quote(_ path: String) throws -> [UInt8] {
         let raw = try bytes(path)
-        if path.hasSuffix(".hex") { return try requireValue(Hex.decode(raw), "hex in \(path)") }
+        if path.hasSuffix(".hex") { return try requireValue(Hex.decode(lenient: raw), "hex in \(path)") }
         return raw
     }
 
@@ -18,7 +19,7 @@ enum Fixtures {
     static func dstackQuote() throws -> [UInt8] {
         let object = try JSONSerialization.jsonObject(with: Data(try bytes("dstack/verifier_quote-report.json")))
         let quote = (object as? [String: Any])?["quote"] as? String
-        return try requireValue(quote.flatMap { Hex.decode($0) }, "dstack quote hex")
+        return try requireValue(quote.flatMap { Hex.decode(lenient: $0) }, "dstack quote hex")
     }
 
     static func collateral(_ path: String) throws -> QuoteCollateral {

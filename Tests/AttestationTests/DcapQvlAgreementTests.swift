@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import TestSupport
 import Testing
@@ -84,7 +85,7 @@ import Testing
         let inputs = try inputs()
         let cases: [[String: Any]] = try inputs.map {
             [
-                "quote": Hex.encode($0.quote),
+                "quote": Hex.encode($0.quote, prefix: false),
                 "collateral": try TestData.url("attestation/" + $0.collateral).path,
                 "now": RFC3339.seconds($0.at)!,
             ]

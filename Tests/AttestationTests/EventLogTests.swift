@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import TestSupport
 import Testing
@@ -20,7 +21,7 @@ import Testing
         let quote = try TDXQuote(fileContents: try Fixtures.bytes("dcap-qvl/quote-from-tappd.hex"))
         let replayed = log.replay()
         #expect(replayed[0] == quote.body.rtmr[0])
-        #expect(Hex.encode(replayed[0]).hasPrefix("274c2344"))
+        #expect(Hex.encode(replayed[0], prefix: false).hasPrefix("274c2344"))
         // The sample log is truncated: RTMR1 does not reach the quote's value.
         #expect(replayed[1] != quote.body.rtmr[1])
     }

@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import PlaneCrypto
 import TestSupport
@@ -45,7 +46,7 @@ import Testing
             v.measurementDigest(includingRTMR3: true)
                 == Digest.sha256(r.mrTD + r.rtmr[0] + r.rtmr[1] + r.rtmr[2] + r.rtmr[3])
         )
-        #expect(v.fmspc == Hex.decode("90c06f000000"))
+        #expect(v.fmspc == Hex.decode(lenient: "90c06f000000"))
         let bytes = try Fixtures.dstackQuote()
         #expect(bytes.count == 5006)  // 70 bytes of zero padding after the 4936-byte quote
         #expect(v.quoteHash == Digest.sha256(Array(bytes[0..<4936])))
@@ -95,10 +96,10 @@ import Testing
         // An independent SHA-256 (Python hashlib) of the domain and the values gives the same digest.
         let python = try ContribTool.python(
             "import hashlib,sys; print(hashlib.sha256(b'delong/dev-measurements/v1' + bytes.fromhex(sys.argv[1])).hexdigest())",
-            [Hex.encode(r.mrTD + r.rtmr[0] + r.rtmr[1] + r.rtmr[2])]
+            [Hex.encode(r.mrTD + r.rtmr[0] + r.rtmr[1] + r.rtmr[2], prefix: false)]
         )
         #expect(
-            Hex.encode(dev.measurementDigest(includingRTMR3: false))
+            Hex.encode(dev.measurementDigest(includingRTMR3: false), prefix: false)
                 == python.trimmingCharacters(in: .whitespacesAndNewlines)
         )
     }

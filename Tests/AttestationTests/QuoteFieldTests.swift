@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import PlaneCrypto
 import TestSupport
@@ -105,18 +106,18 @@ import Testing
         #expect(bytes.count == 5006)
         #expect(q.quoteLength == q.signedRegion.count + 4 + 4300)
         #expect(q.bodyType == (e.version == 5 ? 3 : 2))
-        #expect(Hex.encode(q.body.teeTCBSVN) == e.teeTCBSVN)
-        #expect(q.body.teeTCBSVN2.map { Hex.encode($0) } == e.teeTCBSVN2)
-        #expect(Hex.encode(q.body.mrSeam) == e.mrSeam)
-        #expect(Hex.encode(q.body.tdAttributes) == e.tdAttributes)
-        #expect(Hex.encode(q.body.xfam) == e.xfam)
-        #expect(Hex.encode(q.body.mrTD) == e.mrTD)
-        #expect(Hex.encode(q.body.mrConfigID) == Self.zero48)
-        #expect(q.body.rtmr.map { Hex.encode($0) } == e.rtmr)
-        #expect(Hex.encode(q.body.reportData) == e.reportData)
+        #expect(Hex.encode(q.body.teeTCBSVN, prefix: false) == e.teeTCBSVN)
+        #expect(q.body.teeTCBSVN2.map { Hex.encode($0, prefix: false) } == e.teeTCBSVN2)
+        #expect(Hex.encode(q.body.mrSeam, prefix: false) == e.mrSeam)
+        #expect(Hex.encode(q.body.tdAttributes, prefix: false) == e.tdAttributes)
+        #expect(Hex.encode(q.body.xfam, prefix: false) == e.xfam)
+        #expect(Hex.encode(q.body.mrTD, prefix: false) == e.mrTD)
+        #expect(Hex.encode(q.body.mrConfigID, prefix: false) == Self.zero48)
+        #expect(q.body.rtmr.map { Hex.encode($0, prefix: false) } == e.rtmr)
+        #expect(Hex.encode(q.body.reportData, prefix: false) == e.reportData)
         #expect(q.signature.qeReport.isvSVN == e.qeISVSVN)
         #expect(
-            Hex.encode(q.signature.qeReport.mrSigner)
+            Hex.encode(q.signature.qeReport.mrSigner, prefix: false)
                 == "dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5"
         )
         #expect(q.body.isDebug == false)
@@ -152,8 +153,8 @@ import Testing
         } else {
             let td15 = try #require(report["TD15"] as? [String: Any])
             td = try #require(td15["base"] as? [String: Any])
-            #expect(td15["tee_tcb_svn2"] as? String == v.report.teeTCBSVN2.map { Hex.encode($0) })
-            #expect(td15["mr_service_td"] as? String == v.report.mrServiceTD.map { Hex.encode($0) })
+            #expect(td15["tee_tcb_svn2"] as? String == v.report.teeTCBSVN2.map { Hex.encode($0, prefix: false) })
+            #expect(td15["mr_service_td"] as? String == v.report.mrServiceTD.map { Hex.encode($0, prefix: false) })
         }
         let r = v.report
         let fields: [(String, [UInt8])] = [
@@ -164,7 +165,7 @@ import Testing
             ("rt_mr2", r.rtmr[2]), ("rt_mr3", r.rtmr[3]), ("report_data", r.reportData),
         ]
         for (key, value) in fields {
-            #expect(td[key] as? String == Hex.encode(value), "\(name): \(key)")
+            #expect(td[key] as? String == Hex.encode(value, prefix: false), "\(name): \(key)")
         }
     }
 
@@ -189,16 +190,16 @@ import Testing
         let b = try TDXQuote(fileContents: try Fixtures.bytes("dcap-qvl/tdx-quote.hex"))
         // Two quotes from the same platform (MANIFEST): same module SVNs and TD attributes, different RTMRs.
         #expect(a.body.teeTCBSVN == b.body.teeTCBSVN)
-        #expect(Hex.encode(a.body.teeTCBSVN).hasPrefix("050102"))
+        #expect(Hex.encode(a.body.teeTCBSVN, prefix: false).hasPrefix("050102"))
         #expect(a.body.tdAttributes == b.body.tdAttributes)
-        #expect(Hex.encode(a.body.rtmr[0]).hasPrefix("274c2344"))
-        #expect(Hex.encode(a.body.rtmr[3]).hasPrefix("a2d25bc8"))
+        #expect(Hex.encode(a.body.rtmr[0], prefix: false).hasPrefix("274c2344"))
+        #expect(Hex.encode(a.body.rtmr[3], prefix: false).hasPrefix("a2d25bc8"))
     }
 
     @Test func theEmbeddedRootIsIntelsSGXRootCA() throws {
         let der = try Fixtures.bytes("dcap-qvl/TrustedRootCA.der")
         #expect(IntelRootCA.certificate.der == der)
-        #expect(Hex.encode(Digest.sha256(der)) == IntelRootCA.sha256Fingerprint)
+        #expect(Hex.encode(Digest.sha256(der), prefix: false) == IntelRootCA.sha256Fingerprint)
         #expect(IntelRootCA.certificate.subject.contains("Intel SGX Root CA"))
     }
 }

@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import PlaneCrypto
 import TestSupport
@@ -69,7 +70,7 @@ import Testing
             "ca", "-config", "\(name).cnf", "-keyfile", key, "-cert", cert, "-gencrl", "-out", "\(name).crl.pem",
         ])
         try openssl(["crl", "-in", "\(name).crl.pem", "-outform", "DER", "-out", "\(name).crl.der"])
-        return Hex.encode(try read("\(name).crl.der"))
+        return Hex.encode(try read("\(name).crl.der"), prefix: false)
     }
 
     /// ECDSA signature by `key` over `file` as raw r ‖ s.
@@ -86,7 +87,7 @@ import Testing
             parts.append([UInt8](repeating: 0, count: 32 - value.count) + value)
             i += 2 + length
         }
-        return Hex.encode(parts[0] + parts[1])
+        return Hex.encode(parts[0] + parts[1], prefix: false)
     }
 
     /// Issues `name`.pem for `name`.key with `subject`, signed by `issuer`, with the extensions in the file `ext`.
@@ -116,7 +117,7 @@ import Testing
         try write("basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n", "ca.ext")
         try write("keyUsage=critical,digitalSignature\n", "signer.ext")
         try write(
-            "keyUsage=critical,digitalSignature\n1.2.840.113741.1.13.1=DER:\(Hex.encode(sgxExtension))\n",
+            "keyUsage=critical,digitalSignature\n1.2.840.113741.1.13.1=DER:\(Hex.encode(sgxExtension, prefix: false))\n",
             "leaf.ext"
         )
         try issue("pck", subject: "/CN=Intel SGX PCK Platform CA", by: "root", ext: "ca.ext")
@@ -243,7 +244,7 @@ import Testing
         try write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n", "signer.ext")
         try write(
             "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                + "1.2.840.113741.1.13.1=DER:\(Hex.encode(sgxExtension))\n",
+                + "1.2.840.113741.1.13.1=DER:\(Hex.encode(sgxExtension, prefix: false))\n",
             "pckleaf.ext"
         )
         try write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyCertSign\n", "sca.ext")

@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import PlaneCrypto
 import Testing
@@ -41,12 +42,13 @@ import Testing
         #expect(verified.chain.tcb.hardwareID == report.chipID)
         #expect(verified.chain.tcb.fmc == nil)
         #expect(
-            Hex.encode(verified.measurement)
+            Hex.encode(verified.measurement, prefix: false)
                 == "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f"
         )
         // SHA-256("snp" ‖ MEASUREMENT), computed independently with Python's hashlib.
         #expect(
-            Hex.encode(verified.measurementDigest) == "c2b3756375d79e10809464d8c907d02b1901f973a787f0a9968afb73a8c63e75"
+            Hex.encode(verified.measurementDigest, prefix: false)
+                == "c2b3756375d79e10809464d8c907d02b1901f973a787f0a9968afb73a8c63e75"
         )
     }
 
@@ -72,16 +74,19 @@ import Testing
         #expect(report.launchTCB == report.reportedTCB)
         #expect(report.currentFirmware == (1, 52, 4))
         #expect(
-            Hex.encode(report.reportData)
+            Hex.encode(report.reportData, prefix: false)
                 == "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0"
                 + "f3f8dae7b79fecb3d1cd82bd6a93ebfd"
         )
         #expect(report.hostData == [UInt8](repeating: 0, count: 32))
         #expect(report.familyID == [UInt8](repeating: 0, count: 16))
         #expect(report.idKeyDigest == [UInt8](repeating: 0, count: 48))
-        #expect(Hex.encode(report.reportID) == "92b3b47d59f0a2a10a74c5678868a80238cf593c01a82f3cffb878e904c28d5b")
         #expect(
-            Hex.encode(report.chipID)
+            Hex.encode(report.reportID, prefix: false)
+                == "92b3b47d59f0a2a10a74c5678868a80238cf593c01a82f3cffb878e904c28d5b"
+        )
+        #expect(
+            Hex.encode(report.chipID, prefix: false)
                 == "d49554ec717f4e5b0fe6b143bcf0405bd7ae304727edf46603f2a76aef6a3abc15d7af38db757039029f0efacfd08e24"
                 + "4324884738c72b082e2f87a44d541eb6"
         )
@@ -193,7 +198,7 @@ import Testing
         #expect(chain.tcb.tee == 0)
         #expect(chain.tcb.snp == 0)
         #expect(chain.tcb.microcode == 9)
-        #expect(chain.tcb.hardwareID.map { Hex.encode($0) } == "1e550a8ee5cf9f4d")
+        #expect(chain.tcb.hardwareID.map { Hex.encode($0, prefix: false) } == "1e550a8ee5cf9f4d")
         // The Turin VCEK does not chain to the Milan ASK.
         #expect(throws: AttestationError(.certificateChainInvalid, "")) {
             _ = try SNPVerifier.verifyChain(

@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import PlaneCrypto
 import Testing
@@ -160,14 +161,14 @@ struct TestPKI: Sendable {
         )
         try write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n", "ca.ext")
         func spl(_ component: Int, _ value: Int) -> String {
-            "1.3.6.1.4.1.3704.1.3.\(component)=DER:0201\(Hex.encode([UInt8(value)]))\n"
+            "1.3.6.1.4.1.3704.1.3.\(component)=DER:0201\(Hex.encode([UInt8(value)], prefix: false))\n"
         }
-        let hwID = "1.3.6.1.4.1.3704.1.4=DER:\(Hex.encode(chipID))\n"
+        let hwID = "1.3.6.1.4.1.3704.1.4=DER:\(Hex.encode(chipID, prefix: false))\n"
         // The Milan report's REPORTED_TCB: bl 3, tee 0, snp 8, ucode 115.
         let milan = spl(1, 3) + spl(2, 0) + spl(3, 8) + spl(8, 115)
         try write(milan + hwID, "vcek.ext")
         try write(milan, "vlek.ext")
-        let turinHwID = "1.3.6.1.4.1.3704.1.4=DER:" + Hex.encode(chipID.prefix(8)) + "\n"
+        let turinHwID = "1.3.6.1.4.1.3704.1.4=DER:" + Hex.encode(chipID.prefix(8), prefix: false) + "\n"
         try write(spl(9, 1) + spl(1, 2) + spl(2, 3) + spl(3, 4) + spl(8, 5) + turinHwID, "turin.ext")
         try write(spl(1, 2) + spl(2, 3) + spl(3, 4) + spl(8, 5) + turinHwID, "turinNoFMC.ext")
         func issue(
@@ -205,7 +206,7 @@ struct TestPKI: Sendable {
         try issue("vcek2048", key: "vcek", subject: "/CN=DeLong Test VCEK", by: "ask2048", ext: "vcek.ext", pss)
         let ark = try X509Certificate.pemChain(try Self.read("ark.pem", in: dir))[0]
         self.dir = dir
-        self.arkFingerprint = Hex.encode(Digest.sha256(ark.der))
+        self.arkFingerprint = Hex.encode(Digest.sha256(ark.der), prefix: false)
     }
 
     func certificate(_ name: String) throws -> X509Certificate {

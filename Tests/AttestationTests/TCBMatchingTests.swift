@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import PlaneCrypto
 import TestSupport
@@ -32,7 +33,7 @@ import Testing
 
     @Test func thePCKExtensionHoldsTheFixturesPlatformValues() throws {
         let (quote, pck, _, _) = try dstack()
-        #expect(Hex.encode(pck.fmspc) == "90c06f000000")
+        #expect(Hex.encode(pck.fmspc, prefix: false) == "90c06f000000")
         #expect(pck.sgxComponentSVNs.count == 16 && pck.cpuSVN.count == 16 && pck.ppid.count == 16)
         #expect(pck.pceSVN >= 13)
         #expect(quote.body.teeTCBSVN[0] == 0x0B && quote.body.teeTCBSVN[1] == 0x01)

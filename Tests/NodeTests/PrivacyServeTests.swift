@@ -1,6 +1,7 @@
 import ChainCore
 import Foundation
 import PlaneCrypto
+import PlaneProtocol
 import PrivacyPlane
 import TestSupport
 import Testing

@@ -3,6 +3,7 @@ import ChainCore
 import ChainRecords
 import Foundation
 import PlaneCrypto
+import PlaneProtocol
 import PrivacyPlane
 import Synchronization
 import Testing

@@ -2,6 +2,7 @@ import ChainCore
 import ChainRecords
 import Foundation
 import PlaneCrypto
+import PlaneProtocol
 import PrivacyPlane
 import Synchronization
 import TestSupport
@@ -600,45 +601,61 @@ extension Hash32 {
 }
 
 extension KeyReleaseTests {
-    /// The direct EIP-712 hashing of tokens and receipts equals the generic TypedData walk (which the
-    /// eth-account tests pin down) for many random values.
-    @Test func staticHashesEqualTheGenericTypedData() throws {
-        var rng = DeterministicBytes(seed: 7)
-        for _ in 0..<50 {
-            let h = { Hash32(unchecked: rng.bytes(32)) }
-            let token = AccessToken(
-                consumer: try Address(rng.bytes(20)),
-                dataset: h(),
-                mode: rng.bytes(1)[0] & 1 == 0 ? .explore : .secure,
-                imageDigest: h(),
-                jobID: h(),
-                notBefore: UInt64(rng.bytes(1)[0]),
-                expiry: .max,
-                nonce: h()
+    /// The plane owns the token decision and asks the caller's admission at the two points it knows who is
+    /// asking: a forged token (counted as anonymous) and a verified one (counted against its consumer). A
+    /// refusal by either is `rateLimited` and uses nothing: the token still releases once admitted.
+    @Test func keyReleaseAsksAdmissionForForgeriesAndForTheVerifiedConsumer() async throws {
+        let plane = try release()
+        let token = try secureToken()
+        let asked = Mutex<[String]>([])
+        let closed = ReleaseAdmission(
+            forged: {
+                asked.withLock { $0.append("forged") }
+                return false
+            },
+            consumer: { consumer in
+                asked.withLock { $0.append(consumer.checksummed) }
+                return false
+            }
+        )
+        // A token signed by someone else: the forgery limit decides between 429 and 401.
+        let forger = Keccak256.hash(utf8: "not the plane").bytes
+        let forged = try SignedAccessToken(signing: token.token, domain: Self.domain, privateKey: forger)
+        await expectRefusal(.rateLimited) {
+            _ = try await plane.release(
+                try request(forged, sandbox: X25519PrivateKey()),
+                now: Self.now,
+                admission: closed
             )
-            let domain = TokenDomain(
-                chainID: UInt64(rng.bytes(1)[0]) << 40,
-                verifyingContract: try Address(rng.bytes(20))
-            )
-            #expect(try token.signingHash(domain) == (try token.typedData(domain).signingHash()))
-            let receipt = KeyReleaseReceipt(
-                sequence: .max,
-                previous: h(),
-                kind: .provider,
-                rental: h(),
-                dataset: h(),
-                recipient: try Address(rng.bytes(20)),
-                blockNumber: 12_345_678,
-                blockHash: h(),
-                token: h(),
-                evidence: h(),
-                evidenceKind: .developmentInsecure,
-                imageDigest: h(),
-                jobID: h(),
-                keyVersion: .max,
-                releasedAt: 1
-            )
-            #expect(try receipt.signingHash(domain) == (try receipt.typedData(domain).signingHash()))
         }
+        await expectRefusal(.tokenRefused) {
+            _ = try await plane.release(try request(forged, sandbox: X25519PrivateKey()), now: Self.now)
+        }
+        // A good token: the consumer's limit is asked with the token's consumer, and a refusal uses nothing.
+        await expectRefusal(.rateLimited) {
+            _ = try await plane.release(
+                try request(token, sandbox: X25519PrivateKey()),
+                now: Self.now,
+                admission: closed
+            )
+        }
+        #expect(asked.withLock { $0 } == ["forged", Self.consumer.checksummed])
+        #expect(plane.receipts.count == 0)
+        _ = try await plane.release(try request(token, sandbox: X25519PrivateKey()), now: Self.now)
+        #expect(plane.receipts.count == 1)
+    }
+
+    /// Token issuing and key release read the chain through one `AccessChecks`: a rental revoked after a
+    /// token was issued refuses the release with the same code the issuer would give.
+    @Test func issuerAndReleaseShareOneSetOfChecks() async throws {
+        let plane = try release()
+        let issuer = try issuer()
+        #expect(plane.checks.signer == issuer.checks.signer)
+        let token = try secureToken()
+        index.content.withLock { $0.rentals[Self.rentalKey]?.status = .revoked }
+        await expectRefusal(.rentalInactive) {
+            _ = try await plane.release(try request(token, sandbox: X25519PrivateKey()), now: Self.now)
+        }
+        await expectRefusal(.rentalInactive) { _ = try secureToken() }
     }
 }

@@ -2,6 +2,7 @@ import ChainCore
 import ChainRecords
 import Foundation
 import PlaneCrypto
+import PlaneProtocol
 import PrivacyPlane
 import Synchronization
 import Testing

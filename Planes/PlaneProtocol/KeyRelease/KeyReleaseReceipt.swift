@@ -120,8 +120,30 @@ public struct KeyReleaseReceipt: Hashable, Sendable {
 /// A receipt with its signing hash and the plane's signature.
 public struct SignedReceipt: Hashable, Sendable {
     public var receipt: KeyReleaseReceipt
+    /// The receipt's EIP-712 signing hash under the token domain.
     public var hash: Hash32
     public var signature: Signature
+
+    public init(receipt: KeyReleaseReceipt, hash: Hash32, signature: Signature) {
+        self.receipt = receipt
+        self.hash = hash
+        self.signature = signature
+    }
+
+    /// Signs `receipt` under `domain` with the plane's key.
+    public init(signing receipt: KeyReleaseReceipt, domain: TokenDomain, privateKey: [UInt8]) throws(ChainError) {
+        let hash = try receipt.signingHash(domain)
+        self.init(receipt: receipt, hash: hash, signature: try Secp256k1.shared.sign(hash, privateKey: privateKey))
+    }
+
+    /// Whether `hash` is the receipt's signing hash under `domain` and `signer` signed it (what an auditor
+    /// checks against the on-chain privacy signer).
+    public func verify(domain: TokenDomain, signer: Address) -> Bool {
+        guard let expected = try? receipt.signingHash(domain), expected == hash,
+            let recovered = try? Secp256k1.shared.recoverAddress(hash, signature)
+        else { return false }
+        return recovered == signer
+    }
 }
 
 /// Which kind of evidence a sandbox presented.

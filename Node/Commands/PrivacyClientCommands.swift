@@ -1,111 +1,35 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Attestation
 import ChainCore
 import Foundation
-import NIOCore
-import NIOHTTP1
 import PlaneCrypto
-import PrivacyPlane
+import PlaneProtocol
 
-/// Talks to a Privacy Plane over HTTP: what providers, consumers and (for development) sandboxes run.
-struct PlaneClient {
-    let base: String
-
-    struct Refused: Error {
-        let status: Int
-        let code: String
-        let message: String
-    }
-
-    /// POSTs (or GETs, without a body) JSON; the answer's JSON object, or `Refused` with the plane's error.
-    func call(_ path: String, _ body: [String: Any]? = nil, session: String? = nil) async throws -> [String: Any] {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = body == nil ? .GET : .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let session { request.headers.add(name: "Authorization", value: "Bearer \(session)") }
-        if let body { request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body))) }
-        let response: HTTPClientResponse
-        do { response = try await HTTPClient.shared.execute(request, timeout: .seconds(30)) } catch {
-            throw CLIFailure.io("cannot reach the Privacy Plane at \(base): \(error)")
-        }
-        let data = Data((try await response.body.collect(upTo: 4 << 20)).readableBytesView)
-        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        guard response.status.code == 200 else {
-            let error = object?["error"] as? [String: Any]
-            throw Refused(
-                status: Int(response.status.code),
-                code: error?["code"] as? String ?? "http_\(response.status.code)",
-                message: error?["message"] as? String ?? "no message"
-            )
-        }
-        guard let object else {
-            throw CLIFailure.malformed("the plane answered \(path) with something other than JSON")
-        }
-        return object
-    }
-
-    /// Runs `body`; a refusal becomes a message and exit 4 (key refused) or 2 (malformed request).
+/// What the client commands share: reporting a refusal, writing secrets, receiving a wrapped key.
+enum PlaneClientSupport {
+    /// Runs `body`; a failure becomes a message and its exit code (see `ExitCodes.code(for:)`).
     static func reporting(_ body: () async throws -> Void) async throws {
-        do { try await body() } catch let refused as Refused {
-            FileHandle.standardError.write(
-                Data(
-                    "delong: the Privacy Plane refused (HTTP \(refused.status) \(refused.code)): \(refused.message)\n"
-                        .utf8
-                )
-            )
-            throw ExitCode(
-                refused.status == 400 || refused.status == 413 ? ExitCodes.malformedInput : ExitCodes.keyRefused
-            )
-        } catch let failure as CLIFailure {
-            FileHandle.standardError.write(Data("delong: \(failure.message)\n".utf8))
-            throw ExitCode(failure.exitCode)
+        do { try await body() } catch let error as ExitCode { throw error } catch {
+            throw ExitCodes.report(error)
         }
     }
 
-    /// The plane's token domain (chain id and AlgorithmRegistry), from its /v1/attestation.
-    func tokenDomain() async throws -> TokenDomain {
-        let identity = try await call("/v1/attestation")
-        guard let d = identity["tokenDomain"] as? [String: Any], let chainID = d["chainId"] as? Int, chainID >= 0,
-            let registry = (d["verifyingContract"] as? String).flatMap({ try? Address(hex: $0) })
-        else { throw CLIFailure.malformed("the plane's /v1/attestation has no token domain") }
-        return TokenDomain(chainID: UInt64(chainID), verifyingContract: registry)
-    }
-
-    /// Writes a secret file with mode 0600 under a temporary name, then renames it into place.
-    static func writeSecret(_ bytes: [UInt8], to path: String) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw CLIFailure.io("cannot create \(temporary)") }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw CLIFailure.io("cannot write \(path)")
-        }
-    }
-
-    /// Receives a wrapped DEK for a fresh X25519 key and writes it as a key file (32 raw bytes, 0600).
+    /// Unwraps the DEK in `response` for `recipient` and writes it as a key file (32 raw bytes, 0600).
     /// The wrap binds `chainID` (the chain the caller expects the key for): a key wrapped for another chain
     /// does not authenticate.
     static func receiveKey(
-        _ answer: [String: Any],
+        _ response: KeyReleaseResponse,
         recipient: X25519PrivateKey,
         chainID: UInt64,
         out: String
-    ) throws -> [String: Any] {
-        let wrapped = try KeyWrap.Wrapped(json: answer["wrapped"])
-        guard let dek = try KeyWrap.unwrap(wrapped, recipient: recipient, chainID: chainID) else {
+    ) throws {
+        guard let dek = try KeyWrap.unwrap(response.wrapped, recipient: recipient, chainID: chainID) else {
             throw CLIFailure(
                 exitCode: ExitCodes.verificationFailed,
                 message: "the wrapped key did not authenticate (for chain id \(chainID))"
             )
         }
-        var bytes = dek.withUnsafeBytes { Array($0) }
-        defer { SecretBytes.wipe(&bytes) }
-        try writeSecret(bytes, to: out)
-        return answer["receipt"] as? [String: Any] ?? [:]
+        do { try SecretFile.write(dek, to: out) } catch { throw CLIFailure.io("cannot write \(out): \(error.reason)") }
     }
 }
 
@@ -126,16 +50,14 @@ struct PrivacyLoginCommand: AsyncParsableCommand {
     @Option(help: "Where to write the session token (mode 0600).") var out: String
 
     func run() async throws {
-        try await PlaneClient.reporting {
-            let client = PlaneClient(base: options.plane)
-            let key = try PrivacyServeCommand.readKey(walletKey, what: "wallet key")
+        try await PlaneClientSupport.reporting {
+            let client = PrivacyPlaneClient(base: options.plane)
+            let key = try readKeyFile(walletKey, what: "wallet key")
             var privateKey = key.withUnsafeBytes { Array($0) }
             defer { SecretBytes.wipe(&privateKey) }
-            guard let nonce = try await client.call("/v1/nonce")["nonce"] as? String else {
-                throw CLIFailure.malformed("the plane's /v1/nonce answer has no nonce")
-            }
+            let nonce = try await client.nonce()
             let address = try Secp256k1.shared.address(privateKey: privateKey)
-            let now = RFC3339Timestamp(unixSeconds: Int64(Date().timeIntervalSince1970))
+            let now = RFC3339.format(Int64(Date().timeIntervalSince1970))
             let message = """
                 \(domain) wants you to sign in with your Ethereum account:
                 \(address.checksummed)
@@ -149,17 +71,14 @@ struct PrivacyLoginCommand: AsyncParsableCommand {
                 Issued At: \(now)
                 """
             let signature = try Secp256k1.shared.sign(PersonalMessage.hash(Array(message.utf8)), privateKey: privateKey)
-            let answer = try await client.call(
-                "/v1/login",
-                ["message": message, "signature": Hex.encode(signature.rsv)]
-            )
-            guard let session = answer["session"] as? String else {
-                throw CLIFailure.malformed("the plane's /v1/login answer has no session")
+            let login = try await client.login(message: message, signature: signature)
+            let session = Array(login.session.utf8)
+            do throws(PlaneCryptoError) { try SecretFile.write(session, to: out) } catch {
+                throw CLIFailure.io("cannot write \(out): \(error.reason)")
             }
-            try PlaneClient.writeSecret(Array(session.utf8), to: out)
             print(
                 JSONOutput.object([
-                    ("address", .string(address.checksummed)), ("expiresAt", .optional(answer["expiresAt"] as? String)),
+                    ("address", .string(address.checksummed)), ("expiresAt", .optional(login.expiresAt)),
                     ("session", .string(out)),
                 ]).rendered()
             )
@@ -188,19 +107,22 @@ struct PrivacyProviderKeyCommand: AsyncParsableCommand {
     @Option(help: "Where to write the DEK (32 raw bytes, mode 0600).") var out: String
 
     func run() async throws {
-        try await PlaneClient.reporting {
+        try await PlaneClientSupport.reporting {
+            guard let datasetID = try? Hash32(hex: dataset) else {
+                throw CLIFailure.malformed("--dataset: expected 0x + 64 hex digits, found \"\(dataset)\"")
+            }
             let recipient = try X25519PrivateKey()
-            let client = PlaneClient(base: options.plane)
+            let client = PrivacyPlaneClient(base: options.plane)
             var expectedChain = chainId ?? 0
             if chainId == nil { expectedChain = try await client.tokenDomain().chainID }
-            let answer = try await client.call(
-                "/v1/keys/provider",
-                ["dataset": dataset, "keyVersion": Int(keyVersion), "recipientKey": Hex.encode(recipient.publicKey)],
+            let response = try await client.providerKey(
+                ProviderKeyRequest(dataset: datasetID, recipientKey: recipient.publicKey, keyVersion: keyVersion),
                 session: try readSession(session)
             )
-            let receipt = try PlaneClient.receiveKey(answer, recipient: recipient, chainID: expectedChain, out: out)
+            try PlaneClientSupport.receiveKey(response, recipient: recipient, chainID: expectedChain, out: out)
+            let receipt = response.receipt
             print(
-                JSONOutput.object([("key", .string(out)), ("receipt", .optional(receiptSummary(receipt)))]).rendered()
+                JSONOutput.object([("key", .string(out)), ("receipt", .string(receiptSummary(receipt)))]).rendered()
             )
         }
     }
@@ -221,15 +143,18 @@ struct PrivacyTokenCommand: AsyncParsableCommand {
     @Option(help: "Where to write the token JSON.") var out: String
 
     func run() async throws {
-        try await PlaneClient.reporting {
+        try await PlaneClientSupport.reporting {
             var body: [String: Any] = ["dataset": dataset, "mode": mode]
             if let image { body["imageDigest"] = image }
             if let job { body["jobId"] = job }
-            let token = try await PlaneClient(base: options.plane).call(
-                "/v1/tokens",
-                body,
-                session: try readSession(session)
-            )
+            // The plane judges the request as typed; this command only passes the options on.
+            let token = try SignedAccessToken(
+                json: try await PrivacyPlaneClient(base: options.plane).call(
+                    "/v1/tokens",
+                    body,
+                    session: try readSession(session)
+                )
+            ).json
             let data = try JSONSerialization.data(withJSONObject: token, options: [.sortedKeys])
             do { try data.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
                 throw CLIFailure.io("cannot write \(out)")
@@ -269,7 +194,7 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
     @Option(help: "Where to write the DEK (32 raw bytes, mode 0600).") var out: String
 
     func run() async throws {
-        try await PlaneClient.reporting {
+        try await PlaneClientSupport.reporting {
             let json = try InputFile.json(InputFile.read(token, what: "token"), path: token, what: "token")
             let signed: SignedAccessToken
             do { signed = try SignedAccessToken(json: json) } catch {
@@ -278,7 +203,7 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
             guard let m = try? Hex.decode(measurements), m.count == 192 else {
                 throw CLIFailure.malformed("--measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
             }
-            let client = PlaneClient(base: options.plane)
+            let client = PrivacyPlaneClient(base: options.plane)
             let domain = try await client.tokenDomain()
             let sandbox = try X25519PrivateKey()
             let reportData = KeyWrap.reportData(
@@ -291,17 +216,19 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
                 rtmr: [Array(m[48..<96]), Array(m[96..<144]), Array(m[144..<192]), [UInt8](repeating: 0, count: 48)],
                 reportData: reportData
             )
-            let answer = try await client.call(
-                "/v1/keys/release",
-                [
-                    "token": json as Any, "evidence": Hex.encode(evidence.json()),
-                    "sandboxKey": Hex.encode(sandbox.publicKey), "keyVersion": Int(keyVersion),
-                ]
+            let response = try await client.releaseKey(
+                KeyReleaseRequest(
+                    token: signed,
+                    evidence: evidence.json(),
+                    sandboxKey: sandbox.publicKey,
+                    keyVersion: keyVersion
+                )
             )
-            let receipt = try PlaneClient.receiveKey(answer, recipient: sandbox, chainID: domain.chainID, out: out)
+            try PlaneClientSupport.receiveKey(response, recipient: sandbox, chainID: domain.chainID, out: out)
+            let receipt = response.receipt
             print(
                 JSONOutput.object([
-                    ("key", .string(out)), ("receipt", .optional(receiptSummary(receipt))),
+                    ("key", .string(out)), ("receipt", .string(receiptSummary(receipt))),
                     (
                         "developmentDigest",
                         .string(Hex.encode(InsecureDevelopmentEvidence.measurementDigest(measurements: m)))
@@ -312,10 +239,7 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
     }
 }
 
-/// "sequence N, hash 0x…" for a receipt JSON object.
-func receiptSummary(_ receipt: [String: Any]) -> String? {
-    guard let r = receipt["receipt"] as? [String: Any], let sequence = r["sequence"] as? String,
-        let hash = receipt["hash"] as? String
-    else { return nil }
-    return "sequence \(sequence), hash \(hash)"
+/// "sequence N, hash 0x…" for a receipt.
+func receiptSummary(_ receipt: SignedReceipt) -> String {
+    "sequence \(receipt.receipt.sequence), hash \(receipt.hash.hex)"
 }

@@ -15,12 +15,12 @@ public struct AccessToken: Hashable, Sendable {
         /// "explore" or "secure", as the HTTP API and token JSON spell it.
         public var name: String { self == .secure ? "secure" : "explore" }
 
-        /// The mode named `name`, or a `badRequest` naming `field`.
-        public init(name: String, field: String) throws(PrivacyPlaneError) {
+        /// The mode named `name`, or a `malformed` error naming `field`.
+        public init(name: String, field: String) throws(PlaneProtocolError) {
             switch name {
             case "secure": self = .secure
             case "explore": self = .explore
-            default: throw PrivacyPlaneError(.badRequest, "\(field): expected secure or explore, found \(name)")
+            default: throw PlaneProtocolError(.malformed, "\(field): expected secure or explore, found \(name)")
             }
         }
     }

@@ -1,6 +1,6 @@
 import ChainCore
 import Foundation
-import PrivacyPlane
+import PlaneProtocol
 import TestSupport
 import Testing
 

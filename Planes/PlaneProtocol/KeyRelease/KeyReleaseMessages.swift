@@ -1,0 +1,59 @@
+public import ChainCore
+
+/// A key release to a Secure Mode sandbox: what the sandbox sends to `POST /v1/keys/release`.
+public struct KeyReleaseRequest: Sendable {
+    public var token: SignedAccessToken
+    public var evidence: [UInt8]
+    /// The sandbox's ephemeral X25519 public key (bound in the evidence's REPORTDATA).
+    public var sandboxKey: [UInt8]
+    public var keyVersion: UInt32
+
+    public init(token: SignedAccessToken, evidence: [UInt8], sandboxKey: [UInt8], keyVersion: UInt32 = 1) {
+        self.token = token
+        self.evidence = evidence
+        self.sandboxKey = sandboxKey
+        self.keyVersion = keyVersion
+    }
+}
+
+/// What a dataset's provider sends to `POST /v1/keys/provider` (signed in: the session names the provider).
+public struct ProviderKeyRequest: Hashable, Sendable {
+    public var dataset: Hash32
+    /// The provider's fresh X25519 public key.
+    public var recipientKey: [UInt8]
+    public var keyVersion: UInt32
+
+    public init(dataset: Hash32, recipientKey: [UInt8], keyVersion: UInt32 = 1) {
+        self.dataset = dataset
+        self.recipientKey = recipientKey
+        self.keyVersion = keyVersion
+    }
+}
+
+/// What a signed-in consumer sends to `POST /v1/tokens`.
+public struct TokenRequest: Hashable, Sendable {
+    public var dataset: Hash32
+    public var mode: AccessToken.Mode
+    /// The algorithm to run (Secure Mode only; zero for explore).
+    public var imageDigest: Hash32
+    /// The job the token is for (Secure Mode only; zero for explore).
+    public var jobID: Hash32
+
+    public init(dataset: Hash32, mode: AccessToken.Mode, imageDigest: Hash32 = .zero, jobID: Hash32 = .zero) {
+        self.dataset = dataset
+        self.mode = mode
+        self.imageDigest = imageDigest
+        self.jobID = jobID
+    }
+}
+
+/// A released key: the wrapped DEK and the receipt that records it.
+public struct KeyReleaseResponse: Sendable {
+    public var wrapped: KeyWrap.Wrapped
+    public var receipt: SignedReceipt
+
+    public init(wrapped: KeyWrap.Wrapped, receipt: SignedReceipt) {
+        self.wrapped = wrapped
+        self.receipt = receipt
+    }
+}

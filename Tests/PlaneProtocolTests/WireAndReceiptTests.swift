@@ -1,0 +1,224 @@
+import ChainCore
+import Foundation
+import PlaneCrypto
+import PlaneProtocol
+import TestSupport
+import Testing
+
+/// What crosses between parties survives the wire, and what is damaged on it is refused by name.
+@Suite struct WireAndReceiptTests {
+    static let planeKey = Keccak256.hash(utf8: "delong privacy plane test key").bytes
+    static let domain = TokenDomain(
+        chainID: 31337,
+        verifyingContract: try! Address(hex: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")
+    )
+    static let token = AccessToken(
+        consumer: try! Address(hex: "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"),
+        dataset: Keccak256.hash(utf8: "admissions"),
+        mode: .secure,
+        imageDigest: Keccak256.hash(utf8: "image"),
+        jobID: Keccak256.hash(utf8: "job"),
+        notBefore: 1_800_000_000,
+        expiry: 1_800_003_600,
+        nonce: Keccak256.hash(utf8: "nonce")
+    )
+    static let receipt = KeyReleaseReceipt(
+        sequence: 7,
+        previous: Keccak256.hash(utf8: "previous"),
+        kind: .sandbox,
+        rental: token.rental,
+        dataset: token.dataset,
+        recipient: token.consumer,
+        blockNumber: 123,
+        blockHash: Keccak256.hash(utf8: "block"),
+        token: Keccak256.hash(utf8: "token"),
+        evidence: Keccak256.hash(utf8: "evidence"),
+        evidenceKind: .tdx,
+        imageDigest: token.imageDigest,
+        jobID: token.jobID,
+        keyVersion: 2,
+        releasedAt: 1_800_000_100
+    )
+
+    /// The JSON of `value` through JSONSerialization and back, as it travels.
+    static func roundTrip(_ value: [String: Any]) throws -> [String: Any] {
+        try #require(
+            JSONSerialization.jsonObject(with: JSONSerialization.data(withJSONObject: value)) as? [String: Any]
+        )
+    }
+
+    @Test func aSignedReceiptVerifiesAgainstItsSignerOnlyAndSurvivesTheWire() throws {
+        let signed = try SignedReceipt(signing: Self.receipt, domain: Self.domain, privateKey: Self.planeKey)
+        let signer = try Secp256k1.shared.address(privateKey: Self.planeKey)
+        #expect(signed.verify(domain: Self.domain, signer: signer))
+        #expect(!signed.verify(domain: Self.domain, signer: Self.token.consumer), "another signer")
+        #expect(
+            !signed.verify(
+                domain: TokenDomain(chainID: 1, verifyingContract: Self.domain.verifyingContract),
+                signer: signer
+            ),
+            "another chain's domain"
+        )
+        var edited = signed
+        edited.receipt.keyVersion = 3
+        #expect(!edited.verify(domain: Self.domain, signer: signer), "an edited receipt")
+
+        let parsed = try SignedReceipt(json: try Self.roundTrip(signed.json))
+        #expect(parsed == signed)
+        #expect(parsed.verify(domain: Self.domain, signer: signer))
+    }
+
+    @Test func keyReleaseMessagesSurviveTheWire() throws {
+        let signedToken = try SignedAccessToken(signing: Self.token, domain: Self.domain, privateKey: Self.planeKey)
+        let request = KeyReleaseRequest(
+            token: signedToken,
+            evidence: Array("evidence".utf8),
+            sandboxKey: [UInt8](repeating: 9, count: 32),
+            keyVersion: 3
+        )
+        let parsed = try KeyReleaseRequest(json: try Self.roundTrip(request.json))
+        #expect(parsed.token == signedToken && parsed.evidence == request.evidence)
+        #expect(parsed.sandboxKey == request.sandboxKey && parsed.keyVersion == 3)
+
+        var noVersion = request.json
+        noVersion["keyVersion"] = nil
+        #expect(try KeyReleaseRequest(json: noVersion).keyVersion == 1, "an absent key version is 1")
+
+        let tokenRequest = TokenRequest(
+            dataset: Self.token.dataset,
+            mode: .secure,
+            imageDigest: Self.token.imageDigest,
+            jobID: Self.token.jobID
+        )
+        #expect(try TokenRequest(json: try Self.roundTrip(tokenRequest.json)) == tokenRequest)
+        let explore = TokenRequest(dataset: Self.token.dataset, mode: .explore)
+        #expect(explore.json["imageDigest"] == nil)
+        #expect(try TokenRequest(json: try Self.roundTrip(explore.json)) == explore)
+
+        let provider = ProviderKeyRequest(
+            dataset: Self.token.dataset,
+            recipientKey: [UInt8](repeating: 1, count: 32),
+            keyVersion: 4
+        )
+        #expect(try ProviderKeyRequest(json: try Self.roundTrip(provider.json)) == provider)
+
+        let response = KeyReleaseResponse(
+            wrapped: KeyWrap.Wrapped(
+                dataset: Self.token.dataset,
+                keyVersion: 2,
+                tokenHash: Self.receipt.token,
+                evidenceHash: Self.receipt.evidence,
+                planeKey: [UInt8](repeating: 2, count: 32),
+                nonce: [UInt8](repeating: 3, count: 12),
+                sealed: [UInt8](repeating: 4, count: 48)
+            ),
+            receipt: try SignedReceipt(signing: Self.receipt, domain: Self.domain, privateKey: Self.planeKey)
+        )
+        let back = try KeyReleaseResponse(json: try Self.roundTrip(response.json))
+        #expect(back.wrapped == response.wrapped && back.receipt == response.receipt)
+    }
+
+    @Test func damagedFieldsAreMalformedAndNamed() throws {
+        let signedToken = try SignedAccessToken(signing: Self.token, domain: Self.domain, privateKey: Self.planeKey)
+        var body: [String: Any] = [
+            "token": signedToken.json, "evidence": "0x00", "sandboxKey": "0x" + String(repeating: "11", count: 32),
+        ]
+
+        body["keyVersion"] = "two"
+        #expect { _ = try KeyReleaseRequest(json: body) } throws: { error in
+            (error as? PlaneProtocolError)?.code == .malformed && "\(error)".contains("request.keyVersion")
+        }
+        body["keyVersion"] = nil
+        body["evidence"] = "not hex"
+        #expect { _ = try KeyReleaseRequest(json: body) } throws: { error in
+            (error as? PlaneProtocolError)?.code == .malformed && "\(error)".contains("request.evidence")
+        }
+        #expect { _ = try TokenRequest(json: ["mode": "audit", "dataset": Self.token.dataset.hex]) } throws: { error in
+            (error as? PlaneProtocolError)?.code == .malformed && "\(error)".contains("request.mode")
+        }
+        var receipt = try SignedReceipt(signing: Self.receipt, domain: Self.domain, privateKey: Self.planeKey).json
+        var inner = try #require(receipt["receipt"] as? [String: Any])
+        inner["sequence"] = 7
+        receipt["receipt"] = inner
+        #expect { _ = try SignedReceipt(json: receipt) } throws: { error in
+            (error as? PlaneProtocolError)?.code == .malformed && "\(error)".contains("receipt.receipt.sequence")
+        }
+    }
+
+    @Test func errorEnvelopesParseAndCodesAreSnakeCase() {
+        let envelope = ErrorEnvelope(code: "rental_inactive", message: "no rental")
+        #expect(ErrorEnvelope(json: envelope.json) == envelope)
+        #expect(ErrorEnvelope(json: ["result": 1]) == nil)
+        #expect(ErrorEnvelope.snakeCase("tokenAlreadyUsed") == "token_already_used")
+        let refused = PlaneProtocolError(refusedWith: 409, envelope)
+        #expect(refused.code == .refused && refused.refusal?.status == 409 && refused.refusal?.envelope == envelope)
+        #expect(refused.reason == "the Privacy Plane refused (HTTP 409 rental_inactive): no rental")
+    }
+
+    /// Both ends share one definition of the wrap: what the plane wraps for a key opens with that key on the
+    /// chain it was wrapped for, and nowhere else.
+    @Test func aWrappedKeyOpensForItsRecipientOnItsChainOnly() throws {
+        let dek = SecretBytes(copying: [UInt8](repeating: 0x5A, count: 32))
+        let recipient = try X25519PrivateKey()
+        let wrapped = try KeyWrap.wrap(
+            dek,
+            chainID: 31337,
+            dataset: Self.token.dataset,
+            keyVersion: 2,
+            tokenHash: Self.receipt.token,
+            evidenceHash: Self.receipt.evidence,
+            recipientKey: recipient.publicKey
+        )
+        let opened = try #require(try KeyWrap.unwrap(wrapped, recipient: recipient, chainID: 31337))
+        #expect(opened.constantTimeEquals(dek))
+        #expect(try KeyWrap.unwrap(wrapped, recipient: recipient, chainID: 1) == nil)
+        #expect(try KeyWrap.unwrap(wrapped, recipient: try X25519PrivateKey(), chainID: 31337) == nil)
+        var edited = wrapped
+        edited.keyVersion = 3
+        #expect(try KeyWrap.unwrap(edited, recipient: recipient, chainID: 31337) == nil)
+    }
+}
+
+@Suite struct StaticTypedDataTests {
+    /// The direct EIP-712 hashing of tokens and receipts equals the generic TypedData walk (which the
+    /// eth-account tests pin down) for many random values.
+    @Test func staticHashesEqualTheGenericTypedData() throws {
+        var rng = DeterministicBytes(seed: 7)
+        for _ in 0..<50 {
+            let h = { try! Hash32(rng.bytes(32)) }
+            let token = AccessToken(
+                consumer: try Address(rng.bytes(20)),
+                dataset: h(),
+                mode: rng.bytes(1)[0] & 1 == 0 ? .explore : .secure,
+                imageDigest: h(),
+                jobID: h(),
+                notBefore: UInt64(rng.bytes(1)[0]),
+                expiry: .max,
+                nonce: h()
+            )
+            let domain = TokenDomain(
+                chainID: UInt64(rng.bytes(1)[0]) << 40,
+                verifyingContract: try Address(rng.bytes(20))
+            )
+            #expect(try token.signingHash(domain) == (try token.typedData(domain).signingHash()))
+            let receipt = KeyReleaseReceipt(
+                sequence: .max,
+                previous: h(),
+                kind: .provider,
+                rental: h(),
+                dataset: h(),
+                recipient: try Address(rng.bytes(20)),
+                blockNumber: 12_345_678,
+                blockHash: h(),
+                token: h(),
+                evidence: h(),
+                evidenceKind: .developmentInsecure,
+                imageDigest: h(),
+                jobID: h(),
+                keyVersion: .max,
+                releasedAt: 1
+            )
+            #expect(try receipt.signingHash(domain) == (try receipt.typedData(domain).signingHash()))
+        }
+    }
+}
