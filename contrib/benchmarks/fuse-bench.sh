@@ -10,6 +10,8 @@
 # Needs fio, gocryptfs and fuse3 (apt-get install fio gocryptfs fuse3) and a Swift toolchain.
 # Environment:
 #   DELONG       path of a delong binary to use instead of building one (default: swift build -c release)
+#   BASELINE     path of another delong binary (say, an older build) measured on the same sealed tree in the
+#                same run, as extra rows: before/after figures that share their noise
 #   BENCH_DIR    where to put the 1 GiB files   (default: a new directory under $TMPDIR or /tmp)
 #   CHUNK_SIZES  chunk sizes to seal and mount  (default: the format default; e.g. "4096 16384 65536")
 #   RUNTIME      seconds per random-read test   (default: 8)
@@ -110,6 +112,12 @@ for cs in $CHUNK_SIZES; do
     names+=("delong mount (chunk $cs)")
     mounters+=("\"$DELONG\" fs mount \"$sealed\" \"$mnt\" --key-file \"$work/key\" >/dev/null 2>&1; wait_mounted \"$mnt\"")
     files+=("$mnt/data.bin")
+    if [ -n "${BASELINE:-}" ]; then
+        bmnt="$work/mnt-baseline-$cs"; mkdir -p "$bmnt"; mounts+=("$bmnt")
+        names+=("baseline delong (chunk $cs)")
+        mounters+=("\"$BASELINE\" fs mount \"$sealed\" \"$bmnt\" --key-file \"$work/key\" >/dev/null 2>&1; wait_mounted \"$bmnt\"")
+        files+=("$bmnt/data.bin")
+    fi
 done
 
 cipher="$work/gocryptfs-cipher"; gmnt="$work/mnt-gocryptfs"; mkdir -p "$cipher" "$gmnt"; mounts+=("$gmnt")
