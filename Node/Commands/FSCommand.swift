@@ -14,7 +14,7 @@ struct FSCommand: AsyncParsableCommand {
     )
 }
 
-/// `delong fs mount SEALED_DIR MOUNTPOINT --key-file FILE [--foreground]`
+/// `delong fs mount SEALED_DIR MOUNTPOINT --key-file FILE [--foreground] [--allow-uid UID]`
 struct FSMountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mount",
@@ -35,11 +35,19 @@ struct FSMountCommand: ParsableCommand {
     @Option(help: "Expected dataset id, 0x + 64 hex digits.") var datasetId: String?
     @Option(help: "Memory bound of the decrypted-chunk cache, in MiB.") var cacheMib: Int = 64
     @Flag(help: "Let other users (for example a sandbox uid) read the mount.") var allowOther = false
+    @Option(
+        help:
+            "Serve only this caller uid (a job's); every other caller, root included, gets EACCES. Implies --allow-other."
+    )
+    var allowUid: UInt32?
     @Flag(help: "Stay in the foreground until unmounted.") var foreground = false
 
     func validate() throws {
         guard cacheMib >= 0, cacheMib <= 1 << 20 else {
             throw ValidationError("--cache-mib must be 0...1048576, found \(cacheMib)")
+        }
+        if let allowUid, allowUid == UInt32.max {
+            throw ValidationError("--allow-uid: expected a uid below 4294967295, found 4294967295 (the invalid uid -1)")
         }
     }
 
@@ -73,7 +81,12 @@ struct FSMountCommand: ParsableCommand {
             mount = DecryptFSMount(
                 dataset: dataset,
                 mountpoint: mountpoint,
-                options: .init(cacheBytes: cacheMib << 20, allowOther: allowOther, handleSignals: true),
+                options: .init(
+                    cacheBytes: cacheMib << 20,
+                    allowOther: allowOther,
+                    allowedUID: allowUid,
+                    handleSignals: true
+                ),
                 logger: logger
             )
         } catch {
@@ -97,8 +110,8 @@ enum FSBackground {
         var arguments = CommandLine.arguments
         arguments.append("--foreground")
         let executable = FSBackground.selfExecutable() ?? arguments[0]
-        let parentDevice = device(of: mountpoint + "/..")
-        let originalDevice = device(of: mountpoint)
+        // Asked of /proc/self/mountinfo, not of the mount: a mount restricted to a job uid refuses root's stat.
+        let originalDevice = MountTable.device(of: mountpoint)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -109,6 +122,9 @@ enum FSBackground {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // The detached mount process outlives this one: it must not keep the caller's other descriptors (a
+        // parent waiting for a pipe or socket to close would wait as long as the mount lives).
+        for fd in inheritedDescriptors() { posix_spawn_file_actions_addclose(&actions, fd) }
         let argv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: arguments.count + 1)
         for (i, a) in arguments.enumerated() { argv[i] = strdup(a) }
         argv[arguments.count] = nil
@@ -129,8 +145,7 @@ enum FSBackground {
                 DatasetCLI.note("error: the mount process exited with status \(code) before mounting")
                 throw ExitCode(code == 0 ? ExitCodes.systemError : code)
             }
-            let now = device(of: mountpoint)
-            if let now, now != originalDevice || now != parentDevice && originalDevice == parentDevice {
+            if let now = MountTable.device(of: mountpoint), now != originalDevice {
                 DatasetCLI.note("mounted at \(mountpoint) (pid \(pid)); unmount with: fusermount3 -u \(mountpoint)")
                 return
             }
@@ -141,9 +156,21 @@ enum FSBackground {
         throw ExitCode(ExitCodes.systemError)
     }
 
-    private static func device(of path: String) -> UInt64? {
-        var st = stat()
-        return stat(path, &st) == 0 ? UInt64(st.st_dev) : nil
+    /// Open descriptors above 2 that an exec would pass on (no FD_CLOEXEC).
+    private static func inheritedDescriptors() -> [Int32] {
+        guard let dir = opendir("/proc/self/fd") else { return [] }
+        defer { closedir(dir) }
+        let own = dirfd(dir)
+        var fds: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let fd = Int32(name), fd > 2, fd != own else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0, flags & FD_CLOEXEC == 0 { fds.append(fd) }
+        }
+        return fds
     }
 
     private static func selfExecutable() -> String? {

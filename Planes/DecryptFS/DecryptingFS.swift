@@ -10,6 +10,12 @@ public import Sealing
 /// logged once, naming the file and chunk. Called from libfuse's worker threads: everything here is immutable
 /// or behind a lock.
 ///
+/// With an allowed uid (``DecryptFSMount/Options/allowedUID``), every operation that reveals anything
+/// (getattr, which is also lookup; opendir and readdir; open; read; access; statfs) first checks the caller's uid
+/// from `fuse_get_context` and refuses any other caller, root included, with EACCES, so `allow_other` exposes
+/// nothing to other host users. Files and directories are then reported as owned by that uid, mode 0400 and
+/// 0500, so the kernel also refuses other non-root users from its own caches.
+///
 /// Paths are looked up by their bytes, never by Swift `String` equality (which is Unicode canonical
 /// equivalence): "café" in NFC and in NFD are two names, each with its own file, as on Linux.
 public final class DecryptingFS: @unchecked Sendable {
@@ -30,6 +36,10 @@ public final class DecryptingFS: @unchecked Sendable {
     private let children: [[UInt8]: [[UInt8]]]
     private let subdirectoryCounts: [[UInt8]: Int]
     private let owner: (uid: uid_t, gid: gid_t)
+    /// The one caller uid served, or nil to serve every caller the kernel lets through.
+    let allowedUID: uid_t?
+    /// The readahead the mount asks the kernel for, in bytes (0: the kernel's default).
+    var readaheadBytes: UInt32 = 0
     private let mountTime: timespec
     private let failuresLock = NSLockLike()
     private var loggedFailures: Set<[UInt8]> = []
@@ -42,8 +52,9 @@ public final class DecryptingFS: @unchecked Sendable {
         return (last == 0 ? [slash] : Array(path[..<last]), Array(path[(last + 1)...]))
     }
 
-    /// A filesystem over `dataset` with a chunk cache bounded by `cacheBytes`.
-    public init(dataset: SealedDataset, cacheBytes: Int, logger: Logger) {
+    /// A filesystem over `dataset` with a chunk cache bounded by `cacheBytes`; with `allowedUID`, only that uid
+    /// (and its group of the same number, as job uids have) is served.
+    public init(dataset: SealedDataset, cacheBytes: Int, allowedUID: UInt32? = nil, logger: Logger) {
         self.dataset = dataset
         self.cache = ChunkCache(capacityBytes: cacheBytes)
         self.logger = logger
@@ -63,7 +74,8 @@ public final class DecryptingFS: @unchecked Sendable {
         self.nodes = nodes
         self.children = children
         self.subdirectoryCounts = subdirectoryCounts
-        self.owner = (getuid(), getgid())
+        self.allowedUID = allowedUID.map { uid_t($0) }
+        self.owner = allowedUID.map { (uid_t($0), gid_t($0)) } ?? (getuid(), getgid())
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         self.mountTime = now
@@ -82,12 +94,12 @@ public final class DecryptingFS: @unchecked Sendable {
     func fill(_ st: UnsafeMutablePointer<stat>, _ node: Node) {
         memset(st, 0, MemoryLayout<stat>.size)
         if node.isDirectory {
-            st.pointee.st_mode = S_IFDIR | 0o555
+            st.pointee.st_mode = S_IFDIR | (allowedUID == nil ? 0o555 : 0o500)
             // 2 + subdirectories, as on disk: tree walkers (fts) use the link count to skip leaf directories.
             let path = [Self.slash] + Array((node.entry?.path ?? "").utf8)
             st.pointee.st_nlink = nlink_t(2 + (subdirectoryCounts[path] ?? 0))
         } else {
-            st.pointee.st_mode = S_IFREG | 0o444
+            st.pointee.st_mode = S_IFREG | (allowedUID == nil ? 0o444 : 0o400)
             st.pointee.st_nlink = 1
             st.pointee.st_size = off_t(node.size)
             st.pointee.st_blocks = blkcnt_t((node.size + 511) / 512)
@@ -98,6 +110,15 @@ public final class DecryptingFS: @unchecked Sendable {
         st.pointee.st_atim = mountTime
         st.pointee.st_mtim = mountTime
         st.pointee.st_ctim = mountTime
+    }
+
+    /// Whether the caller of the current FUSE request may see anything: always without an allowed uid, else only
+    /// when the request comes from exactly that uid (root is not the job).
+    @inline(__always)
+    func callerAllowed() -> Bool {
+        guard let allowedUID else { return true }
+        guard let context = fuse_get_context() else { return false }
+        return context.pointee.uid == allowedUID
     }
 
     /// Names in a directory with their file type bits (so readdir can report d_type).

@@ -14,24 +14,35 @@ enum FuseOperations {
     static func make() -> fuse_operations {
         var ops = fuse_operations()
         ops.`init` = { conn, cfg in
+            let fs = FuseOperations.filesystem()
             // The dataset is immutable for the mount's lifetime, so the kernel may cache pages, attributes
-            // and names indefinitely (until unmount).
+            // and names indefinitely (until unmount). With an allowed uid, attributes and names are not cached,
+            // so every stat and path walk reaches getattr and its caller check (open always does).
             if let cfg {
+                let timeout: Double = fs.allowedUID == nil ? 86400 : 0
                 cfg.pointee.kernel_cache = 1
-                cfg.pointee.entry_timeout = 86400
-                cfg.pointee.attr_timeout = 86400
-                cfg.pointee.negative_timeout = 86400
+                cfg.pointee.entry_timeout = timeout
+                cfg.pointee.attr_timeout = timeout
+                cfg.pointee.negative_timeout = timeout
+            }
+            // Cached pages never go stale, so no read needs a getattr round trip first.
+            if let conn {
+                conn.pointee.want &= ~UInt32(FUSE_CAP_AUTO_INVAL_DATA)
+                // The kernel keeps min(this, the mount's sysfs readahead): see DecryptFSMount.setReadahead.
+                if fs.readaheadBytes > 0 { conn.pointee.max_readahead = fs.readaheadBytes }
             }
             return fuse_get_context()!.pointee.private_data
         }
         ops.getattr = { path, st, _ in
             let fs = FuseOperations.filesystem()
+            guard fs.callerAllowed() else { return -EACCES }
             guard let st, let node = fs.node(path) else { return -ENOENT }
             fs.fill(st, node)
             return 0
         }
         ops.readdir = { path, buffer, filler, _, _, _ in
             let fs = FuseOperations.filesystem()
+            guard fs.callerAllowed() else { return -EACCES }
             guard let filler, let entries = fs.children(of: path) else { return -ENOENT }
             var st = stat()
             st.st_mode = S_IFDIR
@@ -43,8 +54,15 @@ enum FuseOperations {
             }
             return 0
         }
+        ops.opendir = { path, _ in
+            let fs = FuseOperations.filesystem()
+            guard fs.callerAllowed() else { return -EACCES }
+            guard let node = fs.node(path) else { return -ENOENT }
+            return node.isDirectory ? 0 : -ENOTDIR
+        }
         ops.open = { path, fi in
             let fs = FuseOperations.filesystem()
+            guard fs.callerAllowed() else { return -EACCES }
             guard let fi else { return -EINVAL }
             guard fi.pointee.flags & O_ACCMODE == O_RDONLY else { return -EROFS }
             guard let node = fs.node(path) else { return -ENOENT }
@@ -58,6 +76,7 @@ enum FuseOperations {
         ops.read = { _, buffer, size, offset, fi in
             guard let fi, let buffer, offset >= 0 else { return -EINVAL }
             let fs = FuseOperations.filesystem()
+            guard fs.callerAllowed() else { return -EACCES }
             let handle = Unmanaged<OpenFile>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(fi.pointee.fh))!)
                 .takeUnretainedValue()
             do throws(SealingError) {
@@ -85,6 +104,7 @@ enum FuseOperations {
             return 0
         }
         ops.statfs = { _, st in
+            guard FuseOperations.filesystem().callerAllowed() else { return -EACCES }
             guard let st else { return -EINVAL }
             memset(st, 0, MemoryLayout<statvfs>.size)
             st.pointee.f_bsize = 4096
@@ -95,6 +115,7 @@ enum FuseOperations {
         }
         ops.access = { path, mask in
             let fs = FuseOperations.filesystem()
+            guard fs.callerAllowed() else { return -EACCES }
             guard fs.node(path) != nil else { return -ENOENT }
             return mask & W_OK != 0 ? -EROFS : 0
         }

@@ -51,17 +51,23 @@ enum MountHarness {
         )
     }
 
-    /// Mounts `dir/sealed` on `dir/mnt`, runs `body(mountpoint)`, unmounts.
+    /// Mounts `dir/sealed` on `dir/mnt`, runs `body(mountpoint)`, unmounts. With `jobUID`, `dir/mnt` is created
+    /// as that uid's 0700 job mount directory and the mount serves only that uid (with allow_other).
     static func withMount<R>(
         _ dir: URL,
         key: SecretBytes = key(),
         cacheBytes: Int = 1 << 20,
+        jobUID: UInt32? = nil,
         logs: LogCapture? = nil,
         _ body: (URL) throws -> R
     ) throws -> R {
         disableCoreDumps()
         let mnt = dir.appendingPathComponent("mnt")
-        try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
+        if let jobUID {
+            try DecryptFSMount.createJobMountDirectory(mnt.path, uid: jobUID)
+        } else {
+            try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
+        }
         let dataset = try SealedDataset(
             root: dir.appendingPathComponent("sealed").path,
             keySource: InMemoryKeySource(key: key)
@@ -75,7 +81,7 @@ enum MountHarness {
         let mount = DecryptFSMount(
             dataset: dataset,
             mountpoint: mnt.path,
-            options: .init(cacheBytes: cacheBytes),
+            options: .init(cacheBytes: cacheBytes, allowedUID: jobUID),
             logger: logger
         )
         let done = DispatchSemaphore(value: 0)
@@ -119,12 +125,10 @@ enum MountHarness {
         var description: String { "\(path) was not mounted within 10 s (is /dev/fuse usable?)" }
     }
 
+    /// Waits for the mount in /proc/self/mountinfo (a mount restricted to a job uid refuses this process's stat).
     static func waitUntilMounted(_ mnt: URL, parent: URL) throws {
-        var parentStat = stat()
-        stat(parent.path, &parentStat)
         for _ in 0..<1000 {
-            var st = stat()
-            if stat(mnt.path, &st) == 0, st.st_dev != parentStat.st_dev { return }
+            if MountTable.isMounted(mnt.path) { return }
             usleep(10_000)
         }
         throw NotMounted(path: mnt.path)

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Decrypt FUSE benchmark: one command, one run, the same 1 GiB plaintext read
 #   (1) through `delong fs mount` (sealed format v1), (2) through gocryptfs, (3) from the raw file.
-# Prints sequential MB/s and random 4 KiB reads/s for each.
+# Prints sequential MB/s and random 4 KiB reads/s for each, and each delong figure as a ratio of gocryptfs's
+# figure from the same run (only same-run ratios mean anything on a shared VM). Figures only: it never fails
+# on a slow result, and it is not run in CI.
 #
-# Usage (as root, from the package root, after `swift build -c release --scratch-path .build-sealing --product delong`):
+# Usage (as root, from any directory of a clean clone; builds the release `delong` it needs first):
 #   contrib/benchmarks/fuse-bench.sh
+# Needs fio, gocryptfs and fuse3 (apt-get install fio gocryptfs fuse3) and a Swift toolchain.
 # Environment:
-#   DELONG       path of the delong binary      (default: .build-sealing/release/delong)
+#   DELONG       path of a delong binary to use instead of building one (default: swift build -c release)
+#   BASELINE     path of another delong binary (say, an older build) measured on the same sealed tree in the
+#                same run, as extra rows: before/after figures that share their noise
 #   BENCH_DIR    where to put the 1 GiB files   (default: a new directory under $TMPDIR or /tmp)
 #   CHUNK_SIZES  chunk sizes to seal and mount  (default: the format default; e.g. "4096 16384 65536")
 #   RUNTIME      seconds per random-read test   (default: 8)
@@ -26,7 +31,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-DELONG="${DELONG:-$root/.build-sealing/release/delong}"
+DELONG="${DELONG:-}"
 RUNTIME="${RUNTIME:-8}"
 SIZE_MIB="${SIZE_MIB:-1024}"
 CHUNK_SIZES="${CHUNK_SIZES:-default}"
@@ -36,8 +41,14 @@ need fio "apt-get install fio"
 need gocryptfs "apt-get install gocryptfs (contrib/scripts/install-deps.sh)"
 need fusermount3 "apt-get install fuse3"
 need python3 "apt-get install python3"
-[ -x "$DELONG" ] || { echo "fuse-bench: $DELONG not found; build it: swift build -c release --scratch-path .build-sealing --product delong" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "fuse-bench: run as root (mounts, allow_other)" >&2; exit 2; }
+if [ -z "$DELONG" ]; then
+    need swift "a Swift 6 toolchain"
+    echo "fuse-bench: building the release delong (swift build -c release --product delong)" >&2
+    (cd "$root" && swift build -c release --product delong >&2)
+    DELONG="$(cd "$root" && swift build -c release --show-bin-path)/delong"
+fi
+[ -x "$DELONG" ] || { echo "fuse-bench: $DELONG is not an executable" >&2; exit 2; }
 
 work="${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/fuse-bench.XXXXXX")}"
 mkdir -p "$work"
@@ -101,6 +112,12 @@ for cs in $CHUNK_SIZES; do
     names+=("delong mount (chunk $cs)")
     mounters+=("\"$DELONG\" fs mount \"$sealed\" \"$mnt\" --key-file \"$work/key\" >/dev/null 2>&1; wait_mounted \"$mnt\"")
     files+=("$mnt/data.bin")
+    if [ -n "${BASELINE:-}" ]; then
+        bmnt="$work/mnt-baseline-$cs"; mkdir -p "$bmnt"; mounts+=("$bmnt")
+        names+=("baseline delong (chunk $cs)")
+        mounters+=("\"$BASELINE\" fs mount \"$sealed\" \"$bmnt\" --key-file \"$work/key\" >/dev/null 2>&1; wait_mounted \"$bmnt\"")
+        files+=("$bmnt/data.bin")
+    fi
 done
 
 cipher="$work/gocryptfs-cipher"; gmnt="$work/mnt-gocryptfs"; mkdir -p "$cipher" "$gmnt"; mounts+=("$gmnt")
@@ -127,12 +144,20 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "fuse-bench: round $round of $ROUNDS done" >&2
 done
 
+# The gocryptfs row is the reference: every row also shows its figures as a multiple of gocryptfs's.
+g=$(( ${#names[@]} - 2 ))
+# shellcheck disable=SC2086
+gseq=$(median ${seq[$g]})
+ratio() { python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f"{a / b:.2f}x" if b > 0 else "n/a")' "$1" "$2"; }
 results=()
 for i in "${!names[@]}"; do
     # shellcheck disable=SC2086
-    results+=("$(printf '%-34s %10s %12s %12s   (seq runs: %s)' "${names[$i]}" "$(median ${seq[$i]})" "${r1[$i]}" "${r4[$i]}" "${seq[$i]% }")")
+    s=$(median ${seq[$i]})
+    results+=("$(printf '%-34s %10s %7s %12s %7s %12s %7s   (seq runs: %s)' "${names[$i]}" \
+        "$s" "$(ratio "$s" "$gseq")" "${r1[$i]}" "$(ratio "${r1[$i]}" "${r1[$g]}")" \
+        "${r4[$i]}" "$(ratio "${r4[$i]}" "${r4[$g]}")" "${seq[$i]% }")")
 done
 
 echo
-printf '%-34s %10s %12s %12s\n' "${SIZE_MIB} MiB file" "seq MB/s" "4K rd/s x1" "4K rd/s x4"
+printf '%-34s %10s %7s %12s %7s %12s %7s\n' "${SIZE_MIB} MiB file" "seq MB/s" "/gcfs" "4K rd/s x1" "/gcfs" "4K rd/s x4" "/gcfs"
 printf '%s\n' "${results[@]}"
