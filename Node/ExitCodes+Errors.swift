@@ -2,6 +2,7 @@ import ArgumentParser
 import Attestation
 import ChainCore
 import Foundation
+import LightClient
 import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlane
@@ -22,6 +23,7 @@ extension ExitCodes {
             case .crypto: return systemError
             }
         case let error as AttestationError: return error.code.isMalformed ? malformedInput : verificationFailed
+        case is RPCError: return ioError
         case let error as PlaneCryptoError: return error.code == .secretFile ? keyRefused : systemError
         case let error as PlaneProtocolError:
             switch error.code {
@@ -49,6 +51,7 @@ extension ExitCodes {
         case let failure as CLIFailure: message = failure.message
         case let error as ChainError: message = (context.map { "\($0): " } ?? "") + error.reason
         case let error as PlaneProtocolError: message = error.reason
+        case let error as RPCError: message = error.description
         default: message = (context.map { "\($0): " } ?? "") + "\(error)"
         }
         FileHandle.standardError.write(Data("delong: \(message)\n".utf8))

@@ -8,7 +8,9 @@ struct BundleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bundle",
         abstract: "Pack, digest and verify canonical algorithm bundles.",
-        subcommands: [BundlePackCommand.self, BundleDigestCommand.self, BundleVerifyCommand.self]
+        subcommands: [
+            BundlePackCommand.self, BundleDigestCommand.self, BundleVerifyCommand.self, BundlePublishCommand.self,
+        ]
     )
 
     /// Runs `body`, turning bundle errors into a message and the exit code of their kind:
@@ -40,31 +42,6 @@ struct BundleCommand: ParsableCommand {
             throw PlaneProtocolError(.io, "cannot read bundle \(path): \(error.localizedDescription)")
         }
     }
-
-    /// Writes `bytes` to `path` whole or not at all: a temporary file beside it, fsync'd, then renamed.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary =
-            (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).\(UUID().uuidString).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw PlaneProtocolError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        var ok = true
-        var written = 0
-        while ok && written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { ok = false } else { written += n }
-        }
-        let reason = String(cString: strerror(errno))
-        ok = ok && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw PlaneProtocolError(.io, "cannot write \(path): \(reason)")
-        }
-    }
 }
 
 /// `delong bundle pack DIR -o FILE.tar`
@@ -87,7 +64,7 @@ struct BundlePackCommand: ParsableCommand {
     func run() throws {
         try BundleCommand.reporting {
             let bundle = try AlgorithmBundle.packed(entries: try BundleTree.entries(under: directory))
-            try BundleCommand.writeAtomically(bundle.archive, to: output)
+            try DAStore.writeAtomically(bundle.archive, to: output)
             FileHandle.standardError.write(
                 Data("packed \(bundle.entries.count) entries, \(bundle.archive.count) bytes into \(output)\n".utf8)
             )

@@ -121,6 +121,19 @@ public struct AccessChecks: Sendable {
                 "image digest \(image.hex) was published in block \(algorithm.published.blockNumber), not final yet (final head \(final))"
             )
         }
+        // Anyone may publish any pair: a record whose runtime and bundle do not make its image names nothing.
+        do {
+            _ = try DALocator.check(
+                imageDigest: image,
+                bundleDigest: algorithm.bundleDigest,
+                locator: algorithm.daLocatorText.bytes
+            )
+        } catch {
+            throw PrivacyPlaneError(
+                .algorithmNotPublished,
+                "image digest \(image.hex): the published record is inconsistent: \(error.reason)"
+            )
+        }
     }
 
     /// One of `digests` (a sandbox's measurement digests) is trusted on chain, in a final block.

@@ -59,7 +59,9 @@ extension Hash32 {
     static let consumer = try! Address(hex: "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc")
     static let provider = try! Address(hex: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
     static let dataset = Keccak256.hash(utf8: "admissions")
-    static let image = Keccak256.hash(utf8: "image")
+    /// A consistent published pair: the image digest of this runtime and bundle, and the locator naming both.
+    static let locator = DALocator(bundle: Keccak256.hash(utf8: "bundle"), runtime: Keccak256.hash(utf8: "runtime"))
+    static let image = locator.imageDigest
     static let job = Keccak256.hash(utf8: "job 1")
     static let measurement = Keccak256.hash(utf8: "runner measurement")
     static let now: UInt64 = 1_800_000_000
@@ -100,8 +102,8 @@ extension Hash32 {
             c.algorithms[Self.image] = AlgorithmRecord(
                 imageDigest: Self.image,
                 publisher: Self.consumer,
-                bundleDigest: Keccak256.hash(utf8: "bundle"),
-                daLocator: "da://bundle",
+                bundleDigest: Self.locator.bundle,
+                daLocator: ChainText(Self.locator.description),
                 published: InMemoryRecords.origin(30)
             )
             c.measurements[Self.measurement] = MeasurementRecord(
@@ -211,7 +213,7 @@ extension Hash32 {
 
     @Test(arguments: [
         "no rental", "revoked", "expired", "unknown dataset", "retired", "pending rental", "too short",
-        "unpublished", "pending algorithm",
+        "unpublished", "pending algorithm", "inconsistent algorithm",
     ])
     func tokensAreRefusedWhenTheChainSaysNo(_ case: String) throws {
         let key = Self.rentalKey
@@ -227,12 +229,13 @@ extension Hash32 {
             case "pending rental": c.rentals[key]?.updated = InMemoryRecords.origin(99)
             case "too short": c.rentals[key]?.expiresAt = Self.now + 600
             case "unpublished": c.algorithms[Self.image] = nil
+            case "inconsistent algorithm": c.algorithms[Self.image]?.bundleDigest = Keccak256.hash(utf8: "other")
             default: c.algorithms[Self.image]?.published = InMemoryRecords.origin(98)
             }
         }
         switch `case` {
         case "unknown dataset", "retired": expected = .unknownDataset
-        case "unpublished", "pending algorithm": expected = .algorithmNotPublished
+        case "unpublished", "pending algorithm", "inconsistent algorithm": expected = .algorithmNotPublished
         default: expected = .rentalInactive
         }
         do {

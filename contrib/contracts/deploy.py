@@ -119,8 +119,11 @@ def demo(d: Deployer, market, registry) -> dict:
     old = sha("demo runner v0 measurements")
     d.send(ROLES["governance"], r.trustMeasurement(old, b"", "demo runner v0"))
     d.send(ROLES["governance"], r.revokeMeasurement(old))
-    image, bundle = sha("demo algorithm image: mean-age"), sha("demo algorithm bundle: mean-age")
-    d.send(cons_a, r.publish(image, bundle, "delong-demo://da/mean-age.tar"))
+    # A consistent record: image = sha256("delong/image/v1" || runtime || bundle), and the locator names the bundle's
+    # DA address and the runtime (docs/bundles.md), so the planes can recompute the image digest.
+    runtime, bundle = sha("demo job runtime"), sha("demo algorithm bundle: mean-age")
+    image = hashlib.sha256(b"delong/image/v1" + runtime + bundle).digest()
+    d.send(cons_a, r.publish(image, bundle, f"da:sha256:{bundle.hex()}?runtime=sha256:{runtime.hex()}"))
     job = keccak(text="delong/demo/job/1")
     d.send(ROLES["computingOperator"], r.recordJob(job, ds["admissions"], d.keys[cons_a].address, image,
                                                    sha("demo output"), sha("demo attestation")))

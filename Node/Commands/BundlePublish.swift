@@ -1,0 +1,135 @@
+import ArgumentParser
+import ChainCore
+import ChainRecords
+import ComputingPlane
+import Foundation
+import LightClient
+import Logging
+import PlaneCrypto
+import PlaneProtocol
+
+/// `delong bundle publish BUNDLE --da DIR --rpc URL --contracts FILE --wallet-key KEY [--runtime DIGEST] [--json]`
+struct BundlePublishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Store a bundle in the DA store and record it on chain (AlgorithmRegistry.publish).",
+        discussion: """
+            BUNDLE is a folder (packed canonically) or a canonical bundle file. Its bytes go to the \
+            content-addressed DA store DIR (DIR/sha256/<hex>; a directory, or an S3-compatible bucket mounted with \
+            rclone or JuiceFS), then publish(imageDigest, bundleDigest, daLocator) is sent from the wallet. \
+            imageDigest = sha256("delong/image/v1" || runtime digest || bundle digest); the locator \
+            da:sha256:<bundle>?runtime=sha256:<runtime> carries the runtime so that the plane and auditors can \
+            recompute it. The runtime is the one delong.json names, else --runtime, else the runtime built here.
+            Prints the bundle digest, the image digest, the locator and the transaction.
+            Exit 0 published; 1 the chain refused it (already published, reverted); 2 bad input; 3 I/O or RPC \
+            error; 4 the wallet key file was refused.
+            """
+    )
+
+    @Argument(help: "The bundle: a folder or a canonical bundle file.") var bundle: String
+    @Option(help: "DA store directory (created when missing).") var da: String
+    @Option(help: "JSON-RPC endpoint of the chain.") var rpc: String
+    @Option(help: "Deployment file (contrib/contracts/deploy output).") var contracts: String
+    @Option(help: "Wallet private key file (0600; 32 raw bytes or 64 hex digits).") var walletKey: String
+    @Option(help: "Runtime digest (sha256:<hex>) when delong.json names none; default: the runtime built here.")
+    var runtime: String?
+    @Option(help: "Seconds to wait for the transaction's receipt.") var wait: Int = 120
+    @Flag(help: "Print the result as one JSON object on stdout.") var json = false
+
+    func run() async throws {
+        do {
+            try await publish()
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            throw ExitCodes.report(error)
+        }
+    }
+
+    private func publish() async throws {
+        let algorithm = try readBundle()
+        let runtimeDigest = try chooseRuntime(named: algorithm.manifest.runtime)
+        let locator = DALocator(bundle: algorithm.digest, runtime: runtimeDigest)
+        let (registry, deploymentChainID) = try readDeployment()
+        let key = try readKeyFile(walletKey, what: "wallet key")
+        let store = DAStore(root: da)
+        try store.put(algorithm.archive)
+
+        let call = try ABI.encode(
+            [.fixedBytes(32), .fixedBytes(32), .string],
+            [.fixedBytes(locator.imageDigest.bytes), .fixedBytes(algorithm.digest.bytes), .string(locator.description)]
+        )
+        let wallet = try WalletSender(endpoint: rpc, key: key)
+        let sent = try await wallet.send(
+            to: registry,
+            data: Keccak256.hash(Array("publish(bytes32,bytes32,string)".utf8)).bytes.prefix(4) + call,
+            expectedChainID: deploymentChainID,
+            wait: .seconds(wait)
+        )
+        let result: [String: Any] = [
+            "bundleDigest": BundleDigest.text(algorithm.digest),
+            "runtimeDigest": BundleDigest.text(runtimeDigest),
+            "imageDigest": Hex.encode(locator.imageDigest.bytes),
+            "daLocator": locator.description,
+            "daPath": store.path(of: algorithm.digest),
+            "publisher": wallet.address.description,
+            "transaction": sent.hash,
+            "block": sent.block,
+        ]
+        if json {
+            print(SandboxRunCommand.serialize(result))
+        } else {
+            print("bundle \(BundleDigest.text(algorithm.digest))")
+            print("image  \(Hex.encode(locator.imageDigest.bytes))")
+            FileHandle.standardError.write(
+                Data("published by \(wallet.address) in transaction \(sent.hash), block \(sent.block)\n".utf8)
+            )
+        }
+    }
+
+    private func readBundle() throws -> AlgorithmBundle {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: bundle, isDirectory: &isDirectory) else {
+            throw PlaneProtocolError(.io, "bundle \(bundle): no such file or directory")
+        }
+        return isDirectory.boolValue
+            ? try AlgorithmBundle.packed(entries: try BundleTree.entries(under: bundle))
+            : try AlgorithmBundle.verified(archive: try BundleCommand.readArchive(bundle))
+    }
+
+    /// delong.json's runtime, else --runtime, else the one built here; two that disagree are refused.
+    private func chooseRuntime(named manifest: Hash32?) throws -> Hash32 {
+        let option = try runtime.map { text throws -> Hash32 in
+            do { return try BundleDigest.parse(text) } catch {
+                throw CLIFailure.malformed("--runtime: \(error)")
+            }
+        }
+        if let manifest, let option, manifest != option {
+            throw CLIFailure.malformed(
+                "the bundle's delong.json names runtime \(BundleDigest.text(manifest)), --runtime "
+                    + BundleDigest.text(option)
+            )
+        }
+        if let chosen = manifest ?? option { return chosen }
+        guard let built = try JobRuntime.installed().digest else {
+            throw CLIFailure.malformed(
+                "no runtime digest: the bundle's delong.json names none, --runtime is not given and no runtime is "
+                    + "built here (delong runtime build)"
+            )
+        }
+        return built
+    }
+
+    private func readDeployment() throws -> (registry: Address, chainID: U256?) {
+        guard
+            let object = try InputFile.json(
+                InputFile.read(contracts, what: "deployment"),
+                path: contracts,
+                what: "deployment"
+            ) as? [String: Any]
+        else { throw CLIFailure.malformed("deployment file \(contracts): expected a JSON object") }
+        let registry = try DeLongContracts(deploymentJSON: object).algorithmRegistry
+        let chainID = (object["chainId"] as? NSNumber).map { U256($0.uint64Value) }
+        return (registry, chainID)
+    }
+}
