@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Light-client sync benchmark on the local devnet, one command:
 #   contrib/benchmarks/sync-bench.sh [BLOCKS] [ACTIVE_BLOCKS]
+# (DELONG_BIN=path runs another delong build; SYNC_BENCH_PERF=file records the empty-block sync with perf.)
 # Mines BLOCKS empty blocks (default 100000) and ACTIVE_BLOCKS blocks that each carry a DeLong event
 # (default 2000), then times a release `delong node sync` over each part and prints: blocks/s, the node's
 # CPU time beside the devnet's (the devnet is the reference: it serves every byte the node verifies) and,
@@ -17,7 +18,7 @@ contrib/scripts/install-deps.sh >/dev/null
 contrib/python/venv.sh
 swift build -c release --product delong 2>&1 | tail -n 1
 swift build -c release --product delong-bench 2>&1 | tail -n 1
-delong="$PWD/.build/release/delong"
+delong="${DELONG_BIN:-$PWD/.build/release/delong}"  # DELONG_BIN: another build to compare
 bench="$PWD/.build/release/delong-bench"
 py="$PWD/contrib/.venv/bin/python"
 work="$(mktemp -d)"
@@ -39,7 +40,7 @@ genesis="$(rpc_call eth_getBlockByNumber '["0x0", false]' | "$py" -c 'import jso
 sync() {  # sync; prints "blocks seconds node_cpu devnet_cpu receipts events rpc_requests rpc_calls"
     local d0 t0 t1 d1 out
     d0="$(cpu "$devnet_pid")"; t0="$(now)"
-    out="$( { /usr/bin/time -f '%U %S' "$delong" node sync --rpc "$rpc" --contracts "$work/deployment.json" --checkpoint "0:$genesis" \
+    out="$( { /usr/bin/time -f '%U %S' ${profile:+perf record -q -F 999 -g -o "$profile" --} "$delong" node sync --rpc "$rpc" --contracts "$work/deployment.json" --checkpoint "0:$genesis" \
         --data-dir "$work/index" --finality 12 --batch 256 >"$work/sync.json"; } 2>&1 | tail -n 1)"
     t1="$(now)"; d1="$(cpu "$devnet_pid")"
     "$py" -c 'import json,sys; j=json.load(open(sys.argv[1])); u,s=map(float,sys.argv[4].split()); print(j["blocks"], float(sys.argv[3])-float(sys.argv[2]), u+s, float(sys.argv[6])-float(sys.argv[5]), j["receiptsFetched"], j["events"], j.get("rpcRequests", 0), j.get("rpcCalls", 0))' \
@@ -58,7 +59,8 @@ report "$(sync)" "demo activity (deploy --demo)"
 t0="$(now)"; rpc_call anvil_mine "[\"$(printf '0x%x' "$blocks")\"]" >/dev/null; t1="$(now)"
 printf 'devnet mined %d empty blocks in %.1f s\n' "$blocks" "$(echo "$t1 - $t0" | bc -l)"
 head_before="$(rpc_call eth_blockNumber '[]' | tr -d '"')"
-empty="$(sync)"
+profile="${SYNC_BENCH_PERF:-}" empty="$(sync)"  # SYNC_BENCH_PERF=FILE: perf-record this sync into FILE
+unset profile
 report "$empty" "empty blocks (bloom skips receipts)"
 # The reference in the same run: bare RLP decode + keccak of the same headers (all blocks up to the head).
 read -r ref_headers ref_cpu < <("$bench" sync-reference --rpc "$rpc" --blocks "$((head_before))")
