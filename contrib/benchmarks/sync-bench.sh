@@ -66,7 +66,7 @@ report "$empty" "empty blocks (bloom skips receipts)"
 read -r ref_headers ref_cpu < <("$bench" sync-reference --rpc "$rpc" --blocks "$((head_before))")
 read -r n _ node_cpu _ <<<"$empty"
 printf '%-34s node CPU %.2f s for %d blocks = %.1f µs/block; bare decode + keccak of the same headers %.3f s for %d = %.2f µs/header: node %.1fx of it\n' \
-    "" "$node_cpu" "$n" "$(echo "1e6 * $node_cpu / $n" | bc -l)" "$ref_cpu" "$ref_headers" "$(echo "1e6 * $ref_cpu / $ref_headers" | bc -l)" \
+    "" "$node_cpu" "$n" "$(echo "1000000 * $node_cpu / $n" | bc -l)" "$ref_cpu" "$ref_headers" "$(echo "1000000 * $ref_cpu / $ref_headers" | bc -l)" \
     "$(echo "($node_cpu / $n) / ($ref_cpu / $ref_headers)" | bc -l)"
 
 # Activity: a long rental by demo consumer B (whose demo rental was revoked), then one RentalExtended per
