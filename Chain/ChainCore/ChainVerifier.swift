@@ -78,11 +78,19 @@ public struct ChainVerifier: Sendable {
     public var spec: ChainSpec?
     /// The addresses whose logs are wanted: a block's receipts are checked (and returned) only when its
     /// bloom may contain one of them.
-    public var watched: [Address]
+    public let watched: [Address]
+
+    /// The three bloom bits of each watched address, as (byte index, mask): computed once, not per block.
+    private let watchedBits: [[(index: Int, mask: UInt8)]]
 
     public init(spec: ChainSpec?, watched: [Address]) {
         self.spec = spec
         self.watched = watched
+        watchedBits = watched.map { address in
+            var one = Bloom()
+            one.insert(address.bytes)
+            return one.bytes.enumerated().filter { $0.element != 0 }.map { (index: $0.offset, mask: $0.element) }
+        }
     }
 
     /// Checks `served` (blocks `parent.number + 1`, `+ 2`, … in order) header by header: the number, the claimed
@@ -161,7 +169,8 @@ public struct ChainVerifier: Sendable {
 
     /// Whether a bloom may contain one of the watched addresses.
     public func mayHaveLogs(_ bloom: Bloom) -> Bool {
-        watched.contains { bloom.mayContain($0.bytes) }
+        let bytes = bloom.bytes
+        return watchedBits.contains { bits in bits.allSatisfy { bytes[$0.index] & $0.mask == $0.mask } }
     }
 
     /// Checks the receipts of every block in `linked.receiptsNeeded` against its receiptsRoot and returns the

@@ -80,6 +80,7 @@ enum JSONParser {
             guard depth <= JSONParser.maxDepth else { throw fail("nesting deeper than \(JSONParser.maxDepth)") }
             i += 1
             var out: [String: Any] = [:]
+            out.reserveCapacity(24)  // a block header's fields: no rehashing while it fills
             skipSpace()
             if i < end && byte(i) == UInt8(ascii: "}") {
                 i += 1
@@ -127,12 +128,16 @@ enum JSONParser {
         mutating func string() throws(Failure) -> String {
             i += 1
             let start = i
+            var ascii = true
             // Fast path: no escapes.
             while i < end {
                 let c = byte(i)
+                ascii = ascii && c < 0x80
                 if c == UInt8(ascii: "\"") {
                     let raw = UnsafeRawBufferPointer(start: base + start, count: i - start)
                     i += 1
+                    // ASCII (every hex field) needs no validation; anything else must be valid UTF-8.
+                    if ascii { return String(decoding: raw, as: UTF8.self) }
                     guard let s = String(validating: raw, as: UTF8.self) else {
                         throw Failure(offset: start, reason: "string is not valid UTF-8")
                     }

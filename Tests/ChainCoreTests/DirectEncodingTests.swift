@@ -133,4 +133,24 @@ import Testing
                 == Address(hex: "0x5fbdb2315678afecb367f032d93f642f64180aa3")
         )
     }
+
+    /// The verifier's precomputed bloom bits say exactly what `Bloom.mayContain` says.
+    @Test func theVerifiersBloomTestAgreesWithMayContain() throws {
+        let a = try Address(hex: "0x5FbDB2315678afecb367f032d93F642f64180aa3")
+        let b = try Address(hex: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")
+        let verifier = ChainVerifier(spec: nil, watched: [a, b])
+        var bloom = Bloom()
+        #expect(!verifier.mayHaveLogs(bloom))
+        bloom.insert(b.bytes)
+        #expect(verifier.mayHaveLogs(bloom))
+        var hits = 0
+        for round in 0..<300 {
+            var random = Bloom()
+            for i in 0..<(round * 3) { random.insert(Keccak256.hash(utf8: "\(round)/\(i)").bytes) }
+            let expected = random.mayContain(a.bytes) || random.mayContain(b.bytes)
+            #expect(verifier.mayHaveLogs(random) == expected, "round \(round)")
+            if expected { hits += 1 }
+        }
+        #expect(hits > 0 && hits < 300, "both answers occur")
+    }
 }
