@@ -16,8 +16,12 @@ public struct Address: Hashable, Sendable, Comparable, CustomStringConvertible {
     public init(hex: some StringProtocol) throws(ChainError) {
         try self.init(Hex.decode(hex, count: 20))
         let digits = hex.hasPrefix("0x") || hex.hasPrefix("0X") ? Substring(hex).dropFirst(2) : Substring(hex)
-        let hasLower = digits.contains { $0.isLowercase }
-        let hasUpper = digits.contains { $0.isUppercase }
+        // The digits decoded as hex, so the only letters are a-f and A-F.
+        var hasLower = false
+        var hasUpper = false
+        for c in digits.utf8 {
+            if c >= 0x61 { hasLower = true } else if c >= 0x41 { hasUpper = true }
+        }
         if hasLower && hasUpper && "0x" + digits != checksummed {
             throw ChainError(.invalidValue, "address \(hex) has an invalid EIP-55 checksum; expected \(checksummed)")
         }

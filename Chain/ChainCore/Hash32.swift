@@ -27,9 +27,19 @@ public struct Hash32: Hashable, Sendable, Comparable, CustomStringConvertible {
         (w0, w1, w2, w3) = words
     }
 
+    /// A hash from exactly 32 bytes at `raw` (the caller checked the count).
+    @inline(__always)
+    init(loading raw: UnsafeRawBufferPointer) {
+        w0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+        w1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        w2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+        w3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+    }
+
     /// A hash from "0x" + 64 hex digits.
     public init(hex: some StringProtocol) throws(ChainError) {
-        try self.init(Hex.decode(hex, count: 32))
+        let bytes = try Hex.decode(hex, count: 32)
+        self = bytes.withUnsafeBytes { Hash32(loading: $0) }
     }
 
     /// The 32 bytes.

@@ -98,8 +98,8 @@ public struct Header: Hashable, Sendable {
         return .list(f)
     }
 
-    /// The canonical encoding.
-    public var encoded: [UInt8] { rlp.encoded }
+    /// The canonical encoding (written directly; the same bytes as `rlp.encoded`).
+    public var encoded: [UInt8] { writeEncoding() }
 
     /// keccak256(rlp(header)).
     public var hash: Hash32 { Keccak256.hash(encoded) }
@@ -147,8 +147,65 @@ public struct Header: Hashable, Sendable {
         }
     }
 
-    /// Decodes a header from raw RLP bytes (debug_getRawHeader).
+    /// Decodes a header from raw RLP bytes (debug_getRawHeader), reading each field straight from the input
+    /// (the rules and messages of `init(rlp:)`, without an item tree).
     public init(encoded: [UInt8]) throws(ChainError) {
-        try self.init(rlp: RLPItem.decode(encoded))
+        var r = RLPReader(encoded)
+        let outer = try r.readSpan()
+        guard r.offset == encoded.count else {
+            throw ChainError(
+                .invalidRLP,
+                "expected the item to end the input at byte \(r.offset), found \(encoded.count - r.offset) trailing bytes"
+            )
+        }
+        guard outer.isList else { throw ChainError(.invalidRLP, "header: expected a list, found a byte string") }
+        var f: [RLPSpan] = []
+        f.reserveCapacity(21)
+        r.offset = outer.start
+        while r.offset < outer.end {
+            let item = try r.readSpan()
+            guard r.offset <= outer.end else {
+                throw ChainError(.invalidRLP, "byte \(outer.start): an element runs past the end of its list")
+            }
+            f.append(item)
+        }
+        guard Self.validFieldCounts.contains(f.count) else {
+            throw ChainError(
+                .invalidHeader,
+                "expected 15, 16, 17, 20 or 21 header fields (Frontier…Prague), found \(f.count)"
+            )
+        }
+        let bloom = try r.bytes(f[6], "logsBloom")
+        let nonce = try r.bytes(f[14], "nonce")
+        guard nonce.count == 8 else {
+            throw ChainError(.invalidHeader, "nonce: expected 8 bytes, found \(nonce.count)")
+        }
+        do throws(ChainError) {
+            self.init(
+                parentHash: try r.hash32(f[0], "parentHash"),
+                ommersHash: try r.hash32(f[1], "ommersHash"),
+                beneficiary: try r.address(f[2], "beneficiary"),
+                stateRoot: try r.hash32(f[3], "stateRoot"),
+                transactionsRoot: try r.hash32(f[4], "transactionsRoot"),
+                receiptsRoot: try r.hash32(f[5], "receiptsRoot"),
+                logsBloom: try Bloom(bloom),
+                difficulty: try r.u256(f[7], "difficulty"),
+                number: try r.uint64(f[8], "number"),
+                gasLimit: try r.uint64(f[9], "gasLimit"),
+                gasUsed: try r.uint64(f[10], "gasUsed"),
+                timestamp: try r.uint64(f[11], "timestamp"),
+                extraData: try r.bytes(f[12], "extraData"),
+                mixHash: try r.hash32(f[13], "mixHash"),
+                nonce: nonce,
+                baseFeePerGas: f.count > 15 ? try r.u256(f[15], "baseFeePerGas") : nil,
+                withdrawalsRoot: f.count > 16 ? try r.hash32(f[16], "withdrawalsRoot") : nil,
+                blobGasUsed: f.count > 17 ? try r.uint64(f[17], "blobGasUsed") : nil,
+                excessBlobGas: f.count > 18 ? try r.uint64(f[18], "excessBlobGas") : nil,
+                parentBeaconBlockRoot: f.count > 19 ? try r.hash32(f[19], "parentBeaconBlockRoot") : nil,
+                requestsHash: f.count > 20 ? try r.hash32(f[20], "requestsHash") : nil
+            )
+        } catch {
+            throw ChainError(.invalidHeader, error.reason)
+        }
     }
 }

@@ -15,6 +15,10 @@ public enum Hex {
 
     /// Decodes hex data: an even number of hex digits, with or without "0x".
     public static func decode(_ string: some StringProtocol) throws(ChainError) -> [UInt8] {
+        // Fast path over contiguous UTF-8; anything it refuses is decoded again below for the error message.
+        if let decoded = string.utf8.withContiguousStorageIfAvailable({ fastDecode($0) }), let bytes = decoded {
+            return bytes
+        }
         var utf8 = Substring(string).utf8[...]
         if utf8.starts(with: [0x30, 0x78]) || utf8.starts(with: [0x30, 0x58]) { utf8 = utf8.dropFirst(2) }
         guard utf8.count % 2 == 0 else {
@@ -41,6 +45,40 @@ public enum Hex {
             }
         }
         return out
+    }
+
+    /// The bytes of "0x"-prefixed or bare hex digits, nil for anything else.
+    static func fastDecode(_ b: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var i = 0
+        if b.count >= 2 && b[0] == 0x30 && b[1] | 0x20 == 0x78 { i = 2 }
+        let n = b.count - i
+        guard n % 2 == 0 else { return nil }
+        var ok = true
+        let out = [UInt8](unsafeUninitializedCapacity: n / 2) { out, count in
+            var j = 0
+            while i < b.count {
+                guard let h = nibble(b[i]), let l = nibble(b[i + 1]) else {
+                    ok = false
+                    break
+                }
+                out[j] = h << 4 | l
+                j += 1
+                i += 2
+            }
+            count = j
+        }
+        return ok ? out : nil
+    }
+
+    /// A "0x" quantity of at most 16 significant digits, nil for anything else.
+    static func fastUInt64(_ b: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        guard b.count >= 3, b[0] == 0x30, b[1] | 0x20 == 0x78 else { return nil }
+        var v: UInt64 = 0
+        for i in 2..<b.count {
+            guard let d = nibble(b[i]), v >> 60 == 0 else { return nil }
+            v = v << 4 | UInt64(d)
+        }
+        return v
     }
 
     /// Decodes hex data of exactly `count` bytes.
@@ -72,6 +110,7 @@ public enum Hex {
 
     /// Decodes a quantity that must fit in 64 bits.
     public static func decodeUInt64(_ string: some StringProtocol) throws(ChainError) -> UInt64 {
+        if let fast = string.utf8.withContiguousStorageIfAvailable({ fastUInt64($0) }), let v = fast { return v }
         let bytes = try decodeQuantity(string)
         guard bytes.count <= 8 else {
             throw ChainError(.overflow, "expected a 64-bit quantity, found \(preview(string))")

@@ -196,6 +196,50 @@ struct RLPReader {
         }
     }
 
+    /// Reads one item's prefix with the same canonical rules as `readItem` and returns where its payload lies,
+    /// without copying it; the cursor moves past the item. A list's items are not read.
+    mutating func readSpan() throws(ChainError) -> RLPSpan {
+        let start = offset
+        guard offset < bytes.count else {
+            throw ChainError(.invalidRLP, "expected an item at byte \(offset), found the end of input")
+        }
+        let prefix = bytes[offset]
+        offset += 1
+        let isList: Bool
+        let length: Int
+        switch prefix {
+        case 0x00...0x7F:
+            return RLPSpan(isList: false, start: start, end: offset)
+        case 0x80...0xB7:
+            isList = false
+            length = Int(prefix - 0x80)
+            if length == 1 && offset < bytes.count && bytes[offset] < 0x80 {
+                throw ChainError(
+                    .invalidRLP,
+                    "byte \(start): single byte 0x\(String(bytes[offset], radix: 16)) below 0x80 must be encoded as itself"
+                )
+            }
+        case 0xB8...0xBF:
+            isList = false
+            length = try readLongLength(Int(prefix - 0xB7), at: start)
+        case 0xC0...0xF7:
+            isList = true
+            length = Int(prefix - 0xC0)
+        default:
+            isList = true
+            length = try readLongLength(Int(prefix - 0xF7), at: start)
+        }
+        guard length <= bytes.count - offset else {
+            throw ChainError(
+                .invalidRLP,
+                "byte \(start): expected \(length) bytes of payload, found \(bytes.count - offset)"
+            )
+        }
+        let span = RLPSpan(isList: isList, start: offset, end: offset + length)
+        offset += length
+        return span
+    }
+
     private mutating func readList(_ length: Int, at start: Int, depth: Int) throws(ChainError) -> [RLPItem] {
         guard length <= bytes.count - offset else {
             throw ChainError(
@@ -242,5 +286,57 @@ struct RLPReader {
         }
         defer { offset += count }
         return Array(bytes[offset..<offset + count])
+    }
+}
+
+/// Where an item's payload lies in the input (see `RLPReader.readSpan`).
+struct RLPSpan {
+    var isList: Bool
+    var start: Int
+    var end: Int
+    var count: Int { end - start }
+}
+
+/// Typed reads of header fields straight from the input, with `RLPItem`'s rules and messages.
+extension RLPReader {
+    func bytes(_ s: RLPSpan, _ field: String) throws(ChainError) -> [UInt8] {
+        guard !s.isList else { throw ChainError(.invalidRLP, "\(field): expected a byte string, found a list") }
+        return Array(bytes[s.start..<s.end])
+    }
+
+    func hash32(_ s: RLPSpan, _ field: String) throws(ChainError) -> Hash32 {
+        guard !s.isList else { throw ChainError(.invalidRLP, "\(field): expected a byte string, found a list") }
+        guard s.count == 32 else {
+            throw ChainError(.invalidLength, "expected 32 bytes for a hash, found \(s.count)").within(field)
+        }
+        return bytes.withUnsafeBytes { Hash32(loading: UnsafeRawBufferPointer(rebasing: $0[s.start..<s.end])) }
+    }
+
+    func address(_ s: RLPSpan, _ field: String) throws(ChainError) -> Address {
+        do { return try Address(bytes(s, field)) } catch { throw error.within(field) }
+    }
+
+    private func scalar(_ s: RLPSpan, _ field: String) throws(ChainError) {
+        guard !s.isList else { throw ChainError(.invalidRLP, "\(field): expected a byte string, found a list") }
+        if s.count > 0 && bytes[s.start] == 0 {
+            throw ChainError(
+                .invalidRLP,
+                "\(field): expected a scalar without leading zeros, found \(Hex.encode(Array(bytes[s.start..<s.end])))"
+            )
+        }
+    }
+
+    func uint64(_ s: RLPSpan, _ field: String) throws(ChainError) -> UInt64 {
+        try scalar(s, field)
+        guard s.count <= 8 else { throw ChainError(.overflow, "\(field): expected at most 8 bytes, found \(s.count)") }
+        var v: UInt64 = 0
+        for i in s.start..<s.end { v = v << 8 | UInt64(bytes[i]) }
+        return v
+    }
+
+    func u256(_ s: RLPSpan, _ field: String) throws(ChainError) -> U256 {
+        try scalar(s, field)
+        if s.count <= 8 { return U256(try uint64(s, field)) }
+        do { return try U256(bigEndian: bytes[s.start..<s.end]) } catch { throw error.within(field) }
     }
 }

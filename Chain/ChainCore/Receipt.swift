@@ -22,7 +22,10 @@ public struct Receipt: Hashable, Sendable {
     }
 
     /// The consensus encoding: rlp(fields) for legacy, type ‖ rlp(fields) for typed receipts.
-    public var encoded: [UInt8] {
+    public var encoded: [UInt8] { writeEncoding() }
+
+    /// The same encoding built as RLP items (the reference `encoded` is checked against in tests).
+    var itemEncoding: [UInt8] {
         let first: RLPItem
         switch outcome {
         case .stateRoot(let root): first = .hash(root)

@@ -9,11 +9,15 @@ public enum Trie {
     public static func root(_ pairs: [(key: [UInt8], value: [UInt8])]) -> Hash32 {
         var latest: [[UInt8]: [UInt8]] = [:]
         for (k, v) in pairs { latest[k] = v }
-        let entries = latest.filter { !$0.value.isEmpty }
-            .map { (nibbles: nibbles($0.key), value: $0.value) }
-            .sorted { $0.nibbles.lexicographicallyPrecedes($1.nibbles) }
-        guard !entries.isEmpty else { return .emptyTrieRoot }
-        return Keccak256.hash(node(entries[...], depth: 0).encoded)
+        let entries = latest.filter { !$0.value.isEmpty }.map { (nibbles: nibbles($0.key), value: $0.value) }
+        return root(sorting: entries)
+    }
+
+    /// The root of the trie of distinct `entries` (any order; empty values are absent).
+    private static func root(sorting entries: [Entry]) -> Hash32 {
+        let sorted = entries.filter { !$0.value.isEmpty }.sorted { $0.nibbles.lexicographicallyPrecedes($1.nibbles) }
+        guard !sorted.isEmpty else { return .emptyTrieRoot }
+        return Keccak256.hash(node(sorted[...], depth: 0))
     }
 
     /// The root of the secure trie: every key is replaced by its Keccak-256 (state and storage tries).
@@ -21,9 +25,20 @@ public enum Trie {
         root(pairs.map { (Keccak256.hash($0.key).bytes, $0.value) })
     }
 
-    /// The root of a list trie: key i is rlp(i) (transactions, receipts, withdrawals).
+    /// The root of a list trie: key i is rlp(i) (transactions, receipts, withdrawals). The keys are distinct,
+    /// so no map of the latest value per key is needed.
     public static func orderedRoot(_ values: [[UInt8]]) -> Hash32 {
-        root(values.enumerated().map { (RLPItem.uint(UInt64($0.offset)).encoded, $0.element) })
+        var entries: [Entry] = []
+        entries.reserveCapacity(values.count)
+        for (i, v) in values.enumerated() { entries.append((nibbles(indexKey(UInt64(i))), v)) }
+        return root(sorting: entries)
+    }
+
+    /// rlp(i) without building an item.
+    static func indexKey(_ i: UInt64) -> [UInt8] {
+        var w = RLPWriter(capacity: 9)
+        w.uint(i)
+        return w.out
     }
 
     static func nibbles(_ key: [UInt8]) -> [UInt8] {
@@ -52,10 +67,11 @@ public enum Trie {
 
     private typealias Entry = (nibbles: [UInt8], value: [UInt8])
 
-    /// The node for `entries` (sorted, distinct, all sharing the first `depth` nibbles).
-    private static func node(_ entries: ArraySlice<Entry>, depth: Int) -> RLPItem {
+    /// The encoded node for `entries` (sorted, distinct, all sharing the first `depth` nibbles), written
+    /// directly: each node is encoded once, and a child is embedded as its encoding or its hash.
+    private static func node(_ entries: ArraySlice<Entry>, depth: Int) -> [UInt8] {
         if entries.count == 1, let only = entries.first {
-            return .list([.bytes(hexPrefix(only.nibbles[depth...], leaf: true)), .bytes(only.value)])
+            return pair(hexPrefix(only.nibbles[depth...], leaf: true), .string(only.value))
         }
         // Longest common prefix beyond depth: first and last of a sorted run bound it.
         let first = entries.first!.nibbles
@@ -64,27 +80,69 @@ public enum Trie {
         while shared < first.count && shared < last.count && first[shared] == last[shared] { shared += 1 }
         if shared > depth {
             let child = node(entries, depth: shared)
-            return .list([.bytes(hexPrefix(first[depth..<shared], leaf: false)), reference(child)])
+            return pair(hexPrefix(first[depth..<shared], leaf: false), reference(child))
         }
-        var branch = [RLPItem](repeating: .bytes([]), count: 17)
+        var children = [Reference](repeating: .empty, count: 16)
+        var value: [UInt8] = []
         var rest = entries
         if let head = rest.first, head.nibbles.count == depth {
-            branch[16] = .bytes(head.value)
+            value = head.value
             rest = rest.dropFirst()
         }
         while let head = rest.first {
             let nibble = head.nibbles[depth]
             let end = rest.firstIndex { $0.nibbles[depth] != nibble } ?? rest.endIndex
-            branch[Int(nibble)] = reference(node(rest[rest.startIndex..<end], depth: depth + 1))
+            children[Int(nibble)] = reference(node(rest[rest.startIndex..<end], depth: depth + 1))
             rest = rest[end...]
         }
-        return .list(branch)
+        var payload = RLPWriter.stringLength(value)
+        for c in children { payload += c.length }
+        var w = RLPWriter(capacity: RLPWriter.listLength(payload: payload))
+        w.list(payload: payload)
+        for c in children { c.write(to: &w) }
+        w.string(value)
+        return w.out
+    }
+
+    /// How a parent holds a child or a value: the empty string, an inline node, a hash, or a byte string.
+    private enum Reference {
+        case empty
+        case inline([UInt8])
+        case hash(Hash32)
+        case string([UInt8])
+
+        var length: Int {
+            switch self {
+            case .empty: 1
+            case .inline(let b): b.count
+            case .hash: 33
+            case .string(let b): RLPWriter.stringLength(b)
+            }
+        }
+
+        func write(to w: inout RLPWriter) {
+            switch self {
+            case .empty: w.out.append(0x80)
+            case .inline(let b): w.raw(b)
+            case .hash(let h): w.hash(h)
+            case .string(let b): w.string(b)
+            }
+        }
+    }
+
+    /// A leaf or extension node: [hex-prefix path, value or child].
+    private static func pair(_ path: [UInt8], _ second: Reference) -> [UInt8] {
+        let payload = RLPWriter.stringLength(path) + second.length
+        var w = RLPWriter(capacity: RLPWriter.listLength(payload: payload))
+        w.list(payload: payload)
+        w.string(path)
+        second.write(to: &w)
+        return w.out
     }
 
     /// How a parent refers to a child: inline when its encoding is under 32 bytes, else by hash.
-    private static func reference(_ node: RLPItem) -> RLPItem {
-        let encoded = node.encoded
-        return encoded.count < 32 ? node : .bytes(Keccak256.hash(encoded).bytes)
+    private static func reference(_ encoded: [UInt8]) -> Reference {
+        encoded.count < 32 ? .inline(encoded) : .hash(Keccak256.hash(encoded))
     }
 }
 

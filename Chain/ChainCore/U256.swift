@@ -25,6 +25,10 @@ public struct U256: Hashable, Sendable, Comparable, CustomStringConvertible, Exp
 
     /// From a JSON-RPC quantity ("0x…").
     public init(quantity: some StringProtocol) throws(ChainError) {
+        if let fast = quantity.utf8.withContiguousStorageIfAvailable({ Hex.fastUInt64($0) }), let v = fast {
+            self.init(v)
+            return
+        }
         try self.init(bigEndian: Hex.decodeQuantity(quantity))
     }
 

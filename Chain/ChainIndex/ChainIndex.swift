@@ -2,19 +2,20 @@ public import ChainCore
 public import ChainRecords
 
 /// A verified block's contribution to the index: its identity and the DeLong events its verified receipts hold.
-/// Built by the light client only after the header and receipts root checked out.
-public struct IndexedBlock: Sendable {
-    public var number: UInt64
-    public var hash: Hash32
-    public var parentHash: Hash32
-    public var timestamp: UInt64
+/// Built by `apply` from a `VerifiedBlock` (which only ChainCore's verifier builds); internal, so no caller
+/// outside the module can index a block that was not verified.
+struct IndexedBlock: Sendable {
+    var number: UInt64
+    var hash: Hash32
+    var parentHash: Hash32
+    var timestamp: UInt64
     /// (log index within the block, event), in block order.
-    public var events: [(logIndex: UInt64, event: DeLongEvent)]
+    var events: [(logIndex: UInt64, event: DeLongEvent)]
     /// The seal checker's state after this block (Clique: the signer set, recent signers and votes), stored with
     /// the head in the same batch; nil leaves the stored state as it is.
-    public var consensusState: [UInt8]?
+    var consensusState: [UInt8]?
 
-    public init(
+    init(
         number: UInt64,
         hash: Hash32,
         parentHash: Hash32,
@@ -28,6 +29,38 @@ public struct IndexedBlock: Sendable {
         self.timestamp = timestamp
         self.events = events
         self.consensusState = consensusState
+    }
+
+    /// The DeLong events of a verified block's receipts, with their log index in the block.
+    init(_ block: VerifiedBlock, contracts: DeLongContracts) throws(IndexError) {
+        var events: [(logIndex: UInt64, event: DeLongEvent)] = []
+        var logIndex: UInt64 = 0
+        for receipt in block.receipts ?? [] {
+            for log in receipt.logs {
+                do {
+                    if let event = try contracts.decode(log) { events.append((logIndex, event)) }
+                } catch {
+                    // The receipts verified, so this is what the chain holds: the contract emitted a log its ABI
+                    // cannot produce. Indexing past it would silently lose state.
+                    throw IndexError(
+                        kind: .contractMismatch,
+                        reason: "block \(block.number) log \(logIndex): \(error.reason)",
+                        blockNumber: block.number,
+                        logIndex: logIndex,
+                        detail: error.reason
+                    )
+                }
+                logIndex += 1
+            }
+        }
+        self.init(
+            number: block.number,
+            hash: block.hash,
+            parentHash: block.parentHash,
+            timestamp: block.timestamp,
+            events: events,
+            consensusState: block.consensusState
+        )
     }
 }
 
@@ -67,9 +100,17 @@ public struct IndexConfig: Hashable, Sendable {
 
 /// An index failure with what was expected and what was found.
 public struct IndexError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: Sendable { case storage, configMismatch, notContiguous, corrupt }
+    public enum Kind: Sendable {
+        case storage, configMismatch, notContiguous, corrupt
+        /// A verified receipt holds a log of a DeLong contract that its ABI cannot produce.
+        case contractMismatch
+    }
     public let kind: Kind
     public let reason: String
+    /// The block (and log) a `.contractMismatch` is about, and the decoder's reason.
+    public var blockNumber: UInt64? = nil
+    public var logIndex: UInt64? = nil
+    public var detail: String? = nil
     public var description: String { reason }
 }
 
@@ -139,7 +180,7 @@ public final class ChainIndex: @unchecked Sendable {
         return IndexHead(number: Keyspace.uint64(raw[0..<8]), hash: try hash(raw[8..<40]))
     }
 
-    /// The seal checker's state at the head (see `IndexedBlock.consensusState`), nil when none was stored.
+    /// The seal checker's state at the head (see `VerifiedBlock.consensusState`), nil when none was stored.
     public func consensusState() throws(IndexError) -> [UInt8]? { try read(Keyspace.consensusState) }
 
     /// The hash of indexed block `number`, while it is within the reorg window (or the checkpoint).
@@ -157,7 +198,23 @@ public final class ChainIndex: @unchecked Sendable {
     // MARK: Apply and unwind
 
     /// Indexes `blocks`, which must continue the head (each one's parent is the one before), in one atomic batch.
-    public func apply(_ blocks: [IndexedBlock]) throws(IndexError) {
+    /// Only verified blocks are accepted; their DeLong events are decoded here from their verified receipts.
+    /// Returns how many events were indexed.
+    @discardableResult
+    public func apply(_ blocks: [VerifiedBlock]) throws(IndexError) -> Int {
+        var indexed: [IndexedBlock] = []
+        indexed.reserveCapacity(blocks.count)
+        var events = 0
+        for block in blocks {
+            let b = try IndexedBlock(block, contracts: config.contracts)
+            events += b.events.count
+            indexed.append(b)
+        }
+        try apply(indexed: indexed)
+        return events
+    }
+
+    func apply(indexed blocks: [IndexedBlock]) throws(IndexError) {
         guard !blocks.isEmpty else { return }
         var head = try head()
         var overlay = Overlay(index: self)

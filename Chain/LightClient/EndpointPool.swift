@@ -22,6 +22,7 @@ extension JSONRPCClient: RPCTransport {}
 public final class EndpointPool: @unchecked Sendable {
     private let lock = NSLock()
     private var clients: [any RPCTransport]
+    private var counts: (requests: UInt64, calls: UInt64) = (0, 0)
     /// How many endpoints must agree on each block hash (1: trust the primary's hash chain alone).
     public let quorum: Int
     private let logger: Logger
@@ -49,6 +50,17 @@ public final class EndpointPool: @unchecked Sendable {
 
     private var snapshot: [any RPCTransport] { lock.withLock { clients } }
 
+    /// Requests sent so far (one per call or batch, over every endpoint, retries by failover included) and the
+    /// JSON-RPC calls they carried.
+    public var sent: (requests: UInt64, calls: UInt64) { lock.withLock { counts } }
+
+    private func count(calls: Int) {
+        lock.withLock {
+            counts.requests += 1
+            counts.calls += UInt64(calls)
+        }
+    }
+
     /// Moves `endpoint` to the end of the preference order.
     public func demote(_ endpoint: String, reason: String) {
         let moved = lock.withLock { () -> Bool in
@@ -74,25 +86,30 @@ public final class EndpointPool: @unchecked Sendable {
     }
 
     public func call(_ request: RPCRequest, logger: Logger) async throws -> Any {
-        try await failover { try await $0.call(request, logger: logger) }.value
+        try await failover(calls: 1) { try await $0.call(request, logger: logger) }.value
     }
 
     public func batch(_ requests: [RPCRequest], logger: Logger) async throws -> [Any] {
-        try await failover { try await $0.batch(requests, logger: logger) }.value
+        try await failover(calls: requests.count) { try await $0.batch(requests, logger: logger) }.value
     }
 
     /// Like `batch`, and names the endpoint whose answer it is (to demote it if the answer does not verify).
     public func servedBatch(_ requests: [RPCRequest], logger: Logger) async throws -> (endpoint: String, results: [Any])
     {
-        let (endpoint, value) = try await failover { try await $0.batch(requests, logger: logger) }
+        let (endpoint, value) = try await failover(calls: requests.count) {
+            try await $0.batch(requests, logger: logger)
+        }
         return (endpoint, value)
     }
 
     /// Asks endpoints in order of preference; any failed answer demotes the endpoint and moves on.
-    private func failover<T>(_ body: (any RPCTransport) async throws -> T) async throws -> (endpoint: String, value: T)
-    {
+    private func failover<T>(
+        calls: Int,
+        _ body: (any RPCTransport) async throws -> T
+    ) async throws -> (endpoint: String, value: T) {
         var lastError: (any Error)? = nil
         for client in snapshot {
+            count(calls: calls)
             do {
                 return (client.endpoint, try await body(client))
             } catch let error as RPCError {
@@ -128,6 +145,7 @@ public final class EndpointPool: @unchecked Sendable {
         var unanswered = 0
         for client in snapshot where client.endpoint != primary {
             if groups[hashes, default: []].count >= quorum { break }
+            count(calls: range.count)
             do {
                 let results = try await client.batch(
                     range.map { .blockByNumber($0, fullTransactions: false) },

@@ -219,9 +219,16 @@ public final class JSONRPCClient: Sendable {
             )
         }
         do {
-            return try JSONSerialization.jsonObject(with: Data(buffer: bytes), options: [.fragmentsAllowed])
+            return try bytes.withUnsafeReadableBytes { raw in
+                Result { () throws(JSONParser.Failure) -> Any in try JSONParser.parse(raw) }
+            }.get()
         } catch {
-            throw RPCError(kind: .malformed, endpoint: endpoint, method: method, detail: "response is not valid JSON")
+            throw RPCError(
+                kind: .malformed,
+                endpoint: endpoint,
+                method: method,
+                detail: "response is not valid JSON (\(error))"
+            )
         }
     }
 }

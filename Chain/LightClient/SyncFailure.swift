@@ -1,3 +1,5 @@
+public import ChainCore
+
 /// A block the light client refused: what kind of failure, which block, which field, what was expected, what was
 /// found. Nothing of a refused block reaches the index.
 public struct SyncFailure: Error, CustomStringConvertible, Sendable {
@@ -40,6 +42,17 @@ public struct SyncFailure: Error, CustomStringConvertible, Sendable {
         self.expected = expected
         self.found = found
         self.endpoint = EndpointName.redacted(endpoint)
+    }
+
+    /// The verifier's refusal of a block `endpoint` served.
+    public init(_ rejection: BlockRejection, endpoint: String) {
+        self.init(
+            blockNumber: rejection.blockNumber,
+            field: rejection.field,
+            expected: rejection.expected,
+            found: rejection.found,
+            endpoint: endpoint
+        )
     }
 
     public var description: String {

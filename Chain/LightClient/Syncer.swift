@@ -23,6 +23,9 @@ public struct SyncProgress: Sendable {
     public var receiptsFetched: UInt64
     public var events: UInt64
     public var reorgs: UInt64
+    /// JSON-RPC requests (HTTP requests: one per call or batch) and the calls they carried, this sync.
+    public var rpcRequests: UInt64 = 0
+    public var rpcCalls: UInt64 = 0
 }
 
 /// Moves the index forward through verified blocks only.
@@ -43,6 +46,7 @@ public final class Syncer: Sendable {
     public let seal: SealPolicy
     /// Blocks fetched per JSON-RPC batch (and indexed per LevelDB write).
     public let batchSize: UInt64
+    let verifier: ChainVerifier
     let logger: Logger
 
     public init(
@@ -58,6 +62,10 @@ public final class Syncer: Sendable {
         self.spec = spec
         self.seal = seal
         self.batchSize = max(1, batchSize)
+        self.verifier = ChainVerifier(
+            spec: spec,
+            watched: [index.config.contracts.dataMarket, index.config.contracts.algorithmRegistry]
+        )
         self.logger = logger
     }
 
@@ -70,10 +78,14 @@ public final class Syncer: Sendable {
     {
         var state = SyncProgress(head: try index.head(), target: 0, blocks: 0, receiptsFetched: 0, events: 0, reorgs: 0)
         var attempt = 1
+        let sentBefore = rpc.sent
         while true {
             let primary = rpc.endpoint
             do {
                 try await pass(&state, to: target, progress: progress)
+                let sent = rpc.sent
+                state.rpcRequests = sent.requests - sentBefore.requests
+                state.rpcCalls = sent.calls - sentBefore.calls
                 return state
             } catch let failure as SyncFailure where failure.kind != .contractMismatch {
                 try retry(after: failure, primary: primary, attempt: &attempt)
@@ -120,7 +132,8 @@ public final class Syncer: Sendable {
             let last = min(goal, first + batchSize - 1)
             let headers = try await fetchHeaders(first...last)
             let primary = rpc.endpoint
-            switch await rpc.confirm(headers.map(\.hash), for: first...last, logger: logger) {
+            let hashes = rpc.quorum > 1 ? headers.map(\.header.hash) : []
+            switch await rpc.confirm(hashes, for: first...last, logger: logger) {
             case .confirmed:
                 outvotes = 0
             case .outvoted(let majority):
@@ -158,61 +171,26 @@ public final class Syncer: Sendable {
                 continue
             }
             if headHeader == nil { headHeader = try await parentHeader(state.head) }
-            var blocks: [IndexedBlock] = []
-            var parent: (header: Header?, hash: Hash32) = (headHeader, state.head.hash)
-            var needReceipts: [UInt64] = []
-            var snapshots: [UInt64: [UInt8]] = [:]
-            for (header, hash) in headers {
-                try check(header, hash: hash, parent: parent.header, parentHash: parent.hash)
-                if var snapshot = clique {
-                    if let f = snapshot.apply(header).first {
-                        throw SyncFailure(
-                            blockNumber: header.number,
-                            field: f.field,
-                            expected: f.expected,
-                            found: f.found,
-                            endpoint: rpc.endpoint
-                        )
-                    }
-                    snapshots[header.number] = snapshot.encoded
-                    clique = snapshot
-                }
-                if index.config.contracts.mayHaveEvents(header.logsBloom) { needReceipts.append(header.number) }
-                parent = (header, hash)
+            // Verify (pure, ChainCore), then apply: the index takes only what the verifier built.
+            let endpoint = rpc.endpoint
+            let parent = (header: headHeader, hash: state.head.hash, number: state.head.number)
+            let linked: LinkedHeaders
+            do { linked = try verifier.link(headers, parent: parent, seal: clique) } catch {
+                throw SyncFailure(error, endpoint: endpoint)
             }
-            let receipts = try await fetchReceipts(needReceipts)
-            for (header, hash) in headers {
-                var events: [(logIndex: UInt64, event: DeLongEvent)] = []
-                if let list = receipts[header.number] {
-                    let root = Receipts.root(list)
-                    guard root == header.receiptsRoot else {
-                        throw SyncFailure(
-                            blockNumber: header.number,
-                            field: "receiptsRoot",
-                            expected: header.receiptsRoot.hex,
-                            found: "\(root.hex) from the receipts served",
-                            endpoint: rpc.endpoint
-                        )
-                    }
-                    events = try decodeEvents(list, block: header.number)
-                    state.receiptsFetched += 1
-                }
-                state.events += UInt64(events.count)
-                blocks.append(
-                    IndexedBlock(
-                        number: header.number,
-                        hash: hash,
-                        parentHash: header.parentHash,
-                        timestamp: header.timestamp,
-                        events: events,
-                        consensusState: snapshots[header.number]
-                    )
-                )
+            let receipts = try await fetchReceipts(linked.receiptsNeeded)
+            let blocks: [VerifiedBlock]
+            do { blocks = try verifier.verify(linked, receipts: receipts) } catch {
+                throw SyncFailure(error, endpoint: endpoint)
             }
-            try index.apply(blocks)
+            if clique != nil { clique = linked.seal }
+            state.receiptsFetched += UInt64(blocks.lazy.filter { $0.receipts != nil }.count)
+            let events: Int
+            do { events = try index.apply(blocks) } catch { throw failure(applying: error, endpoint: endpoint) }
+            state.events += UInt64(events)
             state.blocks += UInt64(blocks.count)
             state.head = IndexHead(number: last, hash: blocks.last!.hash)
-            headHeader = headers.last?.header
+            headHeader = blocks.last?.header
             logger.debug(
                 "indexed blocks",
                 metadata: ["block.first": "\(first)", "block.last": "\(last)", "events.count": "\(state.events)"]
@@ -221,36 +199,25 @@ public final class Syncer: Sendable {
         }
     }
 
-    /// The DeLong events of verified receipts, with their log index in the block.
-    private func decodeEvents(_ list: [Receipt], block: UInt64) throws -> [(logIndex: UInt64, event: DeLongEvent)] {
-        var events: [(logIndex: UInt64, event: DeLongEvent)] = []
-        var logIndex: UInt64 = 0
-        for receipt in list {
-            for log in receipt.logs {
-                do {
-                    if let event = try index.config.contracts.decode(log) { events.append((logIndex, event)) }
-                } catch {
-                    // The receipts verified, so the endpoint served what the chain holds: the contract emitted
-                    // a log its ABI cannot produce. Say so loudly; it is no value a user chose (every value
-                    // the ABI allows decodes).
-                    let failure = SyncFailure(
-                        .contractMismatch,
-                        blockNumber: block,
-                        field: "log \(logIndex)",
-                        expected: "a DeLong event as the contract ABI lays it out",
-                        found: error.reason,
-                        endpoint: rpc.endpoint
-                    )
-                    logger.error(
-                        "contract and ABI disagree: sync stops at this block",
-                        metadata: ["block.number": "\(block)", "log.index": "\(logIndex)", "error": "\(failure)"]
-                    )
-                    throw failure
-                }
-                logIndex += 1
-            }
-        }
-        return events
+    /// A `.contractMismatch` from the index as the sync failure it is (logged loudly: no endpoint can fix it);
+    /// any other index error as it is.
+    private func failure(applying error: IndexError, endpoint: String) -> any Error {
+        guard error.kind == .contractMismatch else { return error }
+        let failure = SyncFailure(
+            .contractMismatch,
+            blockNumber: error.blockNumber ?? 0,
+            field: "log \(error.logIndex ?? 0)",
+            expected: "a DeLong event as the contract ABI lays it out",
+            found: error.detail ?? error.reason,
+            endpoint: endpoint
+        )
+        logger.error(
+            "contract and ABI disagree: sync stops at this block",
+            metadata: [
+                "block.number": "\(failure.blockNumber)", "log.index": "\(error.logIndex ?? 0)", "error": "\(failure)",
+            ]
+        )
+        return failure
     }
 
     /// The Clique state at `head`: from the index, or (at the checkpoint) from the checkpoint header, which must
@@ -322,38 +289,13 @@ public final class Syncer: Sendable {
         return served
     }
 
-    // MARK: Verification
-
-    private func check(_ header: Header, hash: Hash32, parent: Header?, parentHash: Hash32) throws(SyncFailure) {
-        guard header.parentHash == parentHash else {
-            throw SyncFailure(
-                blockNumber: header.number,
-                field: "parentHash",
-                expected: parentHash.hex,
-                found: header.parentHash.hex,
-                endpoint: rpc.endpoint
-            )
-        }
-        if let parent {
-            let failures = HeaderChecks.check(header, parent: parent, parentHash: parentHash, spec: spec)
-            if let f = failures.first {
-                throw SyncFailure(
-                    blockNumber: header.number,
-                    field: f.field,
-                    expected: f.expected,
-                    found: f.found,
-                    endpoint: rpc.endpoint
-                )
-            }
-        }
-    }
-
     // MARK: Fetching
 
-    /// Headers of `range`, each with the hash we computed; the endpoint's claimed hash must agree.
-    private func fetchHeaders(_ range: ClosedRange<UInt64>) async throws -> [(header: Header, hash: Hash32)] {
+    /// Headers of `range` as served, each with the hash the endpoint claims (checked by the verifier).
+    private func fetchHeaders(_ range: ClosedRange<UInt64>) async throws -> [ServedHeader] {
         let results = try await rpc.batch(range.map { .blockByNumber($0, fullTransactions: false) }, logger: logger)
-        var out: [(Header, Hash32)] = []
+        var out: [ServedHeader] = []
+        out.reserveCapacity(results.count)
         for (n, result) in zip(range, results) {
             guard let object = result as? [String: Any] else {
                 throw SyncFailure(
@@ -364,8 +306,12 @@ public final class Syncer: Sendable {
                     endpoint: rpc.endpoint
                 )
             }
-            let header: Header
-            do { header = try RPCJSON.header(object) } catch {
+            do {
+                let header = try RPCJSON.header(object)
+                let claimed = try (object["hash"] as? String).map { (s: String) throws(ChainError) in try Hash32(hex: s)
+                }
+                out.append(ServedHeader(header: header, claimedHash: claimed))
+            } catch {
                 throw SyncFailure(
                     blockNumber: n,
                     field: "header",
@@ -374,26 +320,6 @@ public final class Syncer: Sendable {
                     endpoint: rpc.endpoint
                 )
             }
-            let hash = header.hash
-            guard header.number == n else {
-                throw SyncFailure(
-                    blockNumber: n,
-                    field: "number",
-                    expected: "\(n)",
-                    found: "\(header.number)",
-                    endpoint: rpc.endpoint
-                )
-            }
-            if let claimed = object["hash"] as? String, claimed.lowercased() != hash.hex {
-                throw SyncFailure(
-                    blockNumber: n,
-                    field: "hash",
-                    expected: "keccak(rlp(header)) = \(hash.hex)",
-                    found: claimed,
-                    endpoint: rpc.endpoint
-                )
-            }
-            out.append((header, hash))
         }
         return out
     }

@@ -277,6 +277,8 @@ struct NodeSyncCommand: AsyncParsableCommand {
                     ("receiptsFetched", .int(result.receiptsFetched)),
                     ("events", .int(result.events)),
                     ("reorgs", .int(result.reorgs)),
+                    ("rpcRequests", .int(result.rpcRequests)),
+                    ("rpcCalls", .int(result.rpcCalls)),
                     ("blocksPerSecond", .number(String(format: "%.1f", Double(result.blocks) / max(seconds, 1e-9)))),
                 ]).rendered()
             )

@@ -1,9 +1,10 @@
 import ChainCore
-import ChainIndex
 import ChainRecords
 import Foundation
 import TestSupport
 import Testing
+
+@testable import ChainIndex
 
 @Suite struct ChainIndexTests {
     let dir: URL
@@ -88,7 +89,7 @@ import Testing
     @Test func eventsBecomeRecordsWithTheirOrigin() throws {
         let index = try open()
         let chain = blocks([[Self.registered], [Self.rented], [], [Self.extended]])
-        try index.apply(chain)
+        try index.apply(indexed: chain)
         #expect(try index.head() == IndexHead(number: 4, hash: chain[3].hash))
         let rental = try #require(try index.rental(dataset: Self.dataset, consumer: Self.consumer))
         #expect(rental.expiresAt == 5200 && rental.paid == U256(29_400) && rental.status == .active)
@@ -102,16 +103,16 @@ import Testing
     @Test func unwindRestoresExactlyTheEarlierIndex() throws {
         let index = try open()
         let base = blocks([[Self.registered], [Self.rented]])
-        try index.apply(base)
+        try index.apply(indexed: base)
         let before = try index.digest()
         let branch = blocks([[Self.extended], [Self.revoked], []], from: IndexHead(number: 2, hash: base[1].hash))
-        try index.apply(branch)
+        try index.apply(indexed: branch)
         #expect(try index.rental(dataset: Self.dataset, consumer: Self.consumer)?.status == .revoked)
         try index.unwind(to: 2)
         #expect(try index.digest() == before)
         #expect(try index.rental(dataset: Self.dataset, consumer: Self.consumer)?.expiresAt == 4600)
         // The other branch can now be applied on the same parent.
-        try index.apply(blocks([[Self.revoked]], from: IndexHead(number: 2, hash: base[1].hash), branch: "b"))
+        try index.apply(indexed: blocks([[Self.revoked]], from: IndexHead(number: 2, hash: base[1].hash), branch: "b"))
         #expect(try index.head().hash == Keccak256.hash(utf8: "b/3"))
     }
 
@@ -145,7 +146,7 @@ import Testing
             .measurementTrusted(digest: image, measurements: [1, 2], label: notUTF8),
         ]
         let chain = blocks([[], events])
-        try index.apply(chain)
+        try index.apply(indexed: chain)
         let rental = try #require(try index.rental(dataset: Self.dataset, consumer: Self.consumer))
         #expect(rental.expiresAtExact == past64 && rental.expiresAt == .max)
         #expect(rental.isActive(at: UInt64.max - 1))
@@ -157,20 +158,21 @@ import Testing
         // An extension past 2^64 too, then unwound: the exact earlier value comes back.
         let further = past64.addingReportingOverflow(U256(600)).partialValue
         try index.apply(
-            blocks(
-                [
+            indexed:
+                blocks(
                     [
-                        .rentalExtended(
-                            .init(datasetID: Self.dataset, consumer: Self.consumer),
-                            provider: Self.provider,
-                            addedSeconds: U256(600),
-                            expiresAt: further,
-                            paid: .zero
-                        )
-                    ]
-                ],
-                from: IndexHead(number: 2, hash: chain[1].hash)
-            )
+                        [
+                            .rentalExtended(
+                                .init(datasetID: Self.dataset, consumer: Self.consumer),
+                                provider: Self.provider,
+                                addedSeconds: U256(600),
+                                expiresAt: further,
+                                paid: .zero
+                            )
+                        ]
+                    ],
+                    from: IndexHead(number: 2, hash: chain[1].hash)
+                )
         )
         #expect(try index.rental(dataset: Self.dataset, consumer: Self.consumer)?.expiresAtExact == further)
         try index.unwind(to: 2)
@@ -185,7 +187,7 @@ import Testing
         do {
             let index = try open()
             #expect(try index.consensusState() == nil)
-            try index.apply(chain)
+            try index.apply(indexed: chain)
             #expect(try index.consensusState() == [3])
         }
         let index = try open()
@@ -200,24 +202,24 @@ import Testing
         let a = try open("a")
         let b = try open("b")
         let chain = blocks([[Self.registered], [Self.rented, Self.extended], [], [Self.revoked]])
-        try a.apply(chain)
-        for block in chain { try b.apply([block]) }
+        try a.apply(indexed: chain)
+        for block in chain { try b.apply(indexed: [block]) }
         #expect(try a.digest() == b.digest())
     }
 
     @Test func blocksThatDoNotContinueTheHeadAreRefused() throws {
         let index = try open()
-        try index.apply(blocks([[Self.registered]]))
+        try index.apply(indexed: blocks([[Self.registered]]))
         let stranger = blocks([[]], from: IndexHead(number: 1, hash: Keccak256.hash(utf8: "elsewhere")))
-        #expect(throws: IndexError.self) { try index.apply(stranger) }
+        #expect(throws: IndexError.self) { try index.apply(indexed: stranger) }
         let gap = blocks([[]], from: IndexHead(number: 5, hash: Keccak256.hash(utf8: "a/5")))
-        #expect(throws: IndexError.self) { try index.apply(gap) }
+        #expect(throws: IndexError.self) { try index.apply(indexed: gap) }
         #expect(try index.head().number == 1)
     }
 
     @Test func finalBlocksCannotBeUnwoundAndTheirUndoDataIsPruned() throws {
         let index = try open(finality: 2)
-        try index.apply(blocks(Array(repeating: [], count: 8)))
+        try index.apply(indexed: blocks(Array(repeating: [], count: 8)))
         #expect(try index.finalNumber() == 6)
         #expect(throws: IndexError.self) { try index.unwind(to: 5) }
         try index.unwind(to: 6)
@@ -229,7 +231,7 @@ import Testing
     @Test func reopeningResumesAndAnotherConfigurationIsRefused() throws {
         do {
             let index = try open()
-            try index.apply(blocks([[Self.registered], [Self.rented]]))
+            try index.apply(indexed: blocks([[Self.registered], [Self.rented]]))
         }
         let reopened = try open()
         #expect(try reopened.head().number == 2)
@@ -244,8 +246,8 @@ extension ChainIndexTests {
         let index = try open("subscribed")
         let stream = index.subscribe()
         let base = blocks([[Self.registered], [Self.rented]])
-        try index.apply(base)
-        try index.apply(blocks([[Self.revoked]], from: IndexHead(number: 2, hash: base[1].hash)))
+        try index.apply(indexed: base)
+        try index.apply(indexed: blocks([[Self.revoked]], from: IndexHead(number: 2, hash: base[1].hash)))
         try index.unwind(to: 2)
         var seen: [IndexEvent] = []
         for await event in stream {

@@ -153,4 +153,58 @@ import Testing
         #expect(syncer.rpc.endpoint == honest.endpoint)
         #expect(try syncer.index.dataset(dataset)?.sampleLocator == "s3://sample")
     }
+
+    /// A header that hashes and links but breaks a header rule against its parent (time must move forward).
+    @Test func aHeaderBreakingAHeaderRuleIsRefused() async throws {
+        var forged = FixtureChain()
+        forged.extend(6)
+        var h = FixtureChain.header(number: 7, parent: forged.head.hash, salt: "a", receipts: [])
+        h.timestamp = forged.head.timestamp
+        forged.headers.append(h)
+        forged.extend(3)
+        let syncer = try syncer([FakeEndpoint("a", chain: forged)], batch: 4)
+        let failure = await refusal { try await syncer.sync() }
+        #expect(failure?.blockNumber == 7 && failure?.field == "timestamp" && failure?.kind == .unverified)
+        #expect(try syncer.index.head().number == 4, "the batches before the refused one are indexed")
+    }
+
+    /// The endpoint serves block 9 where block 8 was asked for.
+    @Test func aHeaderWithAnotherNumberThanAskedIsRefused() async throws {
+        let endpoint = FakeEndpoint("a", chain: chain())
+        let ninth = endpoint.chain.headers[9]
+        endpoint.tamperBlock = { n, o in n == 8 ? FixtureChain.json(ninth) : o }
+        let syncer = try syncer([endpoint])
+        let failure = await refusal { try await syncer.sync() }
+        #expect(failure?.blockNumber == 8 && failure?.field == "number")
+        #expect(try syncer.index.head().number == 0)
+    }
+
+    /// A block whose bloom names a DeLong contract must come with receipts: an endpoint that serves none for it
+    /// (here: an empty list, whose root is not the header's) cannot make the syncer skip its events.
+    @Test func receiptsWithheldForABlockTheBloomSelectsAreRefused() async throws {
+        var withheld = chain()
+        withheld.receipts[5] = nil
+        let syncer = try syncer([FakeEndpoint("a", chain: withheld)])
+        let failure = await refusal { try await syncer.sync() }
+        #expect(failure?.blockNumber == 5 && failure?.field == "receiptsRoot")
+        #expect(try syncer.index.dataset(dataset) == nil)
+    }
+
+    /// A verified log of a DeLong contract that its ABI cannot produce stops the sync with `.contractMismatch`
+    /// (decoded in the apply step, from the verified receipts) and is not retried on another endpoint.
+    @Test func aVerifiedLogTheABICannotProduceStopsTheSyncAsAContractMismatch() async throws {
+        var c = FixtureChain()
+        let unknown = Log(
+            address: FixtureChain.contracts.dataMarket,
+            topics: [Keccak256.hash(utf8: "NoSuchEvent()")],
+            data: []
+        )
+        c.extend(6, logs: [3: [unknown]])
+        let (a, b) = (FakeEndpoint("a", chain: c), FakeEndpoint("b", chain: c))
+        let syncer = try syncer([a, b])
+        let failure = await refusal { try await syncer.sync() }
+        #expect(failure?.kind == .contractMismatch && failure?.blockNumber == 3 && failure?.field == "log 0")
+        #expect(a.receiptsServed == [3] && b.receiptsServed.isEmpty, "no retry on another endpoint")
+        #expect(try syncer.index.head().number == 0)
+    }
 }

@@ -1,6 +1,6 @@
 // delong-bench: DeLong's hot paths measured beside a reference in the same run.
 //
-// Run: swift run -c release delong-bench [--quick]
+// Run: swift run -c release delong-bench [--quick]   (or: delong-bench sync-reference --rpc URL --blocks N)
 // Figures are medians of several timed rounds; compare ratios within one run (the machines are shared).
 // This is not a test: nothing here fails on a slow figure.
 
@@ -9,6 +9,7 @@ import ChainCore
 import Foundation
 import PlaneCrypto
 
+if runChainSubcommand() { exit(0) }  // sync-reference (ChainBench.swift)
 let quick = CommandLine.arguments.contains("--quick")
 let roundSeconds = quick ? 0.2 : 1.0
 let rounds = quick ? 3 : 5
