@@ -17,7 +17,15 @@ import Synchronization
 /// Each request carries its own fresh token, all minted before the timed window. Afterwards a sample of the
 /// released tokens is sent again: the plane must refuse every one (409), and the receipt log must hold exactly
 /// one receipt per release; any other answer is counted as a double release.
-func keyReleaseHTTPBench(testData: URL?, duration: Double, clients: Int, maxRate: Int) async -> Int32 {
+///
+/// `developmentEvidence` skips the DCAP verification (a profiling aid: the difference is what the quote costs).
+func keyReleaseHTTPBench(
+    testData: URL?,
+    duration: Double,
+    clients: Int,
+    maxRate: Int,
+    developmentEvidence: Bool = false
+) async -> Int32 {
     do {
         guard let world = try BenchWorld(testData: testData) else {
             print("(shared test data not found: key-release HTTP benchmark needs it; set DELONG_TESTDATA)")
@@ -31,7 +39,8 @@ func keyReleaseHTTPBench(testData: URL?, duration: Double, clients: Int, maxRate
         // release at info level to stderr as the served plane does.
         var planeLogger = Logger(label: "delong.privacy")
         planeLogger.logLevel = .info
-        let release = try world.plane(world.tdxCosted, "receipts.log", logger: planeLogger)
+        let evidence: any EvidenceVerifier = developmentEvidence ? world.verifier : world.tdxCosted
+        let release = try world.plane(evidence, "receipts.log", logger: planeLogger)
         var quiet = Logger(label: "delong.bench.http")
         quiet.logLevel = .warning
         let signIn = SignInService(
@@ -117,7 +126,8 @@ func keyReleaseHTTPBench(testData: URL?, duration: Double, clients: Int, maxRate
         let receiptMismatch = receipts != UInt64(releases.ok)
 
         row(
-            "key release over HTTP, TDX quote verified",
+            developmentEvidence
+                ? "key release over HTTP, dev evidence only" : "key release over HTTP, TDX quote verified",
             releases.rate,
             hello.rate,
             "Hummingbird hello route",
