@@ -123,6 +123,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "PrivacyPlaneHTTP",
+            dependencies: [
+                "ChainCore", "ChainRecords", "PlaneProtocol", "PrivacyPlane",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Planes/PrivacyPlaneHTTP",
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "PlaneCrypto",
             dependencies: ["COpenSSL"],
             path: "Planes/PlaneCrypto",
@@ -151,8 +162,8 @@ let package = Package(
         .executableTarget(
             name: "delong",
             dependencies: [
-                "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PlaneCrypto",
-                "PlaneProtocol",
+                "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PrivacyPlaneHTTP",
+                "PlaneCrypto", "PlaneProtocol",
                 "ComputingPlane", "Sealing", "DecryptFS", "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -168,7 +179,16 @@ let package = Package(
         ),
         .executableTarget(
             name: "DelongBench",
-            dependencies: ["Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane"],
+            dependencies: [
+                "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane",
+                "PrivacyPlaneHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "contrib/benchmarks/DelongBench",
             swiftSettings: hotPathSettings
         ),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attestation
 import ChainCore
 import Foundation
+import PlaneProtocol
 
 /// The AMD SEV-SNP inputs of `delong attest verify`.
 struct SNPOptions: ParsableArguments {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attestation
 import ChainCore
 import Foundation
+import PlaneProtocol
 
 /// `delong attest verify --quote FILE --collateral FILE --at RFC3339 [--event-log FILE] [--allow-status S …]`, or
 /// `delong attest verify --snp-report FILE --vcek FILE --ask FILE --ark FILE --at RFC3339 [--allow-debug]`

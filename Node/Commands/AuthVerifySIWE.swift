@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChainCore
 import Foundation
+import PlaneProtocol
 import PrivacyPlane
 
 /// `delong auth verify-siwe --message FILE --signature 0x… [--at RFC3339] [--domain D]`

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChainCore
 import Foundation
+import PlaneProtocol
 
 /// `delong chain verify-block --block FILE [--receipts FILE]`
 struct ChainVerifyBlockCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChainCore
 import Foundation
+import PlaneProtocol
 
 /// `delong chain verify-proof --proof FILE --state-root 0x…`
 struct ChainVerifyProofCommand: ParsableCommand {

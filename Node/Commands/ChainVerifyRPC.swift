@@ -3,6 +3,7 @@ import ChainCore
 import Foundation
 import LightClient
 import Logging
+import PlaneProtocol
 
 /// `delong chain verify-rpc --rpc URL [--from N] [--to M] [--account 0x…]`
 struct ChainVerifyRPCCommand: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import ChainCore
 import ChainIndex
 import ChainRecords
 import Foundation
+import PlaneProtocol
 
 /// `delong index …`: read the local index (read-only queries; the index is written by `delong node sync`).
 struct IndexCommand: ParsableCommand {

@@ -5,6 +5,7 @@ import ChainRecords
 import Foundation
 import LightClient
 import Logging
+import PlaneProtocol
 
 /// `delong node …`: the light-client node.
 struct NodeCommand: AsyncParsableCommand {

@@ -5,6 +5,7 @@ import ChainRecords
 import Foundation
 import LightClient
 import Logging
+import PlaneProtocol
 
 /// `delong node prove-rental --rpc URL --dataset 0x… --consumer 0x…`
 struct NodeProveRentalCommand: AsyncParsableCommand {

@@ -10,6 +10,7 @@ import Logging
 import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlane
+import PrivacyPlaneHTTP
 
 /// `delong privacy …`: the Privacy Plane.
 struct PrivacyCommand: AsyncParsableCommand {
@@ -250,7 +251,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
 
     /// The plane's own attestation: under dstack a quote binding its signer (see `KeyWrap.planeReportData`);
     /// otherwise, or when the agent cannot quote, the reason there is none.
-    func ownEvidence(signer: Address, logger: Logger) -> JSONOutput {
+    func ownEvidence(signer: Address, logger: Logger) -> ResponseJSON {
         guard case let agent as DstackRootSecret = makeRootSecret() else {
             return .object([("unavailable", .string("development root secret: this plane runs outside a TEE"))])
         }

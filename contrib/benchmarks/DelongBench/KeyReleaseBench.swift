@@ -2,6 +2,7 @@ import Attestation
 import ChainCore
 import ChainRecords
 import Foundation
+import Logging
 import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlane
@@ -22,39 +23,63 @@ struct TDXCostedEvidence: EvidenceVerifier {
     }
 }
 
-/// Key releases per second and latency percentiles under `clients` concurrent callers, in process (no HTTP):
-/// token, evidence, allow-list, binding, rental and algorithm checks, DEK derivation, X25519 + HKDF +
-/// AES-GCM wrap, and a signed receipt group-committed to a log file (fsync) before each call returns.
-@MainActor func keyReleaseBench(testData: URL?, quick: Bool) async {
-    guard let testData,
-        let quote = try? [UInt8](Data(contentsOf: testData.appendingPathComponent("attestation/dcap-qvl/tdx_quote"))),
-        let collateralJSON = try? [UInt8](
-            Data(contentsOf: testData.appendingPathComponent("attestation/dcap-qvl/tdx_quote_collateral.json"))
-        ),
-        let collateral = try? DCAPVerifier.prepare(QuoteCollateral(json: collateralJSON))
-    else {
-        print("(shared test data not found: key-release benchmark skipped; set DELONG_TESTDATA)")
-        return
-    }
-    // Inside every window of that collateral (MANIFEST: 2025-06-19T10:32:27Z … 2025-07-19T10:00:35Z).
+/// The bench's world: an in-memory index with one dataset, an active rental, a published algorithm and a
+/// trusted measurement; the plane's token issuer; and a scratch directory for receipt logs. The recorded TDX
+/// quote and its collateral come from the shared test data.
+struct BenchWorld {
+    let now: UInt64
+    let planeKey: SecretBytes
+    let domain: TokenDomain
+    let consumer: Address
+    let dataset: Hash32
+    let image: Hash32
+    /// A consistent published pair (the plane refuses records whose pair does not make the image digest).
+    let locator: DALocator
+    let mrTD: [UInt8]
+    let rtmr: [[UInt8]]
+    let index: InMemoryRecords
+    let issuer: TokenIssuer
+    let directory: URL
+    let verifier: AttestationEvidenceVerifier
+    let quote: [UInt8]
+    /// Inside every window of that collateral (MANIFEST: 2025-06-19T10:32:27Z … 2025-07-19T10:00:35Z).
     let quoteTime: UInt64 = 1_752_000_000
-    let verifier = AttestationEvidenceVerifier(
-        collateral: collateral,
-        policy: AttestationPolicy(allowInsecureDevelopment: true)
-    )
-    do {
-        let now = UInt64(Date().timeIntervalSince1970)
-        let planeKey = SecretBytes(copying: Keccak256.hash(utf8: "bench plane key").bytes)
-        let domain = TokenDomain(
+
+    /// nil when the shared test data is missing.
+    init?(testData: URL?) throws {
+        guard let testData,
+            let quote = try? [UInt8](
+                Data(contentsOf: testData.appendingPathComponent("attestation/dcap-qvl/tdx_quote"))
+            ),
+            let collateralJSON = try? [UInt8](
+                Data(contentsOf: testData.appendingPathComponent("attestation/dcap-qvl/tdx_quote_collateral.json"))
+            ),
+            let collateral = try? DCAPVerifier.prepare(QuoteCollateral(json: collateralJSON))
+        else { return nil }
+        self.quote = quote
+        verifier = AttestationEvidenceVerifier(
+            collateral: collateral,
+            policy: AttestationPolicy(allowInsecureDevelopment: true)
+        )
+        now = UInt64(Date().timeIntervalSince1970)
+        planeKey = SecretBytes(copying: Keccak256.hash(utf8: "bench plane key").bytes)
+        domain = TokenDomain(
             chainID: 31337,
             verifyingContract: try Address(hex: "0x" + String(repeating: "11", count: 20))
         )
-        let consumer = try Address(hex: "0x" + String(repeating: "22", count: 20))
-        let dataset = Keccak256.hash(utf8: "bench dataset")
-        let image = Keccak256.hash(utf8: "bench image")
-        let mrTD = [UInt8](repeating: 1, count: 48)
-        let rtmr = (0..<4).map { [UInt8](repeating: UInt8(2 + $0), count: 48) }
-        let measurement = try Hash32(Digest.sha256(mrTD + rtmr[0] + rtmr[1] + rtmr[2]))
+        consumer = try Address(hex: "0x" + String(repeating: "22", count: 20))
+        dataset = Keccak256.hash(utf8: "bench dataset")
+        locator = DALocator(
+            bundle: Keccak256.hash(utf8: "bench bundle"),
+            runtime: Keccak256.hash(utf8: "bench runtime")
+        )
+        image = locator.imageDigest
+        mrTD = [UInt8](repeating: 1, count: 48)
+        rtmr = (0..<4).map { [UInt8](repeating: UInt8(2 + $0), count: 48) }
+        // The allow-listed digest of the development evidence's claims (its own domain-separated form).
+        let measurement = try Hash32(
+            InsecureDevelopmentEvidence.measurementDigest(measurements: mrTD + rtmr[0] + rtmr[1] + rtmr[2])
+        )
         let origin = RecordOrigin(blockNumber: 1, blockHash: Keccak256.hash(utf8: "b1"), logIndex: 0)
         var content = InMemoryRecords.Content(head: IndexHead(number: 100, hash: Keccak256.hash(utf8: "h")), final: 90)
         content.datasets[dataset] = DatasetRecord(
@@ -82,8 +107,8 @@ struct TDXCostedEvidence: EvidenceVerifier {
         content.algorithms[image] = AlgorithmRecord(
             imageDigest: image,
             publisher: consumer,
-            bundleDigest: image,
-            daLocator: "",
+            bundleDigest: locator.bundle,
+            daLocator: ChainText(locator.description),
             published: origin
         )
         content.measurements[measurement] = MeasurementRecord(
@@ -93,62 +118,90 @@ struct TDXCostedEvidence: EvidenceVerifier {
             trusted: true,
             updated: origin
         )
-        let index = InMemoryRecords(content)
-        let issuer = try TokenIssuer(reader: index, domain: domain, signingKey: planeKey, maxJobDuration: 3600)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "delong-bench-\(UUID().uuidString)"
-        )
+        index = InMemoryRecords(content)
+        issuer = try TokenIssuer(reader: index, domain: domain, signingKey: planeKey, maxJobDuration: 3600)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("delong-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+    }
 
-        func plane(_ evidence: any EvidenceVerifier, _ name: String) throws -> KeyRelease {
-            KeyRelease(
-                reader: index,
-                tokens: TokenVerifier(domain: domain, signer: issuer.signer),
-                evidence: evidence,
-                receipts: try ReceiptLog(
-                    path: directory.appendingPathComponent(name).path,
-                    domain: domain,
-                    signingKey: planeKey
-                ),
-                keys: DatasetKeys(
-                    root: SecretBytes(copying: Keccak256.hash(utf8: "bench root").bytes),
-                    deployment: .init(chainID: domain.chainID, dataMarket: domain.verifyingContract)
-                ),
-                allowDevelopmentEvidence: true,
-                logger: nil
-            )
+    func removeScratch() { try? FileManager.default.removeItem(at: directory) }
+
+    /// The evidence a TDX release pays for: the recorded quote fully verified on every call.
+    var tdxCosted: TDXCostedEvidence { TDXCostedEvidence(verifier: verifier, quote: quote, quoteTime: quoteTime) }
+
+    /// A key-release plane over this world with `evidence`, its receipts fsync'd to the log file `name`.
+    func plane(_ evidence: any EvidenceVerifier, _ name: String, logger: Logger? = nil) throws -> KeyRelease {
+        KeyRelease(
+            reader: index,
+            tokens: TokenVerifier(domain: domain, signer: issuer.signer),
+            evidence: evidence,
+            receipts: try ReceiptLog(
+                path: directory.appendingPathComponent(name).path,
+                domain: domain,
+                signingKey: planeKey
+            ),
+            keys: DatasetKeys(
+                root: SecretBytes(copying: Keccak256.hash(utf8: "bench root").bytes),
+                deployment: .init(chainID: domain.chainID, dataMarket: domain.verifyingContract)
+            ),
+            allowDevelopmentEvidence: true,
+            logger: logger
+        )
+    }
+
+    /// Request `i`: a fresh token (its own job id under `tag`) and sandbox key, evidence bound to both.
+    func request(_ i: Int, tag: String = "job") throws -> KeyReleaseRequest {
+        let token = try issuer.issue(
+            for: consumer,
+            TokenRequest(
+                dataset: dataset,
+                mode: .secure,
+                imageDigest: image,
+                jobID: Keccak256.hash(utf8: "\(tag) \(i)")
+            ),
+            now: now
+        )
+        let sandbox = try X25519PrivateKey()
+        let reportData = KeyWrap.reportData(
+            recipientKey: sandbox.publicKey,
+            tokenHash: try token.token.signingHash(domain),
+            imageDigest: image
+        )
+        let evidence = try InsecureDevelopmentEvidence(mrTD: mrTD, rtmr: rtmr, reportData: reportData).json()
+        return KeyReleaseRequest(token: token, evidence: evidence, sandboxKey: sandbox.publicKey)
+    }
+
+    /// `count` requests, each with a fresh token.
+    func requests(_ count: Int, tag: String = "job") throws -> [KeyReleaseRequest] {
+        try (0..<count).map { try request($0, tag: tag) }
+    }
+}
+
+/// Key releases per second and latency percentiles under `clients` concurrent callers, in process (no HTTP):
+/// token, evidence, allow-list, binding, rental and algorithm checks, DEK derivation, X25519 + HKDF +
+/// AES-GCM wrap, and a signed receipt group-committed to a log file (fsync) before each call returns.
+@MainActor func keyReleaseBench(testData: URL?, quick: Bool) async {
+    do {
+        guard let world = try BenchWorld(testData: testData) else {
+            print("(shared test data not found: key-release benchmark skipped; set DELONG_TESTDATA)")
+            return
         }
-
-        /// Pre-made requests: a fresh token and sandbox key each, evidence bound to both.
-        func requests(_ count: Int) throws -> [KeyReleaseRequest] {
-            try (0..<count).map { i in
-                let token = try issuer.issue(
-                    for: consumer,
-                    TokenRequest(
-                        dataset: dataset,
-                        mode: .secure,
-                        imageDigest: image,
-                        jobID: Keccak256.hash(utf8: "job \(i)")
-                    ),
-                    now: now
-                )
-                let sandbox = try X25519PrivateKey()
-                let reportData = KeyWrap.reportData(
-                    recipientKey: sandbox.publicKey,
-                    tokenHash: try token.token.signingHash(domain),
-                    imageDigest: image
-                )
-                let evidence = try InsecureDevelopmentEvidence(mrTD: mrTD, rtmr: rtmr, reportData: reportData).json()
-                return KeyReleaseRequest(token: token, evidence: evidence, sandboxKey: sandbox.publicKey)
-            }
-        }
-
+        defer { world.removeScratch() }
         let total = quick ? 2_000 : 10_000
         let clients = 64
-        let tdx = try plane(TDXCostedEvidence(verifier: verifier, quote: quote, quoteTime: quoteTime), "tdx.log")
-        let full = try await run(tdx, try requests(total), clients: clients, now: now)
-        let dev = try await run(try plane(verifier, "dev.log"), try requests(total), clients: clients, now: now)
+        let now = world.now
+        let full = try await run(
+            try world.plane(world.tdxCosted, "tdx.log"),
+            try world.requests(total, tag: "tdx"),
+            clients: clients,
+            now: now
+        )
+        let dev = try await run(
+            try world.plane(world.verifier, "dev.log"),
+            try world.requests(total, tag: "dev"),
+            clients: clients,
+            now: now
+        )
         row(
             "key release, TDX quote verified, 64 clients",
             full.rate,

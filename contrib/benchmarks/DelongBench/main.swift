@@ -1,15 +1,40 @@
 // delong-bench: DeLong's hot paths measured beside a reference in the same run.
 //
-// Run: swift run -c release delong-bench [--quick]   (or: delong-bench sync-reference --rpc URL --blocks N)
+// Run: swift run -c release delong-bench [--quick]
+//      swift run -c release delong-bench sync-reference --rpc URL --blocks N
+//      swift run -c release delong-bench keyrelease-http [--duration S] [--clients N] [--max-rate R]
+//          [--development-evidence]
 // Figures are medians of several timed rounds; compare ratios within one run (the machines are shared).
 // This is not a test: nothing here fails on a slow figure.
 
 import Attestation
 import ChainCore
 import Foundation
+import Logging
 import PlaneCrypto
 
 if runChainSubcommand() { exit(0) }  // sync-reference (ChainBench.swift)
+
+// MARK: Key release over HTTP (its own mode: `delong-bench keyrelease-http [--duration S] [--clients N]`)
+if CommandLine.arguments.dropFirst().first == "keyrelease-http" {
+    func option(_ name: String, _ fallback: Double) -> Double {
+        guard let i = CommandLine.arguments.firstIndex(of: name), i + 1 < CommandLine.arguments.count,
+            let value = Double(CommandLine.arguments[i + 1]), value > 0
+        else { return fallback }
+        return value
+    }
+    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    exit(
+        await keyReleaseHTTPBench(
+            testData: testDataRoot(),
+            duration: option("--duration", 60),
+            clients: Int(option("--clients", 64)),
+            maxRate: Int(option("--max-rate", 8000)),
+            developmentEvidence: CommandLine.arguments.contains("--development-evidence")
+        )
+    )
+}
+
 let quick = CommandLine.arguments.contains("--quick")
 let roundSeconds = quick ? 0.2 : 1.0
 let rounds = quick ? 3 : 5

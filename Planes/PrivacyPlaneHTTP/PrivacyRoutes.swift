@@ -1,11 +1,11 @@
 import ChainCore
 import ChainRecords
 import Foundation
-import Hummingbird
-import Logging
+public import Hummingbird
+public import Logging
 import NIOCore
-import PlaneProtocol
-import PrivacyPlane
+public import PlaneProtocol
+public import PrivacyPlane
 
 /// The Privacy Plane's HTTP API under /v1 (docs/privacy-plane.md):
 ///
@@ -23,19 +23,39 @@ import PrivacyPlane
 ///
 /// The routes parse typed requests (PlaneProtocol's wire types) and format typed answers; every decision
 /// is the plane's (`TokenIssuer`, `KeyRelease`, their `AccessChecks`).
-struct PrivacyRoutes: Sendable {
+public struct PrivacyRoutes: Sendable {
     let signIn: SignInService
     let issuer: TokenIssuer
     let release: KeyRelease
-    let ownEvidence: JSONOutput
+    let ownEvidence: ResponseJSON
     let perAddress: RateLimiter
     let anonymous: ClientRateLimiter
     let clients: ClientAddresses
     let logger: Logger
 
+    public init(
+        signIn: SignInService,
+        issuer: TokenIssuer,
+        release: KeyRelease,
+        ownEvidence: ResponseJSON,
+        perAddress: RateLimiter,
+        anonymous: ClientRateLimiter,
+        clients: ClientAddresses,
+        logger: Logger
+    ) {
+        self.signIn = signIn
+        self.issuer = issuer
+        self.release = release
+        self.ownEvidence = ownEvidence
+        self.perAddress = perAddress
+        self.anonymous = anonymous
+        self.clients = clients
+        self.logger = logger
+    }
+
     static let maxBody = 256 * 1024
 
-    func addRoutes(to router: Router<PlaneRequestContext>) {
+    public func addRoutes(to router: Router<PlaneRequestContext>) {
         router.get("/v1/nonce") { request, context in
             try await handle { try nonce(client: client(request, context)) }
         }
@@ -52,7 +72,7 @@ struct PrivacyRoutes: Sendable {
             try await handle { try receiptsHead(client: client(request, context)) }
         }
         router.get("/v1/attestation") { _, _ in
-            NodeRoutes.json(
+            ResponseJSON.response(
                 .object([
                     ("signer", .string(issuer.signer.checksummed)),
                     (
@@ -76,15 +96,15 @@ struct PrivacyRoutes: Sendable {
     }
 
     /// The rate limit for the node's read routes on this listener (`/v1/status`, `/v1/rentals`, …).
-    func admitNodeRoute(_ request: Request, _ context: PlaneRequestContext) -> Response? {
+    public func admitNodeRoute(_ request: Request, _ context: PlaneRequestContext) -> Response? {
         anonymous.allow("node", client: client(request, context))
-            ? nil : NodeRoutes.error(.tooManyRequests, Refusal.rateLimited.code, Refusal.rateLimited.message)
+            ? nil : ResponseJSON.error(.tooManyRequests, Refusal.rateLimited.code, Refusal.rateLimited.message)
     }
 
     func nonce(client: String) throws -> Response {
         guard anonymous.allow("nonce", client: client) else { throw Refusal.rateLimited }
         let issued = try signIn.issueNonce(now: Self.now())
-        return NodeRoutes.json(
+        return ResponseJSON.response(
             .object([("nonce", .string(issued.value)), ("expiresAt", .string(issued.expiresAt.description))])
         )
     }
@@ -102,7 +122,7 @@ struct PrivacyRoutes: Sendable {
                 failure.reason
             )
         case .signedIn(let session, let token):
-            return NodeRoutes.json(
+            return ResponseJSON.response(
                 .object([
                     ("session", .string(token)), ("address", .string(session.address.checksummed)),
                     ("expiresAt", .string(session.expiresAt.description)),
@@ -122,7 +142,7 @@ struct PrivacyRoutes: Sendable {
                 "dataset": "\(token.token.dataset.hex)",
             ]
         )
-        return NodeRoutes.json(Self.output(token.json))
+        return ResponseJSON.response(Self.output(token.json))
     }
 
     func keyRelease(_ request: Request, client: String) async throws -> Response {
@@ -136,7 +156,7 @@ struct PrivacyRoutes: Sendable {
                 consumer: { perAddress.allow($0.hex) }
             )
         )
-        return NodeRoutes.json(Self.output(response.json))
+        return ResponseJSON.response(Self.output(response.json))
     }
 
     func providerKey(_ request: Request) async throws -> Response {
@@ -149,7 +169,7 @@ struct PrivacyRoutes: Sendable {
             recipientKey: providerRequest.recipientKey,
             now: Self.unixNow()
         )
-        return NodeRoutes.json(Self.output(response.json))
+        return ResponseJSON.response(Self.output(response.json))
     }
 
     /// The caller's receipts: those whose recipient is the signed-in address (a consumer's releases, a
@@ -197,7 +217,7 @@ struct PrivacyRoutes: Sendable {
     func receiptsHead(client: String) throws -> Response {
         guard anonymous.allow("receipts", client: client) else { throw Refusal.rateLimited }
         let head = release.receipts.head
-        return NodeRoutes.json(.object([("count", .int(head.count)), ("last", .string(head.last.hex))]))
+        return ResponseJSON.response(.object([("count", .int(head.count)), ("last", .string(head.last.hex))]))
     }
 
     // MARK: Plumbing
@@ -233,8 +253,8 @@ struct PrivacyRoutes: Sendable {
     static func now() -> RFC3339Timestamp { RFC3339Timestamp(unixSeconds: Int64(Date().timeIntervalSince1970)) }
     static func unixNow() -> UInt64 { UInt64(Date().timeIntervalSince1970) }
 
-    /// Foundation JSON (from the wire types) rendered through JSONOutput, keys sorted for stable output.
-    static func output(_ value: Any) -> JSONOutput {
+    /// Foundation JSON (from the wire types) rendered through ResponseJSON, keys sorted for stable output.
+    static func output(_ value: Any) -> ResponseJSON {
         switch value {
         case let s as String: return .string(s)
         case let b as Bool: return .bool(b)
@@ -248,19 +268,19 @@ struct PrivacyRoutes: Sendable {
     /// Maps refusals to statuses; anything unexpected is a 500 whose details stay in the log.
     func handle(_ body: () async throws -> Response) async throws -> Response {
         do { return try await body() } catch let refusal as Refusal {
-            return NodeRoutes.error(refusal.status, refusal.code, refusal.message)
+            return ResponseJSON.error(refusal.status, refusal.code, refusal.message)
         } catch let error as PrivacyPlaneError {
             let status = Self.status(error.code)
             if status == .internalServerError || status == .serviceUnavailable {
                 logger.error("privacy plane failure", metadata: ["error": "\(error)"])
             }
-            return NodeRoutes.error(status, ErrorEnvelope.snakeCase(error.code.rawValue), error.reason)
+            return ResponseJSON.error(status, ErrorEnvelope.snakeCase(error.code.rawValue), error.reason)
         } catch let error as PlaneProtocolError {
             // The wire types' parse errors: a request field missing, malformed or out of bounds.
-            return NodeRoutes.error(.badRequest, "bad_request", error.reason)
+            return ResponseJSON.error(.badRequest, "bad_request", error.reason)
         } catch {
             logger.error("privacy plane failure", metadata: ["error": "\(error)"])
-            return NodeRoutes.error(.internalServerError, "internal", "internal error")
+            return ResponseJSON.error(.internalServerError, "internal", "internal error")
         }
     }
 

@@ -1,13 +1,13 @@
-import Foundation
-import Hummingbird
-import NIOCore
+public import Foundation
+public import Hummingbird
+public import NIOCore
 import Synchronization
 
 /// Token buckets by key (an address, a client, or one global key): `burst` requests at once, refilled at
 /// `perSecond`. Idle buckets are dropped once full again (swept at most once a second), so memory follows the
 /// active callers, not every caller ever seen; at most `maxKeys` buckets exist, and a new key beyond that is
 /// refused until the sweep makes room.
-final class RateLimiter: Sendable {
+public final class RateLimiter: Sendable {
     let burst: Double
     let perSecond: Double
     let maxKeys: Int
@@ -17,14 +17,14 @@ final class RateLimiter: Sendable {
     }
     private let table = Mutex(Table())
 
-    init(burst: Int, perSecond: Double, maxKeys: Int = 100_000) {
+    public init(burst: Int, perSecond: Double, maxKeys: Int = 100_000) {
         self.burst = Double(burst)
         self.perSecond = perSecond
         self.maxKeys = maxKeys
     }
 
     /// Takes one token for `key`; false when the bucket is empty (the caller answers 429).
-    func allow(_ key: String, now: Double = Date().timeIntervalSince1970) -> Bool {
+    public func allow(_ key: String, now: Double = Date().timeIntervalSince1970) -> Bool {
         table.withLock { t in
             if t.buckets.count > 10_000, now - t.swept >= 1 {
                 t.swept = now
@@ -49,11 +49,16 @@ final class RateLimiter: Sendable {
 /// Limits anonymous routes per client under a global ceiling per route: a client first spends its own
 /// allowance, then the route's shared one. One client over its rate is refused alone (its refused requests
 /// take nothing from the ceiling), so it cannot lock others out; many clients together meet the ceiling.
-struct ClientRateLimiter: Sendable {
+public struct ClientRateLimiter: Sendable {
     let perClient: RateLimiter
     let ceiling: RateLimiter
 
-    func allow(_ route: String, client: String, now: Double = Date().timeIntervalSince1970) -> Bool {
+    public init(perClient: RateLimiter, ceiling: RateLimiter) {
+        self.perClient = perClient
+        self.ceiling = ceiling
+    }
+
+    public func allow(_ route: String, client: String, now: Double = Date().timeIntervalSince1970) -> Bool {
         perClient.allow(route + " " + client, now: now) && ceiling.allow(route, now: now)
     }
 }
@@ -62,9 +67,12 @@ struct ClientRateLimiter: Sendable {
 /// trusted reverse proxies (`--trusted-proxy`) — the last address in its `X-Forwarded-For` header (the one
 /// that proxy saw), when it is an IP address. A header from anyone else is ignored, so no client can pick its
 /// own bucket.
-struct ClientAddresses: Sendable {
+public struct ClientAddresses: Sendable {
     let trustedProxies: Set<String>
-    func client(of request: Request, peer: SocketAddress?) -> String {
+
+    public init(trustedProxies: Set<String>) { self.trustedProxies = trustedProxies }
+
+    public func client(of request: Request, peer: SocketAddress?) -> String {
         let address = peer?.ipAddress ?? "unknown"
         guard trustedProxies.contains(address) else { return address }
         let header = request.headers.filter { $0.name.canonicalName == "x-forwarded-for" }.last?.value ?? ""
@@ -74,7 +82,7 @@ struct ClientAddresses: Sendable {
     }
 
     /// The canonical text of an IP address given on the command line, or nil when it is not one.
-    static func canonical(_ text: String) -> String? {
+    public static func canonical(_ text: String) -> String? {
         guard !text.isEmpty, text.utf8.count <= 64 else { return nil }
         return (try? SocketAddress(ipAddress: text, port: 0))?.ipAddress
     }
@@ -82,11 +90,11 @@ struct ClientAddresses: Sendable {
 
 /// The Privacy Plane's request context: Hummingbird's core context plus the TCP peer's address, which the
 /// per-client rate limits key on.
-struct PlaneRequestContext: RequestContext, RemoteAddressRequestContext {
-    var coreContext: CoreRequestContextStorage
-    let remoteAddress: SocketAddress?
+public struct PlaneRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
 
-    init(source: ApplicationRequestContextSource) {
+    public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
     }

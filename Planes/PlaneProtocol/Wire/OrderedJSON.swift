@@ -1,0 +1,52 @@
+/// A JSON value whose object keys keep their order, so command output and the plane's answers read in a stable,
+/// meaningful order; rendered with two-space indentation. One renderer for the CLI and the HTTP routes.
+public indirect enum OrderedJSON: Sendable {
+    case string(String)
+    case number(String)
+    case bool(Bool)
+    case null
+    case array([OrderedJSON])
+    case object([(String, OrderedJSON)])
+
+    public static func int(_ v: some BinaryInteger) -> OrderedJSON { .number("\(v)") }
+    public static func optional(_ v: Bool?) -> OrderedJSON { v.map(OrderedJSON.bool) ?? .null }
+    public static func optional(_ v: String?) -> OrderedJSON { v.map(OrderedJSON.string) ?? .null }
+
+    /// Serialized with two-space indentation.
+    public func rendered(indent: String = "") -> String {
+        let inner = indent + "  "
+        switch self {
+        case .string(let s): return Self.quote(s)
+        case .number(let n): return n
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        case .array(let items):
+            if items.isEmpty { return "[]" }
+            return "[\n" + items.map { inner + $0.rendered(indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
+        case .object(let fields):
+            if fields.isEmpty { return "{}" }
+            return "{\n"
+                + fields.map { inner + Self.quote($0.0) + ": " + $0.1.rendered(indent: inner) }.joined(separator: ",\n")
+                + "\n\(indent)}"
+        }
+    }
+
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let c where c.value < 0x20:
+                out +=
+                    "\\u" + String(repeating: "0", count: 4 - String(c.value, radix: 16).count)
+                    + String(c.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
