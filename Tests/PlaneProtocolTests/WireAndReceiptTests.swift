@@ -7,21 +7,10 @@ import Testing
 
 /// What crosses between parties survives the wire, and what is damaged on it is refused by name.
 @Suite struct WireAndReceiptTests {
-    static let planeKey = Keccak256.hash(utf8: "delong privacy plane test key").bytes
-    static let domain = TokenDomain(
-        chainID: 31337,
-        verifyingContract: try! Address(hex: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")
-    )
-    static let token = AccessToken(
-        consumer: try! Address(hex: "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"),
-        dataset: Keccak256.hash(utf8: "admissions"),
-        mode: .secure,
-        imageDigest: Keccak256.hash(utf8: "image"),
-        jobID: Keccak256.hash(utf8: "job"),
-        notBefore: 1_800_000_000,
-        expiry: 1_800_003_600,
-        nonce: Keccak256.hash(utf8: "nonce")
-    )
+    // The same plane key, domain and token the EIP-712 tests check against eth-account.
+    static let planeKey = AccessTokenTests.planeKey
+    static let domain = AccessTokenTests.domain
+    static let token = AccessTokenTests.token
     static let receipt = KeyReleaseReceipt(
         sequence: 7,
         previous: Keccak256.hash(utf8: "previous"),

@@ -92,28 +92,6 @@ public enum BundleTree {
             }
         }
 
-        /// The names in directory `fd` (without . and ..).
-        func names(_ fd: Int32, path: [UInt8]) throws(PlaneProtocolError) -> [[UInt8]] {
-            // fdopendir takes ownership of its descriptor: give it a duplicate.
-            let copy = dup(fd)
-            guard copy >= 0, let dir = fdopendir(copy) else {
-                if copy >= 0 { close(copy) }
-                throw ioError("cannot list \(path.isEmpty ? "." : BundlePath.display(path))", errno)
-            }
-            defer { closedir(dir) }
-            var out: [[UInt8]] = []
-            while true {
-                errno = 0
-                guard let entry = readdir(dir) else {
-                    if errno != 0 { throw ioError("cannot list \(BundlePath.display(path))", errno) }
-                    return out
-                }
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
-                if name == [0x2E] || name == [0x2E, 0x2E] { continue }
-                out.append(name)
-            }
-        }
-
         /// A regular file's bytes, opened without following links and checked to be the file just stat'ed.
         func file(_ dir: Int32, name: [UInt8], display: String, expected: stat) throws(PlaneProtocolError) -> [UInt8] {
             let fd = withCName(name) { openat(dir, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
@@ -143,7 +121,7 @@ public enum BundleTree {
     }
 
     /// Calls `body` with `name`'s exact bytes as a C string (no re-encoding).
-    private static func withCName<T>(_ name: [UInt8], _ body: (UnsafePointer<CChar>) -> T) -> T {
+    static func withCName<T>(_ name: [UInt8], _ body: (UnsafePointer<CChar>) -> T) -> T {
         (name + [0]).withUnsafeBytes { body($0.assumingMemoryBound(to: CChar.self).baseAddress!) }
     }
 
@@ -158,7 +136,30 @@ public enum BundleTree {
         }
     }
 
-    private static func ioError(_ what: String, _ code: Int32) -> PlaneProtocolError {
+    /// The names in directory `fd` (without . and ..).
+    static func names(_ fd: Int32, path: [UInt8]) throws(PlaneProtocolError) -> [[UInt8]] {
+        // fdopendir takes ownership of its descriptor: give it a duplicate.
+        let copy = dup(fd)
+        guard copy >= 0, let dir = fdopendir(copy) else {
+            if copy >= 0 { close(copy) }
+            throw ioError("cannot list \(path.isEmpty ? "." : BundlePath.display(path))", errno)
+        }
+        defer { closedir(dir) }
+        var out: [[UInt8]] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw ioError("cannot list \(BundlePath.display(path))", errno) }
+                return out
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            if name == [0x2E] || name == [0x2E, 0x2E] { continue }
+            out.append(name)
+        }
+    }
+
+    /// An I/O failure naming what was attempted and the errno's text (the runtime digest walks trees too).
+    static func ioError(_ what: String, _ code: Int32) -> PlaneProtocolError {
         PlaneProtocolError(.io, "\(what): \(String(cString: strerror(code)))")
     }
 }

@@ -130,7 +130,7 @@ public enum RuntimeTree {
     /// The entries under `root` (not `root` itself), with every regular file hashed.
     public static func entries(under root: String) throws(PlaneProtocolError) -> [RuntimeEntry] {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ioError("cannot open directory \(root)", errno) }
+        guard fd >= 0 else { throw BundleTree.ioError("cannot open directory \(root)", errno) }
         defer { close(fd) }
         var entries: [RuntimeEntry] = []
         try walk(fd, path: [], depth: 0, into: &entries)
@@ -146,22 +146,22 @@ public enum RuntimeTree {
         guard depth < maxDepth else {
             throw PlaneProtocolError(.tooLarge, "\(BundlePath.display(path)): deeper than \(maxDepth) directories")
         }
-        for name in try names(fd, path: path) {
+        for name in try BundleTree.names(fd, path: path) {
             let child = path.isEmpty ? name : path + [UInt8(ascii: "/")] + name
             let display = BundlePath.display(child)
             guard entries.count < maxEntries else {
                 throw PlaneProtocolError(.tooLarge, "expected at most \(maxEntries) entries, found more")
             }
             var st = stat()
-            guard withCName(name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else {
-                throw ioError("cannot stat \(display)", errno)
+            guard BundleTree.withCName(name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+                throw BundleTree.ioError("cannot stat \(display)", errno)
             }
             let mode = UInt32(st.st_mode) & 0o7777
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 entries.append(RuntimeEntry(path: child, kind: .directory, mode: mode, size: 0))
-                let sub = withCName(name) { openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-                guard sub >= 0 else { throw ioError("cannot open directory \(display)", errno) }
+                let sub = BundleTree.withCName(name) { openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                guard sub >= 0 else { throw BundleTree.ioError("cannot open directory \(display)", errno) }
                 defer { close(sub) }
                 try walk(sub, path: child, depth: depth + 1, into: &entries)
             case S_IFREG:
@@ -169,12 +169,14 @@ public enum RuntimeTree {
                 entries.append(RuntimeEntry(path: child, kind: .file(sha256: digest), mode: mode, size: size))
             case S_IFLNK:
                 var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-                let n = withCName(name) { cName in
+                let n = BundleTree.withCName(name) { cName in
                     buffer.withUnsafeMutableBytes {
                         readlinkat(fd, cName, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
                     }
                 }
-                guard n >= 0, n < buffer.count else { throw ioError("cannot read the link \(display)", errno) }
+                guard n >= 0, n < buffer.count else {
+                    throw BundleTree.ioError("cannot read the link \(display)", errno)
+                }
                 let target = Array(buffer.prefix(n))
                 entries.append(
                     RuntimeEntry(path: child, kind: .symlink(target: target), mode: mode, size: UInt64(target.count))
@@ -192,7 +194,7 @@ public enum RuntimeTree {
     /// symlink as the last component is refused).
     public static func sha256(ofFileAt path: String) throws(PlaneProtocolError) -> Hash32 {
         var st = stat()
-        guard lstat(path, &st) == 0 else { throw ioError("cannot stat \(path)", errno) }
+        guard lstat(path, &st) == 0 else { throw BundleTree.ioError("cannot stat \(path)", errno) }
         guard st.st_mode & S_IFMT == S_IFREG else {
             throw PlaneProtocolError(.unsupportedEntry, "\(path): expected a regular file")
         }
@@ -206,8 +208,8 @@ public enum RuntimeTree {
         display: String,
         expected: stat
     ) throws(PlaneProtocolError) -> (Hash32, UInt64) {
-        let fd = withCName(name) { openat(dir, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
-        guard fd >= 0 else { throw ioError("cannot open \(display)", errno) }
+        let fd = BundleTree.withCName(name) { openat(dir, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw BundleTree.ioError("cannot open \(display)", errno) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_ino == expected.st_ino, st.st_dev == expected.st_dev,
@@ -221,7 +223,7 @@ public enum RuntimeTree {
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw ioError("cannot read \(display)", errno) }
+            guard n >= 0 else { throw BundleTree.ioError("cannot read \(display)", errno) }
             if n == 0 { break }
             buffer.withUnsafeBytes { context.update(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
             total += UInt64(n)
@@ -231,36 +233,5 @@ public enum RuntimeTree {
         }
         // sha256 always gives 32 bytes, which is exactly what Hash32 holds.
         return (try! Hash32(context.finalize()), total)
-    }
-
-    /// The names in directory `fd` (without . and ..).
-    private static func names(_ fd: Int32, path: [UInt8]) throws(PlaneProtocolError) -> [[UInt8]] {
-        // fdopendir takes ownership of its descriptor: give it a duplicate.
-        let copy = dup(fd)
-        guard copy >= 0, let dir = fdopendir(copy) else {
-            if copy >= 0 { close(copy) }
-            throw ioError("cannot list \(path.isEmpty ? "." : BundlePath.display(path))", errno)
-        }
-        defer { closedir(dir) }
-        var out: [[UInt8]] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(dir) else {
-                if errno != 0 { throw ioError("cannot list \(BundlePath.display(path))", errno) }
-                return out
-            }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
-            if name == [0x2E] || name == [0x2E, 0x2E] { continue }
-            out.append(name)
-        }
-    }
-
-    /// Calls `body` with `name`'s exact bytes as a C string (no re-encoding).
-    private static func withCName<T>(_ name: [UInt8], _ body: (UnsafePointer<CChar>) -> T) -> T {
-        (name + [0]).withUnsafeBytes { body($0.assumingMemoryBound(to: CChar.self).baseAddress!) }
-    }
-
-    private static func ioError(_ what: String, _ code: Int32) -> PlaneProtocolError {
-        PlaneProtocolError(.io, "\(what): \(String(cString: strerror(code)))")
     }
 }
