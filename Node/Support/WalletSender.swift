@@ -5,7 +5,7 @@ import Logging
 import PlaneCrypto
 
 /// Sends one contract call from a wallet key as an EIP-1559 transaction and waits for its receipt. The key stays
-/// in SecretBytes and is handed to secp256k1 only to sign; nothing of it is logged.
+/// in SecretBytes; the copy secp256k1 needs is wiped after each use, and nothing of it is logged.
 struct WalletSender {
     let client: JSONRPCClient
     let key: SecretBytes
@@ -15,7 +15,9 @@ struct WalletSender {
     init(endpoint: String, key: SecretBytes) throws {
         self.client = JSONRPCClient(endpoint: endpoint)
         self.key = key
-        self.address = try key.withUnsafeBytes { try Secp256k1.shared.address(privateKey: Array($0)) }
+        var privateKey = key.withUnsafeBytes { Array($0) }
+        defer { SecretBytes.wipe(&privateKey) }
+        self.address = try Secp256k1.shared.address(privateKey: privateKey)
     }
 
     /// Estimates, signs and sends a call to `to`; returns the transaction hash and the block that included it.
@@ -63,7 +65,9 @@ struct WalletSender {
         tx.gasLimit = gas + gas / 4  // headroom: state may move between the estimate and inclusion
         tx.to = to
         tx.data = data
-        try key.withUnsafeBytes { try tx.sign(privateKey: Array($0)) }
+        var privateKey = key.withUnsafeBytes { Array($0) }
+        defer { SecretBytes.wipe(&privateKey) }
+        try tx.sign(privateKey: privateKey)
         let hash = try await text("eth_sendRawTransaction", params: "[\"\(Hex.encode(tx.encoded))\"]")
 
         let deadline = ContinuousClock.now + wait
