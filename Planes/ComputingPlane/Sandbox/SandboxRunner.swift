@@ -179,7 +179,7 @@ public struct SandboxRunner: Sendable {
         result.runtime = job.runtimeDigest.map(BundleDigest.text) ?? (job.runtime == nil ? "system" : "unknown")
         if let first = result.firstStdoutSeconds {
             result.firstStdoutSeconds =
-                first + Double(setup.components.seconds) + Double(setup.components.attoseconds) / 1e18
+                first + setup.seconds
         }
         let stats = cgroup!.stats()
         result.cpuSeconds = stats.cpuSeconds

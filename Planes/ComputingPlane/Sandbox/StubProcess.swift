@@ -126,7 +126,7 @@ enum StubProcess {
             outcome: .exited,
             exitCode: nil,
             reason: nil,
-            wallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18,
+            wallSeconds: wall.seconds,
             cpuSeconds: 0,
             peakMemoryBytes: 0,
             uid: launch.uid,
@@ -180,6 +180,6 @@ private final class FirstByte: @unchecked Sendable {
     private var at: Duration?
     func mark(_ d: Duration) { lock.withLock { if at == nil { at = d } } }
     var seconds: Double? {
-        lock.withLock { at.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } }
+        lock.withLock { at.map(\.seconds) }
     }
 }

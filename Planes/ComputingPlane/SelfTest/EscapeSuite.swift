@@ -179,9 +179,3 @@ private final class HostWatcher: @unchecked Sendable {
         }
     }
 }
-
-extension Duration {
-    fileprivate var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}
