@@ -31,8 +31,8 @@ extension ExitCodes {
                 let status = error.refusal?.status ?? 0
                 return status == 400 || status == 413 ? malformedInput : keyRefused
             case .unreachable, .io: return ioError
-            case .notCanonical: return verificationFailed
-            case .malformed, .tooLarge, .unsupportedEntry: return malformedInput
+            case .notCanonical, .untrusted: return verificationFailed
+            case .malformed, .tooLarge, .unsupportedEntry, .insecureTransport: return malformedInput
             }
         case let error as PrivacyPlaneError:
             switch error.code {

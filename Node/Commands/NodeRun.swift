@@ -13,17 +13,20 @@ struct NodeRunCommand: AsyncParsableCommand {
         discussion: """
             Verifies exactly as `node sync` does, then polls the endpoints every --poll seconds. HTTP (GET): \
             /v1/status, /v1/datasets/ID, /v1/rentals?consumer=0x… or ?dataset=0x…, /v1/algorithms/DIGEST, \
-            /metrics (Prometheus text). Prints `READY http://HOST:PORT` on stdout once listening (use port 0 \
-            for any free port). Stops cleanly on SIGTERM or SIGINT.
+            /metrics (Prometheus text). Serves HTTPS (a self-signed pair under DATA_DIR/tls on the devnet unless --tls-cert/--tls-key; plain \
+            HTTP only on loopback with --plain-http). Prints `READY https://HOST:PORT tls-key sha256:…` on stdout \
+            once listening (use port 0 for any free port); SIGHUP reloads the TLS pair. Stops cleanly on SIGTERM or SIGINT.
             """
     )
 
     @OptionGroup var options: SyncOptions
-    @Option(help: "Address to serve HTTP on, HOST:PORT.") var listen: String = "127.0.0.1:8546"
+    @Option(help: "Address to serve HTTPS on, HOST:PORT.") var listen: String = "127.0.0.1:8546"
+    @OptionGroup var tls: TLSOptions
     @Option(help: "Seconds between polls of the chain head.") var poll: Double = 2
 
     func validate() throws {
-        guard listenAddress != nil else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
+        guard let listenAddress else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
+        try tls.validate(listenHost: listenAddress.host)
         guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
     }
 
@@ -40,12 +43,22 @@ struct NodeRunCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = ServerAssembly.logger(label: "delong.node")
         let syncer = try await options.reportingFailures { try await options.makeSyncer(logger: logger) }
+        let identity: TLSIdentity?
+        do {
+            identity = try tls.identity(
+                stateDir: options.index.dataDir,
+                listenHost: listenAddress!.host,
+                chainID: syncer.index.config.chainID,
+                logger: logger
+            )
+        } catch { throw ExitCodes.report(error) }
         let state = NodeState()
         let router = Router()
         NodeRoutes(index: syncer.index, state: state).addRoutes(to: router)
         try await ServerAssembly.run(
             router: router.buildResponder(),
             address: listenAddress!,
+            tls: identity,
             serverName: "delong",
             services: [
                 SyncService(syncer: syncer, state: state, interval: .milliseconds(Int64(poll * 1000)), logger: logger)

@@ -33,10 +33,6 @@ enum PlaneClientSupport {
     }
 }
 
-struct PlaneOptions: ParsableArguments {
-    @Option(help: "The Privacy Plane's base URL (what `delong privacy serve` printed after READY).") var plane: String
-}
-
 /// `delong privacy login`: SIWE sign-in with a wallet key; writes the session to a 0600 file.
 struct PrivacyLoginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,7 +47,7 @@ struct PrivacyLoginCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await PlaneClientSupport.reporting {
-            let client = PrivacyPlaneClient(base: options.plane)
+            let client = try await options.privacyClient()
             let key = try readKeyFile(walletKey, what: "wallet key")
             var privateKey = key.withUnsafeBytes { Array($0) }
             defer { SecretBytes.wipe(&privateKey) }
@@ -112,7 +108,7 @@ struct PrivacyProviderKeyCommand: AsyncParsableCommand {
                 throw CLIFailure.malformed("--dataset: expected 0x + 64 hex digits, found \"\(dataset)\"")
             }
             let recipient = try X25519PrivateKey()
-            let client = PrivacyPlaneClient(base: options.plane)
+            let client = try await options.privacyClient()
             var expectedChain = chainId ?? 0
             if chainId == nil { expectedChain = try await client.tokenDomain().chainID }
             let response = try await client.providerKey(
@@ -149,7 +145,7 @@ struct PrivacyTokenCommand: AsyncParsableCommand {
             if let job { body["jobId"] = job }
             // The plane judges the request as typed; this command only passes the options on.
             let token = try SignedAccessToken(
-                json: try await PrivacyPlaneClient(base: options.plane).call(
+                json: try await options.privacyClient().call(
                     "/v1/tokens",
                     body,
                     session: try readSession(session)
@@ -203,7 +199,7 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
             guard let m = try? Hex.decode(measurements), m.count == 192 else {
                 throw CLIFailure.malformed("--measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
             }
-            let client = PrivacyPlaneClient(base: options.plane)
+            let client = try await options.privacyClient()
             let domain = try await client.tokenDomain()
             let sandbox = try X25519PrivateKey()
             let reportData = KeyWrap.reportData(

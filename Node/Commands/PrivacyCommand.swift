@@ -41,13 +41,16 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             index is older than --max-index-age. Root secret: --root-secret file:PATH (development; a missing \
             file is an error unless --create-root-secret is given, which creates it 0600) or dstack[:SOCKET] \
             (the dstack guest agent, default socket /var/run/dstack.sock). \
-            Prints `READY http://HOST:PORT` once listening. Exit codes: 0 stopped cleanly, 2 malformed \
+            Serves HTTPS (see the TLS options; plain HTTP only on loopback with --plain-http); GET /v1/attestation carries the plane's own evidence binding its signer and TLS key. Prints `READY https://HOST:PORT signer 0x… tls-key sha256:…` once listening; SIGHUP reloads the TLS pair and re-makes the evidence. Exit codes: 0 stopped cleanly, 2 malformed \
             options or files, 3 unreadable file or unreachable endpoint, 4 key refused.
             """
     )
 
     @OptionGroup var sync: SyncOptions
-    @Option(help: "Address to serve HTTP on, HOST:PORT.") var listen: String = "127.0.0.1:8547"
+    @Option(help: "Address to serve HTTPS on, HOST:PORT.") var listen: String = "127.0.0.1:8547"
+    @OptionGroup var tls: TLSOptions
+    @Option(help: "Seconds between fresh quotes of the plane's own attestation (also made on SIGHUP).")
+    var evidenceRefresh: Double = 600
     @Option(help: "Seconds between polls of the chain head.") var poll: Double = 2
     @Option(help: "The plane's secp256k1 signing key: a file (mode 0600) of 32 raw bytes or 64 hex digits.")
     var signingKey: String
@@ -91,8 +94,10 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     var trustedProxy: [String] = []
 
     func validate() throws {
-        guard listenAddress != nil else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
+        guard let listenAddress else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
+        try tls.validate(listenHost: listenAddress.host)
         guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
+        guard evidenceRefresh >= 1 else { throw ValidationError("--evidence-refresh: expected at least 1 second") }
         guard rate > 0 else { throw ValidationError("--rate: expected a positive number") }
         if let maxIndexAge, maxIndexAge == 0 { throw ValidationError("--max-index-age: expected a positive number") }
         for proxy in trustedProxy where ClientAddresses.canonical(proxy) == nil {
@@ -139,8 +144,15 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         let freshness = IndexFreshness(policy: freshnessPolicy)
         let state = NodeState()
-        let plane = try await keysRefused { () async throws -> (PrivacyRoutes, TokenIssuer) in
+        let plane = try await keysRefused {
+            () async throws -> (PrivacyRoutes, TokenIssuer, OwnEvidence, TLSIdentity?) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+            let identity = try tls.identity(
+                stateDir: stateDir,
+                listenHost: listenAddress!.host,
+                chainID: index.config.chainID,
+                logger: logger
+            )
             let key = try readKeyFile(signingKey, what: "signing key")
             let tokenDomain = TokenDomain(
                 chainID: index.config.chainID,
@@ -192,11 +204,17 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 sessions: SessionStore(),
                 logger: logger
             )
+            let ownEvidence = OwnEvidence(
+                signer: issuer.signer,
+                tls: identity,
+                producer: (makeRootSecret() as? DstackRootSecret).map { .dstack($0) } ?? .development,
+                logger: logger
+            )
             let routes = PrivacyRoutes(
                 signIn: signIn,
                 issuer: issuer,
                 release: release,
-                ownEvidence: ownEvidence(signer: issuer.signer, logger: logger),
+                ownEvidence: { ownEvidence.document },
                 perAddress: RateLimiter(burst: Int(max(4, rate * 4)), perSecond: rate),
                 // Anonymous routes: each client as much as one signed-in address, all clients together at
                 // most eight times that (per route).
@@ -207,7 +225,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 clients: ClientAddresses(trustedProxies: Set(trustedProxy.compactMap(ClientAddresses.canonical))),
                 logger: logger
             )
-            return (routes, issuer)
+            return (routes, issuer, ownEvidence, identity)
         }
         if allowInsecureDevelopmentEvidence {
             logger.warning("INSECURE development evidence is accepted: never run this in production")
@@ -223,20 +241,24 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             routes.admitNodeRoute(request, context)
         }
         routes.addRoutes(to: router)
+        let ownEvidence = plane.2
         try await ServerAssembly.run(
             router: router.buildResponder(),
             address: listenAddress!,
+            tls: plane.3,
             serverName: "delong-privacy",
             services: [
+                OwnEvidenceRefresh(evidence: ownEvidence, interval: .milliseconds(Int64(evidenceRefresh * 1000))),
                 SyncService(
                     syncer: syncer,
                     state: state,
                     interval: .milliseconds(Int64(poll * 1000)),
                     freshness: freshness,
                     logger: logger
-                )
+                ),
             ],
             readySuffix: " signer \(plane.1.signer.checksummed)",
+            onHangup: [{ ownEvidence.refresh() }],
             logger: logger
         )
     }
@@ -247,25 +269,6 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         let socket = rootSecret.hasPrefix("dstack:") ? String(rootSecret.dropFirst(7)) : DstackRootSecret.defaultSocket
         return DstackRootSecret(socketPath: socket)
-    }
-
-    /// The plane's own attestation: under dstack a quote binding its signer (see `KeyWrap.planeReportData`);
-    /// otherwise, or when the agent cannot quote, the reason there is none.
-    func ownEvidence(signer: Address, logger: Logger) -> ResponseJSON {
-        guard case let agent as DstackRootSecret = makeRootSecret() else {
-            return .object([("unavailable", .string("development root secret: this plane runs outside a TEE"))])
-        }
-        let reportData = KeyWrap.planeReportData(signer: signer)
-        do {
-            let (quote, eventLog) = try agent.quote(reportData: reportData)
-            return .object([
-                ("type", .string("tdx")), ("quote", .string(Hex.encode(quote))),
-                ("reportData", .string(Hex.encode(reportData))), ("eventLog", .string(eventLog)),
-            ])
-        } catch {
-            logger.warning("no attestation of this plane", metadata: ["error": "\(error)"])
-            return .object([("unavailable", .string("\(error)"))])
-        }
     }
 
     func makeEvidenceVerifier() throws -> AttestationEvidenceVerifier {

@@ -1,13 +1,17 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import PlaneProtocol
 import ServiceLifecycle
 import UnixSignals
 
 /// The one bootstrap of every `delong … serve`-like command (`node run`, `privacy serve`): logging to
-/// stderr, the HTTP application on HOST:PORT with its background services, `READY http://HOST:PORT …` on
-/// stdout once listening, and a clean stop on SIGTERM or SIGINT.
+/// stderr, the HTTP application on HOST:PORT over TLS (or plain HTTP on loopback when asked) with its
+/// background services, `READY https://HOST:PORT … tls-key sha256:…` on stdout once listening, reloads on
+/// SIGHUP, and a clean stop on SIGTERM or SIGINT.
 enum ServerAssembly {
     /// The process's logger (stderr, info level); bootstraps logging, so call it once per process.
     static func logger(label: String) -> Logger {
@@ -18,25 +22,52 @@ enum ServerAssembly {
     }
 
     /// Serves `router` on `address` with `services` until a signal; `readySuffix` follows the URL on the
-    /// READY line.
+    /// READY line. On SIGHUP the TLS pair is re-read and then each of `onHangup` runs (in order).
     static func run<Responder: HTTPResponder>(
         router: Responder,
         address: (host: String, port: Int),
+        tls: TLSIdentity?,
         serverName: String,
         services: [any Service],
         readySuffix: String = "",
+        onHangup: [@Sendable () async -> Void] = [],
         logger: Logger
     ) async throws where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
+        let server: HTTPServerBuilder =
+            try tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1()
+        let scheme = tls == nil ? "http" : "https"
+        let host = address.host.contains(":") ? "[\(address.host)]" : address.host
+        let keySuffix = tls.map { " tls-key \(TLSKeyIdentity.text($0.keyHash))" } ?? ""
         let app = Application(
             responder: router,
+            server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: serverName),
-            services: services,
+            services: services + [HangupService(tls: tls, actions: onHangup, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
-                FileHandle.standardOutput.write(Data("READY http://\(address.host):\(port)\(readySuffix)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("READY \(scheme)://\(host):\(port)\(readySuffix)\(keySuffix)\n".utf8)
+                )
             },
             logger: logger
         )
+        if tls == nil { logger.warning("serving plain HTTP on a loopback address (--plain-http)") }
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}
+
+/// SIGHUP: re-read the TLS pair, then run the other reloads (collateral, the plane's own quote).
+struct HangupService: Service {
+    let tls: TLSIdentity?
+    let actions: [@Sendable () async -> Void]
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            logger.info("SIGHUP: reloading")
+            tls?.reload()
+            for action in actions { await action() }
+        }
     }
 }

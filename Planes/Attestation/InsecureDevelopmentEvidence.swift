@@ -13,6 +13,9 @@ internal import PlaneCrypto
 public struct InsecureDevelopmentEvidence: Sendable, Hashable {
     /// The `type` value: the name says what it is.
     public static let type = "delong-dev-insecure-v1"
+    /// The chain id of the project's devnet (contrib/devnet): the only chain on which development evidence is
+    /// accepted without naming the chain.
+    public static let devnetChainID: UInt64 = 31337
     /// The advisory ID every verified development evidence carries.
     public static let advisoryID = "DELONG-INSECURE-DEVELOPMENT"
     /// The prefix of every development measurement digest (26 ASCII bytes): development evidence lives in its

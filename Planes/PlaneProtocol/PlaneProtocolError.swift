@@ -18,6 +18,11 @@ public struct PlaneProtocolError: Error, Hashable, CustomStringConvertible, Send
         case unreachable
         /// The Privacy Plane answered with an error envelope; `refusal` holds its status, code and message.
         case refused
+        /// The plane's TLS identity could not be verified: its certificate is not the pinned one, not issued by
+        /// a trusted CA for its host, or not bound by attestation evidence the client accepts.
+        case untrusted
+        /// Plain HTTP was asked for where it is not allowed (any address but loopback, or without opting in).
+        case insecureTransport
     }
 
     /// What kind of failure this is.

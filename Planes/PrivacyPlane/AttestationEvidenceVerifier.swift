@@ -61,7 +61,7 @@ public struct AttestationEvidenceVerifier: EvidenceVerifier {
 extension AttestationEvidenceVerifier {
     /// The chain id of the project's devnet (contrib/devnet): the only chain on which the insecure development
     /// evidence may be accepted without naming the chain.
-    public static let devnetChainID: UInt64 = 31337
+    public static let devnetChainID = InsecureDevelopmentEvidence.devnetChainID
 
     /// Refuses the insecure development evidence on `chainID` unless it is the devnet's or the operator named
     /// exactly that chain id (`--allow-insecure-development-evidence-on-chain`), so a copied demo command line

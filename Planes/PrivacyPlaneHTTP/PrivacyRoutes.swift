@@ -27,7 +27,7 @@ public struct PrivacyRoutes: Sendable {
     let signIn: SignInService
     let issuer: TokenIssuer
     let release: KeyRelease
-    let ownEvidence: ResponseJSON
+    let ownEvidence: @Sendable () -> ResponseJSON
     let perAddress: RateLimiter
     let anonymous: ClientRateLimiter
     let clients: ClientAddresses
@@ -37,7 +37,7 @@ public struct PrivacyRoutes: Sendable {
         signIn: SignInService,
         issuer: TokenIssuer,
         release: KeyRelease,
-        ownEvidence: ResponseJSON,
+        ownEvidence: @escaping @Sendable () -> ResponseJSON,
         perAddress: RateLimiter,
         anonymous: ClientRateLimiter,
         clients: ClientAddresses,
@@ -83,7 +83,7 @@ public struct PrivacyRoutes: Sendable {
                             ("verifyingContract", .string(issuer.domain.verifyingContract.checksummed)),
                         ])
                     ),
-                    ("evidence", ownEvidence),
+                    ("evidence", ownEvidence()),
                 ])
             )
         }

@@ -22,6 +22,7 @@ import Testing
                 "--poll", "0.2",
             ]
         )
+        trustCertificate(dir.appendingPathComponent("index/tls/cert.pem").path, for: node.url)
         let demo = try #require(
             (try JSONSerialization.jsonObject(with: Data(contentsOf: deployment)) as? [String: Any])?["demo"]
                 as? [String: Any]
@@ -52,6 +53,60 @@ import Testing
         #expect(
             metrics.status == 200 && metrics.body.contains("delong_index_head_block \(chainHead)"),
             "\(metrics.body)"
+        )
+    }
+
+    @Test func servesTLSByDefaultPlainHTTPOnlyOnLoopbackWhenAskedAndRefusesAKeyThatIsNotTheCertificates() async throws {
+        let devnet = try Devnet()
+        let dir = try DelongProcess.temporaryDirectory()
+        let deployment = dir.appendingPathComponent("deployment.json").path
+        try ContribTool.run(["contrib/contracts/deploy", "--rpc", devnet.url, "--out", deployment])
+        let base = [
+            "node", "run", "--rpc", devnet.url, "--contracts", deployment, "--checkpoint",
+            "0:\(try devnet.genesisHash())", "--data-dir", dir.appendingPathComponent("index").path, "--finality", "1",
+        ]
+
+        // The generated devnet pair: an independent client (Python's ssl) verifies it for the host name, and
+        // the READY line's key is that certificate's.
+        let node = try ReadyService(DelongProcess.executable.path, base + ["--listen", "127.0.0.1:0"])
+        let generated = dir.appendingPathComponent("index/tls/cert.pem").path
+        #expect(node.url.hasPrefix("https://127.0.0.1:"))
+        #expect(node.tlsKey == (try TLSFixtures.spkiHash(generated)))
+        let localhost = node.url.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        #expect(try TLSFixtures.independentGet(localhost + "/v1/status", trusting: generated) == "200")
+        // Nothing answers plain HTTP on the TLS port.
+        await #expect(throws: (any Error).self) {
+            _ = try await httpGet(node.url.replacingOccurrences(of: "https://", with: "http://") + "/v1/status")
+        }
+
+        // Plain HTTP only on loopback.
+        let wildcard = try DelongProcess.run(base + ["--listen", "0.0.0.0:0", "--plain-http"])
+        #expect(wildcard.status == 64 || wildcard.status == 2, "\(wildcard.stderr)")
+        #expect(wildcard.stderr.contains("plain HTTP is served only on a loopback address"), "\(wildcard.stderr)")
+        let plain = try ReadyService(
+            DelongProcess.executable.path,
+            base.map { $0.hasSuffix("/index") ? $0 + "-plain" : $0 } + ["--listen", "127.0.0.1:0", "--plain-http"]
+        )
+        #expect(plain.url.hasPrefix("http://127.0.0.1:") && plain.tlsKey == nil)
+        #expect(try await httpGet(plain.url + "/v1/status").status == 200)
+
+        // The operator's own pair; a key that is not the certificate's is refused at start.
+        let a = try TLSFixtures.opensslPair(in: dir, "a")
+        let b = try TLSFixtures.opensslPair(in: dir, "b")
+        let operatorArgs = base.map { $0.hasSuffix("/index") ? $0 + "-own" : $0 } + ["--listen", "127.0.0.1:0"]
+        let mismatched = try DelongProcess.run(operatorArgs + ["--tls-cert", a.cert, "--tls-key", b.key])
+        #expect(mismatched.status == 2, "\(mismatched.stderr)")
+        #expect(mismatched.stderr.contains("does not belong to the certificate"), "\(mismatched.stderr)")
+        let own = try ReadyService(
+            DelongProcess.executable.path,
+            operatorArgs + ["--tls-cert", a.cert, "--tls-key", a.key]
+        )
+        #expect(own.tlsKey == (try TLSFixtures.spkiHash(a.cert)))
+        #expect(
+            try TLSFixtures.independentGet(
+                own.url.replacingOccurrences(of: "127.0.0.1", with: "localhost") + "/v1/status",
+                trusting: a.cert
+            ) == "200"
         )
     }
 }

@@ -97,6 +97,7 @@ final class FreezableProxy: @unchecked Sendable {
                 "--create-root-secret",
             ]
         )
+        trustCertificate(dir.appendingPathComponent("data/privacy/tls/cert.pem").path, for: plane.url)
     }
 
     var demo: [String: Any] { deployment["demo"] as? [String: Any] ?? [:] }

@@ -62,12 +62,17 @@ import Testing
         #expect(alone.status == 64 || alone.status == 2, "\(alone.stderr)")
         #expect(alone.stderr.contains("expected --allow-insecure-development-evidence too"), "\(alone.stderr)")
 
-        // Naming the chain id starts the plane.
+        // Off the devnet, TLS needs the operator's pair or an explicit self-signed one.
+        let noTLS = try DelongProcess.run(arguments + ["--allow-insecure-development-evidence-on-chain", "5151"])
+        #expect(noTLS.status == 2, "\(noTLS.stderr)")
+        #expect(noTLS.stderr.contains("TLS needs --tls-cert and --tls-key on chain id 5151"), "\(noTLS.stderr)")
+
+        // Naming the chain id (and how TLS is set up) starts the plane.
         let named = try ReadyService(
             DelongProcess.executable.path,
-            arguments + ["--allow-insecure-development-evidence-on-chain", "5151"]
+            arguments + ["--allow-insecure-development-evidence-on-chain", "5151", "--tls-self-signed"]
         )
-        #expect(named.url.hasPrefix("http://127.0.0.1:"))
+        #expect(named.url.hasPrefix("https://127.0.0.1:"))
     }
 
     @Test func aMissingFileRootSecretIsCreatedOnlyWithCreateRootSecret() throws {
@@ -85,7 +90,7 @@ import Testing
             DelongProcess.executable.path,
             base + ["--root-secret", "file:" + path, "--create-root-secret"]
         )
-        #expect(created.url.hasPrefix("http://127.0.0.1:"))
+        #expect(created.url.hasPrefix("https://127.0.0.1:"))
         let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? 0
         #expect(mode == 0o600)
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == 32)

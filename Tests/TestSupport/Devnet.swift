@@ -4,10 +4,14 @@ import LightClient
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
-/// A child process that prints `READY http://…` as its first stdout line and serves until SIGTERM.
+/// A child process that prints `READY http(s)://… [… tls-key sha256:HEX]` as its first stdout line and serves
+/// until SIGTERM.
 public final class ReadyService: @unchecked Sendable {
     public let url: String
+    /// The `tls-key` the READY line names (`sha256:<hex>`), if any.
+    public let tlsKey: String?
     private let process: Process
 
     /// Starts `executable` (relative to the package root) and waits up to 60 s for its READY line.
@@ -28,11 +32,11 @@ public final class ReadyService: @unchecked Sendable {
         try process.run()
         self.process = process
         let deadline = Date().addingTimeInterval(60)
-        var ready: String? = nil
+        var ready: [Substring]? = nil
         while ready == nil && Date() < deadline && process.isRunning {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             ready = text.split(separator: "\n").first { $0.hasPrefix("READY ") }.map {
-                String($0.dropFirst(6).split(separator: " ")[0])
+                $0.dropFirst(6).split(separator: " ")
             }
             if ready == nil { Thread.sleep(forTimeInterval: 0.05) }
         }
@@ -44,8 +48,12 @@ public final class ReadyService: @unchecked Sendable {
                 userInfo: [NSLocalizedDescriptionKey: "\(executable) did not print READY within 60 s"]
             )
         }
-        self.url = ready
+        self.url = String(ready[0])
+        self.tlsKey = ready.firstIndex(of: "tls-key").flatMap { $0 + 1 < ready.count ? String(ready[$0 + 1]) : nil }
     }
+
+    /// Sends `signal` to the service (SIGHUP reloads a serve command's TLS pair and evidence).
+    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
     deinit { Self.stop(process) }
 
@@ -59,28 +67,71 @@ public final class ReadyService: @unchecked Sendable {
     }
 }
 
-/// A plain HTTP GET (for the node's read-only API): status code and body.
-public func httpGet(_ url: String) async throws -> (status: Int, body: String) {
-    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+/// An HTTP(S) GET (for the node's read-only API): status code and body. Over https, `trusting` names the PEM
+/// certificate to trust as the only root (AsyncHTTPClient on BoringSSL: full chain and host-name checks).
+public func httpGet(_ url: String, trusting certificate: String? = nil) async throws -> (status: Int, body: String) {
+    let response = try await TrustingClients.client(certificate ?? TrustingClients.registered(url)).execute(
+        HTTPClientRequest(url: url),
+        timeout: .seconds(10)
+    )
     let body = try await response.body.collect(upTo: 1 << 20)
     return (Int(response.status.code), String(buffer: body))
 }
 
-/// An HTTP request with an optional body and headers: status code and body (up to 1 MiB).
+/// An HTTP(S) request with an optional body and headers: status code and body (up to 1 MiB).
 public func httpRequest(
     _ url: String,
     method: String = "POST",
     body: [UInt8]? = nil,
-    headers: [(String, String)] = []
+    headers: [(String, String)] = [],
+    trusting certificate: String? = nil
 ) async throws -> (status: Int, body: String) {
+    let client = try TrustingClients.client(certificate ?? TrustingClients.registered(url))
     var request = HTTPClientRequest(url: url)
     request.method = HTTPMethod(rawValue: method)
     request.headers.add(name: "Content-Type", value: "application/json")
     for (name, value) in headers { request.headers.add(name: name, value: value) }
     if let body { request.body = .bytes(body) }
-    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+    let response = try await client.execute(request, timeout: .seconds(30))
     let collected = try await response.body.collect(upTo: 1 << 20)
     return (Int(response.status.code), String(buffer: collected))
+}
+
+/// Trust `certificate` (PEM) for every https request under `baseURL` that names no certificate itself.
+public func trustCertificate(_ certificate: String, for baseURL: String) {
+    TrustingClients.register(certificate, for: baseURL)
+}
+
+/// One AsyncHTTPClient per trusted certificate, for the life of the test process (never shut down, so never
+/// deinitialised while in use).
+enum TrustingClients {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var clients: [String: HTTPClient] = [:]
+    nonisolated(unsafe) private static var bases: [String: String] = [:]
+
+    static func register(_ certificate: String, for baseURL: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        bases[baseURL] = certificate
+    }
+
+    static func registered(_ url: String) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return bases.first { url.hasPrefix($0.key + "/") || url == $0.key }?.value
+    }
+
+    static func client(_ certificate: String?) throws -> HTTPClient {
+        guard let certificate else { return .shared }
+        lock.lock()
+        defer { lock.unlock() }
+        if let client = clients[certificate] { return client }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificate))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        clients[certificate] = client
+        return client
+    }
 }
 
 /// The local devnet (contrib/devnet/run, py-evm behind JSON-RPC) as a child process of a test.

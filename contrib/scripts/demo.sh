@@ -99,12 +99,15 @@ for _ in $(seq 1 300); do
 done
 plane="$(awk '/^READY /{print $2; exit}' "$work/plane.out")"
 [ -n "$plane" ] || { echo "privacy serve did not become ready within 30 s" >&2; cat "$work/plane.err" >&2; exit 1; }
-echo "privacy plane $plane"
+echo "privacy plane $plane (TLS; clients check that its evidence binds the key it presents)"
+# Outside a TEE the plane's evidence is the INSECURE development kind, which clients accept only when told to
+# and only on the devnet; on real hardware they verify its TDX quote (--plane-measurement, --plane-collateral).
+trust=(--allow-insecure-plane-evidence)
 
 echo "-- the provider signs in and receives the dataset key to seal with"
-"$delong" privacy login --plane "$plane" --wallet-key "$work/provider.key" --domain delong.demo \
+"$delong" privacy login --plane "$plane" "${trust[@]}" --wallet-key "$work/provider.key" --domain delong.demo \
     --chain-id "$chain_id" --out "$work/provider.session"
-"$delong" privacy provider-key --plane "$plane" --session "$work/provider.session" --dataset "$dataset" \
+"$delong" privacy provider-key --plane "$plane" "${trust[@]}" --session "$work/provider.session" --dataset "$dataset" \
     --out "$work/provider.dek"
 mkdir -p "$work/plain/cohort"
 printf 'id,age,admitted\n1,34,2024-01-02\n2,57,2024-01-09\n' > "$work/plain/admissions.csv"
@@ -112,19 +115,19 @@ printf 'cohort,size\nA,2\n' > "$work/plain/cohort/summary.csv"
 "$delong" dataset seal "$work/plain" "$work/sealed" --dataset-id "$dataset" --key-file "$work/provider.dek"
 
 echo "-- the renter signs in and asks for a Secure Mode token for the published algorithm"
-"$delong" privacy login --plane "$plane" --wallet-key "$work/consumer.key" --domain delong.demo \
+"$delong" privacy login --plane "$plane" "${trust[@]}" --wallet-key "$work/consumer.key" --domain delong.demo \
     --chain-id "$chain_id" --out "$work/consumer.session"
 job="0x$(python3 -c 'import hashlib; print(hashlib.sha256(b"delong demo job").hexdigest())')"
-"$delong" privacy token --plane "$plane" --session "$work/consumer.session" --dataset "$dataset" \
+"$delong" privacy token --plane "$plane" "${trust[@]}" --session "$work/consumer.session" --dataset "$dataset" \
     --mode secure --image "$image" --job "$job" --out "$work/token.json"
 
 echo "-- a development sandbox claims the demo runner's measurements, whose development digest is trusted, and receives the key"
 measurements="$(python3 -c 'import hashlib; s=lambda t: hashlib.sha256(t.encode()).digest()[:24]*2; print((s("demo MRTD")+s("demo RTMR0")+s("demo RTMR1")+s("demo RTMR2")).hex())')"
-"$delong" privacy release-dev --plane "$plane" --token "$work/token.json" --measurements "$measurements" \
+"$delong" privacy release-dev --plane "$plane" "${trust[@]}" --token "$work/token.json" --measurements "$measurements" \
     --out "$work/sandbox.dek"
 "$delong" dataset verify "$work/sealed" --key-file "$work/sandbox.dek"
 echo "-- the same token again is refused: each token releases a key once"
-if "$delong" privacy release-dev --plane "$plane" --token "$work/token.json" --measurements "$measurements" \
+if "$delong" privacy release-dev --plane "$plane" "${trust[@]}" --token "$work/token.json" --measurements "$measurements" \
     --out "$work/again.dek" 2>"$work/again.err"; then
     echo "a used token released a key twice" >&2; exit 1
 fi

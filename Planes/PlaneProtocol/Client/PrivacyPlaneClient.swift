@@ -1,22 +1,27 @@
-public import AsyncHTTPClient
 public import ChainCore
 import Foundation
 public import NIOCore
 import NIOHTTP1
 
 /// A typed client of a Privacy Plane's HTTP API (docs/privacy-plane.md): what providers, consumers and
-/// sandboxes link, without the plane itself. Every refusal is a `PlaneProtocolError` of code `refused`
+/// sandboxes link, without the plane itself. Every request goes over TLS to a peer the ``PlaneTrust`` accepts
+/// (or plain HTTP to loopback, when asked). Every refusal is a `PlaneProtocolError` of code `refused`
 /// carrying the plane's status and error envelope.
 public struct PrivacyPlaneClient: Sendable {
-    /// The plane's base URL, e.g. `http://127.0.0.1:8547`.
-    public let base: String
-    let http: HTTPClient
+    /// The plane's base URL, e.g. `https://127.0.0.1:8547`.
+    public let url: PlaneURL
+    public let trust: PlaneTrust
     let timeout: TimeAmount
 
-    public init(base: String, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(30)) {
-        self.base = base
-        self.http = http
+    public init(url: PlaneURL, trust: PlaneTrust, timeout: TimeAmount = .seconds(30)) {
+        self.url = url
+        self.trust = trust
         self.timeout = timeout
+    }
+
+    /// A client of a plane whose TLS key its attestation binds (see ``AttestedPlane``).
+    public init(_ plane: AttestedPlane, timeout: TimeAmount = .seconds(30)) {
+        self.init(url: plane.url, trust: plane.trust, timeout: timeout)
     }
 
     /// A sign-in the plane accepted.
@@ -82,20 +87,23 @@ public struct PrivacyPlaneClient: Sendable {
         _ body: [String: Any]? = nil,
         session: String? = nil
     ) async throws(PlaneProtocolError) -> [String: Any] {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = body == nil ? .GET : .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let session { request.headers.add(name: "Authorization", value: "Bearer \(session)") }
-        let status: Int
-        let data: Data
-        do {
-            if let body { request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body))) }
-            let response = try await http.execute(request, timeout: timeout)
-            status = Int(response.status.code)
-            data = Data((try await response.body.collect(upTo: 4 << 20)).readableBytesView)
-        } catch {
-            throw PlaneProtocolError(.unreachable, "cannot reach the Privacy Plane at \(base): \(error)")
+        var headers = [("Content-Type", "application/json")]
+        if let session { headers.append(("Authorization", "Bearer \(session)")) }
+        let encoded: [UInt8]?
+        do { encoded = try body.map { Array(try JSONSerialization.data(withJSONObject: $0)) } } catch {
+            throw PlaneProtocolError(.malformed, "cannot encode the request to \(path): \(error)")
         }
+        let response = try await PlaneHTTPS.send(
+            body == nil ? .GET : .POST,
+            path,
+            to: url,
+            trust: trust,
+            headers: headers,
+            body: encoded,
+            timeout: timeout
+        )
+        let status = response.status
+        let data = Data(response.body)
         let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         guard status == 200 else {
             throw PlaneProtocolError(

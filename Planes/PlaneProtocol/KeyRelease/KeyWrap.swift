@@ -22,12 +22,6 @@ public enum KeyWrap {
         Digest.sha512(reportDataLabel + recipientKey + tokenHash.bytes + imageDigest.bytes)
     }
 
-    /// What the plane puts in its own quote's REPORTDATA, so a provider checking the plane's attestation knows
-    /// which signer the measured plane holds: SHA-512("delong/plane-signer/v1" ‖ signer address).
-    public static func planeReportData(signer: Address) -> [UInt8] {
-        Digest.sha512(Array("delong/plane-signer/v1".utf8) + signer.bytes)
-    }
-
     public static func transcript(
         tokenHash: Hash32,
         evidenceHash: Hash32,

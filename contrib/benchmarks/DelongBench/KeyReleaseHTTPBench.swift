@@ -58,7 +58,7 @@ func keyReleaseHTTPBench(
             signIn: signIn,
             issuer: world.issuer,
             release: release,
-            ownEvidence: .object([("unavailable", .string("bench"))]),
+            ownEvidence: { .object([("unavailable", .string("bench"))]) },
             perAddress: unlimited(),
             anonymous: ClientRateLimiter(perClient: unlimited(), ceiling: unlimited()),
             clients: ClientAddresses(trustedProxies: []),
