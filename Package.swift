@@ -254,7 +254,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PlaneProtocolTests",
-            dependencies: ["PlaneProtocol", "ChainCore", "PlaneCrypto", "TestSupport"],
+            dependencies: [
+                "PlaneProtocol", "ChainCore", "PlaneCrypto", "TestSupport",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Tests/PlaneProtocolTests",
             swiftSettings: strictSettings
         ),

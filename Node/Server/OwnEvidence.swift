@@ -79,9 +79,8 @@ struct OwnEvidenceRefresh: Service {
     let interval: Duration
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
-            if Task.isCancelled || Task.isShuttingDownGracefully { return }
+        // The wait ends at shutdown too: a service group waits for every service to return.
+        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil {
             evidence.refresh()
         }
     }

@@ -108,5 +108,6 @@ import Testing
                 trusting: a.cert
             ) == "200"
         )
+        #expect(own.terminate(within: 10) == 0, "SIGTERM stops the node cleanly")
     }
 }

@@ -197,5 +197,8 @@ extension PrivacyServeTests {
             trusting: planeCertificate
         )
         #expect(status == "200")
+
+        // SIGTERM stops it cleanly and promptly (no background service keeps the process alive).
+        #expect(plane.terminate(within: 10) == 0)
     }
 }

@@ -52,6 +52,15 @@ public final class ReadyService: @unchecked Sendable {
         self.tlsKey = ready.firstIndex(of: "tls-key").flatMap { $0 + 1 < ready.count ? String(ready[$0 + 1]) : nil }
     }
 
+    /// SIGTERM, then waits up to `seconds` for the exit: its status, or nil if it is still running (then it is
+    /// killed when the service is released).
+    public func terminate(within seconds: Double) -> Int32? {
+        process.terminate()
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
     /// Sends `signal` to the service (SIGHUP reloads a serve command's TLS pair and evidence).
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
