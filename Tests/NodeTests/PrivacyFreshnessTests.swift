@@ -237,10 +237,16 @@ final class FreezableProxy: @unchecked Sendable {
             session: provider
         )
         #expect(providerKey == 503 && Self.code(p) == "index_stale", "\(p)")
-        let status = try #require(
-            try JSONSerialization.jsonObject(with: Data(try await httpGet(plane.url + "/v1/status").body.utf8))
-                as? [String: Any]
-        )
+        // On a loaded machine the 503 can come first from the head's age (the miner starved), before the frozen
+        // pass has failed: wait until the status shows the frozen endpoint, then check what it says.
+        var status: [String: Any] = [:]
+        _ = try await within(40) {
+            let text = try await httpGet(plane.url + "/v1/status").body
+            status = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+            let f = status["freshness"] as? [String: Any] ?? [:]
+            return (f["consecutiveFailures"] as? Int ?? 0) >= 1
+                && (f["lastGoodSyncSecondsAgo"] as? Int ?? 0) >= Int(Self.maxAge) - 1
+        }
         let freshness = try #require(status["freshness"] as? [String: Any], "\(status)")
         #expect((freshness["lastGoodSyncSecondsAgo"] as? Int ?? 0) >= Int(Self.maxAge) - 1, "\(freshness)")
         // (The demo's deploy makes blocks faster than one a second, so the devnet's head time runs ahead of the
