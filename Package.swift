@@ -189,6 +189,8 @@ let package = Package(
                 "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane",
                 "PrivacyPlaneHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

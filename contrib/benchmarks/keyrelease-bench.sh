@@ -16,6 +16,8 @@
 #              and says so, if they run out
 #   DELONG_TESTDATA  the shared test data (the recorded TDX quote and its collateral)
 #   BENCH_LOG  where the plane's log (one info line per release, as served) goes (default: a temp file)
+#   TLS        set to 1 to serve and drive both routes over TLS (as every listener serves by default; the
+#              clients verify a fresh self-signed pair); the figures then include TLS record costs
 #   PERF       set to 1 to record the run with `perf record -g` (perf.data in the current directory)
 set -euo pipefail
 
@@ -30,6 +32,7 @@ swift build -c release --product delong-bench >&2
 bench="$(swift build -c release --show-bin-path)/delong-bench"
 log="${BENCH_LOG:-$(mktemp -t delong-keyrelease-bench.XXXXXX.log)}"
 args=(keyrelease-http --duration "$DURATION" --clients "$CLIENTS" --max-rate "$MAX_RATE")
+[ "${TLS:-0}" = 1 ] && args+=(--tls)
 status=0
 if [ "${PERF:-0}" = 1 ]; then
     perf record -g -o perf.data -- "$bench" "${args[@]}" 2>"$log" || status=$?

@@ -1,8 +1,12 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlane
 import PrivacyPlaneHTTP
@@ -19,12 +23,15 @@ import Synchronization
 /// one receipt per release; any other answer is counted as a double release.
 ///
 /// `developmentEvidence` skips the DCAP verification (a profiling aid: the difference is what the quote costs).
+/// `tls` serves and drives both routes over TLS (a fresh self-signed P-256 pair, as `privacy serve` makes on
+/// the devnet; the clients verify it), as every listener serves by default.
 func keyReleaseHTTPBench(
     testData: URL?,
     duration: Double,
     clients: Int,
     maxRate: Int,
-    developmentEvidence: Bool = false
+    developmentEvidence: Bool = false,
+    tls: Bool = false
 ) async -> Int32 {
     do {
         guard let world = try BenchWorld(testData: testData) else {
@@ -33,7 +40,8 @@ func keyReleaseHTTPBench(
         }
         defer { world.removeScratch() }
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        print("key release over HTTP: \(clients) keep-alive clients, \(duration) s per run, \(cores) cores")
+        let scheme = tls ? "HTTPS" : "HTTP"
+        print("key release over \(scheme): \(clients) keep-alive clients, \(duration) s per run, \(cores) cores")
 
         // The plane as `privacy serve` assembles it, with the bench's TDX-costed evidence; the plane logs each
         // release at info level to stderr as the served plane does.
@@ -69,8 +77,26 @@ func keyReleaseHTTPBench(
         router.get("/hello") { _, _ in "Hello" }
 
         let port = Mutex<Int?>(nil)
+        var serverBuilder: HTTPServerBuilder = .http1()
+        var clientTLS: (context: NIOSSLContext, serverName: String)? = nil
+        if tls {
+            let pair = try SelfSignedCertificate(commonName: "delong-bench", hosts: ["localhost", "127.0.0.1"])
+            let certificate = try NIOSSLCertificate.fromPEMBytes(pair.certificatePEM)
+            let key = try pair.privateKeyPEM.withUnsafeBytes { try NIOSSLPrivateKey(bytes: Array($0), format: .pem) }
+            serverBuilder = try .tls(
+                .http1(),
+                tlsConfiguration: TLSConfiguration.makeServerConfiguration(
+                    certificateChain: certificate.map { .certificate($0) },
+                    privateKey: .privateKey(key)
+                )
+            )
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.trustRoots = .certificates(certificate)
+            clientTLS = (try NIOSSLContext(configuration: client), "localhost")
+        }
         let app = Application(
             router: router,
+            server: serverBuilder,
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "delong-privacy"),
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
             logger: quiet
@@ -101,7 +127,7 @@ func keyReleaseHTTPBench(
             return 1
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let load = LoadGenerator(group: group, host: "127.0.0.1", port: listening)
+        let load = LoadGenerator(group: group, host: "127.0.0.1", port: listening, tls: clientTLS)
 
         // Warm-up.
         _ = try await load.run(path: "/hello", bodies: nil, connections: clients, duration: min(2, duration))
@@ -127,7 +153,7 @@ func keyReleaseHTTPBench(
 
         row(
             developmentEvidence
-                ? "key release over HTTP, dev evidence only" : "key release over HTTP, TDX quote verified",
+                ? "key release over \(scheme), dev evidence only" : "key release over \(scheme), TDX quote verified",
             releases.rate,
             hello.rate,
             "Hummingbird hello route",

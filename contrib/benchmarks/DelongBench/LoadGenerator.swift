@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A closed-loop HTTP/1.1 load generator on raw SwiftNIO: `connections` keep-alive connections to a loopback
@@ -12,6 +13,8 @@ struct LoadGenerator {
     let group: MultiThreadedEventLoopGroup
     let host: String
     let port: Int
+    /// TLS to the server (verified against its certificate for `serverName`), or nil for plain HTTP.
+    var tls: (context: NIOSSLContext, serverName: String)? = nil
 
     /// What one run saw. `latencies` are sorted, in seconds; `succeeded` lists the indices of POST bodies
     /// answered 200.
@@ -159,7 +162,12 @@ struct LoadGenerator {
             let connect = ClientBootstrap(group: loop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
+                    channel.eventLoop.makeCompletedFuture { [tls] in
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName)
+                            )
+                        }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(
                             Connection(source: source, host: host, done: done)

@@ -2,7 +2,7 @@
 //
 // Run: swift run -c release delong-bench [--quick]
 //      swift run -c release delong-bench sync-reference --rpc URL --blocks N
-//      swift run -c release delong-bench keyrelease-http [--duration S] [--clients N] [--max-rate R]
+//      swift run -c release delong-bench keyrelease-http [--duration S] [--clients N] [--max-rate R] [--tls]
 //          [--development-evidence]
 // Figures are medians of several timed rounds; compare ratios within one run (the machines are shared).
 // This is not a test: nothing here fails on a slow figure.
@@ -30,7 +30,8 @@ if CommandLine.arguments.dropFirst().first == "keyrelease-http" {
             duration: option("--duration", 60),
             clients: Int(option("--clients", 64)),
             maxRate: Int(option("--max-rate", 8000)),
-            developmentEvidence: CommandLine.arguments.contains("--development-evidence")
+            developmentEvidence: CommandLine.arguments.contains("--development-evidence"),
+            tls: CommandLine.arguments.contains("--tls")
         )
     )
 }
