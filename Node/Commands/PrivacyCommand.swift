@@ -11,6 +11,7 @@ import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlane
 import PrivacyPlaneHTTP
+import UnixSignals
 
 /// `delong privacy …`: the Privacy Plane.
 struct PrivacyCommand: AsyncParsableCommand {
@@ -58,6 +59,12 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     var stateDir: String?
     @Option(help: "dcap-qvl collateral JSON for verifying TDX quotes (Intel PCS or a PCCS); none refuses TDX.")
     var collateral: String?
+    @Option(
+        help:
+            "Fetch DCAP collateral from an Intel PCS or PCCS (v4 API root, e.g. https://api.trustedservices.intel.com) per FMSPC, instead of --collateral."
+    )
+    var collateralURL: String?
+    @Option(help: "Seconds between DCAP collateral reloads (also on SIGHUP).") var collateralRefresh: UInt64 = 3600
     @Option(help: "TCB statuses accepted besides UpToDate (repeatable), e.g. SWHardeningNeeded.")
     var allowStatus: [String] = []
     @Option(help: "Longest a Secure Mode job may run, in seconds: tokens last this long.") var maxJobSeconds: UInt64 =
@@ -106,6 +113,12 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 "--allow-insecure-development-evidence-on-chain: expected --allow-insecure-development-evidence too"
             )
         }
+        if collateral != nil && collateralURL != nil {
+            throw ValidationError(
+                "--collateral-url: expected either --collateral FILE or --collateral-url URL, found both"
+            )
+        }
+        guard collateralRefresh > 0 else { throw ValidationError("--collateral-refresh: expected a positive number") }
         for status in allowStatus where TCBStatus(rawValue: status) == nil {
             throw ValidationError("--allow-status: unknown TCB status \"\(status)\"")
         }
@@ -139,6 +152,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         let freshness = IndexFreshness(policy: freshnessPolicy)
         let state = NodeState()
+        // SIGHUP reloads the collateral; trapped before anything listens, so it never ends the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let collateralStore = try await keysRefused { try makeCollateralStore(logger: logger) }
         let plane = try await keysRefused { () async throws -> (PrivacyRoutes, TokenIssuer) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
             let key = try readKeyFile(signingKey, what: "signing key")
@@ -172,7 +188,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             let release = KeyRelease(
                 reader: index,
                 tokens: TokenVerifier(domain: tokenDomain, signer: issuer.signer),
-                evidence: try makeEvidenceVerifier(),
+                evidence: makeEvidenceVerifier(collateralStore),
                 receipts: try ReceiptLog(
                     path: (stateDir as NSString).appendingPathComponent("receipts.log"),
                     domain: tokenDomain,
@@ -205,7 +221,8 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                     ceiling: RateLimiter(burst: Int(max(32, rate * 32)), perSecond: rate * 8)
                 ),
                 clients: ClientAddresses(trustedProxies: Set(trustedProxy.compactMap(ClientAddresses.canonical))),
-                logger: logger
+                logger: logger,
+                collateral: collateralStore
             )
             return (routes, issuer)
         }
@@ -217,7 +234,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         let router = Router(context: PlaneRequestContext.self)
         let routes = plane.0
-        NodeRoutes(index: index, state: state, freshness: freshness, maxRows: 1000).addRoutes(to: router) {
+        NodeRoutes(
+            index: index,
+            state: state,
+            freshness: freshness,
+            maxRows: 1000,
+            extraMetrics: { collateralStore.status.prometheus }
+        ).addRoutes(to: router) {
             request,
             context in
             routes.admitNodeRoute(request, context)
@@ -234,7 +257,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                     interval: .milliseconds(Int64(poll * 1000)),
                     freshness: freshness,
                     logger: logger
-                )
+                ),
+                CollateralRefreshService(
+                    store: collateralStore,
+                    interval: .seconds(Int64(clamping: collateralRefresh)),
+                    hangups: hangups,
+                    logger: logger
+                ),
             ],
             readySuffix: " signer \(plane.1.signer.checksummed)",
             logger: logger
@@ -268,15 +297,26 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
     }
 
-    func makeEvidenceVerifier() throws -> AttestationEvidenceVerifier {
+    /// The DCAP collateral: the file's (read and verified now; reloaded on SIGHUP and the timer), or a PCS's
+    /// (fetched per FMSPC when a quote first needs it), or none.
+    func makeCollateralStore(logger: Logger) throws -> DCAPCollateralStore {
+        if let collateralURL {
+            do {
+                return DCAPCollateralStore(source: .pcs(try PCSCollateralClient(url: collateralURL)), logger: logger)
+            } catch { throw CLIFailure.malformed(error.reason) }
+        }
         let prepared = try collateral.map { path -> VerifiedCollateral in
             let bytes = [UInt8](try InputFile.read(path, what: "collateral"))
             do { return try DCAPVerifier.prepare(QuoteCollateral(json: bytes)) } catch {
                 throw CLIFailure.malformed("collateral file \(path): \(error)")
             }
         }
-        return AttestationEvidenceVerifier(
-            collateral: prepared,
+        return DCAPCollateralStore(source: collateral.map { .file($0) }, initial: prepared, logger: logger)
+    }
+
+    func makeEvidenceVerifier(_ store: DCAPCollateralStore) -> AttestationEvidenceVerifier {
+        AttestationEvidenceVerifier(
+            store: store,
             policy: AttestationPolicy(
                 acceptableStatuses: Set([.upToDate] + allowStatus.compactMap(TCBStatus.init(rawValue:))),
                 allowInsecureDevelopment: allowInsecureDevelopmentEvidence
