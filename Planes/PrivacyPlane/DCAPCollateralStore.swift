@@ -102,7 +102,10 @@ public final class DCAPCollateralStore: Sendable {
     struct State {
         var single: Entry?
         var byKey: [PCKCollateralKey: Entry] = [:]
-        var lastFetchFailure: [PCKCollateralKey: Int64] = [:]
+        /// When a key release last made the store ask the PCS for each key (success or not).
+        var lastAttempt: [PCKCollateralKey: Int64] = [:]
+        /// The fetch under way for each key, which concurrent key releases wait for.
+        var inFlight: [PCKCollateralKey: Task<Result<VerifiedCollateral, PrivacyPlaneError>, Never>] = [:]
         var refreshes: UInt64 = 0
         var failures: UInt64 = 0
         var lastRefresh: Int64?
@@ -116,7 +119,8 @@ public final class DCAPCollateralStore: Sendable {
 
     /// The most FMSPCs a PCS-sourced store keeps (a plane serves a handful of platform models).
     public static let maxKeys = 64
-    /// A PCS fetch that failed for a key is not retried by key releases for this many seconds.
+    /// Key releases ask the PCS for a key at most once per this many seconds (a failed fetch, or one that
+    /// brought collateral that is still expired, is not repeated for every quote).
     public static let fetchRetrySeconds: Int64 = 30
 
     /// A store of `initial` collateral; with a `source`, ``refresh(now:)`` reloads it from there.
@@ -166,37 +170,65 @@ public final class DCAPCollateralStore: Sendable {
             return single
         }
         let key = try PCKCollateralKey.of(quote, trustAnchor: trustAnchor)
-        let (cached, recentFailure, full) = state.withLock { s in
-            (
-                s.byKey[key], s.lastFetchFailure[key].map { now - $0 < Self.fetchRetrySeconds } ?? false,
-                s.byKey.count >= Self.maxKeys
-            )
+        // One PCS request per key at a time (concurrent quotes wait for it) and at most one per
+        // `fetchRetrySeconds`: a PCS that is down, or still serves expired collateral, is not asked per quote.
+        enum Plan {
+            case use(VerifiedCollateral)
+            case wait(Task<Result<VerifiedCollateral, PrivacyPlaneError>, Never>, cached: VerifiedCollateral?)
+            case refuse(String)
         }
-        if let cached, Self.expired(cached.prepared, at: now).isEmpty { return cached.prepared }
-        if recentFailure || (cached == nil && full) {
-            if let cached { return cached.prepared }
-            throw PrivacyPlaneError(
-                .collateralUnavailable,
-                full
-                    ? "no DCAP collateral for \(key): this plane already holds collateral for \(Self.maxKeys) FMSPCs"
-                    : "no DCAP collateral for \(key): the last fetch from \(client.displayURL) failed less than "
-                        + "\(Self.fetchRetrySeconds) s ago (\(status.lastFailure?.reason ?? "no reason")); retry later"
-            )
-        }
-        do {
-            let prepared = try await fetch(key, client)
-            state.withLock { s in
-                s.byKey[key] = Entry(key: key, prepared: prepared, loadedAt: now)
-                s.lastFetchFailure[key] = nil
+        let plan: Plan = state.withLock { s in
+            let cached = s.byKey[key]?.prepared
+            if let cached, Self.expired(cached, at: now).isEmpty { return .use(cached) }
+            if let task = s.inFlight[key] { return .wait(task, cached: cached) }
+            if let last = s.lastAttempt[key], now - last < Self.fetchRetrySeconds {
+                if let cached { return .use(cached) }
+                return .refuse(
+                    "the last fetch from \(client.displayURL) failed less than \(Self.fetchRetrySeconds) s ago ("
+                        + (s.lastFailure?.reason ?? "no reason") + "); retry later"
+                )
             }
-            logger.info("DCAP collateral fetched", metadata: ["for": "\(key)", "from": "\(client.displayURL)"])
-            return prepared
-        } catch {
-            recordFailure("\(key): \(error.reason)", at: now)
-            state.withLock { $0.lastFetchFailure[key] = now }
-            if let cached { return cached.prepared }
-            throw PrivacyPlaneError(.collateralUnavailable, "no DCAP collateral for \(key): \(error.reason)")
+            if cached == nil && s.byKey.count >= Self.maxKeys {
+                return .refuse("this plane already holds collateral for \(Self.maxKeys) FMSPCs")
+            }
+            s.lastAttempt[key] = now
+            let task = Task { await self.fetchAndStore(key, client, now: now) }
+            s.inFlight[key] = task
+            return .wait(task, cached: cached)
         }
+        switch plan {
+        case .use(let prepared): return prepared
+        case .refuse(let why): throw PrivacyPlaneError(.collateralUnavailable, "no DCAP collateral for \(key): \(why)")
+        case .wait(let task, let cached):
+            switch await task.value {
+            case .success(let prepared): return prepared
+            case .failure(let error):
+                if let cached { return cached }  // expired: the caller answers collateralExpired
+                throw PrivacyPlaneError(.collateralUnavailable, "no DCAP collateral for \(key): \(error.reason)")
+            }
+        }
+    }
+
+    /// One fetch for a key release: stored on success, logged and counted on failure.
+    func fetchAndStore(
+        _ key: PCKCollateralKey,
+        _ client: PCSCollateralClient,
+        now: Int64
+    ) async -> Result<VerifiedCollateral, PrivacyPlaneError> {
+        let result: Result<VerifiedCollateral, PrivacyPlaneError>
+        do { result = .success(try await fetch(key, client)) } catch { result = .failure(error) }
+        state.withLock { s in
+            s.inFlight[key] = nil
+            if case .success(let prepared) = result {
+                s.byKey[key] = Entry(key: key, prepared: prepared, loadedAt: now)
+            }
+        }
+        switch result {
+        case .success:
+            logger.info("DCAP collateral fetched", metadata: ["for": "\(key)", "from": "\(client.displayURL)"])
+        case .failure(let error): recordFailure("\(key): \(error.reason)", at: now)
+        }
+        return result
     }
 
     /// Reloads every collateral from the source: the file, or each FMSPC seen so far from the PCS. Each
@@ -220,10 +252,7 @@ public final class DCAPCollateralStore: Sendable {
             for key in state.withLock({ Array($0.byKey.keys) }) {
                 do {
                     let prepared = try await fetch(key, client)
-                    state.withLock { s in
-                        s.byKey[key] = Entry(key: key, prepared: prepared, loadedAt: now)
-                        s.lastFetchFailure[key] = nil
-                    }
+                    state.withLock { $0.byKey[key] = Entry(key: key, prepared: prepared, loadedAt: now) }
                 } catch {
                     ok = false
                     recordFailure("\(key): \(error.reason)", at: now)

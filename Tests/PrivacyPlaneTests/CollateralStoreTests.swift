@@ -179,6 +179,29 @@ final class FakePCS: @unchecked Sendable {
             #expect(error.reason.contains("404") && error.reason.contains("B0C06F000000"), "\(error.reason)")
         }
         #expect(store.status.failures == 1)
+        // Not asked again for every quote: within 30 s the refusal comes without a request.
+        let asked = pcs.requests.count
+        await #expect(throws: PrivacyPlaneError.self) {
+            _ = try await store.collateral(for: try TDXQuote(bytes: quote), now: Self.quoteTime + 10)
+        }
+        #expect(pcs.requests.count == asked && store.status.failures == 1)
+    }
+
+    @Test func concurrentFirstQuotesOfAPlatformShareOneFetch() async throws {
+        let pcs = try FakePCS(serving: collateralJSON, ca: "platform", directory: dir)
+        let store = DCAPCollateralStore(source: .pcs(try PCSCollateralClient(url: pcs.url)))
+        let parsed = try TDXQuote(bytes: quote)
+        let fmspcs = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    let c = try await store.collateral(for: parsed, now: Self.quoteTime)
+                    return Hex.encode(c.collateral.tcbInfo.fmspc, prefix: false)
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(fmspcs == Array(repeating: "b0c06f000000", count: 8))
+        #expect(pcs.requests.filter { $0.hasPrefix("/tdx/certification/v4/tcb") }.count == 1, "\(pcs.requests)")
     }
 
     @Test func aReloadSwapsTheFileCollateralAndABadFileKeepsTheLastGood() async throws {
