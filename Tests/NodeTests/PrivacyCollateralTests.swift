@@ -6,10 +6,11 @@ import PrivacyPlane
 import TestSupport
 import Testing
 
-/// `delong privacy serve --collateral FILE` over HTTP: the testdata collateral (nextUpdate July 2025) is
-/// expired today, so a TDX key release is the plane's 503 collateral_expired naming what expired; rewriting
-/// the file and sending SIGHUP swaps the collateral in without a restart (GET /v1/attestation); a bad file
-/// keeps the last good one and is counted in /metrics; SIGHUP never stops the server.
+/// `delong privacy serve --collateral FILE | --collateral-url URL` over HTTP. The testdata collateral
+/// (nextUpdate July 2025) is expired today, so a TDX key release is the plane's 503 collateral_expired naming
+/// what expired; rewriting the file and sending SIGHUP swaps the collateral in without a restart (GET
+/// /v1/attestation); a bad file keeps the last good one and is counted in /metrics; SIGHUP never stops the
+/// server. From a (fake) PCS the collateral is fetched for the quote's FMSPC and refetched on the timer.
 @Suite(.serialized) struct PrivacyCollateralTests {
     static let privacySignerKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
     static let consumerKey = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
@@ -19,7 +20,12 @@ import Testing
     let dir: URL
     let deployment: [String: Any]
     let collateral: URL
-    let plane: ReadyService
+    let arguments: [String]
+    let running = Running()
+    var plane: ReadyService { running.plane! }
+
+    /// The plane each test starts (with its own collateral options).
+    final class Running: @unchecked Sendable { var plane: ReadyService? }
 
     init() throws {
         devnet = try Devnet()
@@ -38,16 +44,18 @@ import Testing
         collateral = dir.appendingPathComponent("collateral.json")
         try TestData.data("attestation/dcap-qvl/tdx_quote_collateral.json").write(to: collateral)
         let genesis = try devnet.genesisHash()
-        plane = try ReadyService(
-            DelongProcess.executable.path,
-            [
-                "privacy", "serve", "--rpc", devnet.url, "--contracts", path, "--checkpoint", "0:\(genesis)",
-                "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
-                "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
-                "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600",
-                "--create-root-secret", "--max-index-age", "3600", "--collateral", collateral.path,
-            ]
-        )
+        arguments = [
+            "privacy", "serve", "--rpc", devnet.url, "--contracts", path, "--checkpoint", "0:\(genesis)",
+            "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
+            "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
+            "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600",
+            "--create-root-secret", "--max-index-age", "3600",
+        ]
+    }
+
+    /// `privacy serve` with the suite's arguments and `collateralArguments`.
+    func start(_ collateralArguments: [String]) throws {
+        running.plane = try ReadyService(DelongProcess.executable.path, arguments + collateralArguments)
     }
 
     var demo: [String: Any] { deployment["demo"] as? [String: Any] ?? [:] }
@@ -132,16 +140,8 @@ import Testing
         return try #require(body["session"] as? String)
     }
 
-    @Test func expiredCollateralIsA503NamingWhatExpiredAndSIGHUPReloadsTheFile() async throws {
-        // Loaded at start, expired today.
-        let start = try await collateralStatus()
-        let loaded = try #require((start["loaded"] as? [[String: Any]])?.first)
-        #expect(loaded["fmspc"] as? String == "B0C06F000000", "\(start)")
-        #expect(loaded["tcbInfoNextUpdate"] as? String == "2025-07-19T10:16:03Z", "\(start)")
-        #expect(loaded["expired"] as? Bool == true, "\(start)")
-        #expect(start["refreshes"] as? Int == 0 && start["refreshFailures"] as? Int == 0, "\(start)")
-
-        // A TDX key release with a valid token: the plane's fault, 503 collateral_expired, saying what and when.
+    /// A TDX key release with a valid token and the testdata quote: its status and error.
+    func releaseTDXQuote() async throws -> (Int, [String: Any]) {
         let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
         let image = try #require(demo["imageDigest"] as? String)
         let session = try await signIn(Self.consumerKey)
@@ -159,10 +159,33 @@ import Testing
                 "sandboxKey": Hex.encode(try X25519PrivateKey().publicKey),
             ]
         )
-        let error = refusal["error"] as? [String: Any]
-        #expect(status == 503, "\(refusal)")
-        #expect(error?["code"] as? String == "collateral_expired", "\(refusal)")
-        let message = error?["message"] as? String ?? ""
+        return (status, refusal["error"] as? [String: Any] ?? [:])
+    }
+
+    /// Polls for up to 20 s until `done` holds.
+    func eventually(_ done: () async throws -> Bool) async throws -> Bool {
+        for _ in 0..<200 {
+            if try await done() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    @Test func expiredCollateralIsA503NamingWhatExpiredAndSIGHUPReloadsTheFile() async throws {
+        try start(["--collateral", collateral.path])
+        // Loaded at start, expired today.
+        let initial = try await collateralStatus()
+        let loaded = try #require((initial["loaded"] as? [[String: Any]])?.first)
+        #expect(loaded["fmspc"] as? String == "B0C06F000000", "\(initial)")
+        #expect(loaded["tcbInfoNextUpdate"] as? String == "2025-07-19T10:16:03Z", "\(initial)")
+        #expect(loaded["expired"] as? Bool == true, "\(initial)")
+        #expect(initial["refreshes"] as? Int == 0 && initial["refreshFailures"] as? Int == 0, "\(initial)")
+
+        // A TDX key release with a valid token: the plane's fault, 503 collateral_expired, saying what and when.
+        let (status, error) = try await releaseTDXQuote()
+        #expect(status == 503, "\(error)")
+        #expect(error["code"] as? String == "collateral_expired", "\(error)")
+        let message = error["message"] as? String ?? ""
         #expect(message.contains("TCB Info (issueDate…nextUpdate) ended 2025-07-19T10:16:03Z"), "\(message)")
 
         // The file rewritten (another platform's collateral), then SIGHUP: swapped in, no restart.
@@ -179,5 +202,39 @@ import Testing
         let lastFailure = try #require(failed["lastFailure"] as? [String: Any], "\(failed)")
         #expect((lastFailure["reason"] as? String)?.contains("collateral.json") == true, "\(failed)")
         #expect(try await httpGet(plane.url + "/v1/status").status == 200, "still serving after SIGHUPs")
+    }
+
+    @Test func fromAPCSTheQuotesPlatformIsFetchedOnFirstSightAndRefetchedOnTheTimer() async throws {
+        try TestData.data("attestation/dcap-qvl/tdx_quote_collateral.json").write(to: collateral)
+        let log = dir.appendingPathComponent("pcs-requests.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let pcs = try ReadyService(
+            "contrib/.venv/bin/python",
+            [
+                TestData.packageRoot.appendingPathComponent("contrib/devnet/fake_pcs.py").path, collateral.path,
+                "platform", log.path,
+            ]
+        )
+        try start(["--collateral-url", pcs.url, "--collateral-refresh", "1"])
+        let before = try await collateralStatus()
+        #expect(before["source"] as? String == "PCS \(pcs.url)", "\(before)")
+        #expect(try await loadedFMSPCs().isEmpty, "nothing is fetched before a quote needs it")
+
+        // The first quote of platform B0C06F makes the plane fetch its collateral (expired today: 503).
+        let (status, error) = try await releaseTDXQuote()
+        #expect(status == 503 && error["code"] as? String == "collateral_expired", "\(error)")
+        #expect(try await loadedFMSPCs() == ["B0C06F000000"])
+        let requests = (try String(contentsOf: log, encoding: .utf8)).split(separator: "\n").map(String.init)
+        #expect(requests.contains("/tdx/certification/v4/tcb?fmspc=B0C06F000000"), "\(requests)")
+        #expect(requests.contains("/sgx/certification/v4/pckcrl?ca=platform&encoding=der"), "\(requests)")
+
+        // The timer refetches it; once the PCS fails, the last good collateral stays and the failure is counted.
+        #expect(try await eventually { (try await collateralStatus()["refreshes"] as? Int ?? 0) >= 1 })
+        try FileManager.default.removeItem(at: collateral)
+        #expect(try await eventually { try await metric("delong_collateral_refresh_failures_total") >= 1 })
+        #expect(try await loadedFMSPCs() == ["B0C06F000000"])
+        let failed = try await collateralStatus()
+        let lastFailure = try #require(failed["lastFailure"] as? [String: Any], "\(failed)")
+        #expect((lastFailure["reason"] as? String)?.contains("503") == true, "\(failed)")
     }
 }

@@ -6,76 +6,27 @@ import PrivacyPlane
 import TestSupport
 import Testing
 
-/// A FAKE Intel PCS / PCCS (v4 API) for tests: serves a dcap-qvl collateral JSON file, re-read on every
-/// request, at the PCS paths with the issuer-chain headers (URL-encoded PEM), as Intel does: the PCK CRL as
-/// DER, TCB Info and QE Identity as {"tcbInfo"|"enclaveIdentity": …, "signature": hex}, the root CA CRL as
-/// hex (a PCCS). Wrong `ca`, `encoding` or `fmspc` → 404; a missing or unreadable file → 503. Every request
-/// line is appended to a log.
+/// The FAKE Intel PCS / PCCS of contrib/devnet/fake_pcs.py (v4 paths and issuer-chain headers), serving a
+/// copy of a dcap-qvl collateral JSON file that tests may rewrite or remove; it logs every request line.
 final class FakePCS: @unchecked Sendable {
     let service: ReadyService
     let collateral: URL
     let log: URL
     var url: String { service.url }
 
-    static let script = """
-        import json, sys, signal, urllib.parse
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        COLLATERAL, CA, LOG = sys.argv[1], sys.argv[2], sys.argv[3]
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def answer(self, status, body, headers=()):
-                self.send_response(status)
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            def do_GET(self):
-                with open(LOG, "a") as log:
-                    log.write(self.path + "\\n")
-                url = urllib.parse.urlsplit(self.path)
-                query = dict(urllib.parse.parse_qsl(url.query))
-                try:
-                    with open(COLLATERAL) as f:
-                        c = json.load(f)
-                    tcb = json.loads(c["tcb_info"])
-                except Exception:
-                    return self.answer(503, b"fake PCS: no collateral")
-                chain = lambda key: urllib.parse.quote(c[key], safe="")
-                if url.path == "/sgx/certification/v4/pckcrl":
-                    if query.get("ca") != CA or query.get("encoding") != "der":
-                        return self.answer(404, b"fake PCS: wrong ca or encoding")
-                    return self.answer(200, bytes.fromhex(c["pck_crl"]),
-                                       [("SGX-PCK-CRL-Issuer-Chain", chain("pck_crl_issuer_chain"))])
-                if url.path == "/tdx/certification/v4/tcb":
-                    if query.get("fmspc", "").upper() != tcb["fmspc"].upper():
-                        return self.answer(404, b"fake PCS: no TCB Info for that FMSPC")
-                    body = '{"tcbInfo":' + c["tcb_info"] + ',"signature":"' + c["tcb_info_signature"] + '"}'
-                    return self.answer(200, body.encode(), [("TCB-Info-Issuer-Chain", chain("tcb_info_issuer_chain"))])
-                if url.path == "/tdx/certification/v4/qe/identity":
-                    body = '{"enclaveIdentity":' + c["qe_identity"] + ',"signature":"' + c["qe_identity_signature"] + '"}'
-                    return self.answer(200, body.encode(),
-                                       [("SGX-Enclave-Identity-Issuer-Chain", chain("qe_identity_issuer_chain"))])
-                if url.path == "/sgx/certification/v4/rootcacrl":
-                    return self.answer(200, c["root_ca_crl"].encode())
-                return self.answer(404, b"fake PCS: no such path")
-            def log_message(self, fmt, *args):
-                pass
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-        server = Server(("127.0.0.1", 0), Handler)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-        print(f"READY http://127.0.0.1:{server.server_address[1]}", flush=True)
-        server.serve_forever(poll_interval=0.2)
-        """
-
-    /// Serves a copy of `collateral` (kept in `directory`, so tests can rewrite or remove it) for PCK CA `ca`.
+    /// Serves a copy of `collateral` (kept in `directory`) for PCK CA `ca`.
     init(serving collateral: Data, ca: String, directory: URL) throws {
         self.collateral = directory.appendingPathComponent("pcs-collateral.json")
         self.log = directory.appendingPathComponent("pcs-requests.log")
         try collateral.write(to: self.collateral)
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        service = try ReadyService("contrib/.venv/bin/python", ["-c", Self.script, self.collateral.path, ca, log.path])
+        service = try ReadyService(
+            "contrib/.venv/bin/python",
+            [
+                TestData.packageRoot.appendingPathComponent("contrib/devnet/fake_pcs.py").path, self.collateral.path,
+                ca, log.path,
+            ]
+        )
     }
 
     var requests: [String] {
