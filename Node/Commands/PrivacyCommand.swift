@@ -39,7 +39,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             /v1/attestation. See docs/privacy-plane.md. When AlgorithmRegistry names a privacy signer other \
             than the signing key's address, the plane refuses to start, and once it is running it refuses \
             tokens and key releases (503 signer_mismatch). It also refuses them (503 index_stale) while the \
-            index is older than --max-index-age. Root secret: --root-secret file:PATH (development; a missing \
+            index is older than --max-index-age. DCAP collateral (--collateral FILE or --collateral-url PCS) \
+            is reloaded on SIGHUP and every --collateral-refresh seconds; once expired, TDX key releases get \
+            503 collateral_expired. Root secret: --root-secret file:PATH (development; a missing \
             file is an error unless --create-root-secret is given, which creates it 0600) or dstack[:SOCKET] \
             (the dstack guest agent, default socket /var/run/dstack.sock). \
             Prints `READY http://HOST:PORT` once listening. Exit codes: 0 stopped cleanly, 2 malformed \
@@ -57,7 +59,10 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     @Option(help: "SIWE URI scheme the plane accepts.") var scheme: String = "https"
     @Option(help: "Directory for the nonce store and the receipt log (default: DATA_DIR/privacy).")
     var stateDir: String?
-    @Option(help: "dcap-qvl collateral JSON for verifying TDX quotes (Intel PCS or a PCCS); none refuses TDX.")
+    @Option(
+        help:
+            "dcap-qvl collateral JSON for verifying TDX quotes (Intel PCS or a PCCS), re-read on SIGHUP and on the refresh timer; none refuses TDX."
+    )
     var collateral: String?
     @Option(
         help:
@@ -117,6 +122,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--collateral-url: expected either --collateral FILE or --collateral-url URL, found both"
             )
+        }
+        if let collateralURL {
+            do { _ = try PCSCollateralClient(url: collateralURL) } catch { throw ValidationError(error.reason) }
         }
         guard collateralRefresh > 0 else { throw ValidationError("--collateral-refresh: expected a positive number") }
         for status in allowStatus where TCBStatus(rawValue: status) == nil {

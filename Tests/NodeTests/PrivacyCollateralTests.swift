@@ -238,3 +238,24 @@ import Testing
         #expect((lastFailure["reason"] as? String)?.contains("503") == true, "\(failed)")
     }
 }
+
+/// The collateral options are checked before anything starts: one source only, an http(s) PCS URL, and a
+/// positive refresh interval.
+@Suite struct PrivacyCollateralOptionsTests {
+    static let base = [
+        "privacy", "serve", "--rpc", "http://127.0.0.1:9", "--contracts", "deployment.json", "--checkpoint",
+        "0:0x" + String(repeating: "0", count: 64), "--data-dir", "unused", "--signing-key", "unused",
+        "--root-secret", "file:unused", "--domain", "delong.test",
+    ]
+
+    @Test(arguments: [
+        (["--collateral", "c.json", "--collateral-url", "https://pccs.example"], "found both"),
+        (["--collateral-url", "ftp://pccs.example"], "expected an http(s) URL of a PCS or PCCS"),
+        (["--collateral", "c.json", "--collateral-refresh", "0"], "--collateral-refresh: expected a positive number"),
+    ])
+    func badCollateralOptionsAreRefusedUpFront(options: [String], message: String) throws {
+        let result = try DelongProcess.run(Self.base + options)
+        #expect(result.status != 0, "\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
+}
