@@ -216,7 +216,11 @@ public final class DCAPCollateralStore: Sendable {
         now: Int64
     ) async -> Result<VerifiedCollateral, PrivacyPlaneError> {
         let result: Result<VerifiedCollateral, PrivacyPlaneError>
-        do { result = .success(try await fetch(key, client)) } catch { result = .failure(error) }
+        do {
+            let prepared = try await fetch(key, client)
+            try Self.checkNotOlder(prepared, than: state.withLock { $0.byKey[key]?.prepared })
+            result = .success(prepared)
+        } catch { result = .failure(error) }
         state.withLock { s in
             s.inFlight[key] = nil
             if case .success(let prepared) = result {
@@ -243,6 +247,7 @@ public final class DCAPCollateralStore: Sendable {
         case .file(let path):
             do {
                 let prepared = try Self.load(file: path, trustAnchor: trustAnchor)
+                try Self.checkNotOlder(prepared, than: current)
                 state.withLock { $0.single = Entry(key: nil, prepared: prepared, loadedAt: now) }
             } catch {
                 ok = false
@@ -252,6 +257,7 @@ public final class DCAPCollateralStore: Sendable {
             for key in state.withLock({ Array($0.byKey.keys) }) {
                 do {
                     let prepared = try await fetch(key, client)
+                    try Self.checkNotOlder(prepared, than: state.withLock { $0.byKey[key]?.prepared })
                     state.withLock { $0.byKey[key] = Entry(key: key, prepared: prepared, loadedAt: now) }
                 } catch {
                     ok = false
@@ -291,6 +297,23 @@ public final class DCAPCollateralStore: Sendable {
             throw PrivacyPlaneError(
                 .collateralUnavailable,
                 "collateral from \(client.displayURL) does not verify: \(error)"
+            )
+        }
+    }
+
+    /// Refuses to replace collateral by an older issue for the same FMSPC (a rollback, e.g. a replayed TCB
+    /// Info from before a TCB recovery that still lists a platform as UpToDate).
+    static func checkNotOlder(_ new: VerifiedCollateral, than old: VerifiedCollateral?) throws(PrivacyPlaneError) {
+        guard let old, new.collateral.tcbInfo.fmspc == old.collateral.tcbInfo.fmspc else { return }
+        let (n, o) = (new.collateral, old.collateral)
+        for (name, newDate, oldDate) in [
+            ("TCB Info", n.tcbInfo.issueDate, o.tcbInfo.issueDate),
+            ("QE Identity", n.qeIdentity.issueDate, o.qeIdentity.issueDate),
+        ] where newDate < oldDate {
+            throw PrivacyPlaneError(
+                .collateralUnavailable,
+                "\(name): expected an issue at least as new as the loaded one (issueDate \(RFC3339.format(oldDate))), "
+                    + "found one issued \(RFC3339.format(newDate)); keeping the loaded collateral"
             )
         }
     }

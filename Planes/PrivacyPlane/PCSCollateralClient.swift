@@ -28,7 +28,8 @@ public struct PCSCollateralClient: Sendable {
     static let maxBody = 4 << 20
 
     /// `url` is the PCS or PCCS root (`https://api.trustedservices.intel.com`, `https://pccs.example:8081`),
-    /// optionally ending in `/sgx/certification/v4` or `/tdx/certification/v4`.
+    /// optionally ending in `/sgx/certification/v4` or `/tdx/certification/v4`. Plain http only on loopback:
+    /// the collateral is signed, but a network attacker could still withhold it or replay an older issue.
     public init(url: String, http: HTTPClient = .shared, timeoutSeconds: Int64 = 30) throws(PrivacyPlaneError) {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
@@ -40,6 +41,13 @@ public struct PCSCollateralClient: Sendable {
             throw PrivacyPlaneError(
                 .invalidConfiguration,
                 "--collateral-url: expected an http(s) URL of a PCS or PCCS, found \"\(url)\""
+            )
+        }
+        let loopback = ["127.0.0.1", "::1", "[::1]", "localhost"].contains(parsed.host ?? "")
+        guard parsed.scheme == "https" || loopback else {
+            throw PrivacyPlaneError(
+                .invalidConfiguration,
+                "--collateral-url: expected https (plain http only on loopback), found \"\(url)\""
             )
         }
         self.baseURL = base

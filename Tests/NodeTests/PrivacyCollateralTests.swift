@@ -251,6 +251,7 @@ import Testing
     @Test(arguments: [
         (["--collateral", "c.json", "--collateral-url", "https://pccs.example"], "found both"),
         (["--collateral-url", "ftp://pccs.example"], "expected an http(s) URL of a PCS or PCCS"),
+        (["--collateral-url", "http://pccs.example"], "expected https (plain http only on loopback)"),
         (["--collateral", "c.json", "--collateral-refresh", "0"], "--collateral-refresh: expected a positive number"),
     ])
     func badCollateralOptionsAreRefusedUpFront(options: [String], message: String) throws {

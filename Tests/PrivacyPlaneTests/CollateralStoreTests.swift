@@ -170,6 +170,38 @@ final class FakePCS: @unchecked Sendable {
         #expect(store.status.lastFailure?.reason.contains("collateral") == true)
     }
 
+    @Test func aReloadRefusesAnOlderIssueForTheSamePlatform() async throws {
+        // The 90C06F collateral (TCB Info issued 2026-02-18) and an earlier issue of that TCB Info (2026-02-01,
+        // signed by the same Intel key): a rollback the store must not swap in.
+        let current = try TestData.data("attestation/dcap-qvl/tdx_quote_outdated_collateral.json")
+        let response = String(
+            decoding: try TestData.data("attestation/go-tdx-guest/sample_tcbinfo_response_v5"),
+            as: UTF8.self
+        )
+        let start = try #require(response.range(of: "{\"tcbInfo\":")).upperBound
+        let end = try #require(response.range(of: ",\"signature\":\"", options: .backwards))
+        var older = try #require(try JSONSerialization.jsonObject(with: current) as? [String: Any])
+        older["tcb_info"] = String(response[start..<end.lowerBound])
+        older["tcb_info_signature"] = String(response[end.upperBound...].prefix(128))
+        let olderPrepared = try DCAPVerifier.prepare(
+            QuoteCollateral(json: [UInt8](try JSONSerialization.data(withJSONObject: older)))
+        )
+        #expect(olderPrepared.collateral.tcbInfo.issueDate < Int64(1_771_412_331))  // before 2026-02-18T10:58:51Z
+
+        let path = dir.appendingPathComponent("collateral.json")
+        let store = DCAPCollateralStore(
+            source: .file(path.path),
+            initial: try DCAPVerifier.prepare(QuoteCollateral(json: [UInt8](current)))
+        )
+        try JSONSerialization.data(withJSONObject: older).write(to: path)
+        #expect(await store.refresh(now: 100) == false)
+        #expect(store.current?.collateral.tcbInfo.issueDate == 1_771_412_331, "the newer issue stays")
+        #expect(store.status.lastFailure?.reason.contains("expected an issue at least as new") == true)
+        // The same issue again is fine (a timer reload of an unchanged file).
+        try current.write(to: path)
+        #expect(await store.refresh(now: 200))
+    }
+
     @Test func expiredCollateralNamesEachItemAndWhenItEnded() throws {
         let store = DCAPCollateralStore(initial: fileCollateral)
         try store.checkNotExpired(fileCollateral, at: Self.quoteTime)
