@@ -120,7 +120,10 @@ let package = Package(
             name: "PrivacyPlane",
             dependencies: [
                 "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PlaneProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Planes/PrivacyPlane",
             swiftSettings: strictSettings

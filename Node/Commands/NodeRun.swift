@@ -42,6 +42,7 @@ struct NodeRunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = ServerAssembly.logger(label: "delong.node")
+        let hangups = await ServerAssembly.trapHangups()
         let syncer = try await options.reportingFailures { try await options.makeSyncer(logger: logger) }
         let identity: TLSIdentity?
         do {
@@ -63,6 +64,7 @@ struct NodeRunCommand: AsyncParsableCommand {
             services: [
                 SyncService(syncer: syncer, state: state, interval: .milliseconds(Int64(poll * 1000)), logger: logger)
             ],
+            hangups: hangups,
             logger: logger
         )
     }

@@ -11,6 +11,7 @@ import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlane
 import PrivacyPlaneHTTP
+import UnixSignals
 
 /// `delong privacy …`: the Privacy Plane.
 struct PrivacyCommand: AsyncParsableCommand {
@@ -38,7 +39,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             /v1/attestation. See docs/privacy-plane.md. When AlgorithmRegistry names a privacy signer other \
             than the signing key's address, the plane refuses to start, and once it is running it refuses \
             tokens and key releases (503 signer_mismatch). It also refuses them (503 index_stale) while the \
-            index is older than --max-index-age. Root secret: --root-secret file:PATH (development; a missing \
+            index is older than --max-index-age. DCAP collateral (--collateral FILE or --collateral-url PCS) \
+            is reloaded on SIGHUP and every --collateral-refresh seconds; once expired, TDX key releases get \
+            503 collateral_expired. Root secret: --root-secret file:PATH (development; a missing \
             file is an error unless --create-root-secret is given, which creates it 0600) or dstack[:SOCKET] \
             (the dstack guest agent, default socket /var/run/dstack.sock). \
             Serves HTTPS (see the TLS options; plain HTTP only on loopback with --plain-http); GET /v1/attestation carries the plane's own evidence binding its signer and TLS key. Prints `READY https://HOST:PORT signer 0x… tls-key sha256:…` once listening; SIGHUP reloads the TLS pair and re-makes the evidence. Exit codes: 0 stopped cleanly, 2 malformed \
@@ -59,8 +62,17 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     @Option(help: "SIWE URI scheme the plane accepts.") var scheme: String = "https"
     @Option(help: "Directory for the nonce store and the receipt log (default: DATA_DIR/privacy).")
     var stateDir: String?
-    @Option(help: "dcap-qvl collateral JSON for verifying TDX quotes (Intel PCS or a PCCS); none refuses TDX.")
+    @Option(
+        help:
+            "dcap-qvl collateral JSON for verifying TDX quotes (Intel PCS or a PCCS), re-read on SIGHUP and on the refresh timer; none refuses TDX."
+    )
     var collateral: String?
+    @Option(
+        help:
+            "Fetch DCAP collateral from an Intel PCS or PCCS (v4 API root, e.g. https://api.trustedservices.intel.com) per FMSPC, instead of --collateral."
+    )
+    var collateralURL: String?
+    @Option(help: "Seconds between DCAP collateral reloads (also on SIGHUP).") var collateralRefresh: UInt64 = 3600
     @Option(help: "TCB statuses accepted besides UpToDate (repeatable), e.g. SWHardeningNeeded.")
     var allowStatus: [String] = []
     @Option(help: "Longest a Secure Mode job may run, in seconds: tokens last this long.") var maxJobSeconds: UInt64 =
@@ -111,6 +123,15 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 "--allow-insecure-development-evidence-on-chain: expected --allow-insecure-development-evidence too"
             )
         }
+        if collateral != nil && collateralURL != nil {
+            throw ValidationError(
+                "--collateral-url: expected either --collateral FILE or --collateral-url URL, found both"
+            )
+        }
+        if let collateralURL {
+            do { _ = try PCSCollateralClient(url: collateralURL) } catch { throw ValidationError(error.reason) }
+        }
+        guard collateralRefresh > 0 else { throw ValidationError("--collateral-refresh: expected a positive number") }
         for status in allowStatus where TCBStatus(rawValue: status) == nil {
             throw ValidationError("--allow-status: unknown TCB status \"\(status)\"")
         }
@@ -128,6 +149,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = ServerAssembly.logger(label: "delong.privacy")
+        let hangups = await ServerAssembly.trapHangups()
         let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
         let index = syncer.index
         let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("privacy")
@@ -144,6 +166,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         let freshness = IndexFreshness(policy: freshnessPolicy)
         let state = NodeState()
+        let collateralStore = try await keysRefused { try makeCollateralStore(logger: logger) }
         let plane = try await keysRefused {
             () async throws -> (PrivacyRoutes, TokenIssuer, OwnEvidence, TLSIdentity?) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
@@ -184,7 +207,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             let release = KeyRelease(
                 reader: index,
                 tokens: TokenVerifier(domain: tokenDomain, signer: issuer.signer),
-                evidence: try makeEvidenceVerifier(),
+                evidence: makeEvidenceVerifier(collateralStore),
                 receipts: try ReceiptLog(
                     path: (stateDir as NSString).appendingPathComponent("receipts.log"),
                     domain: tokenDomain,
@@ -223,7 +246,8 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                     ceiling: RateLimiter(burst: Int(max(32, rate * 32)), perSecond: rate * 8)
                 ),
                 clients: ClientAddresses(trustedProxies: Set(trustedProxy.compactMap(ClientAddresses.canonical))),
-                logger: logger
+                logger: logger,
+                collateral: collateralStore
             )
             return (routes, issuer, ownEvidence, identity)
         }
@@ -235,7 +259,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         let router = Router(context: PlaneRequestContext.self)
         let routes = plane.0
-        NodeRoutes(index: index, state: state, freshness: freshness, maxRows: 1000).addRoutes(to: router) {
+        NodeRoutes(
+            index: index,
+            state: state,
+            freshness: freshness,
+            maxRows: 1000,
+            extraMetrics: { collateralStore.status.prometheus }
+        ).addRoutes(to: router) {
             request,
             context in
             routes.admitNodeRoute(request, context)
@@ -248,7 +278,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             tls: plane.3,
             serverName: "delong-privacy",
             services: [
-                OwnEvidenceRefresh(evidence: ownEvidence, interval: .milliseconds(Int64(evidenceRefresh * 1000))),
+                PeriodicRefresh(interval: .milliseconds(Int64(evidenceRefresh * 1000))) { ownEvidence.refresh() },
                 SyncService(
                     syncer: syncer,
                     state: state,
@@ -256,9 +286,16 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                     freshness: freshness,
                     logger: logger
                 ),
+                PeriodicRefresh(interval: .seconds(Int64(clamping: collateralRefresh))) {
+                    await collateralStore.refresh()
+                },
             ],
             readySuffix: " signer \(plane.1.signer.checksummed)",
-            onHangup: [{ ownEvidence.refresh() }],
+            hangups: hangups,
+            onHangup: [
+                { await collateralStore.refresh() },
+                { ownEvidence.refresh() },
+            ],
             logger: logger
         )
     }
@@ -271,15 +308,26 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         return DstackRootSecret(socketPath: socket)
     }
 
-    func makeEvidenceVerifier() throws -> AttestationEvidenceVerifier {
+    /// The DCAP collateral: the file's (read and verified now; reloaded on SIGHUP and the timer), or a PCS's
+    /// (fetched per FMSPC when a quote first needs it), or none.
+    func makeCollateralStore(logger: Logger) throws -> DCAPCollateralStore {
+        if let collateralURL {
+            do {
+                return DCAPCollateralStore(source: .pcs(try PCSCollateralClient(url: collateralURL)), logger: logger)
+            } catch { throw CLIFailure.malformed(error.reason) }
+        }
         let prepared = try collateral.map { path -> VerifiedCollateral in
             let bytes = [UInt8](try InputFile.read(path, what: "collateral"))
             do { return try DCAPVerifier.prepare(QuoteCollateral(json: bytes)) } catch {
                 throw CLIFailure.malformed("collateral file \(path): \(error)")
             }
         }
-        return AttestationEvidenceVerifier(
-            collateral: prepared,
+        return DCAPCollateralStore(source: collateral.map { .file($0) }, initial: prepared, logger: logger)
+    }
+
+    func makeEvidenceVerifier(_ store: DCAPCollateralStore) -> AttestationEvidenceVerifier {
+        AttestationEvidenceVerifier(
+            store: store,
             policy: AttestationPolicy(
                 acceptableStatuses: Set([.upToDate] + allowStatus.compactMap(TCBStatus.init(rawValue:))),
                 allowInsecureDevelopment: allowInsecureDevelopmentEvidence

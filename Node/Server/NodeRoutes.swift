@@ -17,6 +17,8 @@ struct NodeRoutes {
     /// The most rentals one `/v1/rentals` answer lists (`?limit=` asks for fewer); nil lists all (`node run`,
     /// a localhost tool). `privacy serve`, whose listener is public, bounds it.
     var maxRows: Int? = nil
+    /// More Prometheus text appended to /metrics (`privacy serve`: the DCAP collateral's reload counters).
+    var extraMetrics: (@Sendable () -> String)? = nil
 
     func addRoutes(to router: Router<BasicRequestContext>) { addRoutes(to: router) { _, _ in nil } }
 
@@ -220,7 +222,9 @@ struct NodeRoutes {
                     "When the last sync pass failed (its message is lastFailure in /v1/status).", failedAt
                 ),
             ]
-        let text = rows.map { "# HELP \($0.0) \($0.2)\n# TYPE \($0.0) \($0.1)\n\($0.0) \($0.3)\n" }.joined()
+        let text =
+            rows.map { "# HELP \($0.0) \($0.2)\n# TYPE \($0.0) \($0.1)\n\($0.0) \($0.3)\n" }.joined()
+            + (extraMetrics?() ?? "")
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -6,7 +6,6 @@ import NIOConcurrencyHelpers
 import PlaneProtocol
 import PrivacyPlane
 import PrivacyPlaneHTTP
-import ServiceLifecycle
 
 /// A plane's own attestation for `GET /v1/attestation`: evidence whose REPORTDATA binds the plane's signer and
 /// its current TLS key (``PlaneIdentity``), so clients can check that the TLS peer is the attested plane.
@@ -70,18 +69,5 @@ final class OwnEvidence: Sendable {
             ("producedAt", .string(RFC3339.format(Int64(Date().timeIntervalSince1970)))),
         ]
         current.withLockedValue { $0 = .object(fields) }
-    }
-}
-
-/// Re-makes the plane's own evidence every `interval`.
-struct OwnEvidenceRefresh: Service {
-    let evidence: OwnEvidence
-    let interval: Duration
-
-    func run() async throws {
-        // The wait ends at shutdown too: a service group waits for every service to return.
-        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil {
-            evidence.refresh()
-        }
     }
 }

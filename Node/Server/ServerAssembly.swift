@@ -21,8 +21,14 @@ enum ServerAssembly {
         return logger
     }
 
+    /// Takes SIGHUP over (its default action ends the process): call it first in a serve command, before the
+    /// sync catches up, and hand the sequence to ``run``.
+    static func trapHangups() async -> UnixSignalsSequence {
+        await UnixSignalsSequence(trapping: .sighup)
+    }
+
     /// Serves `router` on `address` with `services` until a signal; `readySuffix` follows the URL on the
-    /// READY line. On SIGHUP the TLS pair is re-read and then each of `onHangup` runs (in order).
+    /// READY line. On each of `hangups` the TLS pair is re-read and then each of `onHangup` runs (in order).
     static func run<Responder: HTTPResponder>(
         router: Responder,
         address: (host: String, port: Int),
@@ -30,6 +36,7 @@ enum ServerAssembly {
         serverName: String,
         services: [any Service],
         readySuffix: String = "",
+        hangups: UnixSignalsSequence,
         onHangup: [@Sendable () async -> Void] = [],
         logger: Logger
     ) async throws where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
@@ -42,7 +49,7 @@ enum ServerAssembly {
             responder: router,
             server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: serverName),
-            services: services + [HangupService(tls: tls, actions: onHangup, logger: logger)],
+            services: services + [HangupService(hangups: hangups, tls: tls, actions: onHangup, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
                 FileHandle.standardOutput.write(
@@ -58,16 +65,34 @@ enum ServerAssembly {
 
 /// SIGHUP: re-read the TLS pair, then run the other reloads (collateral, the plane's own quote).
 struct HangupService: Service {
+    let hangups: UnixSignalsSequence
     let tls: TLSIdentity?
     let actions: [@Sendable () async -> Void]
     let logger: Logger
 
     func run() async throws {
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
         for await _ in hangups.cancelOnGracefulShutdown() {
             logger.info("SIGHUP: reloading")
             tls?.reload()
             for action in actions { await action() }
+        }
+    }
+}
+
+/// Runs `action` every `interval` until shutdown (the wait ends at shutdown too: a service group waits for
+/// every service to return). The plane's own evidence and its DCAP collateral refresh this way.
+struct PeriodicRefresh: Service {
+    let interval: Duration
+    let action: @Sendable () async -> Void
+
+    init(interval: Duration, _ action: @escaping @Sendable () async -> Void) {
+        self.interval = interval
+        self.action = action
+    }
+
+    func run() async throws {
+        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil {
+            await action()
         }
     }
 }

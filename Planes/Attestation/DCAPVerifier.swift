@@ -23,6 +23,9 @@ public struct VerifiedCollateral: Sendable {
     public var validFrom: Int64 { windows.map(\.from).max() ?? .min }
     /// End (inclusive) of the intersection of all collateral validity windows.
     public var validUntil: Int64 { windows.map(\.until).min() ?? .max }
+    /// Every validity window (TCB Info, QE Identity, both CRLs, each certificate), in checking order: what
+    /// a caller names when the collateral has expired.
+    public var validityWindows: [(name: String, from: Int64, until: Int64)] { windows }
 
     fileprivate init(
         collateral: QuoteCollateral,

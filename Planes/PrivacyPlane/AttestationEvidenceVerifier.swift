@@ -4,35 +4,42 @@ import Foundation
 import PlaneProtocol
 
 /// Key release's evidence check through the Attestation module: an Intel TDX quote verified with DCAP
-/// against collateral prepared once (chains and signatures), or — only when the policy allows it — the
-/// INSECURE development evidence (a JSON document starting with `{`).
+/// against collateral from a ``DCAPCollateralStore`` (prepared once per load, reloaded on SIGHUP and a
+/// timer), or — only when the policy allows it — the INSECURE development evidence (a JSON document
+/// starting with `{`).
 ///
-/// The TCB status and debug checks are the policy's; the allow-list and REPORTDATA binding are
-/// `KeyRelease`'s, which knows the token and the index.
+/// Expired collateral is the plane's problem, not the sandbox's: it refuses with `collateralExpired` (503)
+/// before looking at the quote. The TCB status and debug checks are the policy's; the allow-list and
+/// REPORTDATA binding are `KeyRelease`'s, which knows the token and the index.
 public struct AttestationEvidenceVerifier: EvidenceVerifier {
-    /// Prepared collateral; nil refuses every TDX quote (no way to check its TCB).
-    public let collateral: VerifiedCollateral?
+    /// Where the prepared collateral comes from.
+    public let store: DCAPCollateralStore
     public let policy: AttestationPolicy
 
+    /// Prepared collateral of a file source or given at start; nil refuses TDX quotes unless a PCS serves them.
+    public var collateral: VerifiedCollateral? { store.current }
+
+    /// A verifier of fixed collateral (nil refuses every TDX quote: no way to check its TCB).
     public init(collateral: VerifiedCollateral?, policy: AttestationPolicy) {
-        self.collateral = collateral
+        self.init(store: DCAPCollateralStore(initial: collateral), policy: policy)
+    }
+
+    public init(store: DCAPCollateralStore, policy: AttestationPolicy) {
+        self.store = store
         self.policy = policy
     }
 
-    public func verify(_ evidence: [UInt8], now: UInt64) throws(PrivacyPlaneError) -> AttestedSandbox {
+    public func verify(_ evidence: [UInt8], now: UInt64) async throws(PrivacyPlaneError) -> AttestedSandbox {
         let verified: VerifiedQuote
         do {
             if evidence.first == UInt8(ascii: "{") {
                 verified = try InsecureDevelopmentEvidence(json: evidence).insecurelyAccept()
             } else {
-                guard let collateral else {
-                    throw PrivacyPlaneError(
-                        .attestationRefused,
-                        "this plane has no DCAP collateral (start it with --collateral), so it cannot verify TDX quotes"
-                    )
-                }
+                let quote = try TDXQuote(bytes: evidence)
+                let collateral = try await store.collateral(for: quote, now: Int64(now))
+                try store.checkNotExpired(collateral, at: Int64(now))
                 verified = try DCAPVerifier.verify(
-                    quote: evidence,
+                    quote: quote,
                     collateral: collateral,
                     at: Date(timeIntervalSince1970: TimeInterval(now)),
                     allowDebug: policy.allowDebug

@@ -36,7 +36,7 @@ public struct AttestedSandbox: Hashable, Sendable {
 /// Verifies a sandbox's attestation evidence at a time (unix seconds): signatures, collateral and TCB policy.
 /// The allow-list and REPORTDATA binding are checked by `KeyRelease` itself.
 public protocol EvidenceVerifier: Sendable {
-    func verify(_ evidence: [UInt8], now: UInt64) throws(PrivacyPlaneError) -> AttestedSandbox
+    func verify(_ evidence: [UInt8], now: UInt64) async throws(PrivacyPlaneError) -> AttestedSandbox
 }
 
 /// The Privacy Plane's key release: every check, then the wrapped DEK and a signed receipt on disk.
@@ -147,7 +147,7 @@ public final class KeyRelease: Sendable {
             throw PrivacyPlaneError(.tokenAlreadyUsed, "token \(tokenHash.hex) was already used for a key release")
         }
 
-        let attested = try evidence.verify(request.evidence, now: now)
+        let attested = try await evidence.verify(request.evidence, now: now)
         if attested.kind == .developmentInsecure {
             guard allowDevelopmentEvidence else {
                 throw PrivacyPlaneError(

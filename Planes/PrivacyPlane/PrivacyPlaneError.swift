@@ -44,6 +44,12 @@ public struct PrivacyPlaneError: Error, Hashable, CustomStringConvertible, Senda
         case clockSkew
         /// AlgorithmRegistry names a privacy signer other than this plane's key: the key was rotated out.
         case signerMismatch
+        /// The plane's DCAP collateral is past a nextUpdate (TCB Info, QE Identity, a CRL) or a certificate's
+        /// notAfter: TDX quotes cannot be judged until fresh collateral is loaded (the plane's fault, not the
+        /// caller's).
+        case collateralExpired
+        /// The plane has no DCAP collateral for the quote's platform yet: its PCS or PCCS could not be reached.
+        case collateralUnavailable
         /// Too many requests of this kind for this subject (e.g. provider key releases of one dataset).
         case rateLimited
     }

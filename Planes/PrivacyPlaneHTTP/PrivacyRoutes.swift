@@ -15,7 +15,7 @@ public import PrivacyPlane
 ///     POST /v1/keys/release          {token, evidence, sandboxKey, keyVersion?} → the wrapped DEK + receipt
 ///     POST /v1/keys/provider         Bearer (the dataset's provider); {dataset, recipientKey, keyVersion?}
 ///     GET  /v1/receipts?from=N&limit=M   the receipt log
-///     GET  /v1/attestation           the plane's signer and its own evidence, when it has any
+///     GET  /v1/attestation           the plane's signer, its own evidence when it has any, its DCAP collateral
 ///
 /// Errors are JSON {"error": {"code", "message"}} with a distinct status per kind; bodies are capped at
 /// `maxBody` bytes (413 beyond); callers are rate limited (429) per address once signed in, and anonymous
@@ -32,6 +32,8 @@ public struct PrivacyRoutes: Sendable {
     let anonymous: ClientRateLimiter
     let clients: ClientAddresses
     let logger: Logger
+    /// The DCAP collateral store whose state GET /v1/attestation reports (`collateral`), when there is one.
+    let collateral: DCAPCollateralStore?
 
     public init(
         signIn: SignInService,
@@ -41,8 +43,10 @@ public struct PrivacyRoutes: Sendable {
         perAddress: RateLimiter,
         anonymous: ClientRateLimiter,
         clients: ClientAddresses,
-        logger: Logger
+        logger: Logger,
+        collateral: DCAPCollateralStore? = nil
     ) {
+        self.collateral = collateral
         self.signIn = signIn
         self.issuer = issuer
         self.release = release
@@ -73,18 +77,20 @@ public struct PrivacyRoutes: Sendable {
         }
         router.get("/v1/attestation") { _, _ in
             ResponseJSON.response(
-                .object([
-                    ("signer", .string(issuer.signer.checksummed)),
-                    (
-                        "tokenDomain",
-                        .object([
-                            ("name", .string(TokenDomain.name)), ("version", .string(TokenDomain.version)),
-                            ("chainId", .int(issuer.domain.chainID)),
-                            ("verifyingContract", .string(issuer.domain.verifyingContract.checksummed)),
-                        ])
-                    ),
-                    ("evidence", ownEvidence()),
-                ])
+                .object(
+                    [
+                        ("signer", .string(issuer.signer.checksummed)),
+                        (
+                            "tokenDomain",
+                            .object([
+                                ("name", .string(TokenDomain.name)), ("version", .string(TokenDomain.version)),
+                                ("chainId", .int(issuer.domain.chainID)),
+                                ("verifyingContract", .string(issuer.domain.verifyingContract.checksummed)),
+                            ])
+                        ),
+                        ("evidence", ownEvidence()),
+                    ] + (collateral.map { [("collateral", $0.status.json(now: Int64(Self.unixNow())))] } ?? [])
+                )
             )
         }
     }
@@ -293,7 +299,9 @@ public struct PrivacyRoutes: Sendable {
         case .unknownDataset: return .notFound
         case .tokenAlreadyUsed: return .conflict
         case .rateLimited: return .tooManyRequests
-        case .keyUnavailable, .indexUnavailable, .indexStale, .clockSkew, .signerMismatch: return .serviceUnavailable
+        case .keyUnavailable, .indexUnavailable, .indexStale, .clockSkew, .signerMismatch, .collateralExpired,
+            .collateralUnavailable:
+            return .serviceUnavailable
         case .invalidConfiguration, .storage, .corruptStore: return .internalServerError
         }
     }

@@ -17,9 +17,9 @@ struct TDXCostedEvidence: EvidenceVerifier {
     let quote: [UInt8]
     let quoteTime: UInt64
 
-    func verify(_ evidence: [UInt8], now: UInt64) throws(PrivacyPlaneError) -> AttestedSandbox {
-        _ = try verifier.verify(quote, now: quoteTime)
-        return try verifier.verify(evidence, now: now)
+    func verify(_ evidence: [UInt8], now: UInt64) async throws(PrivacyPlaneError) -> AttestedSandbox {
+        _ = try await verifier.verify(quote, now: quoteTime)
+        return try await verifier.verify(evidence, now: now)
     }
 }
 
