@@ -63,13 +63,13 @@ extension PrivacyServeTests {
         if !FileManager.default.fileExists(atPath: key) {
             _ = FileManager.default.createFile(
                 atPath: key,
-                contents: Data(Self.consumerKey.utf8),
+                contents: Data(PlaneWorld.consumerKey.utf8),
                 attributes: [.posixPermissions: 0o600]
             )
         }
         return try DelongProcess.run(
             [
-                "privacy", "login", "--plane", url ?? plane.url, "--wallet-key", key, "--domain", Self.domain,
+                "privacy", "login", "--plane", url ?? plane.url, "--wallet-key", key, "--domain", PlaneWorld.domain,
                 "--chain-id", "\(chainID)", "--out", dir.appendingPathComponent("tls.session").path,
             ] + extra
         )

@@ -12,15 +12,8 @@ import Testing
 /// /v1/attestation); a bad file keeps the last good one and is counted in /metrics; SIGHUP never stops the
 /// server. From a (fake) PCS the collateral is fetched for the quote's FMSPC and refetched on the timer.
 @Suite(.serialized) struct PrivacyCollateralTests {
-    static let privacySignerKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-    static let consumerKey = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
-    static let domain = "delong.test"
-
-    let devnet: Devnet
-    let dir: URL
-    let deployment: [String: Any]
+    let world: PlaneWorld
     let collateral: URL
-    let arguments: [String]
     let running = Running()
     var plane: ReadyService { running.plane! }
 
@@ -28,39 +21,19 @@ import Testing
     final class Running: @unchecked Sendable { var plane: ReadyService? }
 
     init() throws {
-        devnet = try Devnet()
-        dir = try DelongProcess.temporaryDirectory()
-        let path = dir.appendingPathComponent("deployment.json").path
-        try ContribTool.run(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", path])
-        deployment = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
-        )
-        let keyFile = dir.appendingPathComponent("signing.key").path
-        _ = FileManager.default.createFile(
-            atPath: keyFile,
-            contents: Data(Self.privacySignerKey.utf8),
-            attributes: [.posixPermissions: 0o600]
-        )
-        collateral = dir.appendingPathComponent("collateral.json")
+        world = try PlaneWorld()
+        collateral = world.dir.appendingPathComponent("collateral.json")
         try TestData.data("attestation/dcap-qvl/tdx_quote_collateral.json").write(to: collateral)
-        let genesis = try devnet.genesisHash()
-        arguments = [
-            "privacy", "serve", "--rpc", devnet.url, "--contracts", path, "--checkpoint", "0:\(genesis)",
-            "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
-            "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
-            "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600",
-            "--create-root-secret", "--max-index-age", "3600",
-        ]
     }
+
+    var dir: URL { world.dir }
+    var demo: [String: Any] { world.demo }
+    var chainID: UInt64 { world.chainID }
 
     /// `privacy serve` with the suite's arguments and `collateralArguments`.
     func start(_ collateralArguments: [String]) throws {
-        running.plane = try ReadyService(DelongProcess.executable.path, arguments + collateralArguments)
-        trustCertificate(dir.appendingPathComponent("data/privacy/tls/cert.pem").path, for: plane.url)
+        running.plane = try world.startPlane(["--poll", "0.2", "--max-index-age", "3600"] + collateralArguments)
     }
-
-    var demo: [String: Any] { deployment["demo"] as? [String: Any] ?? [:] }
-    var chainID: UInt64 { deployment["chainId"] as? UInt64 ?? (deployment["chainId"] as? Int).map(UInt64.init) ?? 0 }
 
     func json(_ path: String) async throws -> [String: Any] {
         let r = try await httpGet(plane.url + path)
@@ -96,42 +69,16 @@ import Testing
     }
 
     func post(_ path: String, _ body: [String: Any], session: String? = nil) async throws -> (Int, [String: Any]) {
-        let r = try await httpRequest(
-            plane.url + path,
-            body: Array(try JSONSerialization.data(withJSONObject: body)),
-            headers: session.map { [("Authorization", "Bearer \($0)")] } ?? []
-        )
-        return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]) ?? [:])
+        try await PlaneWorld.call(plane.url, path, body, session: session)
     }
 
-    func signIn(_ key: String) async throws -> String {
-        let n = try #require(try await json("/v1/nonce")["nonce"] as? String)
-        let privateKey = try Hex.decode(key)
-        let address = try Secp256k1.shared.address(privateKey: privateKey)
-        let issuedAt = RFC3339Timestamp(unixSeconds: Int64(Date().timeIntervalSince1970)).description
-        let message = """
-            \(Self.domain) wants you to sign in with your Ethereum account:
-            \(address.checksummed)
-
-            Sign in to DeLong.
-
-            URI: https://\(Self.domain)/login
-            Version: 1
-            Chain ID: \(chainID)
-            Nonce: \(n)
-            Issued At: \(issuedAt)
-            """
-        let signature = try Secp256k1.shared.sign(PersonalMessage.hash(Array(message.utf8)), privateKey: privateKey)
-        let (status, body) = try await post("/v1/login", ["message": message, "signature": Hex.encode(signature.rsv)])
-        #expect(status == 200, "\(body)")
-        return try #require(body["session"] as? String)
-    }
+    func signIn(_ key: String) async throws -> String { try await world.signIn(key, at: plane.url) }
 
     /// A TDX key release with a valid token and the testdata quote: its status and error.
     func releaseTDXQuote() async throws -> (Int, [String: Any]) {
         let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
         let image = try #require(demo["imageDigest"] as? String)
-        let session = try await signIn(Self.consumerKey)
+        let session = try await signIn(PlaneWorld.consumerKey)
         let (issued, token) = try await post(
             "/v1/tokens",
             ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": Keccak256.hash(utf8: "c").hex],

@@ -57,85 +57,34 @@ final class FreezableProxy: @unchecked Sendable {
 /// 503 index_stale within its bound, says why in /v1/status and /metrics, and serves again once the
 /// endpoint answers.
 @Suite(.serialized) struct PrivacyFreshnessTests {
-    static let privacySignerKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-    static let providerKey = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
-    static let consumerKey = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
-    static let domain = "delong.test"
     static let maxAge = 10.0
 
-    let devnet: Devnet
-    let dir: URL
-    let deployment: [String: Any]
+    let world: PlaneWorld
     let proxy: FreezableProxy
     let plane: ReadyService
 
     init() throws {
-        devnet = try Devnet()
-        dir = try DelongProcess.temporaryDirectory()
-        let path = dir.appendingPathComponent("deployment.json").path
-        try ContribTool.run(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", path])
-        deployment = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
-        )
-        let keyFile = dir.appendingPathComponent("signing.key").path
-        _ = FileManager.default.createFile(
-            atPath: keyFile,
-            contents: Data(Self.privacySignerKey.utf8),
-            attributes: [.posixPermissions: 0o600]
-        )
-        let genesis = try devnet.genesisHash()
-        proxy = try FreezableProxy(upstream: devnet.url, flag: dir.appendingPathComponent("frozen"))
-        plane = try ReadyService(
-            DelongProcess.executable.path,
+        world = try PlaneWorld()
+        proxy = try FreezableProxy(upstream: world.devnet.url, flag: world.dir.appendingPathComponent("frozen"))
+        plane = try world.startPlane(
             [
-                "privacy", "serve", "--rpc", proxy.url + "/v3/SECRETKEY?apikey=SECRETKEY", "--timeout", "1",
-                "--contracts", path, "--checkpoint",
-                "0:\(genesis)", "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll",
-                "0.3", "--max-index-age", "\(Int(Self.maxAge))", "--signing-key", keyFile, "--root-secret",
-                "file:" + dir.appendingPathComponent("root.key").path, "--domain", Self.domain, "--listen",
-                "127.0.0.1:0", "--max-job-seconds", "600", "--allow-insecure-development-evidence",
-                "--create-root-secret",
-            ]
+                "--timeout", "1", "--poll", "0.3", "--max-index-age", "\(Int(Self.maxAge))",
+                "--allow-insecure-development-evidence",
+            ],
+            rpc: proxy.url + "/v3/SECRETKEY?apikey=SECRETKEY"
         )
-        trustCertificate(dir.appendingPathComponent("data/privacy/tls/cert.pem").path, for: plane.url)
     }
 
-    var demo: [String: Any] { deployment["demo"] as? [String: Any] ?? [:] }
-    var chainID: UInt64 { deployment["chainId"] as? UInt64 ?? (deployment["chainId"] as? Int).map(UInt64.init) ?? 0 }
+    var devnet: Devnet { world.devnet }
+    var deployment: [String: Any] { world.deployment }
+    var demo: [String: Any] { world.demo }
+    var chainID: UInt64 { world.chainID }
 
     func post(_ path: String, _ body: [String: Any], session: String? = nil) async throws -> (Int, [String: Any]) {
-        let r = try await httpRequest(
-            plane.url + path,
-            body: Array(try JSONSerialization.data(withJSONObject: body)),
-            headers: session.map { [("Authorization", "Bearer \($0)")] } ?? []
-        )
-        return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]) ?? [:])
+        try await PlaneWorld.call(plane.url, path, body, session: session)
     }
 
-    func signIn(_ key: String) async throws -> String {
-        let nonce = try await httpGet(plane.url + "/v1/nonce")
-        let n = try #require(
-            (try JSONSerialization.jsonObject(with: Data(nonce.body.utf8)) as? [String: Any])?["nonce"] as? String
-        )
-        let privateKey = try Hex.decode(key)
-        let address = try Secp256k1.shared.address(privateKey: privateKey)
-        let message = """
-            \(Self.domain) wants you to sign in with your Ethereum account:
-            \(address.checksummed)
-
-            Sign in to DeLong.
-
-            URI: https://\(Self.domain)/login
-            Version: 1
-            Chain ID: \(chainID)
-            Nonce: \(n)
-            Issued At: \(RFC3339Timestamp(unixSeconds: Int64(Date().timeIntervalSince1970)).description)
-            """
-        let signature = try Secp256k1.shared.sign(PersonalMessage.hash(Array(message.utf8)), privateKey: privateKey)
-        let (status, body) = try await post("/v1/login", ["message": message, "signature": Hex.encode(signature.rsv)])
-        #expect(status == 200, "\(body)")
-        return try #require(body["session"] as? String)
-    }
+    func signIn(_ key: String) async throws -> String { try await world.signIn(key, at: plane.url) }
 
     /// A key-release request for a fresh secure token, with development evidence of the demo's runner.
     func releaseRequest(session: String) async throws -> [String: Any] {
@@ -197,8 +146,8 @@ final class FreezableProxy: @unchecked Sendable {
             }
         }
         defer { miner.cancel() }
-        let consumer = try await signIn(Self.consumerKey)
-        let provider = try await signIn(Self.providerKey)
+        let consumer = try await signIn(PlaneWorld.consumerKey)
+        let provider = try await signIn(PlaneWorld.providerKey)
         let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
         let first = try await releaseRequest(session: consumer)
         let second = try await releaseRequest(session: consumer)

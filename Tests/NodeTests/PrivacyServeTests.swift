@@ -9,96 +9,36 @@ import Testing
 /// `delong privacy serve` against the real devnet and the demo's on-chain records: sign in with SIWE, get a
 /// token, release the key to a (development-evidence) sandbox, and the refusals around it, over HTTP.
 @Suite(.serialized) struct PrivacyServeTests {
-    // The devnet's well-known development accounts (the "test test … junk" mnemonic).
-    static let privacySignerKey = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-    static let providerKey = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
-    static let consumerKey = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
-    static let strangerKey = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"
-    static let domain = "delong.test"
-
-    let devnet: Devnet
-    let dir: URL
-    let deployment: [String: Any]
+    let world: PlaneWorld
     let plane: ReadyService
 
     init() throws {
-        devnet = try Devnet()
-        dir = try DelongProcess.temporaryDirectory()
-        let path = dir.appendingPathComponent("deployment.json").path
-        try ContribTool.run(["contrib/contracts/deploy", "--rpc", devnet.url, "--demo", "--out", path])
-        deployment = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
-        )
-        let keyFile = dir.appendingPathComponent("signing.key").path
-        _ = FileManager.default.createFile(
-            atPath: keyFile,
-            contents: Data(Self.privacySignerKey.utf8),
-            attributes: [.posixPermissions: 0o600]
-        )
-        let genesis = try devnet.genesisHash()
-        plane = try ReadyService(
-            DelongProcess.executable.path,
-            [
-                "privacy", "serve", "--rpc", devnet.url, "--contracts", path, "--checkpoint", "0:\(genesis)",
-                "--data-dir", dir.appendingPathComponent("data").path, "--finality", "1", "--poll", "0.2",
-                "--signing-key", keyFile, "--root-secret", "file:" + dir.appendingPathComponent("root.key").path,
-                "--domain", Self.domain, "--listen", "127.0.0.1:0", "--max-job-seconds", "600", "--rate", "4",
-                "--allow-insecure-development-evidence", "--create-root-secret", "--trusted-proxy", "127.0.0.1",
-                // The devnet mines only on transactions, so its head ages while a test is idle; freshness
-                // has its own suite (PrivacyFreshnessTests).
-                "--max-index-age", "3600",
-            ]
-        )
-        // The devnet pair the plane generated: the only root these tests' HTTPS client trusts.
-        trustCertificate(planeCertificate, for: plane.url)
+        world = try PlaneWorld()
+        plane = try world.startPlane([
+            "--poll", "0.2", "--rate", "4", "--allow-insecure-development-evidence", "--trusted-proxy", "127.0.0.1",
+            // The devnet mines only on transactions, so its head ages while a test is idle; freshness has its
+            // own suite (PrivacyFreshnessTests).
+            "--max-index-age", "3600",
+        ])
     }
 
-    var planeCertificate: String { dir.appendingPathComponent("data/privacy/tls/cert.pem").path }
-
-    var demo: [String: Any] { deployment["demo"] as? [String: Any] ?? [:] }
-    var chainID: UInt64 { deployment["chainId"] as? UInt64 ?? (deployment["chainId"] as? Int).map(UInt64.init) ?? 0 }
+    var devnet: Devnet { world.devnet }
+    var dir: URL { world.dir }
+    var deployment: [String: Any] { world.deployment }
+    var demo: [String: Any] { world.demo }
+    var chainID: UInt64 { world.chainID }
+    var planeCertificate: String { world.planeCertificate }
 
     func post(_ path: String, _ body: [String: Any], session: String? = nil) async throws -> (Int, [String: Any]) {
-        let r = try await httpRequest(
-            plane.url + path,
-            body: Array(try JSONSerialization.data(withJSONObject: body)),
-            headers: session.map { [("Authorization", "Bearer \($0)")] } ?? []
-        )
-        return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]) ?? [:])
+        try await PlaneWorld.call(plane.url, path, body, session: session)
     }
 
-    /// Signs in with SIWE as the owner of `key`; returns the session token.
-    func signIn(_ key: String) async throws -> String {
-        let nonce = try await httpGet(plane.url + "/v1/nonce")
-        #expect(nonce.status == 200)
-        let n = try #require(
-            (try JSONSerialization.jsonObject(with: Data(nonce.body.utf8)) as? [String: Any])?["nonce"] as? String
-        )
-        let privateKey = try Hex.decode(key)
-        let address = try Secp256k1.shared.address(privateKey: privateKey)
-        let issuedAt = RFC3339Timestamp(unixSeconds: Int64(Date().timeIntervalSince1970)).description
-        let message = """
-            \(Self.domain) wants you to sign in with your Ethereum account:
-            \(address.checksummed)
-
-            Sign in to DeLong.
-
-            URI: https://\(Self.domain)/login
-            Version: 1
-            Chain ID: \(chainID)
-            Nonce: \(n)
-            Issued At: \(issuedAt)
-            """
-        let signature = try Secp256k1.shared.sign(PersonalMessage.hash(Array(message.utf8)), privateKey: privateKey)
-        let (status, body) = try await post("/v1/login", ["message": message, "signature": Hex.encode(signature.rsv)])
-        #expect(status == 200, "\(body)")
-        return try #require(body["session"] as? String)
-    }
+    func signIn(_ key: String) async throws -> String { try await world.signIn(key, at: plane.url) }
 
     @Test func aConsumerSignsInGetsATokenAndItsSandboxGetsTheKeyOnce() async throws {
         let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
         let image = try #require(demo["imageDigest"] as? String)
-        let session = try await signIn(Self.consumerKey)
+        let session = try await signIn(PlaneWorld.consumerKey)
         let job = Keccak256.hash(utf8: "privacy serve test job").hex
         let (status, token) = try await post(
             "/v1/tokens",
@@ -107,7 +47,7 @@ import Testing
         )
         #expect(status == 200, "\(token)")
         let signed = try SignedAccessToken(json: token)
-        #expect(signed.token.consumer == (try Secp256k1.shared.address(privateKey: Hex.decode(Self.consumerKey))))
+        #expect(signed.token.consumer == (try Secp256k1.shared.address(privateKey: Hex.decode(PlaneWorld.consumerKey))))
 
         // The sandbox: an ephemeral X25519 key bound, with the token and image, in its evidence's REPORTDATA.
         let sandbox = try X25519PrivateKey()
@@ -167,8 +107,8 @@ import Testing
         let list = try await receipts(session)
         #expect(list.count == 1)
         #expect((list.first?["receipt"] as? [String: Any])?["evidenceKind"] as? Int == 255, "marked insecure")
-        #expect(try await receipts(try await signIn(Self.providerKey)).count == 1, "the dataset's provider")
-        #expect(try await receipts(try await signIn(Self.strangerKey)).isEmpty, "anyone else sees none")
+        #expect(try await receipts(try await signIn(PlaneWorld.providerKey)).count == 1, "the dataset's provider")
+        #expect(try await receipts(try await signIn(PlaneWorld.strangerKey)).isEmpty, "anyone else sees none")
         let head = try await httpGet(plane.url + "/v1/receipts/head")
         let headObject = try JSONSerialization.jsonObject(with: Data(head.body.utf8)) as? [String: Any]
         #expect(head.status == 200 && headObject?["count"] as? Int == 1, "\(head.body)")
@@ -202,7 +142,7 @@ import Testing
         // No session.
         let (unauthorized, _) = try await post("/v1/tokens", ["dataset": dataset, "mode": "explore"])
         #expect(unauthorized == 401)
-        let consumer = try await signIn(Self.consumerKey)
+        let consumer = try await signIn(PlaneWorld.consumerKey)
         // No rental of genomics; an unknown dataset; a malformed id.
         let (noRental, a) = try await post("/v1/tokens", ["dataset": genomics, "mode": "explore"], session: consumer)
         #expect(noRental == 403 && (a["error"] as? [String: Any])?["code"] as? String == "rental_inactive", "\(a)")
@@ -268,7 +208,7 @@ import Testing
             session: consumer
         )
         #expect(notProvider == 403)
-        let provider = try await signIn(Self.providerKey)
+        let provider = try await signIn(PlaneWorld.providerKey)
         let (ok, body) = try await post(
             "/v1/keys/provider",
             ["dataset": dataset, "recipientKey": Hex.encode(recipient.publicKey)],
@@ -351,9 +291,9 @@ import Testing
             )
         }
         let path = { (name: String) in dir.appendingPathComponent(name).path }
-        for (who, key) in [("provider", Self.providerKey), ("consumer", Self.consumerKey)] {
+        for (who, key) in [("provider", PlaneWorld.providerKey), ("consumer", PlaneWorld.consumerKey)] {
             let r = try delong([
-                "login", "--wallet-key", keyFile("\(who).key", key), "--domain", Self.domain, "--chain-id",
+                "login", "--wallet-key", keyFile("\(who).key", key), "--domain", PlaneWorld.domain, "--chain-id",
                 "\(chainID)",
                 "--out", path("\(who).session"),
             ])
