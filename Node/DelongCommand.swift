@@ -14,7 +14,7 @@ struct DelongCommand: AsyncParsableCommand {
         subcommands: [
             NodeCommand.self, IndexCommand.self, ChainCommand.self, AuthCommand.self, DatasetCommand.self,
             FSCommand.self, AttestCommand.self, PrivacyCommand.self, BundleCommand.self,
-            SandboxCommand.self, SandboxExecCommand.self, RuntimeCommand.self,
+            SandboxCommand.self, SandboxExecCommand.self, RuntimeCommand.self, KeyCommand.self,
         ]
     )
 }

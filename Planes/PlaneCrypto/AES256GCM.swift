@@ -208,6 +208,7 @@ public final class AES256GCM {
 /// A fetched `EVP_CIPHER` (immutable, shareable between threads).
 final class CipherAlgorithm: @unchecked Sendable {
     static let aes256gcm = CipherAlgorithm("AES-256-GCM")
+    static let chacha20Poly1305 = CipherAlgorithm("ChaCha20-Poly1305")
     let cipher: OpaquePointer
     private init(_ name: String) {
         guard let c = EVP_CIPHER_fetch(nil, name, nil) else { fatalError("OpenSSL: EVP_CIPHER_fetch(\(name)) failed") }

@@ -17,6 +17,18 @@ public struct PlaneCryptoError: Error, Hashable, CustomStringConvertible {
         /// A secret file is missing, not a regular file, readable or writable by group or others, of the wrong
         /// size, or could not be read or written.
         case secretFile
+        /// age: the header is malformed (version line, stanza, base64, line ends, MAC line), a recipient stanza
+        /// of a known type is malformed, or the payload nonce is missing ("header failure" in the testkit).
+        case ageHeader
+        /// age: the header MAC does not verify under the unwrapped file key ("HMAC failure").
+        case ageHeaderMAC
+        /// age: a payload chunk failed authentication, the payload is truncated, has an empty final chunk
+        /// after others, or has data after its final chunk ("payload failure").
+        case agePayload
+        /// age: no identity opens any recipient stanza ("no match").
+        case ageNoMatch
+        /// age: reading the encrypted input or writing the output failed.
+        case ageIO
     }
 
     /// The kind of failure.

@@ -16,6 +16,7 @@ packages=(
     time bc            # the sync benchmark (CPU time, arithmetic)
     fio                # random-read driver of the FUSE benchmark
     python3-cryptography # independent AES-GCM reader of the sealed format in tests
+    age                # reference age v1 (age, age-keygen): interoperability of released-output sealing
     pkg-config
 )
 
