@@ -24,7 +24,14 @@ extension ExitCodes {
             }
         case let error as AttestationError: return error.code.isMalformed ? malformedInput : verificationFailed
         case is RPCError: return ioError
-        case let error as PlaneCryptoError: return error.code == .secretFile ? keyRefused : systemError
+        case let error as PlaneCryptoError:
+            switch error.code {
+            case .secretFile: return keyRefused
+            case .ageHeaderMAC, .agePayload, .ageNoMatch: return verificationFailed
+            case .ageHeader, .invalidEncoding, .invalidLength, .invalidKey: return malformedInput
+            case .ageIO: return ioError
+            case .openSSLFailure, .randomFailure: return systemError
+            }
         case let error as PlaneProtocolError:
             switch error.code {
             case .refused:
