@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import PlaneCrypto
 import Sampling
 
 /// `delong dataset sample DATA_DIR --policy FILE --out DIR [--rows N] [--k K] [--seed S] [--json]`
@@ -79,7 +80,8 @@ enum SampleCLI {
         guard rows >= 1 else { throw SamplingError(.malformedPolicy, "--rows: expected at least 1, found \(rows)") }
         if let k, k < 1 { throw SamplingError(.malformedPolicy, "--k: expected at least 1, found \(k)") }
 
-        let policy = try DatasetPolicy(json: try read(policyPath, limit: DatasetPolicy.maxBytes))
+        let policyBytes = try read(policyPath, limit: DatasetPolicy.maxBytes)
+        let policy = try DatasetPolicy(json: policyBytes)
         // Parquet is refused before anything is read.
         if let found = parquetFiles(in: dataDir).first {
             throw SamplingError(.unsupportedFormat, "\(found): Parquet is not supported yet: convert to CSV")
@@ -99,7 +101,8 @@ enum SampleCLI {
         options.entities = rows
         options.k = k
         options.seed = seed
-        let sample = try Sampler.sample(tables: tables, policy: policy, options: options)
+        var sample = try Sampler.sample(tables: tables, policy: policy, options: options)
+        sample.report.policySHA256 = Digest.sha256(policyBytes).map { String(format: "%02x", $0) }.joined()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let report: [UInt8]

@@ -29,19 +29,29 @@ final class PseudonymKey {
         SecretBytes.wipe(&outer)
     }
 
+    /// One reused digest context (this object is used from one thread).
+    private let context = DigestContext(.sha256)
+    private var pseudonyms: [String: String] = [:]
+    private var shifts: [String: Int] = [:]
+
     /// HMAC-SHA-256 of `domain` ‖ 0x00 ‖ `message`.
     func mac(domain: String, _ message: String) -> [UInt8] {
-        var first = inner
-        first.append(contentsOf: domain.utf8)
-        first.append(0)
-        first.append(contentsOf: message.utf8)
-        var second = outer
-        second.append(contentsOf: Digest.sha256(first))
-        return Digest.sha256(second)
+        context.reset()
+        context.update(inner)
+        var tail = Array(domain.utf8)
+        tail.append(0)
+        tail.append(contentsOf: message.utf8)
+        context.update(tail)
+        let innerHash = context.finalize()
+        context.reset()
+        context.update(outer)
+        context.update(innerHash)
+        return context.finalize()
     }
 
     /// The pseudonym of a key value: the first 16 bytes of its HMAC, as 32 lowercase hex digits.
     func pseudonym(_ value: String) -> String {
+        if let known = pseudonyms[value] { return known }
         let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(32)
@@ -49,15 +59,20 @@ final class PseudonymKey {
             out.append(digits[Int(byte >> 4)])
             out.append(digits[Int(byte & 0x0f)])
         }
-        return String(decoding: out, as: UTF8.self)
+        let pseudonym = String(decoding: out, as: UTF8.self)
+        pseudonyms[value] = pseudonym
+        return pseudonym
     }
 
     /// The per-entity date shift in days, in -maxDays…maxDays.
     func shiftDays(entity: String, maxDays: Int) -> Int {
+        if let known = shifts[entity] { return known }
         let bytes = mac(domain: "delong-sample-date-shift", entity)
         var value: UInt64 = 0
         for byte in bytes.prefix(8) { value = value << 8 | UInt64(byte) }
-        return Int(value % UInt64(2 * maxDays + 1)) - maxDays
+        let shift = Int(value % UInt64(2 * maxDays + 1)) - maxDays
+        shifts[entity] = shift
+        return shift
     }
 }
 

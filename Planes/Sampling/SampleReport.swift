@@ -2,6 +2,8 @@
 public struct SampleReport: Codable, Sendable, Equatable {
     /// Report format version (1).
     public var version = 1
+    /// SHA-256 of the policy file's bytes, hex (set by the CLI; nil when the sampler ran on a parsed policy).
+    public var policySHA256: String? = nil
     /// Entities drawn and available (canary entities and empty entity values are never available).
     public var entities: Entities
     /// The k target and the smallest k reached over tables with quasi-identifiers (nil when none has any).

@@ -78,6 +78,10 @@ import Testing
         let run = try sample(data, out: out, ["--rows", "1500", "--k", "10", "--seed", "7", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let report = try #require(run.json)
+        let policyDigest = try ContribTool.run([
+            "/usr/bin/sha256sum", data.appendingPathComponent("delong-policy.json").path,
+        ])
+        #expect(report["policySHA256"] as? String == String(policyDigest.prefix(64)))
         let written = try JSONSerialization.jsonObject(
             with: Data(contentsOf: out.appendingPathComponent("report.json"))
         )
