@@ -207,6 +207,15 @@ import Testing
             #expect(run.stderr.contains("expected a new or empty directory"))
             #expect(try fm.contentsOfDirectory(atPath: out.path) == ["mine.txt"])
         }
+        // k that cannot hold: exit 1, nothing written.
+        do {
+            let (data, _) = try dataDir(people: 5)
+            let out = dir.appendingPathComponent("out-k")
+            let run = try sample(data, out: out, ["--k", "50"])
+            #expect(run.status == 1, "\(run.stderr)")
+            #expect(run.stderr.contains("k = 50 cannot hold"))
+            #expect(!fm.fileExists(atPath: out.path))
+        }
         // An existing empty --out is filled.
         do {
             let (data, _) = try dataDir(people: 200)

@@ -67,7 +67,7 @@ run() {
     "$DELONG" dataset sample "$data" --policy "$data/delong-policy.json" --out "$BENCH_DIR/out" --seed 1 "$@" >/dev/null
     end=$(date +%s.%N)
     printf '%-28s %6.2f s  (rows out: %s)\n' "$label" "$(echo "$end - $start" | bc)" \
-        "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(", ".join(f"{t["name"]} {t["rowsOut"]}" for t in r["tables"]))' "$BENCH_DIR/out/report.json")"
+        "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(", ".join(t["name"] + " " + str(t["rowsOut"]) for t in r["tables"]))' "$BENCH_DIR/out/report.json")"
 }
 run "draw $DRAW entities" --rows "$DRAW"
 run "draw all $ROWS entities" --rows "$ROWS"
