@@ -127,9 +127,15 @@ public enum Sampler {
         }
 
         // Leak check: no source value of a key or direct-identifier column may appear as an output cell.
+        // Pseudonymized columns hold HMAC outputs by construction and are not scanned.
         var outputCells = Set<String>()
         for name in names {
-            for row in outputs[name]!.rows { outputCells.formUnion(row) }
+            let table = outputs[name]!
+            let keyColumns = Set(policy.tables[name]!.columns(withRole: .key))
+            let scanned = table.header.indices.filter { !keyColumns.contains(table.header[$0]) }
+            for row in table.rows {
+                for index in scanned { outputCells.insert(row[index]) }
+            }
         }
         var leaked = Set<String>()
         for name in names {
@@ -486,9 +492,20 @@ public enum Sampler {
         return min(text.distance(from: dot, to: text.endIndex) - 1, 6)
     }
 
+    /// `value` rounded to `decimals` places, as plain decimal text (no exponent).
     static func formatNumber(_ value: Double, decimals: Int) -> String {
-        if decimals == 0 { return String(Int(value.rounded())) }
-        return String(format: "%.\(decimals)f", value)
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (value * scale).rounded()
+        guard abs(scaled) < 9e15 else { return String(format: "%.\(decimals)f", value) }
+        let integer = Int(scaled)
+        if decimals == 0 { return String(integer) }
+        let magnitude = String(abs(integer))
+        let padded =
+            magnitude.count > decimals
+            ? magnitude : String(repeating: "0", count: decimals + 1 - magnitude.count) + magnitude
+        let sign = integer < 0 ? "-" : ""
+        return sign + padded.dropLast(decimals) + "." + padded.suffix(decimals)
     }
 
     /// Total variation distance between the empirical distributions of `a` and `b`.

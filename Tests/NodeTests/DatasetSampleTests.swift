@@ -209,9 +209,9 @@ import Testing
         }
         // k that cannot hold: exit 1, nothing written.
         do {
-            let (data, _) = try dataDir(people: 5)
+            let (data, _) = try dataDir(people: 60)
             let out = dir.appendingPathComponent("out-k")
-            let run = try sample(data, out: out, ["--k", "50"])
+            let run = try sample(data, out: out, ["--rows", "5", "--k", "50"])
             #expect(run.status == 1, "\(run.stderr)")
             #expect(run.stderr.contains("k = 50 cannot hold"))
             #expect(!fm.fileExists(atPath: out.path))
