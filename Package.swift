@@ -158,6 +158,12 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .target(
+            name: "Sampling",
+            dependencies: ["PlaneCrypto"],
+            path: "Planes/Sampling",
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "DecryptFS",
             dependencies: ["Sealing", "CFuse3", .product(name: "Logging", package: "swift-log")],
             path: "Planes/DecryptFS",
@@ -170,7 +176,7 @@ let package = Package(
             dependencies: [
                 "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PrivacyPlaneHTTP",
                 "PlaneCrypto", "PlaneProtocol",
-                "ComputingPlane", "Sealing", "DecryptFS", "Attestation",
+                "ComputingPlane", "Sealing", "Sampling", "DecryptFS", "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -237,6 +243,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SamplingTests",
+            dependencies: ["Sampling"],
+            path: "Tests/SamplingTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "DecryptFSTests",
             dependencies: ["DecryptFS", "Sealing", "TestSupport"],
             path: "Tests/DecryptFSTests",
@@ -280,7 +292,9 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["delong", "TestSupport", "ChainCore", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane"],
+            dependencies: [
+                "delong", "TestSupport", "ChainCore", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane", "Sampling",
+            ],
             path: "Tests/NodeTests",
             swiftSettings: strictSettings
         ),

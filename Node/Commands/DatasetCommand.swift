@@ -6,7 +6,9 @@ struct DatasetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dataset",
         abstract: "Seal, verify and unseal datasets.",
-        subcommands: [DatasetSealCommand.self, DatasetVerifyCommand.self, DatasetUnsealCommand.self]
+        subcommands: [
+            DatasetSealCommand.self, DatasetVerifyCommand.self, DatasetUnsealCommand.self, DatasetSampleCommand.self,
+        ]
     )
 }
 

@@ -27,6 +27,9 @@ python3 contrib/scripts/fetch-testdata.py verify "$testdata" | tail -n 1
 step "Python venv for contrib tools and test references (contrib/.venv)"
 contrib/python/venv.sh
 
+step "reference venv for the sample tests (contrib/references/.venv: pycanon, pandas)"
+contrib/references/venv.sh
+
 step "format (swift format lint --strict)"
 swift format lint --strict -r Package.swift Node Chain Planes Tests contrib/benchmarks
 
