@@ -7,28 +7,6 @@ import Testing
     let dir: URL
     init() throws { dir = try DelongProcess.temporaryDirectory() }
 
-    static func run(
-        _ executable: String,
-        _ arguments: [String]
-    ) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: outData, as: UTF8.self),
-            String(decoding: errData, as: UTF8.self)
-        )
-    }
-
     @Test func keyNewWritesA0600IdentityFileThatAgeDecryptsWithAndPrintsItsRecipient() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = dir.appendingPathComponent("key.txt").path
@@ -43,14 +21,14 @@ import Testing
         #expect(text.contains("# public key: \(recipient)\n"))
         #expect(text.contains("\nAGE-SECRET-KEY-1"))
         // age-keygen derives the same recipient, and age decrypts a file sealed to it with this identity.
-        let derived = try Self.run("/usr/bin/age-keygen", ["-y", key])
+        let derived = try DelongProcess.run(executable: "/usr/bin/age-keygen", ["-y", key])
         #expect(derived.status == 0 && derived.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == recipient)
         let plain = dir.appendingPathComponent("plain").path
         let sealed = dir.appendingPathComponent("plain.age").path
         try Data("released output\n".utf8).write(to: URL(fileURLWithPath: plain))
-        let encrypted = try Self.run("/usr/bin/age", ["-r", recipient, "-o", sealed, plain])
+        let encrypted = try DelongProcess.run(executable: "/usr/bin/age", ["-r", recipient, "-o", sealed, plain])
         #expect(encrypted.status == 0, "\(encrypted.stderr)")
-        let decrypted = try Self.run("/usr/bin/age", ["-d", "-i", key, sealed])
+        let decrypted = try DelongProcess.run(executable: "/usr/bin/age", ["-d", "-i", key, sealed])
         #expect(decrypted.status == 0, "\(decrypted.stderr)")
         #expect(decrypted.stdout == "released output\n")
         // key recipient prints the same recipient, plain and as JSON.
@@ -79,9 +57,9 @@ import Testing
     @Test func keyRecipientReadsAgeKeygenFilesAndRefusesBadOnes() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = dir.appendingPathComponent("keygen.txt").path
-        let generated = try Self.run("/usr/bin/age-keygen", ["-o", key])
+        let generated = try DelongProcess.run(executable: "/usr/bin/age-keygen", ["-o", key])
         try #require(generated.status == 0, "\(generated.stderr)")
-        let derived = try Self.run("/usr/bin/age-keygen", ["-y", key]).stdout
+        let derived = try DelongProcess.run(executable: "/usr/bin/age-keygen", ["-y", key]).stdout
         let printed = try DelongProcess.run(["key", "recipient", key])
         #expect(printed.status == 0 && printed.stdout == derived, "\(printed.stderr)")
         // Not an identity file: exit 2 naming what was expected.

@@ -25,17 +25,15 @@ enum TLSFixtures {
     static func opensslPair(in dir: URL, _ name: String) throws -> (cert: String, key: String) {
         let cert = dir.appendingPathComponent("\(name).crt").path
         let key = dir.appendingPathComponent("\(name).key").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            key, "-out", cert, "-days", "30", "-subj", "/CN=\(name)", "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let made = try DelongProcess.run(
+            executable: "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                "-out", cert, "-days", "30", "-subj", "/CN=\(name)", "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ]
+        )
+        #expect(made.status == 0, "\(made.stderr)")
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
         return (cert, key)
     }

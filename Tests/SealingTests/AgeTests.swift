@@ -42,15 +42,16 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("deflated")
         try Data(data).write(to: path)
-        let result = try Self.run(
-            "/usr/bin/python3",
+        let result = try DelongProcess.run(
+            executable:
+                "/usr/bin/python3",
             [
                 "-c", "import sys,zlib; sys.stdout.buffer.write(zlib.decompress(open(sys.argv[1],'rb').read()))",
                 path.path,
             ]
         )
         try #require(result.status == 0, "python3 zlib: \(result.stderr)")
-        return [UInt8](result.stdout)
+        return [UInt8](result.stdoutData)
     }
 
     /// Why a vector is not run, or nil when it is: DeLong uses X25519 recipients and binary files only.
@@ -137,25 +138,6 @@ import Testing
 
     // MARK: interoperability with Debian's age
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String)
-    {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Outputs here are small (a recipient line, up to 1000 bytes of plaintext, error text); large
-        // plaintexts go through -o files, so reading one pipe after the other cannot block the child.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, outData, String(decoding: errData, as: UTF8.self))
-    }
-
     /// Debian's `age` binaries (the `age` package; CI installs it). Missing tools fail the test, never skip it.
     static func tool(_ name: String) throws -> String {
         for dir in ["/usr/bin", "/usr/local/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
@@ -189,7 +171,7 @@ import Testing
             let chunks = max(1, (size + Age.chunkSize - 1) / Age.chunkSize)
             #expect(sealed.count > size + 16 * chunks + 16, "size \(size)")
             let openedPath = dir.appendingPathComponent("opened-\(size)").path
-            let r = try Self.run(age, ["-d", "-i", keyPath, "-o", openedPath, sealedPath])
+            let r = try DelongProcess.run(executable: age, ["-d", "-i", keyPath, "-o", openedPath, sealedPath])
             #expect(r.status == 0, "age -d on \(size) bytes: \(r.stderr)")
             // age 1.1 creates its -o file lazily: an empty plaintext leaves none.
             let opened =
@@ -202,8 +184,8 @@ import Testing
         let memory = try Age.encrypt(Self.payload(1000), to: [other.recipient, identity.recipient])
         let memoryPath = dir.appendingPathComponent("memory.age").path
         try Data(memory).write(to: URL(fileURLWithPath: memoryPath))
-        let r = try Self.run(age, ["-d", "-i", keyPath, memoryPath])
-        #expect(r.status == 0 && [UInt8](r.stdout) == Self.payload(1000), "\(r.stderr)")
+        let r = try DelongProcess.run(executable: age, ["-d", "-i", keyPath, memoryPath])
+        #expect(r.status == 0 && [UInt8](r.stdoutData) == Self.payload(1000), "\(r.stderr)")
     }
 
     @Test func swiftDecryptsWhatDebianAgeEncryptedToAnAgeKeygenIdentity() throws {
@@ -212,12 +194,12 @@ import Testing
         let dir = try DelongProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let keyPath = dir.appendingPathComponent("key.txt").path
-        let generated = try Self.run(keygen, ["-o", keyPath])
+        let generated = try DelongProcess.run(executable: keygen, ["-o", keyPath])
         try #require(generated.status == 0, "age-keygen: \(generated.stderr)")
         let identities = try AgeIdentity.parseFile(SecretFile.read(keyPath))
         try #require(identities.count == 1)
-        let derived = try Self.run(keygen, ["-y", keyPath])
-        let recipient = String(decoding: derived.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let derived = try DelongProcess.run(executable: keygen, ["-y", keyPath])
+        let recipient = derived.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(identities[0].recipient.description == recipient)
         #expect(try AgeRecipient(parsing: recipient) == identities[0].recipient)
         for size in Self.sizes {
@@ -226,7 +208,7 @@ import Testing
             let sealedPath = dir.appendingPathComponent("sealed-\(size).age").path
             let openedPath = dir.appendingPathComponent("opened-\(size)").path
             try Data(plain).write(to: URL(fileURLWithPath: plainPath))
-            let r = try Self.run(age, ["-r", recipient, "-o", sealedPath, plainPath])
+            let r = try DelongProcess.run(executable: age, ["-r", recipient, "-o", sealedPath, plainPath])
             try #require(r.status == 0, "age -r: \(r.stderr)")
             try Age.decryptFile(atPath: sealedPath, toPath: openedPath, identities: identities)
             #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: openedPath))) == plain, "size \(size)")

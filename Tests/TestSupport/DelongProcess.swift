@@ -1,12 +1,15 @@
 public import Foundation
 
-/// Runs the built `delong` executable, as an operator would, and captures what it prints.
+/// Runs the built `delong` executable, as an operator would (or a reference tool such as Debian's `age`), and
+/// captures what it prints.
 public enum DelongProcess {
     /// The result of one run.
     public struct Result: Sendable {
         public let status: Int32
-        public let stdout: String
+        /// stdout's bytes, as printed (binary output stays intact).
+        public let stdoutData: Data
         public let stderr: String
+        public var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
         /// stdout parsed as a JSON object, when it is one.
         public var json: [String: Any]? {
             (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any]
@@ -30,9 +33,15 @@ public enum DelongProcess {
 
     /// Runs `delong` with `arguments` and waits for it.
     public static func run(_ arguments: [String]) throws -> Result {
+        try run(executable: try executable.path, arguments)
+    }
+
+    /// Runs the program at `path` with `arguments` (stdin empty) and waits for it.
+    public static func run(executable path: String, _ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = try executable
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -51,7 +60,7 @@ public enum DelongProcess {
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,
-            stdout: String(decoding: outData, as: UTF8.self),
+            stdoutData: outData,
             stderr: String(decoding: errData.get(), as: UTF8.self)
         )
     }
