@@ -247,27 +247,21 @@ public enum PlaneHTTPS {
                 )
             }
             return try NIOSSLClientHandler(context: context, serverHostname: serverName)
-        case .publicKey(let pinned):
+        case .publicKey, .plainLoopback, nil:
+            // Pinned: the key must be the expected one. Capture (nil): any key is recorded, and the caller
+            // checks it against evidence before it believes a byte of the answer.
+            let expected: [UInt8]?
+            if case .publicKey(let pinned) = trust { expected = pinned } else { expected = nil }
             return try NIOSSLClientHandler(context: context, serverHostname: serverName) { chain, verdict in
                 guard let leaf = chain.first, let key = try? TLSKeyIdentity.sha256(of: leaf) else {
                     refusal.withLockedValue { $0 = "it presented no usable certificate" }
                     return verdict.succeed(.failed)
                 }
-                guard ConstantTime.equals(key, pinned) else {
+                if let expected, !ConstantTime.equals(key, expected) {
                     refusal.withLockedValue {
                         $0 =
-                            "its TLS key \(TLSKeyIdentity.text(key)) is not the one expected (\(TLSKeyIdentity.text(pinned)))"
+                            "its TLS key \(TLSKeyIdentity.text(key)) is not the one expected (\(TLSKeyIdentity.text(expected)))"
                     }
-                    return verdict.succeed(.failed)
-                }
-                peer.withLockedValue { $0 = key }
-                verdict.succeed(.certificateVerified)
-            }
-        case .plainLoopback, nil:
-            // Capture: the caller checks the key against evidence before it believes a byte of the answer.
-            return try NIOSSLClientHandler(context: context, serverHostname: serverName) { chain, verdict in
-                guard let leaf = chain.first, let key = try? TLSKeyIdentity.sha256(of: leaf) else {
-                    refusal.withLockedValue { $0 = "it presented no usable certificate" }
                     return verdict.succeed(.failed)
                 }
                 peer.withLockedValue { $0 = key }
