@@ -112,7 +112,7 @@ struct PlaneEvidencePolicy: PlaneEvidenceAppraiser {
             let verified = try DCAPVerifier.verify(quote: evidence, collateral: collateral, at: Date())
             try AttestationPolicy(acceptableStatuses: [.upToDate], allowInsecureDevelopment: false)
                 .check(verified, expectedReportData: nil)
-            let digests = [false, true].compactMap { try? Hash32(verified.measurementDigest(includingRTMR3: $0)) }
+            let digests = verified.allowListDigests
             guard let digest = digests.first(where: measurements.contains) else {
                 throw Refusal(
                     description:

@@ -1,4 +1,4 @@
-import ChainCore
+public import ChainCore
 public import Foundation
 public import PlaneCrypto
 
@@ -117,6 +117,12 @@ extension VerifiedQuote {
         case .insecureDevelopment:
             return InsecureDevelopmentEvidence.measurementDigest(measurements: report.mrTD + rtmr.flatMap { $0 })
         }
+    }
+
+    /// Both allow-list forms of this quote's measurements (without RTMR3, then with it): an allow-list entry
+    /// matches either.
+    public var allowListDigests: [Hash32] {
+        [false, true].compactMap { try? Hash32(measurementDigest(includingRTMR3: $0)) }
     }
 }
 

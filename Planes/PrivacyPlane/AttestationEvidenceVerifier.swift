@@ -51,7 +51,7 @@ public struct AttestationEvidenceVerifier: EvidenceVerifier {
         } catch {
             throw PrivacyPlaneError(.attestationRefused, "\(error)")
         }
-        let digests = [false, true].compactMap { try? Hash32(verified.measurementDigest(includingRTMR3: $0)) }
+        let digests = verified.allowListDigests
         guard let evidenceHash = try? Hash32(verified.quoteHash) else {
             throw PrivacyPlaneError(.attestationRefused, "evidence hash is not 32 bytes")
         }
