@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Creates or updates the one Python venv for contrib/ tools at contrib/.venv from
-# contrib/python/requirements.txt. Idempotent; silent when the venv is already current.
-# The venv records the sha256 of the requirements it was built from and is rebuilt only
-# when that changes. Usage: contrib/python/venv.sh   (or source it; it defines nothing).
+# Creates or updates a Python venv from a requirements file: by default the one venv for contrib/ tools at
+# contrib/.venv from contrib/python/requirements.txt (contrib/references/venv.sh names its own pair).
+# Idempotent; silent when the venv is already current. The venv records the sha256 of the requirements it
+# was built from and is rebuilt only when that changes.
+# Usage: contrib/python/venv.sh [--venv DIR --requirements FILE] [--print-path]
 # Prints the venv path on stdout only with --print-path.
 set -euo pipefail
 
@@ -10,6 +11,15 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 contrib="$(dirname "$here")"
 venv="$contrib/.venv"
 req="$here/requirements.txt"
+print_path=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --venv) venv="$2"; shift 2 ;;
+        --requirements) req="$2"; shift 2 ;;
+        --print-path) print_path=1; shift ;;
+        *) echo "venv.sh: unknown argument $1 (expected --venv DIR, --requirements FILE, --print-path)" >&2; exit 2 ;;
+    esac
+done
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 
@@ -18,7 +28,7 @@ current() { [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" 
 if ! current; then
     # Serialize concurrent first uses (tests start several devnets at once).
     # The lock lives outside the work tree so it never shows up in git status.
-    exec 9>"${TMPDIR:-/tmp}/delong-venv-$(printf %s "$contrib" | sha256sum | cut -c1-16).lock"
+    exec 9>"${TMPDIR:-/tmp}/delong-venv-$(printf %s "$venv" | sha256sum | cut -c1-16).lock"
     flock 9
     if ! current; then
         py="${PYTHON:-python3}"
@@ -32,4 +42,4 @@ if ! current; then
     fi
 fi
 
-if [ "${1:-}" = "--print-path" ]; then echo "$venv"; fi
+if [ "$print_path" = 1 ]; then echo "$venv"; fi
