@@ -37,6 +37,8 @@ extension ExitCodes {
             case .refused:
                 let status = error.refusal?.status ?? 0
                 return status == 400 || status == 413 ? malformedInput : keyRefused
+            // A key lease that ended (revoked, refused, expired or unknown): the key is refused from now on.
+            case .leaseRevoked, .leaseExpired: return keyRefused
             case .unreachable, .io: return ioError
             case .notCanonical, .untrusted: return verificationFailed
             case .malformed, .tooLarge, .unsupportedEntry, .insecureTransport: return malformedInput

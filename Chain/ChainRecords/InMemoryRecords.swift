@@ -13,6 +13,7 @@ public final class InMemoryRecords: RecordReader {
         public var rentals: [DeLongEvent.RentalKey: RentalRecord] = [:]
         public var algorithms: [Hash32: AlgorithmRecord] = [:]
         public var measurements: [Hash32: MeasurementRecord] = [:]
+        public var operators: [Address: OperatorRecord] = [:]
         public var privacySigner: SignerRecord?
 
         public init(head: IndexHead, final: UInt64) {
@@ -37,6 +38,9 @@ public final class InMemoryRecords: RecordReader {
     }
     public func measurement(_ digest: Hash32) throws -> MeasurementRecord? {
         content.withLock { $0.measurements[digest] }
+    }
+    public func `operator`(_ address: Address) throws -> OperatorRecord? {
+        content.withLock { $0.operators[address] }
     }
     public func privacySigner() throws -> SignerRecord? { content.withLock { $0.privacySigner } }
 }

@@ -12,6 +12,8 @@ public protocol RecordReader: Sendable {
     func rental(dataset: Hash32, consumer: Address) throws -> RentalRecord?
     func algorithm(_ imageDigest: Hash32) throws -> AlgorithmRecord?
     func measurement(_ digest: Hash32) throws -> MeasurementRecord?
+    /// A Computing Plane operator's authorization (AlgorithmRegistry's OperatorSet).
+    func `operator`(_ address: Address) throws -> OperatorRecord?
     func privacySigner() throws -> SignerRecord?
 }
 

@@ -136,13 +136,33 @@ struct PrivacyTokenCommand: AsyncParsableCommand {
     @Option(help: "explore or secure.") var mode: String = "secure"
     @Option(help: "Secure Mode: the algorithm's image digest.") var image: String?
     @Option(help: "Secure Mode: the job id.") var job: String?
+    @Option(help: "Secure Mode: the Computing Plane the job runs on (its operator address, 0x + 40 hex digits).")
+    var audience: String?
     @Option(help: "Where to write the token JSON.") var out: String
+
+    func validate() throws {
+        if mode == "secure" {
+            guard let audience else {
+                throw ValidationError(
+                    "--audience: expected the Computing Plane's operator address (0x + 40 hex digits) with --mode secure"
+                )
+            }
+            guard (try? Address(hex: audience)) != nil else {
+                throw ValidationError("--audience: expected 0x + 40 hex digits, found \"\(audience)\"")
+            }
+        } else if let audience {
+            throw ValidationError(
+                "--audience: only secure tokens have an audience, found \(audience) with --mode \(mode)"
+            )
+        }
+    }
 
     func run() async throws {
         try await PlaneClientSupport.reporting {
             var body: [String: Any] = ["dataset": dataset, "mode": mode]
             if let image { body["imageDigest"] = image }
             if let job { body["jobId"] = job }
+            if let audience { body["audience"] = audience }
             // The plane judges the request as typed; this command only passes the options on.
             let token = try SignedAccessToken(
                 json: try await options.privacyClient().call(
@@ -172,9 +192,10 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
         commandName: "release-dev",
         abstract: "INSECURE development sandbox: claim measurements, bind a fresh key, receive the DEK.",
         discussion: """
-            What a Secure Mode sandbox does, without TDX: makes an X25519 key, writes development evidence \
-            (delong-dev-insecure-v1) whose REPORTDATA binds that key, the token and the image digest, and \
-            asks the plane for the key. Only a plane started with --allow-insecure-development-evidence \
+            What a Secure Mode sandbox does, without TDX: makes an X25519 key and an agent secp256k1 key, \
+            writes development evidence (delong-dev-insecure-v1) whose REPORTDATA binds both keys, the token \
+            and the image digest, and asks the plane for the key; the output names the key lease it granted \
+            (this command does not renew it). Only a plane started with --allow-insecure-development-evidence \
             (on the devnet, or on a chain named by --allow-insecure-development-evidence-on-chain) accepts it, \
             and only when governance trusts the development digest \
             sha256("delong/dev-measurements/v1" ‖ MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2), which the output prints: \
@@ -202,8 +223,13 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
             let client = try await options.privacyClient()
             let domain = try await client.tokenDomain()
             let sandbox = try X25519PrivateKey()
+            // The agent's ephemeral signing key: what would sign lease renewals and the result record.
+            var agentKey = try SecureRandom.bytes(count: 32)
+            defer { SecretBytes.wipe(&agentKey) }
+            let agentSigner = try Secp256k1.shared.address(privateKey: agentKey)
             let reportData = KeyWrap.reportData(
                 recipientKey: sandbox.publicKey,
+                agentSigner: agentSigner,
                 tokenHash: try signed.token.signingHash(domain),
                 imageDigest: signed.token.imageDigest
             )
@@ -212,11 +238,12 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
                 rtmr: [Array(m[48..<96]), Array(m[96..<144]), Array(m[144..<192]), [UInt8](repeating: 0, count: 48)],
                 reportData: reportData
             )
-            let response = try await client.releaseKey(
+            let response = try await client.release(
                 KeyReleaseRequest(
                     token: signed,
                     evidence: evidence.json(),
                     sandboxKey: sandbox.publicKey,
+                    agentSigner: agentSigner,
                     keyVersion: keyVersion
                 )
             )
@@ -225,6 +252,9 @@ struct PrivacyReleaseDevCommand: AsyncParsableCommand {
             print(
                 JSONOutput.object([
                     ("key", .string(out)), ("receipt", .string(receiptSummary(receipt))),
+                    ("agentSigner", .string(agentSigner.checksummed)),
+                    ("lease", .string(response.lease.id.hex)),
+                    ("leaseExpiresAt", .string("\(response.lease.expiresAt)")),
                     (
                         "developmentDigest",
                         .string(Hex.encode(InsecureDevelopmentEvidence.measurementDigest(measurements: m)))

@@ -35,13 +35,17 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         discussion: """
             Verifies and follows the chain exactly as `node run` does (same options, same /v1/status and \
             /metrics), and serves: GET /v1/nonce, POST /v1/login (SIWE), POST /v1/tokens, POST \
-            /v1/keys/release, POST /v1/keys/provider, GET /v1/receipts, GET /v1/receipts/head, GET \
+            /v1/keys/release, POST /v1/keys/renew, POST /v1/keys/provider, GET /v1/receipts, GET /v1/receipts/head, GET \
             /v1/attestation. See docs/privacy-plane.md. When AlgorithmRegistry names a privacy signer other \
             than the signing key's address, the plane refuses to start, and once it is running it refuses \
             tokens and key releases (503 signer_mismatch). It also refuses them (503 index_stale) while the \
             index is older than --max-index-age. DCAP collateral (--collateral FILE or --collateral-url PCS) \
             is reloaded on SIGHUP and every --collateral-refresh seconds; once expired, TDX key releases get \
-            503 collateral_expired. Root secret: --root-secret file:PATH (development; a missing \
+            503 collateral_expired. A key release grants a lease of --lease-seconds, renewed by the sandbox \
+            agent every third of it; a renewal re-checks the rental, dataset, measurement and signer on the \
+            latest index state, pending blocks included, and a revocation ends the lease at first sight (403 \
+            lease_revoked). Leases live in memory: after a restart every renewal is refused (404 \
+            unknown_lease). Root secret: --root-secret file:PATH (development; a missing \
             file is an error unless --create-root-secret is given, which creates it 0600) or dstack[:SOCKET] \
             (the dstack guest agent, default socket /var/run/dstack.sock). \
             Serves HTTPS (see the TLS options; plain HTTP only on loopback with --plain-http); GET /v1/attestation carries the plane's own evidence binding its signer and TLS key. Prints `READY https://HOST:PORT signer 0x… tls-key sha256:…` once listening; SIGHUP reloads the TLS pair and re-makes the evidence. Exit codes: 0 stopped cleanly, 2 malformed \
@@ -77,6 +81,8 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     var allowStatus: [String] = []
     @Option(help: "Longest a Secure Mode job may run, in seconds: tokens last this long.") var maxJobSeconds: UInt64 =
         3600
+    @Option(help: "Seconds a key lease runs without renewal (3…600); sandboxes renew every third of it.")
+    var leaseSeconds: UInt64 = 30
     @Option(help: "Requests per second allowed per address (bursts of 4x).") var rate: Double = 50
     @Flag(help: "Accept the INSECURE development evidence (machines without TDX), on the devnet (chain id 31337) only.")
     var allowInsecureDevelopmentEvidence = false
@@ -111,6 +117,11 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
         guard evidenceRefresh >= 1 else { throw ValidationError("--evidence-refresh: expected at least 1 second") }
         guard rate > 0 else { throw ValidationError("--rate: expected a positive number") }
+        guard KeyLeases.allowedSeconds.contains(leaseSeconds) else {
+            throw ValidationError(
+                "--lease-seconds: expected \(KeyLeases.allowedSeconds.lowerBound)…\(KeyLeases.allowedSeconds.upperBound), found \(leaseSeconds)"
+            )
+        }
         if let maxIndexAge, maxIndexAge == 0 { throw ValidationError("--max-index-age: expected a positive number") }
         for proxy in trustedProxy where ClientAddresses.canonical(proxy) == nil {
             throw ValidationError("--trusted-proxy: expected an IP address, found \"\(proxy)\"")
@@ -168,7 +179,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         let state = NodeState()
         let collateralStore = try await keysRefused { try makeCollateralStore(logger: logger) }
         let plane = try await keysRefused {
-            () async throws -> (PrivacyRoutes, TokenIssuer, OwnEvidence, TLSIdentity?) in
+            () async throws -> (PrivacyRoutes, TokenIssuer, OwnEvidence, TLSIdentity?, KeyLeases) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
             let identity = try tls.identity(
                 stateDir: stateDir,
@@ -217,6 +228,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 keys: keys,
                 allowDevelopmentEvidence: allowInsecureDevelopmentEvidence,
                 freshness: freshness,
+                leases: try KeyLeases(seconds: leaseSeconds),
                 logger: logger
             )
             let signIn = SignInService(
@@ -249,7 +261,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 logger: logger,
                 collateral: collateralStore
             )
-            return (routes, issuer, ownEvidence, identity)
+            return (routes, issuer, ownEvidence, identity, release.leases)
         }
         if allowInsecureDevelopmentEvidence {
             logger.warning("INSECURE development evidence is accepted: never run this in production")
@@ -264,7 +276,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             state: state,
             freshness: freshness,
             maxRows: 1000,
-            extraMetrics: { collateralStore.status.prometheus }
+            extraMetrics: { [leases = plane.4] in
+                collateralStore.status.prometheus + leases.prometheus(now: UInt64(Date().timeIntervalSince1970))
+            }
         ).addRoutes(to: router) {
             request,
             context in

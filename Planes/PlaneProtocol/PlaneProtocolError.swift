@@ -23,6 +23,13 @@ public struct PlaneProtocolError: Error, Hashable, CustomStringConvertible, Send
         case untrusted
         /// Plain HTTP was asked for where it is not allowed (any address but loopback, or without opting in).
         case insecureTransport
+        /// The Privacy Plane refused a key lease renewal: the rental, dataset or measurement was revoked (or the
+        /// plane's signer rotated, or its index went stale), or the renewal's signature or time was refused
+        /// (HTTP 403 `lease_revoked` or `lease_refused`). The lease is over: stop the job and drop the key.
+        case leaseRevoked
+        /// The key lease ended: a renewal came too late (HTTP 410 `lease_expired`), or the plane does not know
+        /// the lease (HTTP 404 `unknown_lease`, e.g. after a plane restart). Stop the job and drop the key.
+        case leaseExpired
     }
 
     /// What kind of failure this is.
@@ -45,9 +52,15 @@ public struct PlaneProtocolError: Error, Hashable, CustomStringConvertible, Send
         self.line = line
     }
 
-    /// The plane refused with `status` and `envelope`.
-    public init(refusedWith status: Int, _ envelope: ErrorEnvelope, file: String = #fileID, line: Int = #line) {
-        self.code = .refused
+    /// The plane refused with `status` and `envelope` (code `refused`, or a finer one such as `leaseRevoked`).
+    public init(
+        refusedWith status: Int,
+        _ envelope: ErrorEnvelope,
+        code: Code = .refused,
+        file: String = #fileID,
+        line: Int = #line
+    ) {
+        self.code = code
         self.reason = "the Privacy Plane refused (HTTP \(status) \(envelope.code)): \(envelope.message)"
         self.refusal = (status, envelope)
         self.file = file

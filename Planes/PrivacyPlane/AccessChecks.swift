@@ -136,11 +136,34 @@ public struct AccessChecks: Sendable {
         }
     }
 
-    /// One of `digests` (a sandbox's measurement digests) is trusted on chain, in a final block.
-    public func allowListed(_ digests: [Hash32], final: UInt64) throws(PrivacyPlaneError) {
+    /// A token's audience: a Computing Plane operator authorized on chain, in a final block.
+    public func audience(_ address: Address, final: UInt64) throws(PrivacyPlaneError) {
+        guard let record = try Self.read({ () throws in try reader.operator(address) }) else {
+            throw PrivacyPlaneError(
+                .audienceRefused,
+                "audience \(address.checksummed) is not a Computing Plane operator in AlgorithmRegistry"
+            )
+        }
+        guard record.authorized else {
+            throw PrivacyPlaneError(
+                .audienceRefused,
+                "audience \(address.checksummed) is no longer an authorized Computing Plane operator (deauthorized in block \(record.updated.blockNumber))"
+            )
+        }
+        guard record.updated.blockNumber <= final else {
+            throw PrivacyPlaneError(
+                .audienceRefused,
+                "audience \(address.checksummed) was authorized in block \(record.updated.blockNumber), not final yet (final head \(final))"
+            )
+        }
+    }
+
+    /// One of `digests` (a sandbox's measurement digests) is trusted on chain, in a final block; returns it.
+    @discardableResult
+    public func allowListed(_ digests: [Hash32], final: UInt64) throws(PrivacyPlaneError) -> Hash32 {
         for digest in digests {
             guard let m = try Self.read({ () throws in try reader.measurement(digest) }) else { continue }
-            if m.trusted && m.updated.blockNumber <= final { return }
+            if m.trusted && m.updated.blockNumber <= final { return digest }
         }
         throw PrivacyPlaneError(
             .attestationRefused,

@@ -43,8 +43,14 @@ public protocol EvidenceVerifier: Sendable {
 ///
 /// Order matters: the token (signature, window, Secure Mode), the evidence (quote and TCB, or the development
 /// type only when allowed), the measurements on the final on-chain allow-list, the REPORTDATA binding of
-/// sandbox key, token and image digest, then the rental and the algorithm again (final, at this moment).
-/// Only then is the token used: a receipt naming it is appended durably before the key leaves.
+/// sandbox key, agent signer, token and image digest, then the rental and the algorithm again (final, at this
+/// moment). Only then is the token used: a lease is granted and a receipt naming the token is appended durably
+/// before the key leaves.
+///
+/// The key is a lease (`KeyLeases`): the sandbox agent renews it (`renew`) with its signer key, and each
+/// renewal re-checks the rental, the dataset, the measurement and the plane's signer on the *latest* index
+/// state, pending blocks included, so a revocation is acted on at first sight; a refused or missed renewal ends
+/// the lease for good.
 public final class KeyRelease: Sendable {
     /// The token, chain and clock decisions (shared with token issuing).
     public let checks: AccessChecks
@@ -60,6 +66,8 @@ public final class KeyRelease: Sendable {
     /// receipt per key version (a repeat gets the key wrapped afresh and the earlier receipt, not a new one).
     public let providerLimits: ProviderLimits
     private let providerWindows = Mutex<[Hash32: ProviderWindow]>([:])
+    /// The key leases granted to sandboxes (in memory; a restart loses them: renewals are then refused).
+    public let leases: KeyLeases
     private let logger: Logger?
 
     /// The key versions the plane derives. Nothing on chain says which versions a dataset uses, so the
@@ -100,8 +108,11 @@ public final class KeyRelease: Sendable {
         allowDevelopmentEvidence: Bool = false,
         freshness: IndexFreshness? = nil,
         providerLimits: ProviderLimits = ProviderLimits(),
+        leases: KeyLeases? = nil,
         logger: Logger?
     ) {
+        // 30 s is always in range: the default lease cannot fail to configure.
+        self.leases = leases ?? (try! KeyLeases())
         self.checks = AccessChecks(reader: reader, tokens: tokens, freshness: freshness)
         self.evidence = evidence
         self.receipts = receipts
@@ -142,6 +153,12 @@ public final class KeyRelease: Sendable {
                 "sandbox key: expected 32 bytes (X25519), found \(request.sandboxKey.count)"
             )
         }
+        guard request.agentSigner != .zero else {
+            throw PrivacyPlaneError(
+                .badRequest,
+                "agentSigner: expected the address of the sandbox agent's secp256k1 key, found zero"
+            )
+        }
         // Cheap before expensive: a used token is refused before its evidence is verified.
         guard !receipts.isUsed(token: tokenHash) else {
             throw PrivacyPlaneError(.tokenAlreadyUsed, "token \(tokenHash.hex) was already used for a key release")
@@ -161,16 +178,17 @@ public final class KeyRelease: Sendable {
             )
         }
         let final = try checks.finalNumber()
-        try checks.allowListed(attested.measurementDigests, final: final)
+        let measurement = try checks.allowListed(attested.measurementDigests, final: final)
         let expected = KeyWrap.reportData(
             recipientKey: request.sandboxKey,
+            agentSigner: request.agentSigner,
             tokenHash: tokenHash,
             imageDigest: token.imageDigest
         )
         guard ConstantTime.equals(expected, attested.reportData) else {
             throw PrivacyPlaneError(
                 .bindingMismatch,
-                "REPORTDATA does not bind this sandbox key, token and image digest (expected SHA-512(\"delong/report-data/v1\" ‖ key ‖ token hash ‖ image digest))"
+                "REPORTDATA does not bind this sandbox key, agent signer, token and image digest (expected SHA-512(\"delong/report-data/v2\" ‖ key ‖ agent signer ‖ token hash ‖ image digest))"
             )
         }
         let rental = try checks.rental(dataset: token.dataset, consumer: token.consumer, now: now)
@@ -185,7 +203,45 @@ public final class KeyRelease: Sendable {
             evidenceHash: attested.evidenceHash,
             recipientKey: request.sandboxKey
         )
-        let receipt = try await receipts.append(
+        try leases.admit(now: now)
+        let receipt = try await appendSandboxReceipt(
+            token: token,
+            tokenHash: tokenHash,
+            attested: attested,
+            keyVersion: request.keyVersion,
+            head: head,
+            now: now
+        )
+        let lease = leases.grant(
+            KeyLeases.Grant(
+                id: tokenHash,
+                agentSigner: request.agentSigner,
+                dataset: token.dataset,
+                consumer: token.consumer,
+                measurement: measurement
+            ),
+            now: now
+        )
+        logger?.info(
+            "key released",
+            metadata: [
+                "receipt": "\(receipt.receipt.sequence)", "dataset": "\(token.dataset.hex)",
+                "consumer": "\(token.consumer.checksummed)", "evidence": "\(attested.kind)",
+                "lease": "\(tokenHash.hex)", "leaseExpiresAt": "\(lease.expiresAt)",
+            ]
+        )
+        return KeyReleaseResponse(wrapped: wrapped, receipt: receipt, lease: lease)
+    }
+
+    private func appendSandboxReceipt(
+        token: AccessToken,
+        tokenHash: Hash32,
+        attested: AttestedSandbox,
+        keyVersion: UInt32,
+        head: IndexHead,
+        now: UInt64
+    ) async throws(PrivacyPlaneError) -> SignedReceipt {
+        try await receipts.append(
             KeyReleaseReceipt(
                 kind: .sandbox,
                 rental: token.rental,
@@ -198,20 +254,121 @@ public final class KeyRelease: Sendable {
                 evidenceKind: attested.kind,
                 imageDigest: token.imageDigest,
                 jobID: token.jobID,
-                keyVersion: request.keyVersion,
+                keyVersion: keyVersion,
                 releasedAt: now
             ),
             tokenNotBefore: token.notBefore,
             tokenExpiry: token.expiry
         )
-        logger?.info(
-            "key released",
-            metadata: [
-                "receipt": "\(receipt.receipt.sequence)", "dataset": "\(token.dataset.hex)",
-                "consumer": "\(token.consumer.checksummed)", "evidence": "\(attested.kind)",
-            ]
-        )
-        return KeyReleaseResponse(wrapped: wrapped, receipt: receipt)
+    }
+
+    /// Renews a key lease at the wall-clock time `wallClock` (unix seconds). In order: the lease is known
+    /// (`unknownLease`); the signature recovers the agent signer bound at release (`leaseRefused`); `at` is
+    /// within `KeyLeases.maxSkew` of the plane's clock (`leaseRefused`); the lease has not ended
+    /// (`leaseExpired`, `leaseRevoked`); then the revocation checks on the latest index state, pending records
+    /// included (`leaseRevoked`, which ends the lease for good). Returns the extended lease.
+    public func renew(_ renewal: LeaseRenewal, now wallClock: UInt64) throws(PrivacyPlaneError) -> KeyLease {
+        do throws(PrivacyPlaneError) {
+            let lease = try renewChecked(renewal, wallClock: wallClock)
+            leases.count(nil)
+            return lease
+        } catch {
+            let reason: KeyLeases.RefusalReason
+            switch error.code {
+            case .unknownLease: reason = .unknown
+            case .leaseExpired: reason = .expired
+            case .leaseRevoked: reason = .revoked
+            case .leaseRefused: reason = error.reason.contains("stale") ? .stale : .signature
+            default: reason = .revoked
+            }
+            leases.count(reason)
+            logger?.warning(
+                "lease renewal refused",
+                metadata: ["lease": "\(renewal.lease.hex)", "reason": "\(reason.rawValue)", "why": "\(error.reason)"]
+            )
+            throw error
+        }
+    }
+
+    private func renewChecked(_ renewal: LeaseRenewal, wallClock: UInt64) throws(PrivacyPlaneError) -> KeyLease {
+        let id = renewal.lease
+        let grant = try leases.granted(id)
+        let signer: Address
+        do { signer = try renewal.signer() } catch {
+            throw PrivacyPlaneError(.leaseRefused, "lease \(id.hex): the renewal's signature does not recover")
+        }
+        guard signer == grant.agentSigner else {
+            throw PrivacyPlaneError(
+                .leaseRefused,
+                "lease \(id.hex): the renewal is signed by \(signer.checksummed), not the agent signer bound at release \(grant.agentSigner.checksummed)"
+            )
+        }
+        let now = leaseClock(wallClock)
+        let skew = renewal.at > now ? renewal.at - now : now - renewal.at
+        guard skew <= KeyLeases.maxSkew else {
+            throw PrivacyPlaneError(
+                .leaseRefused,
+                "lease \(id.hex): stale renewal time \(renewal.at), \(skew) s from the plane's clock \(now) (at most \(KeyLeases.maxSkew) s)"
+            )
+        }
+        _ = try leases.live(id, now: now)
+        if let why = revocation(of: grant, wallClock: wallClock, now: now) {
+            leases.revoke(id, reason: why, now: now)
+            logger?.warning(
+                "lease revoked",
+                metadata: ["lease": "\(id.hex)", "dataset": "\(grant.dataset.hex)", "why": "\(why)"]
+            )
+            throw PrivacyPlaneError(.leaseRevoked, "lease \(id.hex) revoked: \(why)")
+        }
+        return try leases.extend(id, now: now)
+    }
+
+    /// The plane's clock for leases: what `now(wallClock:)` answers, without its refusals (those are
+    /// revocation reasons for a renewal, checked later in order).
+    private func leaseClock(_ wallClock: UInt64) -> UInt64 {
+        guard freshness != nil, let head = try? reader.headTimestamp() else { return wallClock }
+        return max(wallClock, head)
+    }
+
+    /// What, in the latest index state (pending blocks included), ends a lease granted on `grant`; nil when
+    /// nothing does.
+    func revocation(of grant: KeyLeases.Grant, wallClock: UInt64, now: UInt64) -> String? {
+        do throws(PrivacyPlaneError) {
+            // The plane's signer still this key, and the index fresh (or the plane can no longer judge).
+            _ = try checks.now(wallClock: wallClock)
+            let final = try checks.finalNumber()
+            func when(_ block: UInt64) -> String {
+                block <= final ? "block \(block) (final)" : "block \(block) (pending, final head \(final))"
+            }
+            guard let dataset = try checks.dataset(grant.dataset) else {
+                return "the dataset \(grant.dataset.hex) is no longer in the index (a reorg removed it)"
+            }
+            if dataset.retired {
+                return "the dataset \(grant.dataset.hex) was retired in \(when(dataset.updated.blockNumber))"
+            }
+            let consumer = grant.consumer
+            guard
+                let rental = try AccessChecks.read({ () throws in
+                    try reader.rental(dataset: grant.dataset, consumer: consumer)
+                })
+            else { return "the rental of \(grant.dataset.hex) is no longer in the index (a reorg removed it)" }
+            if rental.status != .active {
+                return "the rental was revoked in \(when(rental.updated.blockNumber))"
+            }
+            if rental.expiresAt <= now {
+                return "the rental expired at \(rental.expiresAt) (now \(now))"
+            }
+            let digest = grant.measurement
+            guard let m = try AccessChecks.read({ () throws in try reader.measurement(digest) }) else {
+                return "measurement \(digest.hex) is no longer in the index (a reorg removed it)"
+            }
+            if !m.trusted {
+                return "measurement \(digest.hex) was revoked in \(when(m.updated.blockNumber))"
+            }
+            return nil
+        } catch {
+            return error.reason
+        }
     }
 
     /// The DEK for the dataset's registered provider (from a final block), wrapped to `recipientKey`.

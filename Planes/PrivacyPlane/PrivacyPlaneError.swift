@@ -52,6 +52,17 @@ public struct PrivacyPlaneError: Error, Hashable, CustomStringConvertible, Senda
         case collateralUnavailable
         /// Too many requests of this kind for this subject (e.g. provider key releases of one dataset).
         case rateLimited
+        /// A token's audience is missing, or not a Computing Plane operator authorized in a final block.
+        case audienceRefused
+        /// A lease renewal names a lease the plane does not hold (never granted, pruned, or lost in a restart).
+        case unknownLease
+        /// A lease renewal's signature is not the agent signer's bound at release, or its time is stale.
+        case leaseRefused
+        /// A lease renewal came after the lease ended: a missed renewal ends it for good.
+        case leaseExpired
+        /// The lease was revoked on first sight of a revocation in the index (pending or final): the rental,
+        /// dataset, measurement or signer, or the index went stale. Every later renewal is refused too.
+        case leaseRevoked
     }
 
     /// What kind of failure this is.

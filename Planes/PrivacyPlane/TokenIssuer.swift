@@ -7,7 +7,9 @@ public import PlaneProtocol
 ///
 /// - Explore tokens need an active rental (pending records count: exploring samples is low risk).
 /// - Secure tokens need an active rental recorded in a *final* block that outlasts `maxJobDuration`,
-///   and the algorithm's image digest published in a final block: a reorg cannot take back what a job uses.
+///   the algorithm's image digest published in a final block, and an audience (the Computing Plane the job
+///   runs on) that is an operator authorized in a final block: a reorg cannot take back what a job uses.
+///   Explore tokens have the zero audience.
 ///
 /// A token lives at most `maxJobDuration` (secure) or `exploreLifetime` (explore), and never past the rental.
 /// It carries a random nonce; `KeyRelease` uses each token at most once.
@@ -65,14 +67,27 @@ public struct TokenIssuer: Sendable {
             guard request.imageDigest == .zero, request.jobID == .zero else {
                 throw PrivacyPlaneError(.badRequest, "explore tokens carry no image digest or job id")
             }
+            guard request.audience == .zero else {
+                throw PrivacyPlaneError(
+                    .badRequest,
+                    "explore tokens have no audience (zero), found \(request.audience.checksummed)"
+                )
+            }
             expiry = min(now + exploreLifetime, rental.expiresAt)
         case .secure:
             guard request.imageDigest != .zero, request.jobID != .zero else {
                 throw PrivacyPlaneError(.badRequest, "secure tokens need an image digest and a job id")
             }
+            guard request.audience != .zero else {
+                throw PrivacyPlaneError(
+                    .audienceRefused,
+                    "secure tokens need an audience: the operator address of the Computing Plane the job runs on, found none (zero)"
+                )
+            }
             let final = try checks.finalNumber()
             try checks.finalRental(rental, final: final, until: now + maxJobDuration)
             try checks.algorithm(request.imageDigest, final: final)
+            try checks.audience(request.audience, final: final)
             expiry = now + maxJobDuration
         }
         let token = AccessToken(
@@ -81,6 +96,7 @@ public struct TokenIssuer: Sendable {
             mode: request.mode,
             imageDigest: request.imageDigest,
             jobID: request.jobID,
+            audience: request.audience,
             notBefore: now,
             expiry: expiry,
             nonce: try Self.randomNonce()

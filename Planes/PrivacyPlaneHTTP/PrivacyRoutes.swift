@@ -11,8 +11,10 @@ public import PrivacyPlane
 ///
 ///     GET  /v1/nonce                 a fresh SIWE nonce
 ///     POST /v1/login                 {message, signature} → a session (Bearer token)
-///     POST /v1/tokens                Bearer; {dataset, mode, imageDigest?, jobId?} → a signed access token
-///     POST /v1/keys/release          {token, evidence, sandboxKey, keyVersion?} → the wrapped DEK + receipt
+///     POST /v1/tokens                Bearer; {dataset, mode, imageDigest?, jobId?, audience?} → a signed token
+///     POST /v1/keys/release          {token, evidence, sandboxKey, agentSigner, keyVersion?} → the wrapped DEK,
+///                                    its receipt and its lease
+///     POST /v1/keys/renew            {lease, at, signature} → the renewed lease (signed by the agent signer)
 ///     POST /v1/keys/provider         Bearer (the dataset's provider); {dataset, recipientKey, keyVersion?}
 ///     GET  /v1/receipts?from=N&limit=M   the receipt log
 ///     GET  /v1/attestation           the plane's signer, its own evidence when it has any, its DCAP collateral
@@ -70,6 +72,7 @@ public struct PrivacyRoutes: Sendable {
         router.post("/v1/keys/release") { request, context in
             try await handle { try await keyRelease(request, client: client(request, context)) }
         }
+        router.post("/v1/keys/renew") { request, _ in try await handle { try await renew(request) } }
         router.post("/v1/keys/provider") { request, _ in try await handle { try await providerKey(request) } }
         router.get("/v1/receipts") { request, _ in try await handle { try receipts(request) } }
         router.get("/v1/receipts/head") { request, context in
@@ -163,6 +166,14 @@ public struct PrivacyRoutes: Sendable {
             )
         )
         return ResponseJSON.response(Self.output(response.json))
+    }
+
+    /// A lease renewal. Not rate limited beyond the body cap: an unknown lease costs one table lookup, and
+    /// only a known lease (a token hash) costs an ecrecover.
+    func renew(_ request: Request) async throws -> Response {
+        let renewal = try LeaseRenewal(json: try await Self.body(request))
+        let lease = try release.renew(renewal, now: Self.unixNow())
+        return ResponseJSON.response(Self.output(["lease": lease.json]))
     }
 
     func providerKey(_ request: Request) async throws -> Response {
@@ -294,9 +305,11 @@ public struct PrivacyRoutes: Sendable {
         switch code {
         case .badRequest, .malformedMessage, .malformedTimestamp: return .badRequest
         case .tokenRefused: return .unauthorized
-        case .forbidden, .rentalInactive, .algorithmNotPublished, .attestationRefused, .bindingMismatch:
+        case .forbidden, .rentalInactive, .algorithmNotPublished, .attestationRefused, .bindingMismatch,
+            .audienceRefused, .leaseRefused, .leaseRevoked:
             return .forbidden
-        case .unknownDataset: return .notFound
+        case .unknownDataset, .unknownLease: return .notFound
+        case .leaseExpired: return .gone
         case .tokenAlreadyUsed: return .conflict
         case .rateLimited: return .tooManyRequests
         case .keyUnavailable, .indexUnavailable, .indexStale, .clockSkew, .signerMismatch, .collateralExpired,

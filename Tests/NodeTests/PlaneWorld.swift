@@ -40,6 +40,13 @@ struct PlaneWorld {
     }
 
     var demo: [String: Any] { deployment["demo"] as? [String: Any] ?? [:] }
+    /// The demo deployment's authorized Computing Plane operator: the audience of its secure tokens.
+    var computingOperator: String {
+        (deployment["accounts"] as? [String: Any])?["computingOperator"] as? String ?? ""
+    }
+    /// A sandbox agent's secp256k1 key (signs lease renewals) and its address, bound in REPORTDATA.
+    static let agentKey = Keccak256.hash(utf8: "plane world sandbox agent").bytes
+    static let agentSigner = try! Secp256k1.shared.address(privateKey: agentKey)
     var chainID: UInt64 { deployment["chainId"] as? UInt64 ?? (deployment["chainId"] as? Int).map(UInt64.init) ?? 0 }
     /// The self-signed pair the plane generates on the devnet.
     var planeCertificate: String { dir.appendingPathComponent("data/privacy/tls/cert.pem").path }

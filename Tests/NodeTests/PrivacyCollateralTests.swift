@@ -81,7 +81,10 @@ import Testing
         let session = try await signIn(PlaneWorld.consumerKey)
         let (issued, token) = try await post(
             "/v1/tokens",
-            ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": Keccak256.hash(utf8: "c").hex],
+            [
+                "dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": Keccak256.hash(utf8: "c").hex,
+                "audience": world.computingOperator,
+            ],
             session: session
         )
         #expect(issued == 200, "\(token)")
@@ -91,6 +94,7 @@ import Testing
             [
                 "token": token, "evidence": Hex.encode(Array(quote)),
                 "sandboxKey": Hex.encode(try X25519PrivateKey().publicKey),
+                "agentSigner": PlaneWorld.agentSigner.hex,
             ]
         )
         return (status, refusal["error"] as? [String: Any] ?? [:])

@@ -95,7 +95,10 @@ final class FreezableProxy: @unchecked Sendable {
         _ = try await within(60) {
             (status, token) = try await post(
                 "/v1/tokens",
-                ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": Keccak256.hash(utf8: "j").hex],
+                [
+                    "dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": Keccak256.hash(utf8: "j").hex,
+                    "audience": world.computingOperator,
+                ],
                 session: session
             )
             return status == 200
@@ -106,6 +109,7 @@ final class FreezableProxy: @unchecked Sendable {
         let registry = (deployment["AlgorithmRegistry"] as? [String: Any])?["address"] as? String ?? ""
         let reportData = KeyWrap.reportData(
             recipientKey: sandbox.publicKey,
+            agentSigner: PlaneWorld.agentSigner,
             tokenHash: try signed.token.signingHash(
                 TokenDomain(chainID: chainID, verifyingContract: try Address(hex: registry))
             ),
@@ -121,6 +125,7 @@ final class FreezableProxy: @unchecked Sendable {
             "{\"type\":\"delong-dev-insecure-v1\",\"mrTd\":\"\(hex(0..<48))\",\"rtmr\":[\"\(hex(48..<96))\",\"\(hex(96..<144))\",\"\(hex(144..<192))\",\"\(String(repeating: "00", count: 48))\"],\"reportData\":\"\(Hex.encode(reportData, prefix: false))\"}"
         return [
             "token": token, "evidence": Hex.encode(Array(evidence.utf8)), "sandboxKey": Hex.encode(sandbox.publicKey),
+            "agentSigner": PlaneWorld.agentSigner.hex,
         ]
     }
 

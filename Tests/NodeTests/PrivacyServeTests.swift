@@ -42,7 +42,10 @@ import Testing
         let job = Keccak256.hash(utf8: "privacy serve test job").hex
         let (status, token) = try await post(
             "/v1/tokens",
-            ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job],
+            [
+                "dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job,
+                "audience": world.computingOperator,
+            ],
             session: session
         )
         #expect(status == 200, "\(token)")
@@ -59,6 +62,7 @@ import Testing
         )
         let reportData = KeyWrap.reportData(
             recipientKey: sandbox.publicKey,
+            agentSigner: PlaneWorld.agentSigner,
             tokenHash: try signed.token.signingHash(domain),
             imageDigest: signed.token.imageDigest
         )
@@ -71,6 +75,7 @@ import Testing
             "{\"type\":\"delong-dev-insecure-v1\",\"mrTd\":\"\(Hex.encode(Array(m[0..<48]), prefix: false))\",\"rtmr\":[\"\(Hex.encode(Array(m[48..<96]), prefix: false))\",\"\(Hex.encode(Array(m[96..<144]), prefix: false))\",\"\(Hex.encode(Array(m[144..<192]), prefix: false))\",\"\(String(repeating: "00", count: 48))\"],\"reportData\":\"\(Hex.encode(reportData, prefix: false))\"}"
         let request: [String: Any] = [
             "token": token, "evidence": Hex.encode(Array(evidence.utf8)), "sandboxKey": Hex.encode(sandbox.publicKey),
+            "agentSigner": PlaneWorld.agentSigner.hex,
         ]
         let (released, body) = try await post("/v1/keys/release", request)
         #expect(released == 200, "\(body)")
@@ -122,7 +127,10 @@ import Testing
         // Evidence bound to another key is refused.
         let (_, token2) = try await post(
             "/v1/tokens",
-            ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job],
+            [
+                "dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job,
+                "audience": world.computingOperator,
+            ],
             session: session
         )
         var rebound = request
@@ -159,7 +167,7 @@ import Testing
             "/v1/tokens",
             [
                 "dataset": dataset, "mode": "secure", "imageDigest": Keccak256.hash(utf8: "x").hex,
-                "jobId": Keccak256.hash(utf8: "j").hex,
+                "jobId": Keccak256.hash(utf8: "j").hex, "audience": world.computingOperator,
             ],
             session: consumer
         )
@@ -180,7 +188,10 @@ import Testing
         let image = try #require(demo["imageDigest"] as? String)
         let (_, secure) = try await post(
             "/v1/tokens",
-            ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": Keccak256.hash(utf8: "h").hex],
+            [
+                "dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": Keccak256.hash(utf8: "h").hex,
+                "audience": world.computingOperator,
+            ],
             session: consumer
         )
         let sandboxKey = Hex.encode(try X25519PrivateKey().publicKey)
@@ -192,7 +203,10 @@ import Testing
         let quote = try TestData.data("attestation/dcap-qvl/tdx_quote")
         let (noCollateral, nc) = try await post(
             "/v1/keys/release",
-            ["token": secure, "evidence": Hex.encode(Array(quote)), "sandboxKey": sandboxKey]
+            [
+                "token": secure, "evidence": Hex.encode(Array(quote)), "sandboxKey": sandboxKey,
+                "agentSigner": PlaneWorld.agentSigner.hex,
+            ]
         )
         #expect(noCollateral == 403 && "\(nc)".contains("no DCAP collateral"), "\(nc)")
         // Oversized and malformed bodies.
@@ -312,7 +326,8 @@ import Testing
         #expect(seal.status == 0, "\(seal.stderr)")
         let token = try delong([
             "token", "--session", path("consumer.session"), "--dataset", dataset, "--mode", "secure", "--image", image,
-            "--job", Keccak256.hash(utf8: "cli job").hex, "--out", path("token.json"),
+            "--job", Keccak256.hash(utf8: "cli job").hex, "--audience", world.computingOperator, "--out",
+            path("token.json"),
         ])
         #expect(token.status == 0, "\(token.stderr)")
         let measurements = try ContribTool.python(

@@ -16,6 +16,7 @@ import Testing
         mode: .secure,
         imageDigest: Keccak256.hash(utf8: "image"),
         jobID: Keccak256.hash(utf8: "job"),
+        audience: try! Address(hex: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
         notBefore: 1_800_000_000,
         expiry: 1_800_003_600,
         nonce: Keccak256.hash(utf8: "nonce")
@@ -35,7 +36,7 @@ import Testing
                     ["name": "consumer", "type": "address"], ["name": "dataset", "type": "bytes32"],
                     ["name": "rental", "type": "bytes32"],
                     ["name": "mode", "type": "uint8"], ["name": "imageDigest", "type": "bytes32"],
-                    ["name": "jobId", "type": "bytes32"],
+                    ["name": "jobId", "type": "bytes32"], ["name": "audience", "type": "address"],
                     ["name": "notBefore", "type": "uint64"], ["name": "expiry", "type": "uint64"],
                     ["name": "nonce", "type": "bytes32"],
                 ],
@@ -48,7 +49,8 @@ import Testing
             "message": [
                 "consumer": t.consumer.checksummed, "dataset": t.dataset.hex, "rental": t.rental.hex, "mode": 1,
                 "imageDigest": t.imageDigest.hex,
-                "jobId": t.jobID.hex, "notBefore": Int(t.notBefore), "expiry": Int(t.expiry), "nonce": t.nonce.hex,
+                "jobId": t.jobID.hex, "audience": t.audience.checksummed, "notBefore": Int(t.notBefore),
+                "expiry": Int(t.expiry), "nonce": t.nonce.hex,
             ],
         ]
         let script = """

@@ -63,11 +63,13 @@ import Testing
             token: signedToken,
             evidence: Array("evidence".utf8),
             sandboxKey: [UInt8](repeating: 9, count: 32),
+            agentSigner: try Address(hex: "0x00000000000000000000000000000000000000a9"),
             keyVersion: 3
         )
         let parsed = try KeyReleaseRequest(json: try Self.roundTrip(request.json))
         #expect(parsed.token == signedToken && parsed.evidence == request.evidence)
         #expect(parsed.sandboxKey == request.sandboxKey && parsed.keyVersion == 3)
+        #expect(parsed.agentSigner == request.agentSigner)
 
         var noVersion = request.json
         noVersion["keyVersion"] = nil
@@ -77,11 +79,12 @@ import Testing
             dataset: Self.token.dataset,
             mode: .secure,
             imageDigest: Self.token.imageDigest,
-            jobID: Self.token.jobID
+            jobID: Self.token.jobID,
+            audience: Self.token.audience
         )
         #expect(try TokenRequest(json: try Self.roundTrip(tokenRequest.json)) == tokenRequest)
         let explore = TokenRequest(dataset: Self.token.dataset, mode: .explore)
-        #expect(explore.json["imageDigest"] == nil)
+        #expect(explore.json["imageDigest"] == nil && explore.json["audience"] == nil)
         #expect(try TokenRequest(json: try Self.roundTrip(explore.json)) == explore)
 
         let provider = ProviderKeyRequest(
@@ -101,16 +104,71 @@ import Testing
                 nonce: [UInt8](repeating: 3, count: 12),
                 sealed: [UInt8](repeating: 4, count: 48)
             ),
-            receipt: try SignedReceipt(signing: Self.receipt, domain: Self.domain, privateKey: Self.planeKey)
+            receipt: try SignedReceipt(signing: Self.receipt, domain: Self.domain, privateKey: Self.planeKey),
+            lease: KeyLease(id: Self.receipt.token, expiresAt: 1_800_000_130, renewEvery: 10)
         )
         let back = try KeyReleaseResponse(json: try Self.roundTrip(response.json))
         #expect(back.wrapped == response.wrapped && back.receipt == response.receipt)
+        #expect(back.lease == response.lease)
+        var noLease = response
+        noLease.lease = .none
+        #expect(noLease.json["lease"] == nil, "a provider's key carries no lease")
+        #expect(try KeyReleaseResponse(json: try Self.roundTrip(noLease.json)).lease == .none)
+
+        let agentKey = Keccak256.hash(utf8: "agent key").bytes
+        let renewal = try LeaseRenewal(signing: Self.receipt.token, at: 1_800_000_110, privateKey: agentKey)
+        let renewalBack = try LeaseRenewal(json: try Self.roundTrip(renewal.json))
+        #expect(renewalBack == renewal)
+        #expect(try renewalBack.signer() == (try Secp256k1.shared.address(privateKey: agentKey)))
+        #expect(renewal.json["at"] as? String == "1800000110", "numbers travel as decimal strings")
+    }
+
+    /// The renewal digest and REPORTDATA v2 are what an independent implementation computes: eth-utils'
+    /// keccak over the documented concatenation (and eth-account recovers the agent from the signature),
+    /// hashlib's SHA-512 over the REPORTDATA transcript.
+    @Test func renewalDigestAndReportDataEqualIndependentReferences() throws {
+        let lease = Keccak256.hash(utf8: "lease")
+        let at: UInt64 = 0x0102_0304_0506_0708
+        let agentKey = Keccak256.hash(utf8: "agent key").bytes
+        let agent = try Secp256k1.shared.address(privateKey: agentKey)
+        let signed = try LeaseRenewal(signing: lease, at: at, privateKey: agentKey)
+        let recipient = [UInt8](repeating: 7, count: 32)
+        let script = """
+            import hashlib, sys
+            from eth_utils import keccak
+            from eth_account import Account
+            lease, at, sig = bytes.fromhex(sys.argv[1][2:]), int(sys.argv[2]), bytes.fromhex(sys.argv[3][2:])
+            digest = keccak(b"delong/lease-renewal/v1" + lease + at.to_bytes(8, "big"))
+            print("0x" + digest.hex())
+            print(Account._recover_hash(digest, signature=sig))
+            rd = hashlib.sha512(b"delong/report-data/v2" + bytes([7]) * 32 + bytes.fromhex(sys.argv[4][2:])
+                                + bytes.fromhex(sys.argv[5][2:]) + bytes.fromhex(sys.argv[6][2:])).hexdigest()
+            print(rd)
+            """
+        let out = try ContribTool.python(
+            script,
+            [
+                lease.hex, "\(at)", Hex.encode(signed.signature.rsv), agent.hex, Self.token.rental.hex,
+                Self.token.imageDigest.hex,
+            ]
+        ).split(separator: "\n").map(String.init)
+        #expect(out.count == 3, "\(out)")
+        #expect(KeyLease.renewalHash(id: lease, at: at).hex == out.first)
+        #expect(out.dropFirst().first?.lowercased() == agent.hex, "eth-account recovers the agent signer")
+        let reportData = KeyWrap.reportData(
+            recipientKey: recipient,
+            agentSigner: agent,
+            tokenHash: Self.token.rental,
+            imageDigest: Self.token.imageDigest
+        )
+        #expect(Hex.encode(reportData, prefix: false) == out.last)
     }
 
     @Test func damagedFieldsAreMalformedAndNamed() throws {
         let signedToken = try SignedAccessToken(signing: Self.token, domain: Self.domain, privateKey: Self.planeKey)
         var body: [String: Any] = [
             "token": signedToken.json, "evidence": "0x00", "sandboxKey": "0x" + String(repeating: "11", count: 32),
+            "agentSigner": "0x" + String(repeating: "ab", count: 20),
         ]
 
         body["keyVersion"] = "two"
@@ -118,6 +176,11 @@ import Testing
             (error as? PlaneProtocolError)?.code == .malformed && "\(error)".contains("request.keyVersion")
         }
         body["keyVersion"] = nil
+        body["agentSigner"] = nil
+        #expect { _ = try KeyReleaseRequest(json: body) } throws: { error in
+            (error as? PlaneProtocolError)?.code == .malformed && "\(error)".contains("request.agentSigner")
+        }
+        body["agentSigner"] = "0x" + String(repeating: "ab", count: 20)
         body["evidence"] = "not hex"
         #expect { _ = try KeyReleaseRequest(json: body) } throws: { error in
             (error as? PlaneProtocolError)?.code == .malformed && "\(error)".contains("request.evidence")
@@ -181,6 +244,7 @@ import Testing
                 mode: rng.bytes(1)[0] & 1 == 0 ? .explore : .secure,
                 imageDigest: h(),
                 jobID: h(),
+                audience: try Address(rng.bytes(20)),
                 notBefore: UInt64(rng.bytes(1)[0]),
                 expiry: .max,
                 nonce: h()

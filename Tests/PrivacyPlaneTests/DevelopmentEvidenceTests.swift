@@ -51,11 +51,17 @@ extension KeyReleaseTests {
             rtmr: [Array(m[48..<96]), Array(m[96..<144]), Array(m[144..<192]), [UInt8](repeating: 0, count: 48)],
             reportData: KeyWrap.reportData(
                 recipientKey: sandbox.publicKey,
+                agentSigner: KeyReleaseTests.agent,
                 tokenHash: try token.token.signingHash(Self.domain),
                 imageDigest: token.token.imageDigest
             )
         )
-        return KeyReleaseRequest(token: token, evidence: evidence.json(), sandboxKey: sandbox.publicKey)
+        return KeyReleaseRequest(
+            token: token,
+            evidence: evidence.json(),
+            sandboxKey: sandbox.publicKey,
+            agentSigner: KeyReleaseTests.agent
+        )
     }
 
     @Test func developmentEvidenceClaimingAProductionDigestIsRefused() async throws {

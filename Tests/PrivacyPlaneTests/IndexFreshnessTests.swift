@@ -63,7 +63,13 @@ extension KeyReleaseTests {
             await code {
                 _ = try #require(issuer).issue(
                     for: Self.consumer,
-                    TokenRequest(dataset: Self.dataset, mode: .secure, imageDigest: Self.image, jobID: Self.job),
+                    TokenRequest(
+                        dataset: Self.dataset,
+                        mode: .secure,
+                        imageDigest: Self.image,
+                        jobID: Self.job,
+                        audience: Self.computingOperator
+                    ),
                     now: wallClock
                 )
             }
@@ -148,7 +154,13 @@ extension KeyReleaseTests {
         index.content.withLock { $0.rentals[Self.rentalKey]?.expiresAt = Self.now + 86_400 }
         let old = try issuer().issue(
             for: Self.consumer,
-            TokenRequest(dataset: Self.dataset, mode: .secure, imageDigest: Self.image, jobID: Self.job),
+            TokenRequest(
+                dataset: Self.dataset,
+                mode: .secure,
+                imageDigest: Self.image,
+                jobID: Self.job,
+                audience: Self.computingOperator
+            ),
             now: Self.now - 4000
         )
         #expect(old.token.expiry < Self.now)

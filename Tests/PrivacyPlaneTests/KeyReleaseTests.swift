@@ -66,6 +66,11 @@ extension Hash32 {
     static let measurement = Keccak256.hash(utf8: "runner measurement")
     static let now: UInt64 = 1_800_000_000
     static let rentalKey = DeLongEvent.RentalKey(datasetID: dataset, consumer: consumer)
+    /// The Computing Plane secure tokens are for: an operator authorized in a final block.
+    static let computingOperator = try! Address(hex: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+    /// The sandbox agent's ephemeral secp256k1 key (signs lease renewals).
+    static let agentKey = Keccak256.hash(utf8: "sandbox agent key").bytes
+    static let agent = try! Secp256k1.shared.address(privateKey: agentKey)
 
     let index = InMemoryRecords.empty()
     let dir: URL
@@ -113,6 +118,11 @@ extension Hash32 {
                 trusted: true,
                 updated: InMemoryRecords.origin(5)
             )
+            c.operators[Self.computingOperator] = OperatorRecord(
+                address: Self.computingOperator,
+                authorized: true,
+                updated: InMemoryRecords.origin(3)
+            )
         }
     }
 
@@ -123,7 +133,8 @@ extension Hash32 {
     func release(
         allowDevelopment: Bool = false,
         log: ReceiptLog? = nil,
-        keys: DatasetKeys? = nil
+        keys: DatasetKeys? = nil,
+        leases: KeyLeases? = nil
     ) throws -> KeyRelease {
         let issuer = try issuer()
         return KeyRelease(
@@ -133,6 +144,7 @@ extension Hash32 {
             receipts: try log ?? receiptLog(),
             keys: keys ?? self.keys,
             allowDevelopmentEvidence: allowDevelopment,
+            leases: leases,
             logger: nil
         )
     }
@@ -148,27 +160,37 @@ extension Hash32 {
     func secureToken() throws -> SignedAccessToken {
         try issuer().issue(
             for: Self.consumer,
-            TokenRequest(dataset: Self.dataset, mode: .secure, imageDigest: Self.image, jobID: Self.job),
+            TokenRequest(
+                dataset: Self.dataset,
+                mode: .secure,
+                imageDigest: Self.image,
+                jobID: Self.job,
+                audience: Self.computingOperator
+            ),
             now: Self.now
         )
     }
 
-    /// A request whose evidence binds `sandbox`'s key, the token and the image digest, as a sandbox must.
+    /// A request whose evidence binds `sandbox`'s key, the agent signer, the token and the image digest, as a
+    /// sandbox must.
     func request(
         _ token: SignedAccessToken,
         sandbox: X25519PrivateKey,
         kind: String = "tdx",
-        measurement: Hash32 = measurement
+        measurement: Hash32 = measurement,
+        agent: Address = agent
     ) throws -> KeyReleaseRequest {
         let reportData = KeyWrap.reportData(
             recipientKey: sandbox.publicKey,
+            agentSigner: agent,
             tokenHash: try token.token.signingHash(Self.domain),
             imageDigest: token.token.imageDigest
         )
         return KeyReleaseRequest(
             token: token,
             evidence: FaceValueEvidence.make(kind: kind, reportData: reportData, measurement: measurement),
-            sandboxKey: sandbox.publicKey
+            sandboxKey: sandbox.publicKey,
+            agentSigner: agent
         )
     }
 
@@ -431,6 +453,7 @@ extension Hash32 {
         zero.evidence = FaceValueEvidence.make(
             reportData: KeyWrap.reportData(
                 recipientKey: zero.sandboxKey,
+                agentSigner: Self.agent,
                 tokenHash: try token.token.signingHash(Self.domain),
                 imageDigest: Self.image
             ),

@@ -139,7 +139,13 @@ extension KeyReleaseTests {
         let first = try secureToken()
         let later = try issuer().issue(
             for: Self.consumer,
-            TokenRequest(dataset: Self.dataset, mode: .secure, imageDigest: Self.image, jobID: Self.job),
+            TokenRequest(
+                dataset: Self.dataset,
+                mode: .secure,
+                imageDigest: Self.image,
+                jobID: Self.job,
+                audience: Self.computingOperator
+            ),
             now: Self.now + 3700
         )
         do {

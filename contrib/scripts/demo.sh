@@ -118,8 +118,10 @@ echo "-- the renter signs in and asks for a Secure Mode token for the published 
 "$delong" privacy login --plane "$plane" "${trust[@]}" --wallet-key "$work/consumer.key" --domain delong.demo \
     --chain-id "$chain_id" --out "$work/consumer.session"
 job="0x$(python3 -c 'import hashlib; print(hashlib.sha256(b"delong demo job").hexdigest())')"
+# The token names the Computing Plane the job runs on (its audience): the demo's authorized operator.
+operator="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accounts"]["computingOperator"])' "$work/deployment.json")"
 "$delong" privacy token --plane "$plane" "${trust[@]}" --session "$work/consumer.session" --dataset "$dataset" \
-    --mode secure --image "$image" --job "$job" --out "$work/token.json"
+    --mode secure --image "$image" --job "$job" --audience "$operator" --out "$work/token.json"
 
 echo "-- a development sandbox claims the demo runner's measurements, whose development digest is trusted, and receives the key"
 measurements="$(python3 -c 'import hashlib; s=lambda t: hashlib.sha256(t.encode()).digest()[:24]*2; print((s("demo MRTD")+s("demo RTMR0")+s("demo RTMR1")+s("demo RTMR2")).hex())')"

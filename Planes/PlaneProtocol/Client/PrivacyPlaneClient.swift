@@ -58,9 +58,50 @@ public struct PrivacyPlaneClient: Sendable {
         try SignedAccessToken(json: try await call("/v1/tokens", request.json, session: session))
     }
 
-    /// A sandbox's key release (`POST /v1/keys/release`).
+    /// A sandbox's key release (`POST /v1/keys/release`): the wrapped DEK, its receipt and the key lease the
+    /// sandbox must renew (``renew(lease:signerKey:at:)``) every `lease.renewEvery` seconds.
+    public func release(_ request: KeyReleaseRequest) async throws(PlaneProtocolError) -> KeyReleaseResponse {
+        let response = try KeyReleaseResponse(json: try await call("/v1/keys/release", request.json))
+        guard response.lease.id == response.wrapped.tokenHash else {
+            throw PlaneProtocolError(
+                .malformed,
+                "the plane's key release carries lease \(response.lease.id.hex), expected the token's \(response.wrapped.tokenHash.hex)"
+            )
+        }
+        return response
+    }
+
+    /// The same as ``release(_:)``.
     public func releaseKey(_ request: KeyReleaseRequest) async throws(PlaneProtocolError) -> KeyReleaseResponse {
-        try KeyReleaseResponse(json: try await call("/v1/keys/release", request.json))
+        try await release(request)
+    }
+
+    /// Renews key lease `lease` at `at` (unix seconds), signed with the agent's 32-byte secp256k1 private key
+    /// `signerKey` (the one whose address the sandbox's REPORTDATA bound). A refusal throws `leaseRevoked`
+    /// (HTTP 403 `lease_revoked` or `lease_refused`) or `leaseExpired` (HTTP 410 `lease_expired`, 404
+    /// `unknown_lease`): the lease is over. Other failures (`unreachable`, `refused` with another status,
+    /// `untrusted`) are the transport's or the plane's, not a verdict on the lease.
+    public func renew(lease: Hash32, signerKey: [UInt8], at: UInt64) async throws(PlaneProtocolError) -> KeyLease {
+        let renewal: LeaseRenewal
+        do throws(ChainError) { renewal = try LeaseRenewal(signing: lease, at: at, privateKey: signerKey) } catch {
+            throw PlaneProtocolError(.malformed, "cannot sign the lease renewal: \(error.reason)")
+        }
+        let answer: [String: Any]
+        do throws(PlaneProtocolError) { answer = try await call("/v1/keys/renew", renewal.json) } catch {
+            guard error.code == .refused, let refusal = error.refusal else { throw error }
+            switch (refusal.status, refusal.envelope.code) {
+            case (403, "lease_revoked"), (403, "lease_refused"):
+                throw PlaneProtocolError(refusedWith: refusal.status, refusal.envelope, code: .leaseRevoked)
+            case (410, _), (404, "unknown_lease"):
+                throw PlaneProtocolError(refusedWith: refusal.status, refusal.envelope, code: .leaseExpired)
+            default: throw error
+            }
+        }
+        let renewed = try KeyLease(json: answer["lease"])
+        guard renewed.id == lease else {
+            throw PlaneProtocolError(.malformed, "the plane renewed lease \(renewed.id.hex), expected \(lease.hex)")
+        }
+        return renewed
     }
 
     /// A provider's own dataset key (`POST /v1/keys/provider`).

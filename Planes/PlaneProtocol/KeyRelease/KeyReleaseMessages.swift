@@ -6,12 +6,22 @@ public struct KeyReleaseRequest: Sendable {
     public var evidence: [UInt8]
     /// The sandbox's ephemeral X25519 public key (bound in the evidence's REPORTDATA).
     public var sandboxKey: [UInt8]
+    /// The address of the sandbox agent's ephemeral secp256k1 key (bound in the evidence's REPORTDATA too): it
+    /// signs the lease renewals and the job's result record.
+    public var agentSigner: Address
     public var keyVersion: UInt32
 
-    public init(token: SignedAccessToken, evidence: [UInt8], sandboxKey: [UInt8], keyVersion: UInt32 = 1) {
+    public init(
+        token: SignedAccessToken,
+        evidence: [UInt8],
+        sandboxKey: [UInt8],
+        agentSigner: Address,
+        keyVersion: UInt32 = 1
+    ) {
         self.token = token
         self.evidence = evidence
         self.sandboxKey = sandboxKey
+        self.agentSigner = agentSigner
         self.keyVersion = keyVersion
     }
 }
@@ -38,22 +48,35 @@ public struct TokenRequest: Hashable, Sendable {
     public var imageDigest: Hash32
     /// The job the token is for (Secure Mode only; zero for explore).
     public var jobID: Hash32
+    /// The Computing Plane the job runs on: its operator address (Secure Mode only; zero for explore).
+    public var audience: Address
 
-    public init(dataset: Hash32, mode: AccessToken.Mode, imageDigest: Hash32 = .zero, jobID: Hash32 = .zero) {
+    public init(
+        dataset: Hash32,
+        mode: AccessToken.Mode,
+        imageDigest: Hash32 = .zero,
+        jobID: Hash32 = .zero,
+        audience: Address = .zero
+    ) {
         self.dataset = dataset
         self.mode = mode
         self.imageDigest = imageDigest
         self.jobID = jobID
+        self.audience = audience
     }
 }
 
-/// A released key: the wrapped DEK and the receipt that records it.
+/// A released key: the wrapped DEK, the receipt that records it and, for a sandbox, the lease it holds the
+/// key under (a provider's own key has none: `KeyLease.none`).
 public struct KeyReleaseResponse: Sendable {
     public var wrapped: KeyWrap.Wrapped
     public var receipt: SignedReceipt
+    /// The key lease a sandbox release grants: renew it every `renewEvery` seconds, or stop using the key.
+    public var lease: KeyLease
 
-    public init(wrapped: KeyWrap.Wrapped, receipt: SignedReceipt) {
+    public init(wrapped: KeyWrap.Wrapped, receipt: SignedReceipt, lease: KeyLease = .none) {
         self.wrapped = wrapped
         self.receipt = receipt
+        self.lease = lease
     }
 }

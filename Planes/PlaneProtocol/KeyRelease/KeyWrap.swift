@@ -14,12 +14,19 @@ public import PlaneCrypto
 /// answer): a key wrapped by a plane of another chain does not open.
 public enum KeyWrap {
     public static let label = Array("delong/key-release/v2".utf8)
-    static let reportDataLabel = Array("delong/report-data/v1".utf8)
+    static let reportDataLabel = Array("delong/report-data/v2".utf8)
 
-    /// What a sandbox must put in its REPORTDATA (64 bytes) so its quote vouches for exactly this key, token
-    /// and algorithm: SHA-512("delong/report-data/v1" ‖ recipientKey ‖ tokenHash ‖ imageDigest).
-    public static func reportData(recipientKey: [UInt8], tokenHash: Hash32, imageDigest: Hash32) -> [UInt8] {
-        Digest.sha512(reportDataLabel + recipientKey + tokenHash.bytes + imageDigest.bytes)
+    /// What a sandbox must put in its REPORTDATA (64 bytes) so its quote vouches for exactly this key, agent
+    /// signer, token and algorithm: SHA-512("delong/report-data/v2" ‖ recipientKey (32) ‖ agentSigner (20) ‖
+    /// tokenHash ‖ imageDigest). `agentSigner` is the address of the agent's ephemeral secp256k1 key, which
+    /// signs its lease renewals and the job's result record.
+    public static func reportData(
+        recipientKey: [UInt8],
+        agentSigner: Address,
+        tokenHash: Hash32,
+        imageDigest: Hash32
+    ) -> [UInt8] {
+        Digest.sha512(reportDataLabel + recipientKey + agentSigner.bytes + tokenHash.bytes + imageDigest.bytes)
     }
 
     public static func transcript(

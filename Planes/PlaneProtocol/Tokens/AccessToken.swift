@@ -5,7 +5,7 @@ public import ChainCore
 /// Computing Plane does before it asks for a key.
 ///
 ///     DeLongAccess(address consumer,bytes32 dataset,bytes32 rental,uint8 mode,bytes32 imageDigest,
-///                  bytes32 jobId,uint64 notBefore,uint64 expiry,bytes32 nonce)
+///                  bytes32 jobId,address audience,uint64 notBefore,uint64 expiry,bytes32 nonce)
 public struct AccessToken: Hashable, Sendable {
     /// Explore Mode (desensitized samples) or Secure Mode (a job on the full data).
     public enum Mode: UInt8, Sendable {
@@ -34,6 +34,9 @@ public struct AccessToken: Hashable, Sendable {
     public var imageDigest: Hash32
     /// The job this token is for (zero for explore tokens).
     public var jobID: Hash32
+    /// The Computing Plane the token is for: its operator address, authorized in AlgorithmRegistry (zero for
+    /// explore tokens). A plane refuses a token whose audience is not its own operator.
+    public var audience: Address
     /// Unix seconds: valid from `notBefore` (inclusive) to `expiry` (exclusive).
     public var notBefore: UInt64
     public var expiry: UInt64
@@ -46,6 +49,7 @@ public struct AccessToken: Hashable, Sendable {
         mode: Mode,
         imageDigest: Hash32,
         jobID: Hash32,
+        audience: Address,
         notBefore: UInt64,
         expiry: UInt64,
         nonce: Hash32
@@ -56,6 +60,7 @@ public struct AccessToken: Hashable, Sendable {
         self.mode = mode
         self.imageDigest = imageDigest
         self.jobID = jobID
+        self.audience = audience
         self.notBefore = notBefore
         self.expiry = expiry
         self.nonce = nonce
@@ -70,7 +75,7 @@ public struct AccessToken: Hashable, Sendable {
         .init(name: "consumer", type: "address"), .init(name: "dataset", type: "bytes32"),
         .init(name: "rental", type: "bytes32"),
         .init(name: "mode", type: "uint8"), .init(name: "imageDigest", type: "bytes32"),
-        .init(name: "jobId", type: "bytes32"),
+        .init(name: "jobId", type: "bytes32"), .init(name: "audience", type: "address"),
         .init(name: "notBefore", type: "uint64"), .init(name: "expiry", type: "uint64"),
         .init(name: "nonce", type: "bytes32"),
     ]
@@ -83,8 +88,8 @@ public struct AccessToken: Hashable, Sendable {
             domain: domain.json,
             message: [
                 "consumer": consumer.hex, "dataset": dataset.hex, "rental": rental.hex, "mode": Int(mode.rawValue),
-                "imageDigest": imageDigest.hex, "jobId": jobID.hex, "notBefore": "\(notBefore)", "expiry": "\(expiry)",
-                "nonce": nonce.hex,
+                "imageDigest": imageDigest.hex, "jobId": jobID.hex, "audience": audience.hex,
+                "notBefore": "\(notBefore)", "expiry": "\(expiry)", "nonce": nonce.hex,
             ]
         )
     }
@@ -95,7 +100,7 @@ public struct AccessToken: Hashable, Sendable {
     public func signingHash(_ domain: TokenDomain) throws(ChainError) -> Hash32 {
         let W = StaticTypedData.self
         var words = W.word(consumer) + dataset.bytes + rental.bytes + W.word(UInt64(mode.rawValue))
-        words += imageDigest.bytes + jobID.bytes + W.word(notBefore) + W.word(expiry) + nonce.bytes
+        words += imageDigest.bytes + jobID.bytes + W.word(audience) + W.word(notBefore) + W.word(expiry) + nonce.bytes
         return Self.staticType.signingHash(domainSeparator: domain.separator, words: words)
     }
 }

@@ -9,7 +9,8 @@ extension SignedAccessToken {
             "token": [
                 "consumer": t.consumer.checksummed, "dataset": t.dataset.hex, "rental": t.rental.hex,
                 "mode": t.mode.name, "imageDigest": t.imageDigest.hex,
-                "jobId": t.jobID.hex, "notBefore": "\(t.notBefore)", "expiry": "\(t.expiry)", "nonce": t.nonce.hex,
+                "jobId": t.jobID.hex, "audience": t.audience.checksummed, "notBefore": "\(t.notBefore)",
+                "expiry": "\(t.expiry)", "nonce": t.nonce.hex,
             ] as [String: Any],
             "signature": Hex.encode(signature.rsv),
         ]
@@ -29,6 +30,7 @@ extension SignedAccessToken {
             mode: mode,
             imageDigest: try field.hash("imageDigest"),
             jobID: try field.hash("jobId"),
+            audience: try field.address("audience"),
             notBefore: try field.uint("notBefore"),
             expiry: try field.uint("expiry"),
             nonce: try field.hash("nonce")
@@ -133,18 +135,19 @@ extension KeyReleaseRequest {
     public var json: [String: Any] {
         [
             "token": token.json, "evidence": Hex.encode(evidence), "sandboxKey": Hex.encode(sandboxKey),
-            "keyVersion": Int(keyVersion),
+            "agentSigner": agentSigner.checksummed, "keyVersion": Int(keyVersion),
         ]
     }
 
-    /// Parses a request body: the token first, then the evidence, the sandbox key and the key version
-    /// (1 when absent).
+    /// Parses a request body: the token first, then the evidence, the sandbox key, the agent's signer address
+    /// and the key version (1 when absent).
     public init(json: [String: Any]) throws(PlaneProtocolError) {
         let field = WireField(json, "request")
         self.init(
             token: try SignedAccessToken(json: json["token"]),
             evidence: try field.bytes("evidence"),
             sandboxKey: try field.bytes("sandboxKey", max: 64),
+            agentSigner: try field.address("agentSigner"),
             keyVersion: try field.keyVersion()
         )
     }
@@ -166,17 +169,20 @@ extension ProviderKeyRequest {
 }
 
 extension TokenRequest {
-    /// Explore requests carry no image digest or job id.
+    /// Explore requests carry no image digest or job id; the audience is sent whenever it is not zero.
     public var json: [String: Any] {
         var object: [String: Any] = ["dataset": dataset.hex, "mode": mode.name]
         if mode == .secure {
             object["imageDigest"] = imageDigest.hex
             object["jobId"] = jobID.hex
         }
+        if audience != .zero { object["audience"] = audience.checksummed }
         return object
     }
 
-    /// Parses a request body: the mode, the dataset, and for Secure Mode the image digest and job id.
+    /// Parses a request body: the mode, the dataset, for Secure Mode the image digest and job id, and the
+    /// audience when present (zero when absent; the plane refuses a secure request without one, and an
+    /// explore request with one, naming what it found).
     public init(json: [String: Any]) throws(PlaneProtocolError) {
         let field = WireField(json, "request")
         let mode = try AccessToken.Mode(name: try field.string("mode"), field: "request.mode")
@@ -185,19 +191,64 @@ extension TokenRequest {
             dataset: try field.hash("dataset"),
             mode: mode,
             imageDigest: secure ? try field.hash("imageDigest") : .zero,
-            jobID: secure ? try field.hash("jobId") : .zero
+            jobID: secure ? try field.hash("jobId") : .zero,
+            audience: json["audience"] == nil ? .zero : try field.address("audience")
         )
     }
 }
 
 extension KeyReleaseResponse {
-    public var json: [String: Any] { ["wrapped": wrapped.json, "receipt": receipt.json] }
+    public var json: [String: Any] {
+        var object: [String: Any] = ["wrapped": wrapped.json, "receipt": receipt.json]
+        if lease != .none { object["lease"] = lease.json }
+        return object
+    }
 
+    /// Parses an answer: the wrapped key and its receipt, and the lease (sandbox releases always carry one;
+    /// a provider's key none, which parses as `KeyLease.none`).
     public init(json: [String: Any]) throws(PlaneProtocolError) {
         self.init(
             wrapped: try KeyWrap.Wrapped(json: json["wrapped"]),
-            receipt: try SignedReceipt(json: json["receipt"])
+            receipt: try SignedReceipt(json: json["receipt"]),
+            lease: json["lease"] == nil ? .none : try KeyLease(json: json["lease"])
         )
+    }
+}
+
+extension KeyLease {
+    /// `{"id": "0x…", "expiresAt": "…", "renewEvery": "…"}` (numbers as decimal strings).
+    public var json: [String: Any] {
+        ["id": id.hex, "expiresAt": "\(expiresAt)", "renewEvery": "\(renewEvery)"]
+    }
+
+    /// Parses a lease; numbers may be decimal strings or JSON integers.
+    public init(json: Any?) throws(PlaneProtocolError) {
+        guard let object = json as? [String: Any] else {
+            throw PlaneProtocolError(.malformed, "lease: expected {\"id\", \"expiresAt\", \"renewEvery\"}")
+        }
+        let field = WireField(object, "lease")
+        self.init(
+            id: try field.hash("id"),
+            expiresAt: try field.uint("expiresAt"),
+            renewEvery: try field.uint("renewEvery")
+        )
+    }
+}
+
+extension LeaseRenewal {
+    /// `{"lease": "0x<token hash>", "at": "<unix seconds>", "signature": "0x<65 bytes r‖s‖v>"}`.
+    public var json: [String: Any] {
+        ["lease": lease.hex, "at": "\(at)", "signature": Hex.encode(signature.rsv)]
+    }
+
+    public init(json: [String: Any]) throws(PlaneProtocolError) {
+        let field = WireField(json, "renewal")
+        let rsv = try field.bytes("signature", max: 65)
+        let signature: Signature
+        do { signature = try Signature(rsv: rsv) } catch {
+            throw field.fail("signature", "65 bytes r ‖ s ‖ v")
+        }
+        self.init(lease: try field.hash("lease"), at: try field.uint("at"), signature: signature)
     }
 }
 

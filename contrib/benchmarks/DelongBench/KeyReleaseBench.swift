@@ -31,6 +31,8 @@ struct BenchWorld {
     let planeKey: SecretBytes
     let domain: TokenDomain
     let consumer: Address
+    /// The Computing Plane operator secure tokens name as audience (also the sandboxes' agent signer here).
+    let benchOperator = try! Address(hex: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
     let dataset: Hash32
     let image: Hash32
     /// A consistent published pair (the plane refuses records whose pair does not make the image digest).
@@ -118,6 +120,7 @@ struct BenchWorld {
             trusted: true,
             updated: origin
         )
+        content.operators[benchOperator] = OperatorRecord(address: benchOperator, authorized: true, updated: origin)
         index = InMemoryRecords(content)
         issuer = try TokenIssuer(reader: index, domain: domain, signingKey: planeKey, maxJobDuration: 3600)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("delong-bench-\(UUID().uuidString)")
@@ -157,18 +160,25 @@ struct BenchWorld {
                 dataset: dataset,
                 mode: .secure,
                 imageDigest: image,
-                jobID: Keccak256.hash(utf8: "\(tag) \(i)")
+                jobID: Keccak256.hash(utf8: "\(tag) \(i)"),
+                audience: benchOperator
             ),
             now: now
         )
         let sandbox = try X25519PrivateKey()
         let reportData = KeyWrap.reportData(
             recipientKey: sandbox.publicKey,
+            agentSigner: benchOperator,
             tokenHash: try token.token.signingHash(domain),
             imageDigest: image
         )
         let evidence = try InsecureDevelopmentEvidence(mrTD: mrTD, rtmr: rtmr, reportData: reportData).json()
-        return KeyReleaseRequest(token: token, evidence: evidence, sandboxKey: sandbox.publicKey)
+        return KeyReleaseRequest(
+            token: token,
+            evidence: evidence,
+            sandboxKey: sandbox.publicKey,
+            agentSigner: benchOperator
+        )
     }
 
     /// `count` requests, each with a fresh token.
