@@ -142,7 +142,9 @@ import Testing
                 }
                 thread.start()
             }
-            usleep(150_000)
+            // Revoke while the workers are reading (32 successful reads between them first), however slow
+            // the machine.
+            for _ in 0..<2000 where state.snapshot.before[.plaintext, default: 0] < 8 * workers { usleep(5000) }
             mount.revoke()
             state.markRevoked()
             for _ in 0..<workers { finished.wait() }

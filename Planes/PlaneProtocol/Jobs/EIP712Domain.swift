@@ -22,10 +22,9 @@ enum EIP712Domain {
 }
 
 extension StaticTypedData {
-    /// A `string` member: keccak256 of its UTF-8 bytes.
-    static func word(_ text: String) -> [UInt8] { Keccak256.hash(utf8: text).bytes }
+    /// A `string` member: keccak256 of its UTF-8 bytes. (Named apart from `word`, so integer literals passed
+    /// to `word` stay unambiguous.)
+    static func stringWord(_ text: String) -> [UInt8] { Keccak256.hash(utf8: text).bytes }
     /// A `bool` member: 0 or 1 as a uint256.
-    static func word(_ flag: Bool) -> [UInt8] { word(UInt64(flag ? 1 : 0)) }
-    /// A `uint32` member.
-    static func word(_ value: UInt32) -> [UInt8] { word(UInt64(value)) }
+    static func boolWord(_ flag: Bool) -> [UInt8] { word(UInt64(flag ? 1 : 0)) }
 }

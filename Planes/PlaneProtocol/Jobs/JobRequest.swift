@@ -84,8 +84,8 @@ public struct JobRequest: Hashable, Sendable {
     public func signingHash(_ domain: JobDomain) -> Hash32 {
         let W = StaticTypedData.self
         var words = jobID.bytes + dataset.bytes + imageDigest.bytes + tokenHash.bytes + W.word(plane)
-        words += W.word(outputRecipient.description) + W.word(limits.cpus) + W.word(limits.memoryBytes)
-        words += W.word(limits.timeoutSeconds)
+        words += W.stringWord(outputRecipient.description) + W.word(UInt64(limits.cpus)) + W.word(limits.memoryBytes)
+        words += W.word(UInt64(limits.timeoutSeconds))
         return Self.staticType.signingHash(domainSeparator: domain.separator, words: words)
     }
 }

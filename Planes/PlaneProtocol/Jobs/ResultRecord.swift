@@ -117,7 +117,7 @@ public struct ResultRecord: Hashable, Sendable {
     public func signingHash(_ domain: JobDomain) -> Hash32 {
         let W = StaticTypedData.self
         var words = jobID.bytes + dataset.bytes + W.word(consumer) + imageDigest.bytes + runtimeDigest.bytes
-        words += W.word(outcome) + gateDigest.bytes + reviewDigest.bytes + outputSha256.bytes
+        words += W.stringWord(outcome) + gateDigest.bytes + reviewDigest.bytes + outputSha256.bytes
         words += cipherSha256.bytes + W.word(finishedAt)
         return Self.staticType.signingHash(domainSeparator: domain.separator, words: words)
     }

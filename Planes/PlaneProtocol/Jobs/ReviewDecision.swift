@@ -59,7 +59,7 @@ public struct ReviewDecision: Hashable, Sendable {
     /// The digest the provider signs (equal to `typedData(domain).signingHash()`).
     public func signingHash(_ domain: JobDomain) -> Hash32 {
         let W = StaticTypedData.self
-        let words = jobID.bytes + outputDigest.bytes + W.word(approve) + W.word(reason) + W.word(decidedAt)
+        let words = jobID.bytes + outputDigest.bytes + W.boolWord(approve) + W.stringWord(reason) + W.word(decidedAt)
         return Self.staticType.signingHash(domainSeparator: domain.separator, words: words)
     }
 }
