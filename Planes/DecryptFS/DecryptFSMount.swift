@@ -38,6 +38,10 @@ public struct DecryptFSError: Error, Hashable, CustomStringConvertible {
 /// `run()` blocks the calling thread until the filesystem is unmounted (`fusermount3 -u`, ``unmount()``,
 /// or SIGTERM/SIGINT/SIGHUP when `handleSignals` is set). When it returns, every reference to the dataset
 /// (and so the DEK and every derived file key) has been dropped, and the key bytes are wiped as they are freed.
+///
+/// ``revoke()`` ends access without unmounting (a job's key lease was refused): from then on every operation
+/// answers EIO, and the dataset, the open files' readers, the chunk cache and the kernel's cached pages and
+/// attributes are dropped.
 public final class DecryptFSMount: @unchecked Sendable {
     /// Mount options.
     public struct Options: Sendable {
@@ -74,9 +78,13 @@ public final class DecryptFSMount: @unchecked Sendable {
     public let mountpoint: String
     private let options: Options
     private let logger: Logger
-    private var filesystem: DecryptingFS?
+    private let filesystem: DecryptingFS
     private let stateLock = NSLockLike()
+    /// Serialises revocations, so a second call returns only once the first has finished.
+    private let revokeLock = NSLockLike()
     private var fuse: OpaquePointer?
+    private var hasRun = false
+    private var isRevoked = false
 
     /// Prepares a mount of `dataset` at `mountpoint` (nothing is mounted until ``run()``).
     public init(dataset: SealedDataset, mountpoint: String, options: Options = Options(), logger: Logger) {
@@ -95,7 +103,12 @@ public final class DecryptFSMount: @unchecked Sendable {
 
     /// Mounts and serves until unmounted. Call once.
     public func run() throws(DecryptFSError) {
-        guard let fs = filesystem else { throw DecryptFSError(.setupFailed, "this mount has already run") }
+        let fs = filesystem
+        let first = stateLock.withLock { () -> Bool in
+            defer { hasRun = true }
+            return !hasRun
+        }
+        guard first else { throw DecryptFSError(.setupFailed, "this mount has already run") }
         var mountOptions = "ro,default_permissions,fsname=delong,subtype=delong"
         let otherUID = options.allowedUID.map { $0 != geteuid() } ?? false
         if options.allowOther || otherUID { mountOptions += ",allow_other" }
@@ -127,16 +140,15 @@ public final class DecryptFSMount: @unchecked Sendable {
         logger.info(
             "mounted sealed dataset",
             metadata: [
-                "mount.point": "\(mountpoint)", "dataset.id": "\(fs.dataset.datasetID)",
-                "manifest.digest": "\(fs.dataset.manifestDigestHex)",
+                "mount.point": "\(mountpoint)", "dataset.id": "\(fs.datasetIDText)",
+                "manifest.digest": "\(fs.manifestDigestHex)",
             ]
         )
         let status = CFuse3_loop_mt(fuse, 0)
         watcher?.stop()
         stateLock.withLock { self.fuse = nil }
         fuse_unmount(fuse)
-        fs.cache.removeAll()
-        filesystem = nil
+        fs.revokeAccess()
         logger.info("unmounted; dataset key released", metadata: ["mount.point": "\(mountpoint)"])
         // A signal-initiated exit returns the signal number; both mean a clean shutdown.
         guard status == 0 || status == SIGTERM || status == SIGINT || status == SIGHUP else {
@@ -165,6 +177,47 @@ public final class DecryptFSMount: @unchecked Sendable {
             logger.debug("readahead unchanged", metadata: ["path": "\(path)", "errno": "\(errno)"])
         }
     }
+
+    /// Ends access to the dataset at once, without unmounting; for a job whose key lease was not renewed.
+    ///
+    /// Thread-safe and idempotent; call it from any thread but a FUSE callback while ``run()`` serves (or
+    /// before or after). When it returns: every getattr, readdir, open, read, access and statfs answers EIO,
+    /// including reads on descriptors opened before; reads already in flight have finished; the dataset (its
+    /// key source and DEK), every open file's reader (file key, cipher contexts) and the plaintext chunk
+    /// cache have been dropped and wiped; and the kernel's cached pages and attributes of every file and
+    /// directory it had seen have been invalidated, so no read that starts after this returns gets plaintext
+    /// (a process that had the file mapped loses the pages too). ``unmount()`` still works afterwards.
+    public func revoke() {
+        revokeLock.withLock {
+            let first = stateLock.withLock { () -> Bool in
+                defer { isRevoked = true }
+                return !isRevoked
+            }
+            filesystem.revokeAccess()
+            guard first else { return }
+            // Pages and attributes the kernel cached while access lasted (kernel_cache, keep_cache and long
+            // attribute timeouts) would otherwise keep answering reads and stats without asking us.
+            var invalidated = 0
+            stateLock.withLock {
+                guard let fuse else { return }
+                for path in filesystem.allPaths where fuse_invalidate_path(fuse, path) == 0 { invalidated += 1 }
+            }
+            logger.warning(
+                "dataset access revoked; every read now fails",
+                metadata: ["mount.point": "\(mountpoint)", "kernel.invalidated": "\(invalidated)"]
+            )
+        }
+    }
+
+    /// Whether ``revoke()`` has been called.
+    public var revoked: Bool { stateLock.withLock { isRevoked } }
+
+    /// Plaintext bytes held in the chunk cache (0 after ``revoke()`` and after unmount).
+    public var cachedPlaintextBytes: Int { filesystem.cache.currentBytes }
+
+    /// Whether the mount still holds the dataset or an open file's reader, and so key material (false after
+    /// ``revoke()`` and after unmount).
+    public var holdsKeyMaterial: Bool { filesystem.holdsKeyMaterial }
 
     /// Asks a running mount to stop (as `fusermount3 -u` would); `run()` then returns.
     public func unmount() {

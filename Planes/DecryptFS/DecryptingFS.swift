@@ -2,6 +2,7 @@ import CFuse3
 import Glibc
 public import Logging
 public import Sealing
+import Synchronization
 
 /// The Decrypt FUSE's filesystem: a read-only view of a sealed dataset in which consumer code sees plain files.
 ///
@@ -18,6 +19,11 @@ public import Sealing
 ///
 /// Paths are looked up by their bytes, never by Swift `String` equality (which is Unicode canonical
 /// equivalence): "café" in NFC and in NFD are two names, each with its own file, as on Linux.
+///
+/// Access can be revoked (``revokeAccess()``): every operation enters through an ``AccessGate``; once it is
+/// closed, every operation answers EIO, and after the operations in flight have finished the dataset (and so
+/// its key source and DEK), every open file's reader (its file key and cipher contexts) and the chunk cache
+/// are dropped and wiped.
 public final class DecryptingFS: @unchecked Sendable {
     /// A node of the tree: directory or file, with its manifest entry.
     struct Node {
@@ -27,8 +33,18 @@ public final class DecryptingFS: @unchecked Sendable {
         var size: UInt64 { entry?.size ?? 0 }
     }
 
-    let dataset: SealedDataset
+    /// The dataset while access lasts (nil once revoked or unmounted). Read only inside the gate.
+    private var datasetHandle: SealedDataset?
+    private let datasetLock = NSLockLike()
+    /// For logs: the dataset id and manifest digest (not secret, kept after revocation).
+    let datasetIDText: String
+    let manifestDigestHex: String
     let cache: ChunkCache
+    /// Every operation passes it; closed by revocation.
+    let gate = AccessGate()
+    /// Open files by identity, so revocation can drop their readers (release removes them).
+    private var openFiles: [ObjectIdentifier: OpenFile] = [:]
+    private let openFilesLock = NSLockLike()
     let logger: Logger
     /// Nodes by absolute path bytes ("/" ‖ manifest path).
     private let nodes: [[UInt8]: Node]
@@ -55,7 +71,9 @@ public final class DecryptingFS: @unchecked Sendable {
     /// A filesystem over `dataset` with a chunk cache bounded by `cacheBytes`; with `allowedUID`, only that uid
     /// (and its group of the same number, as job uids have) is served.
     public init(dataset: SealedDataset, cacheBytes: Int, allowedUID: UInt32? = nil, logger: Logger) {
-        self.dataset = dataset
+        self.datasetHandle = dataset
+        self.datasetIDText = "\(dataset.datasetID)"
+        self.manifestDigestHex = dataset.manifestDigestHex
         self.cache = ChunkCache(capacityBytes: cacheBytes)
         self.logger = logger
         var nodes: [[UInt8]: Node] = [[Self.slash]: Node(entry: nil, index: -1)]
@@ -136,15 +154,53 @@ public final class DecryptingFS: @unchecked Sendable {
         }
     }
 
-    /// Opens a file's sealed object; nil (EIO) if its header does not match the manifest.
+    /// Opens a file's sealed object; nil (EIO) if its header does not match the manifest or access was
+    /// revoked. Call inside the gate.
     func openReader(_ node: Node) -> SealedFileReader? {
-        guard let entry = node.entry else { return nil }
+        guard let entry = node.entry, let dataset = datasetLock.withLock({ datasetHandle }) else { return nil }
         do throws(SealingError) {
             return try dataset.openFile(entry)
         } catch {
             reportOnce(key: entry.path + "#open", error, path: entry.path, chunk: nil)
             return nil
         }
+    }
+
+    /// Keeps `file` until ``forget(_:)`` (release), so revocation can reach its reader.
+    func remember(_ file: OpenFile) {
+        openFilesLock.withLock { openFiles[ObjectIdentifier(file)] = file }
+    }
+
+    func forget(_ file: OpenFile) {
+        openFilesLock.withLock { _ = openFiles.removeValue(forKey: ObjectIdentifier(file)) }
+    }
+
+    /// Ends access: closes the gate (every later operation answers EIO), waits for the operations in flight,
+    /// then drops the dataset and every open file's reader, and wipes the chunk cache, so the DEK and file
+    /// keys are freed (and wiped by `SecretBytes`) unless someone outside holds them. Idempotent. Must not be
+    /// called from a FUSE callback (it would wait for itself).
+    func revokeAccess() {
+        gate.close()
+        let files = openFilesLock.withLock { Array(openFiles.values) }
+        for file in files { file.dropReader() }
+        let dataset = datasetLock.withLock { () -> SealedDataset? in
+            defer { datasetHandle = nil }
+            return datasetHandle
+        }
+        _ = dataset  // released here, outside the lock
+        cache.removeAll()
+    }
+
+    /// Whether any key material is still reachable from the filesystem: the dataset (its key source) or an
+    /// open file's reader.
+    var holdsKeyMaterial: Bool {
+        if datasetLock.withLock({ datasetHandle != nil }) { return true }
+        return openFilesLock.withLock { openFiles.values.contains { $0.hasReader } }
+    }
+
+    /// Every node's absolute path as a NUL-terminated C string (for kernel cache invalidation).
+    var allPaths: [[CChar]] {
+        nodes.keys.map { $0.map { CChar(bitPattern: $0) } + [0] }
     }
 
     /// Logs an integrity failure the first time it is seen for this file and chunk.
@@ -155,6 +211,39 @@ public final class DecryptingFS: @unchecked Sendable {
         if let chunk { metadata["chunk.index"] = "\(chunk)" }
         logger.error("sealed data failed verification; returning EIO", metadata: metadata)
         logger.debug("verification failure detail", metadata: ["error.reason": "\(error.reason)"])
+    }
+}
+
+/// The door every FUSE operation passes: a count of operations inside and a closed flag in one atomic word.
+///
+/// `enter()` is one atomic add on the hot path (no lock). `close()` sets the flag, then waits until no
+/// operation that entered before it is still inside; an operation that enters after sees the flag, leaves at
+/// once and fails. So when `close()` returns, nothing that started before it is still running and nothing
+/// that starts after it gets through.
+final class AccessGate: Sendable {
+    private static let closedBit = 1 << 62
+    private let state = Atomic<Int>(0)
+
+    /// True when the caller may proceed (it must then call `leave()`); false once closed.
+    @inline(__always)
+    func enter() -> Bool {
+        let value = state.wrappingAdd(1, ordering: .acquiring).newValue
+        guard value & Self.closedBit == 0 else {
+            state.wrappingSubtract(1, ordering: .releasing)
+            return false
+        }
+        return true
+    }
+
+    @inline(__always)
+    func leave() { state.wrappingSubtract(1, ordering: .releasing) }
+
+    var isClosed: Bool { state.load(ordering: .acquiring) & Self.closedBit != 0 }
+
+    /// Closes the gate and waits for the operations inside to leave. Idempotent.
+    func close() {
+        state.bitwiseOr(Self.closedBit, ordering: .sequentiallyConsistent)
+        while state.load(ordering: .acquiring) & ~Self.closedBit != 0 { usleep(200) }
     }
 }
 

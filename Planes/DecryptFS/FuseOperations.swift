@@ -4,7 +4,8 @@ import Logging
 import Sealing
 
 /// The libfuse high-level callbacks. Each starts by recovering the `DecryptingFS` from the FUSE context
-/// (`Unmanaged`, as NIO does for thread entry points) and only turns C pointers into Swift values.
+/// (`Unmanaged`, as NIO does for thread entry points) and only turns C pointers into Swift values. Every
+/// callback that serves dataset content passes the filesystem's gate: once access is revoked they answer EIO.
 enum FuseOperations {
     @inline(__always)
     static func filesystem() -> DecryptingFS {
@@ -36,6 +37,8 @@ enum FuseOperations {
         ops.getattr = { path, st, _ in
             let fs = FuseOperations.filesystem()
             guard fs.callerAllowed() else { return -EACCES }
+            guard fs.gate.enter() else { return -EIO }
+            defer { fs.gate.leave() }
             guard let st, let node = fs.node(path) else { return -ENOENT }
             fs.fill(st, node)
             return 0
@@ -43,6 +46,8 @@ enum FuseOperations {
         ops.readdir = { path, buffer, filler, _, _, _ in
             let fs = FuseOperations.filesystem()
             guard fs.callerAllowed() else { return -EACCES }
+            guard fs.gate.enter() else { return -EIO }
+            defer { fs.gate.leave() }
             guard let filler, let entries = fs.children(of: path) else { return -ENOENT }
             var st = stat()
             st.st_mode = S_IFDIR
@@ -57,18 +62,23 @@ enum FuseOperations {
         ops.opendir = { path, _ in
             let fs = FuseOperations.filesystem()
             guard fs.callerAllowed() else { return -EACCES }
+            guard fs.gate.enter() else { return -EIO }
+            defer { fs.gate.leave() }
             guard let node = fs.node(path) else { return -ENOENT }
             return node.isDirectory ? 0 : -ENOTDIR
         }
         ops.open = { path, fi in
             let fs = FuseOperations.filesystem()
             guard fs.callerAllowed() else { return -EACCES }
+            guard fs.gate.enter() else { return -EIO }
+            defer { fs.gate.leave() }
             guard let fi else { return -EINVAL }
             guard fi.pointee.flags & O_ACCMODE == O_RDONLY else { return -EROFS }
             guard let node = fs.node(path) else { return -ENOENT }
             guard !node.isDirectory else { return -EISDIR }
             guard let reader = fs.openReader(node) else { return -EIO }
             let handle = OpenFile(reader: reader, cacheKey: UInt64(node.index), path: node.entry?.path ?? "")
+            fs.remember(handle)
             fi.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(handle).toOpaque()))
             fi.pointee.keep_cache = 1
             return 0
@@ -77,10 +87,13 @@ enum FuseOperations {
             guard let fi, let buffer, offset >= 0 else { return -EINVAL }
             let fs = FuseOperations.filesystem()
             guard fs.callerAllowed() else { return -EACCES }
+            guard fs.gate.enter() else { return -EIO }
+            defer { fs.gate.leave() }
             let handle = Unmanaged<OpenFile>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(fi.pointee.fh))!)
                 .takeUnretainedValue()
+            guard let reader = handle.reader else { return -EIO }
             do throws(SealingError) {
-                let n = try handle.reader.read(
+                let n = try reader.read(
                     at: UInt64(offset),
                     into: UnsafeMutableRawBufferPointer(start: buffer, count: size),
                     cache: fs.cache,
@@ -99,12 +112,16 @@ enum FuseOperations {
         }
         ops.release = { _, fi in
             guard let fi, let pointer = UnsafeRawPointer(bitPattern: UInt(fi.pointee.fh)) else { return 0 }
+            FuseOperations.filesystem().forget(Unmanaged<OpenFile>.fromOpaque(pointer).takeUnretainedValue())
             Unmanaged<OpenFile>.fromOpaque(pointer).release()
             fi.pointee.fh = 0
             return 0
         }
         ops.statfs = { _, st in
-            guard FuseOperations.filesystem().callerAllowed() else { return -EACCES }
+            let fs = FuseOperations.filesystem()
+            guard fs.callerAllowed() else { return -EACCES }
+            guard fs.gate.enter() else { return -EIO }
+            defer { fs.gate.leave() }
             guard let st else { return -EINVAL }
             memset(st, 0, MemoryLayout<statvfs>.size)
             st.pointee.f_bsize = 4096
@@ -116,6 +133,8 @@ enum FuseOperations {
         ops.access = { path, mask in
             let fs = FuseOperations.filesystem()
             guard fs.callerAllowed() else { return -EACCES }
+            guard fs.gate.enter() else { return -EIO }
+            defer { fs.gate.leave() }
             guard fs.node(path) != nil else { return -ENOENT }
             return mask & W_OK != 0 ? -EROFS : 0
         }
@@ -124,8 +143,11 @@ enum FuseOperations {
 }
 
 /// One open file: its authenticated reader, kept alive by `fi->fh` until `release`.
+///
+/// The reader (which holds the file key) is read only inside the filesystem's gate and dropped only by
+/// revocation after the gate has closed and drained, so the two never overlap.
 final class OpenFile {
-    let reader: SealedFileReader
+    private(set) var reader: SealedFileReader?
     let cacheKey: UInt64
     let path: String
     init(reader: SealedFileReader, cacheKey: UInt64, path: String) {
@@ -133,4 +155,7 @@ final class OpenFile {
         self.cacheKey = cacheKey
         self.path = path
     }
+
+    var hasReader: Bool { reader != nil }
+    func dropReader() { reader = nil }
 }

@@ -61,6 +61,22 @@ enum MountHarness {
         logs: LogCapture? = nil,
         _ body: (URL) throws -> R
     ) throws -> R {
+        try withMountHandle(dir, key: key, cacheBytes: cacheBytes, jobUID: jobUID, logs: logs) { mnt, _ in
+            try body(mnt)
+        }
+    }
+
+    /// As `withMount`, handing the body the mount too. With `keySource`, the dataset's key source is made by it
+    /// and only the mount holds the dataset (so a test can watch the key be released).
+    static func withMountHandle<R>(
+        _ dir: URL,
+        key: SecretBytes = key(),
+        keySource: (() -> any DatasetKeySource)? = nil,
+        cacheBytes: Int = 1 << 20,
+        jobUID: UInt32? = nil,
+        logs: LogCapture? = nil,
+        _ body: (URL, DecryptFSMount) throws -> R
+    ) throws -> R {
         disableCoreDumps()
         let mnt = dir.appendingPathComponent("mnt")
         if let jobUID {
@@ -68,18 +84,18 @@ enum MountHarness {
         } else {
             try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
         }
-        let dataset = try SealedDataset(
-            root: dir.appendingPathComponent("sealed").path,
-            keySource: InMemoryKeySource(key: key)
-        )
         var logger = Logger(label: "delong.fs.test")
         logger.logLevel = .critical
         if let logs {
             logger = Logger(label: "delong.fs.test") { _ in CapturingLogHandler(capture: logs) }
             logger.logLevel = .debug
         }
+        // No local holds the dataset: the mount is its only owner.
         let mount = DecryptFSMount(
-            dataset: dataset,
+            dataset: try SealedDataset(
+                root: dir.appendingPathComponent("sealed").path,
+                keySource: keySource?() ?? InMemoryKeySource(key: key)
+            ),
             mountpoint: mnt.path,
             options: .init(cacheBytes: cacheBytes, allowedUID: jobUID),
             logger: logger
@@ -98,7 +114,7 @@ enum MountHarness {
             }
         }
         try waitUntilMounted(mnt, parent: dir)
-        return try body(mnt)
+        return try body(mnt, mount)
     }
 
     /// A process that crashes while serving its own FUSE mount cannot finish writing a core dump: the dumping
