@@ -99,8 +99,22 @@ let package = Package(
         // MARK: Planes
         .target(
             name: "ComputingPlane",
-            dependencies: ["CLinux", "CSeccomp", "PlaneCrypto", "PlaneProtocol"],
+            dependencies: [
+                "Attestation", "ChainCore", "ChainRecords", "CLinux", "CSeccomp", "DecryptFS", "PlaneCrypto",
+                "PlaneProtocol", "Sealing", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Planes/ComputingPlane",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ComputingPlaneHTTP",
+            dependencies: [
+                "ChainCore", "ComputingPlane", "PlaneProtocol", "PrivacyPlaneHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Planes/ComputingPlaneHTTP",
             swiftSettings: strictSettings
         ),
         .target(
@@ -176,7 +190,7 @@ let package = Package(
             dependencies: [
                 "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PrivacyPlaneHTTP",
                 "PlaneCrypto", "PlaneProtocol",
-                "ComputingPlane", "Sealing", "Sampling", "DecryptFS", "Attestation",
+                "ComputingPlane", "ComputingPlaneHTTP", "Sealing", "Sampling", "DecryptFS", "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

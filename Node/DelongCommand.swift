@@ -14,7 +14,8 @@ struct DelongCommand: AsyncParsableCommand {
         subcommands: [
             NodeCommand.self, IndexCommand.self, ChainCommand.self, AuthCommand.self, DatasetCommand.self,
             FSCommand.self, AttestCommand.self, PrivacyCommand.self, BundleCommand.self,
-            SandboxCommand.self, SandboxExecCommand.self, RuntimeCommand.self, KeyCommand.self,
+            SandboxCommand.self, SandboxExecCommand.self, RuntimeCommand.self, KeyCommand.self, ComputeCommand.self,
+            JobCommand.self, ReviewCommand.self,
         ]
     )
 }

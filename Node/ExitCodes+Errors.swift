@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attestation
 import ChainCore
+import ComputingPlane
 import Foundation
 import LightClient
 import PlaneCrypto
@@ -42,6 +43,13 @@ extension ExitCodes {
             case .unreachable, .io: return ioError
             case .notCanonical, .untrusted: return verificationFailed
             case .malformed, .tooLarge, .unsupportedEntry, .insecureTransport: return malformedInput
+            }
+        case let error as ComputingPlaneError:
+            switch error.code {
+            case .verification: return verificationFailed
+            case .badInput: return malformedInput
+            case .io: return ioError
+            case .systemUnsupported, .sandboxFailure: return systemError
             }
         case let error as PrivacyPlaneError:
             switch error.code {

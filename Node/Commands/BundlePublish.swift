@@ -47,7 +47,7 @@ struct BundlePublishCommand: AsyncParsableCommand {
     }
 
     private func publish() async throws {
-        let algorithm = try readBundle()
+        let algorithm = try BundleInput.read(bundle)
         let runtimeDigest = try chooseRuntime(named: algorithm.manifest.runtime)
         let locator = DALocator(bundle: algorithm.digest, runtime: runtimeDigest)
         let (registry, deploymentChainID) = try readDeployment()
@@ -87,16 +87,6 @@ struct BundlePublishCommand: AsyncParsableCommand {
         }
     }
 
-    private func readBundle() throws -> AlgorithmBundle {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: bundle, isDirectory: &isDirectory) else {
-            throw PlaneProtocolError(.io, "bundle \(bundle): no such file or directory")
-        }
-        return isDirectory.boolValue
-            ? try AlgorithmBundle.packed(entries: try BundleTree.entries(under: bundle))
-            : try AlgorithmBundle.verified(archive: try BundleCommand.readArchive(bundle))
-    }
-
     /// delong.json's runtime, else --runtime, else the one built here; two that disagree are refused.
     private func chooseRuntime(named manifest: Hash32?) throws -> Hash32 {
         let option = try runtime.map { text throws -> Hash32 in
@@ -131,5 +121,18 @@ struct BundlePublishCommand: AsyncParsableCommand {
         let registry = try DeLongContracts(deploymentJSON: object).algorithmRegistry
         let chainID = (object["chainId"] as? NSNumber).map { U256($0.uint64Value) }
         return (registry, chainID)
+    }
+}
+
+/// A bundle given on the command line: a folder (packed canonically) or a canonical bundle file.
+enum BundleInput {
+    static func read(_ path: String) throws -> AlgorithmBundle {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw PlaneProtocolError(.io, "bundle \(path): no such file or directory")
+        }
+        return isDirectory.boolValue
+            ? try AlgorithmBundle.packed(entries: try BundleTree.entries(under: path))
+            : try AlgorithmBundle.verified(archive: try BundleCommand.readArchive(path))
     }
 }

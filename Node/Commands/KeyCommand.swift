@@ -76,10 +76,20 @@ struct KeyRecipientCommand: ParsableCommand {
     @Flag(help: "Print {recipients: [...]} as JSON.") var json = false
 
     func run() throws {
-        let identities: [AgeIdentity]
+        let identities = try Self.identities(in: file)
+        let recipients = identities.map(\.recipient.description)
+        if json {
+            print(JSONOutput.object([("recipients", .array(recipients.map { .string($0) }))]).rendered())
+        } else {
+            for recipient in recipients { print(recipient) }
+        }
+    }
+
+    /// The identities of an age identity file (mode 0600 or stricter); failures exit as the help says.
+    static func identities(in file: String) throws -> [AgeIdentity] {
         do throws(PlaneCryptoError) {
             let contents = try SecretFile.read(file, maxBytes: 64 << 10)
-            identities = try AgeIdentity.parseFile(contents)
+            return try AgeIdentity.parseFile(contents)
         } catch {
             switch error.code {
             case .secretFile:
@@ -87,18 +97,12 @@ struct KeyRecipientCommand: ParsableCommand {
                 throw ExitCodes.report(
                     CLIFailure(
                         exitCode: exists ? ExitCodes.keyRefused : ExitCodes.ioError,
-                        message: "key recipient: \(error.reason)"
+                        message: "age identity: \(error.reason)"
                     )
                 )
             default:
-                throw ExitCodes.report(CLIFailure.malformed("key recipient: \(file): \(error.reason)"))
+                throw ExitCodes.report(CLIFailure.malformed("age identity: \(file): \(error.reason)"))
             }
-        }
-        let recipients = identities.map(\.recipient.description)
-        if json {
-            print(JSONOutput.object([("recipients", .array(recipients.map { .string($0) }))]).rendered())
-        } else {
-            for recipient in recipients { print(recipient) }
         }
     }
 }

@@ -14,6 +14,14 @@ enum PlaneClientSupport {
         }
     }
 
+    /// Runs a serve command's set-up: key, configuration and plane failures become a message and their exit
+    /// code.
+    static func configuring<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as ExitCode { throw error } catch {
+            throw ExitCodes.report(error)
+        }
+    }
+
     /// Unwraps the DEK in `response` for `recipient` and writes it as a key file (32 raw bytes, 0600).
     /// The wrap binds `chainID` (the chain the caller expects the key for): a key wrapped for another chain
     /// does not authenticate.

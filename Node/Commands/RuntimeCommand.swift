@@ -15,11 +15,7 @@ struct RuntimeCommand: ParsableCommand {
     /// Maps a ComputingPlane error to its exit code after printing it.
     static func fail(_ error: ComputingPlaneError) -> ExitCode {
         FileHandle.standardError.write(Data("delong: \(error.reason)\n".utf8))
-        switch error.code {
-        case .badInput: return ExitCode(ExitCodes.malformedInput)
-        case .io: return ExitCode(ExitCodes.ioError)
-        case .systemUnsupported, .sandboxFailure: return ExitCode(ExitCodes.systemError)
-        }
+        return ExitCode(ExitCodes.code(for: error))
     }
 }
 

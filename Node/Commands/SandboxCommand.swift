@@ -51,11 +51,7 @@ struct SandboxRunCommand: ParsableCommand {
         } catch let error as PlaneProtocolError {
             try refuse(error.reason, code: error.code == .io ? ExitCodes.ioError : ExitCodes.malformedInput)
         } catch let error as ComputingPlaneError {
-            switch error.code {
-            case .badInput: try refuse(error.reason, code: ExitCodes.malformedInput)
-            case .io: try refuse(error.reason, code: ExitCodes.ioError)
-            case .systemUnsupported, .sandboxFailure: try refuse(error.reason, code: ExitCodes.systemError)
-            }
+            try refuse(error.reason, code: ExitCodes.code(for: error))
         }
         if json {
             print(Self.json(result))

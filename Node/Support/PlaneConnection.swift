@@ -37,25 +37,32 @@ struct PlaneOptions: ParsableArguments {
 
     /// A client of the plane, its identity verified as the options say.
     func privacyClient() async throws -> PrivacyPlaneClient {
-        let url = try PlaneURL(plane)
-        if plainHttp { return PrivacyPlaneClient(url: url, trust: .plainLoopback) }
-        if let planeCert {
+        let (url, trust) = try await connection()
+        return PrivacyPlaneClient(url: url, trust: trust)
+    }
+
+    /// The plane's URL and how later requests trust it: the pinned or CA-checked certificate, or the TLS key
+    /// its attestation bound (checked now, before anything else is sent).
+    func connection() async throws -> (url: PlaneURL, trust: PlaneTrust) {
+        try await Self.connection(to: try PlaneURL(plane), options: self)
+    }
+
+    /// `url` trusted as `options` say (the same trust flags for another plane the first one names).
+    static func connection(to url: PlaneURL, options: PlaneOptions) async throws -> (url: PlaneURL, trust: PlaneTrust) {
+        if options.plainHttp { return (url, .plainLoopback) }
+        if let planeCert = options.planeCert {
             let pem = [UInt8](try InputFile.read(planeCert, what: "plane certificate"))
             let key = try TLSKeyIdentity.sha256(of: try TLSKeyIdentity.certificate(pem: pem, what: planeCert))
-            return PrivacyPlaneClient(url: url, trust: .publicKey(sha256: key))
+            return (url, .publicKey(sha256: key))
         }
-        if let planeCa {
+        if let planeCa = options.planeCa {
             let pem = [UInt8](try InputFile.read(planeCa, what: "plane CA"))
-            do {
-                return PrivacyPlaneClient(
-                    url: url,
-                    trust: .certificateAuthorities(try NIOSSLCertificate.fromPEMBytes(pem))
-                )
-            } catch {
+            do { return (url, .certificateAuthorities(try NIOSSLCertificate.fromPEMBytes(pem))) } catch {
                 throw CLIFailure.malformed("--plane-ca \(planeCa): expected PEM certificates: \(error)")
             }
         }
-        return PrivacyPlaneClient(try await AttestedPlane.establish(url, appraiser: try appraiser()))
+        let attested = try await AttestedPlane.establish(url, appraiser: try options.appraiser())
+        return (attested.url, attested.trust)
     }
 
     func appraiser() throws -> PlaneEvidencePolicy {

@@ -16,6 +16,8 @@ public struct ComputingPlaneError: Error, Hashable, CustomStringConvertible, Sen
         case io
         /// Setting up or tearing down the sandbox failed part way (a mount, a cgroup, a process).
         case sandboxFailure
+        /// A released output, its record or its evidence does not check out.
+        case verification
     }
 
     /// What kind of failure this is.

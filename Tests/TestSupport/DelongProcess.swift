@@ -32,15 +32,23 @@ public enum DelongProcess {
     }
 
     /// Runs `delong` with `arguments` and waits for it.
-    public static func run(_ arguments: [String]) throws -> Result {
-        try run(executable: try executable.path, arguments)
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        try run(executable: try executable.path, arguments, environment: environment)
     }
 
-    /// Runs the program at `path` with `arguments` (stdin empty) and waits for it.
-    public static func run(executable path: String, _ arguments: [String]) throws -> Result {
+    /// Runs the program at `path` with `arguments` (stdin empty, `environment` added to this process's) and
+    /// waits for it.
+    public static func run(
+        executable path: String,
+        _ arguments: [String],
+        environment: [String: String] = [:]
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = FileHandle.nullDevice
         let out = Pipe()
         let err = Pipe()

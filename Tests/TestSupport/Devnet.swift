@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import Foundation
+public import Foundation
 import LightClient
 import Logging
 import NIOCore
@@ -14,8 +14,9 @@ public final class ReadyService: @unchecked Sendable {
     public let tlsKey: String?
     private let process: Process
 
-    /// Starts `executable` (relative to the package root) and waits up to 60 s for its READY line.
-    public init(_ executable: String, _ arguments: [String]) throws {
+    /// Starts `executable` (relative to the package root) and waits up to 60 s for its READY line; its stderr
+    /// goes to `errorLog` when given.
+    public init(_ executable: String, _ arguments: [String], errorLog: URL? = nil) throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent(
             "delong-service-\(UUID().uuidString).out"
         )
@@ -28,7 +29,12 @@ public final class ReadyService: @unchecked Sendable {
         process.currentDirectoryURL = TestData.packageRoot
         // A file, not a pipe: nobody has to keep draining it for the service to make progress.
         process.standardOutput = try FileHandle(forWritingTo: log)
-        process.standardError = FileHandle.nullDevice
+        if let errorLog {
+            _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: errorLog)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         self.process = process
         let deadline = Date().addingTimeInterval(60)
@@ -60,6 +66,9 @@ public final class ReadyService: @unchecked Sendable {
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         return process.isRunning ? nil : process.terminationStatus
     }
+
+    /// Whether the process still runs.
+    public var isRunning: Bool { process.isRunning }
 
     /// Sends `signal` to the service (SIGHUP reloads a serve command's TLS pair and evidence).
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }

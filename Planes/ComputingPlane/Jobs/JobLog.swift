@@ -125,6 +125,21 @@ public final class JobLog: Sendable {
 
     // MARK: Encoding
 
+    /// The event for people: "advanced to fetching", "exited 0", "killed: revoked", "refused (rental): …".
+    public static func describe(_ event: JobEvent) -> String {
+        switch event {
+        case .submitted: "submitted"
+        case .advanced(let phase): phase.rawValue
+        case .refused(let reason, let detail): "refused (\(reason.rawValue)): \(detail)"
+        case .exited(let code): "exited \(code)"
+        case .killed(let reason): "killed: \(reason.rawValue)"
+        case .gated(let verdict): "gate verdict: \(verdict.rawValue)"
+        case .reviewed(let approved): approved ? "review: approved" : "review: rejected"
+        case .published: "published: released"
+        case .failed(let detail): "failed: \(detail)"
+        }
+    }
+
     static func encode(_ entry: Entry) -> String {
         var fields = ["\"job\":\(OrderedJSON.quote(entry.job))", "\"at\":\(entry.at)"]
         func add(_ name: String, _ value: String) { fields.append("\"\(name)\":\(value)") }

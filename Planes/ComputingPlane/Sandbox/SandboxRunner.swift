@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import PlaneCrypto
 public import PlaneProtocol
+import Synchronization
 
 /// One job for the sandbox: a verified bundle, the data it may read, and its limits.
 public struct SandboxJob: Sendable {
@@ -22,6 +23,14 @@ public struct SandboxJob: Sendable {
     public var tmpBytes: UInt64 = 256 << 20
     /// The most the runner keeps of each of the job's stdout and stderr.
     public var logBytes: Int = 8 << 20
+    /// Walk `data` first to refuse files the job uid could not read (a plain directory). Off for a Decrypt
+    /// FUSE mounted for the job's uid alone, which refuses every other caller, the runner included.
+    public var checkDataReadable = true
+    /// Lets another thread kill the job (a cancel, a revoked key lease) while it runs.
+    public var control: SandboxControl?
+    /// Called with the job's host uid once it is leased, before the job starts: where a caller mounts the
+    /// job's data for that uid alone (the Decrypt FUSE's uid gate). A throw ends the run before it starts.
+    public var beforeLaunch: (@Sendable (UInt32) throws(ComputingPlaneError) -> Void)?
 
     public init(bundle: AlgorithmBundle, data: String?, runtime: String?, limits: CgroupLimits, timeout: Duration) {
         self.bundle = bundle
@@ -112,7 +121,8 @@ public struct SandboxRunner: Sendable {
         let lease = try uids.lease()
         defer { lease.release() }
         let uid = lease.uid
-        if let data = job.data { try Self.checkReadable(data, by: uid) }
+        try job.beforeLaunch?(uid)
+        if let data = job.data, job.checkDataReadable { try Self.checkReadable(data, by: uid) }
 
         let name = "job-\(uid)-\(UUID().uuidString.prefix(8).lowercased())"
         let stage = stateDirectory + "/" + name
@@ -173,6 +183,7 @@ public struct SandboxRunner: Sendable {
             timeout: job.timeout,
             logBytes: job.logBytes,
             log: log,
+            control: job.control,
             afterExit: { cgroup!.killAll() }
         )
         result.uid = uid
@@ -184,7 +195,10 @@ public struct SandboxRunner: Sendable {
         let stats = cgroup!.stats()
         result.cpuSeconds = stats.cpuSeconds
         result.peakMemoryBytes = stats.peakMemoryBytes
-        if stats.oomKills > 0 {
+        if let killed = job.control?.killReason {
+            result.outcome = .killed
+            result.reason = killed
+        } else if stats.oomKills > 0 {
             result.outcome = .killed
             result.reason = "memory"
         } else if result.reason == nil, stats.pidsLimitHits > 0 {
@@ -234,4 +248,20 @@ public struct SandboxRunner: Sendable {
         }
         chmod(path, mode)
     }
+}
+
+/// A handle on a running sandbox: `kill(reason:)` SIGKILLs the job from any thread (within the runner's
+/// 10 ms poll) and the result names the reason. Killing before the launch kills the job as it starts.
+public final class SandboxControl: Sendable {
+    private let reason = Mutex<String?>(nil)
+
+    public init() {}
+
+    /// Kills the job; the first reason given is the one the result carries.
+    public func kill(reason text: String) {
+        reason.withLock { if $0 == nil { $0 = text } }
+    }
+
+    /// Why the job was killed, nil while nobody asked.
+    public var killReason: String? { reason.withLock { $0 } }
 }

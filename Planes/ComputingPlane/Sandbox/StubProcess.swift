@@ -11,6 +11,7 @@ enum StubProcess {
         timeout: Duration,
         logBytes: Int,
         log: @escaping @Sendable ([UInt8]) -> Void,
+        control: SandboxControl? = nil,
         afterExit: () -> Void
     ) throws(ComputingPlaneError) -> SandboxResult {
         var stdoutPipe: [Int32] = [-1, -1]
@@ -91,6 +92,7 @@ enum StubProcess {
         let stubError = readAll(errorPipe[0], limit: 4096)
         var status: Int32 = 0
         var killedForTime = false
+        var killedByControl = false
         let deadline = start + timeout
         var pause: UInt32 = 500
         while true {
@@ -100,6 +102,10 @@ enum StubProcess {
             if clock.now >= deadline && !killedForTime {
                 killedForTime = true
                 kill(pid, SIGKILL)  // bwrap dies; --die-with-parent takes the job; the runner empties the cgroup
+            }
+            if !killedByControl, control?.killReason != nil {
+                killedByControl = true
+                kill(pid, SIGKILL)
             }
             usleep(pause)
             pause = min(pause * 2, 10_000)
@@ -116,7 +122,7 @@ enum StubProcess {
                 "the sandbox could not start: \(String(decoding: stubError, as: UTF8.self))"
             )
         }
-        guard killedForTime || bwrapStatus.contains("\"child-pid\"") else {
+        guard killedForTime || killedByControl || bwrapStatus.contains("\"child-pid\"") else {
             throw ComputingPlaneError(
                 .systemUnsupported,
                 "bubblewrap could not start the job (exit \(exitCode(status))); see its message above"

@@ -125,14 +125,6 @@ public struct EscapeSuite: Sendable {
     }
 }
 
-/// The job's log, collected from the runner's thread.
-private final class LogBuffer: @unchecked Sendable {
-    private let lock = NSLock()
-    private var bytes: [UInt8] = []
-    func append(_ chunk: [UInt8]) { lock.withLock { bytes += chunk } }
-    var text: String { lock.withLock { String(decoding: bytes, as: UTF8.self) } }
-}
-
 /// Watches the host's /proc while a probe runs, for the job's main.py process and its host uids. A thread of
 /// its own: the runner blocks the caller's.
 private final class HostWatcher: @unchecked Sendable {

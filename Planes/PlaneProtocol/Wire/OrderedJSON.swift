@@ -1,3 +1,5 @@
+import Foundation
+
 /// A JSON value whose object keys keep their order, so command output and the plane's answers read in a stable,
 /// meaningful order; rendered with two-space indentation. One renderer for the CLI and the HTTP routes.
 public indirect enum OrderedJSON: Sendable {
@@ -9,6 +11,20 @@ public indirect enum OrderedJSON: Sendable {
     case object([(String, OrderedJSON)])
 
     public static func int(_ v: some BinaryInteger) -> OrderedJSON { .number("\(v)") }
+
+    /// A JSONSerialization value (objects get their keys sorted); anything else becomes its description.
+    public init(any value: Any) {
+        switch value {
+        case let s as String: self = .string(s)
+        case let n as NSNumber:
+            // JSONSerialization gives booleans as NSNumbers of ObjC type "c" (char).
+            self = String(cString: n.objCType) == "c" ? .bool(n.boolValue) : .number(n.stringValue)
+        case let a as [Any]: self = .array(a.map(OrderedJSON.init(any:)))
+        case let o as [String: Any]: self = .object(o.keys.sorted().map { ($0, OrderedJSON(any: o[$0]!)) })
+        case is NSNull: self = .null
+        default: self = .string("\(value)")
+        }
+    }
     public static func optional(_ v: Bool?) -> OrderedJSON { v.map(OrderedJSON.bool) ?? .null }
     public static func optional(_ v: String?) -> OrderedJSON { v.map(OrderedJSON.string) ?? .null }
 

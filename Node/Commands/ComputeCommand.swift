@@ -1,0 +1,257 @@
+import ArgumentParser
+import ChainCore
+import ChainIndex
+import ChainRecords
+import ComputingPlane
+import ComputingPlaneHTTP
+import Foundation
+import Hummingbird
+import LightClient
+import Logging
+import PlaneCrypto
+import PlaneProtocol
+import PrivacyPlaneHTTP
+
+/// `delong compute …`: the Computing Plane.
+struct ComputeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compute",
+        abstract: "The Computing Plane: Secure jobs in a sandbox, gated, sealed to the consumer, recorded on chain.",
+        subcommands: [ComputeServeCommand.self]
+    )
+}
+
+/// `delong compute serve`: the node's verified sync plus the Computing Plane's HTTP API, in one process.
+struct ComputeServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Sync the chain and run Secure jobs behind the Computing Plane's HTTP API under /v1.",
+        discussion: """
+            Verifies and follows the chain exactly as `node run` does, and serves the job API of docs/jobs.md: \
+            POST /v1/jobs, GET /v1/jobs[?consumer=0x…], GET /v1/jobs/ID, GET /v1/jobs/ID/events, POST \
+            /v1/jobs/ID/cancel, GET /v1/jobs/ID/review, POST /v1/jobs/ID/review/output, POST \
+            /v1/jobs/ID/review, GET /v1/jobs/ID/output, GET /v1/jobs/ID/result, GET /v1/attestation, /metrics. \
+            Each job's token must name this plane's operator (--operator-key) as its audience; its bundle comes \
+            from the DA store (--da) as AlgorithmPublished names it, its sealed dataset from --datasets \
+            DIR/<dataset id hex>/. The dataset key is leased from the Privacy Plane (--privacy-plane; its \
+            attestation binding is verified before anything is sent) and renewed while the job runs; a refused \
+            renewal kills the job. Every output waits for the dataset provider's review; released outputs are \
+            sealed to the consumer's age recipient and recorded with AlgorithmRegistry.recordJob from the \
+            operator key. The job log (STATE/jobs.log) survives restarts: jobs a killed runner left are marked \
+            killed(runnerLost) and their mounts, sandboxes and cgroups swept. This local backend has no TEE: \
+            its agents present INSECURE development evidence claiming --insecure-dev-measurements. Prints \
+            `READY https://HOST:PORT operator 0x… tls-key sha256:…` once listening. Exit codes: 0 stopped, 2 \
+            malformed options, 3 unreadable file or unreachable endpoint, 4 key refused, 5 the sandbox cannot \
+            run here.
+            """
+    )
+
+    @OptionGroup var sync: SyncOptions
+    @Option(help: "Address to serve HTTPS on, HOST:PORT.") var listen: String = "127.0.0.1:8548"
+    @OptionGroup var tls: TLSOptions
+    @Option(help: "Seconds between fresh quotes of the plane's own attestation (also made on SIGHUP).")
+    var evidenceRefresh: Double = 600
+    @Option(help: "Seconds between polls of the chain head.") var poll: Double = 2
+    @Option(help: "The operator's secp256k1 key file (0600): the tokens' audience; sends recordJob.")
+    var operatorKey: String
+    @Option(help: "The Privacy Plane's base URL, https://HOST:PORT.") var privacyPlane: String
+    @Option(
+        help: "Trust only the Privacy Plane whose certificate (PEM) has this file's key, instead of its attestation."
+    )
+    var privacyPlaneCert: String?
+    @Flag(help: "Accept the Privacy Plane's INSECURE development evidence, on the devnet only.")
+    var allowInsecurePlaneEvidence = false
+    @Option(help: "The content-addressed DA store (bundles in, evidence bundles out).") var da: String
+    @Option(help: "Where the sealed datasets are: DIR/<dataset id, 64 hex>/.") var datasets: String
+    @Option(
+        help:
+            "INSECURE development evidence: the 192 bytes (hex) of MRTD and RTMR0-2 the agents claim; governance must trust their development digest."
+    )
+    var insecureDevMeasurements: String
+    @Option(help: "Job log, results and work files (default: DATA_DIR/compute).") var stateDir: String?
+    @Option(help: "Jobs run at once; the rest wait in the queue.") var maxConcurrent: Int = 1
+    @Option(help: "Seconds a job may wait in the queue before it is killed(timeout).") var queueWait: Int64 = 600
+    @Option(help: "Seconds an output may wait for review before it is rejected.") var reviewTimeout: Int64 = 86400
+    @Option(help: "Seconds each preparation and finishing phase may take.") var phaseTimeout: Int64 = 120
+    @Option(help: "The most a job may write to /out (bytes, or with KiB/MiB/GiB); more is killed(outputLimit).")
+    var maxOutput: String = "256MiB"
+
+    func validate() throws {
+        guard let listenAddress else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
+        try tls.validate(listenHost: listenAddress.host)
+        guard poll > 0 && poll <= 3600 else { throw ValidationError("--poll: expected 0 < seconds ≤ 3600") }
+        guard (1...64).contains(maxConcurrent) else { throw ValidationError("--max-concurrent: expected 1…64") }
+        for (name, value) in [
+            ("--queue-wait", queueWait), ("--review-timeout", reviewTimeout), ("--phase-timeout", phaseTimeout),
+        ]
+        where value < 1 {
+            throw ValidationError("\(name): expected a positive number of seconds, found \(value)")
+        }
+        guard let bytes = try? ByteSize.parse(maxOutput), bytes >= 4096, bytes <= 256 << 20 else {
+            throw ValidationError("--max-output: expected 4KiB…256MiB, found \"\(maxOutput)\"")
+        }
+        guard let m = try? Hex.decode(insecureDevMeasurements), m.count == 192 else {
+            throw ValidationError("--insecure-dev-measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
+        }
+        do { _ = try PlaneURL(privacyPlane) } catch { throw ValidationError("--privacy-plane: \(error.reason)") }
+    }
+
+    var listenAddress: (host: String, port: Int)? { NodeRunCommand.parseListen(listen) }
+
+    func run() async throws {
+        let logger = ServerAssembly.logger(label: "delong.compute")
+        let hangups = await ServerAssembly.trapHangups()
+        let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
+        let index = syncer.index
+        let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("compute")
+        let state = NodeState()
+        let setup = try await PlaneClientSupport.configuring {
+            () async throws -> (ComputeRoutes, TLSIdentity?, OwnEvidence, Address) in
+            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+            let identity = try tls.identity(
+                stateDir: stateDir,
+                listenHost: listenAddress!.host,
+                chainID: index.config.chainID,
+                logger: logger
+            )
+            let key = try readKeyFile(operatorKey, what: "operator key")
+            let wallet = try WalletSender(endpoint: String(sync.rpc.split(separator: ",")[0]), key: key)
+            let runtime: JobRuntime
+            do { runtime = try JobRuntime.installed() } catch {
+                throw CLIFailure(exitCode: ExitCodes.systemError, message: "the job runtime: \(error)")
+            }
+            _ = try await sync.reportingFailures { try await syncer.sync() }
+            await state.recordGoodPass()
+            if try index.operator(wallet.address)?.authorized != true {
+                logger.warning(
+                    "the operator key is not an authorized Computing Plane operator on chain: tokens naming it are refused and recordJob reverts",
+                    metadata: ["operator": "\(wallet.address.checksummed)"]
+                )
+            }
+            let tokenDomain = TokenDomain(
+                chainID: index.config.chainID,
+                verifyingContract: index.config.contracts.algorithmRegistry
+            )
+            let jobDomain = JobDomain(
+                chainID: index.config.chainID,
+                verifyingContract: index.config.contracts.algorithmRegistry
+            )
+            let privacyURL = try PlaneURL(privacyPlane)
+            let pinned = try privacyPlaneCert.map { path in
+                let pem = [UInt8](try InputFile.read(path, what: "Privacy Plane certificate"))
+                return try TLSKeyIdentity.sha256(of: try TLSKeyIdentity.certificate(pem: pem, what: path))
+            }
+            let appraiser = PlaneEvidencePolicy(
+                allowDevelopment: allowInsecurePlaneEvidence,
+                measurements: [],
+                collateral: nil
+            )
+            var deadlines = PhaseDeadlines()
+            deadlines.queue = .seconds(queueWait)
+            deadlines.review = .seconds(reviewTimeout)
+            deadlines.step = .seconds(phaseTimeout)
+            var env = AgentEnvironment(
+                records: index,
+                tokenDomain: tokenDomain,
+                jobDomain: jobDomain,
+                operatorAddress: wallet.address,
+                da: DAStore(root: da),
+                datasets: datasets,
+                privacyPlane: {
+                    if let pinned { return PrivacyPlaneClient(url: privacyURL, trust: .publicKey(sha256: pinned)) }
+                    return PrivacyPlaneClient(try await AttestedPlane.establish(privacyURL, appraiser: appraiser))
+                },
+                attester: try DevelopmentAttester(measurements: try Hex.decode(insecureDevMeasurements)),
+                recorder: OperatorRecorder(
+                    wallet: wallet,
+                    registry: index.config.contracts.algorithmRegistry,
+                    chainID: U256(index.config.chainID)
+                ),
+                sandbox: SandboxRunner(stubExecutable: try SandboxRunCommand.ownExecutable()),
+                runtime: runtime,
+                work: stateDir + "/work",
+                results: stateDir + "/results",
+                desk: ReviewDesk(domain: jobDomain, logPath: stateDir + "/decisions.log"),
+                deadlines: deadlines,
+                logger: logger
+            )
+            env.outputBytes = try ByteSize.parse(maxOutput)
+            let plane = try ComputePlane(env: env, state: stateDir, maxConcurrent: maxConcurrent)
+            let ownEvidence = OwnEvidence(signer: wallet.address, tls: identity, producer: .development, logger: logger)
+            let routes = ComputeRoutes(
+                plane: plane,
+                ownEvidence: { ownEvidence.document },
+                privacyPlane: privacyPlane,
+                logger: logger
+            )
+            return (routes, identity, ownEvidence, wallet.address)
+        }
+        logger.warning("INSECURE development evidence: this local backend runs outside a TEE")
+        let router = Router(context: PlaneRequestContext.self)
+        let routes = setup.0
+        NodeRoutes(index: index, state: state, freshness: nil, maxRows: 1000, extraMetrics: { routes.metrics() })
+            .addRoutes(to: router) { _, _ in nil }
+        setup.0.addRoutes(to: router)
+        let ownEvidence = setup.2
+        try await ServerAssembly.run(
+            router: router.buildResponder(),
+            address: listenAddress!,
+            tls: setup.1,
+            serverName: "delong-compute",
+            services: [
+                PeriodicRefresh(interval: .milliseconds(Int64(evidenceRefresh * 1000))) { ownEvidence.refresh() },
+                SyncService(
+                    syncer: syncer,
+                    state: state,
+                    interval: .milliseconds(Int64(poll * 1000)),
+                    freshness: nil,
+                    logger: logger
+                ),
+            ],
+            readySuffix: " operator \(setup.3.checksummed)",
+            hangups: hangups,
+            onHangup: [{ ownEvidence.refresh() }],
+            logger: logger
+        )
+    }
+}
+
+/// recordJob from the operator's wallet, one transaction at a time (the nonce is read per send).
+actor OperatorRecorder: JobRecorder {
+    let wallet: WalletSender
+    let registry: Address
+    let chainID: U256
+
+    init(wallet: WalletSender, registry: Address, chainID: U256) {
+        self.wallet = wallet
+        self.registry = registry
+        self.chainID = chainID
+    }
+
+    func recordJob(
+        job: Hash32,
+        dataset: Hash32,
+        consumer: Address,
+        imageDigest: Hash32,
+        outputDigest: Hash32,
+        attestationDigest: Hash32
+    ) async throws -> String {
+        let selector = Keccak256.hash(
+            Array("recordJob(bytes32,bytes32,address,bytes32,bytes32,bytes32)".utf8)
+        ).bytes.prefix(4)
+        let arguments = try ABI.encode(
+            [.fixedBytes(32), .fixedBytes(32), .address, .fixedBytes(32), .fixedBytes(32), .fixedBytes(32)],
+            [
+                .fixedBytes(job.bytes), .fixedBytes(dataset.bytes), .address(consumer), .fixedBytes(imageDigest.bytes),
+                .fixedBytes(outputDigest.bytes), .fixedBytes(attestationDigest.bytes),
+            ]
+        )
+        return try await wallet.send(
+            to: registry,
+            data: selector + arguments,
+            expectedChainID: chainID,
+            wait: .seconds(120)
+        )
+        .hash
+    }
+}

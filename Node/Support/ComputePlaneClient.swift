@@ -1,0 +1,118 @@
+import ChainCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PlaneProtocol
+
+/// A client of a Computing Plane's HTTP API (docs/jobs.md) for the CLI: JSON calls and raw downloads over
+/// TLS to a peer the trust accepts, refusals as `PlaneProtocolError.refused` with the plane's envelope.
+struct ComputePlaneClient: Sendable {
+    let url: PlaneURL
+    let trust: PlaneTrust
+
+    /// What the plane's /v1/attestation says besides the evidence the connection already checked.
+    struct Identity {
+        var operatorAddress: Address
+        var chainID: UInt64
+        var registry: Address
+        var runtimeDigest: Hash32?
+        var privacyPlane: String?
+    }
+
+    func identity() async throws -> Identity {
+        let document = try await json("/v1/attestation")
+        guard let signer = (document["signer"] as? String).flatMap({ try? Address(hex: $0) }),
+            let domain = document["tokenDomain"] as? [String: Any], let chainID = domain["chainId"] as? Int,
+            let registry = (domain["verifyingContract"] as? String).flatMap({ try? Address(hex: $0) })
+        else { throw PlaneProtocolError(.malformed, "the plane's /v1/attestation is not a Computing Plane's") }
+        return Identity(
+            operatorAddress: signer,
+            chainID: UInt64(chainID),
+            registry: registry,
+            runtimeDigest: (document["runtimeDigest"] as? String).flatMap { try? BundleDigest.parse($0) },
+            privacyPlane: document["privacyPlane"] as? String
+        )
+    }
+
+    func json(_ path: String, _ body: [String: Any]? = nil) async throws -> [String: Any] {
+        let response = try await send(path, body)
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any] else {
+            throw PlaneProtocolError(.malformed, "the plane answered \(path) with something other than JSON")
+        }
+        return object
+    }
+
+    /// The raw answer to `path` (GET without a body, POST with one); non-2xx is a refusal.
+    func send(_ path: String, _ body: [String: Any]? = nil, maxBody: Int = 64 << 20) async throws -> [UInt8] {
+        let encoded = try body.map { Array(try JSONSerialization.data(withJSONObject: $0)) }
+        let response = try await PlaneHTTPS.send(
+            body == nil ? .GET : .POST,
+            path,
+            to: url,
+            trust: trust,
+            headers: [("Content-Type", "application/json")],
+            body: encoded,
+            timeout: .seconds(60),
+            maxBody: maxBody
+        )
+        guard (200..<300).contains(response.status) else {
+            let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+            throw PlaneProtocolError(
+                refusedWith: response.status,
+                ErrorEnvelope(json: object) ?? ErrorEnvelope(code: "http_\(response.status)", message: "no message")
+            )
+        }
+        return response.body
+    }
+}
+
+/// The jobs this machine submitted, so `job status|logs|cancel|fetch ID` need no plane URL:
+/// `$DELONG_HOME/jobs/<id>.json` (default ~/.delong), with the plane's URL and the TLS key it presented at
+/// submission (later calls pin it).
+struct LocalJobs {
+    let directory: String
+
+    init() {
+        let home =
+            ProcessInfo.processInfo.environment["DELONG_HOME"]
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".delong")
+        directory = (home as NSString).appendingPathComponent("jobs")
+    }
+
+    struct Entry: Codable {
+        var job: String
+        var plane: String
+        var tlsKey: String?
+        var dataset: String
+        var imageDigest: String
+        var recipient: String
+        var submittedAt: Int64
+    }
+
+    func save(_ entry: Entry) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try DAStore.writeAtomically([UInt8](try encoder.encode(entry)), to: path(entry.job))
+    }
+
+    func entry(_ job: String) throws -> Entry {
+        guard let data = FileManager.default.contents(atPath: path(job)) else {
+            throw CLIFailure.malformed(
+                "job \(job) was not submitted from here (\(directory)); give its plane with --plane"
+            )
+        }
+        return try JSONDecoder().decode(Entry.self, from: data)
+    }
+
+    func all() -> [Entry] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.compactMap { name in
+            FileManager.default.contents(atPath: directory + "/" + name).flatMap {
+                try? JSONDecoder().decode(Entry.self, from: $0)
+            }
+        }.sorted { $0.submittedAt > $1.submittedAt }
+    }
+
+    private func path(_ job: String) -> String { directory + "/" + job.lowercased() + ".json" }
+}

@@ -1,0 +1,84 @@
+import Attestation
+public import ChainCore
+public import PlaneCrypto
+public import PlaneProtocol
+
+/// The job agent's two ephemeral keys, made for one job and wiped with it: an X25519 key the Privacy Plane
+/// wraps the dataset key to, and a secp256k1 key that signs lease renewals and the result record. The
+/// attestation's REPORTDATA binds both with the token and the image digest, so whoever holds them is the
+/// attested agent of this job and no other.
+public final class AgentIdentity: Sendable {
+    public let exchange: X25519PrivateKey
+    private let signing: SecretBytes
+    /// The signing key's address (what REPORTDATA binds and renewals and the result record recover to).
+    public let signer: Address
+
+    public init() throws {
+        exchange = try X25519PrivateKey()
+        var key = [UInt8](repeating: 0, count: 32)
+        repeat {
+            let fresh = try SecretBytes.random(count: 32)
+            key = fresh.withUnsafeBytes { Array($0) }
+        } while (try? Secp256k1.shared.address(privateKey: key)) == nil
+        signing = SecretBytes(copying: key)
+        signer = try Secp256k1.shared.address(privateKey: key)
+        SecretBytes.wipe(&key)
+    }
+
+    /// Runs `body` with the signing key's bytes, wiped afterwards.
+    public func withSigningKey<T>(_ body: ([UInt8]) throws -> T) rethrows -> T {
+        var key = signing.withUnsafeBytes { Array($0) }
+        defer { SecretBytes.wipe(&key) }
+        return try body(key)
+    }
+
+    /// Signs `digest` with the agent's key.
+    public func sign(_ digest: Hash32) throws -> Signature {
+        try withSigningKey { try Secp256k1.shared.sign(digest, privateKey: $0) }
+    }
+
+    /// REPORTDATA for this job: both keys, the token and the image digest.
+    public func reportData(token: VerifiedAccessToken) -> [UInt8] {
+        KeyWrap.reportData(
+            recipientKey: exchange.publicKey,
+            agentSigner: signer,
+            tokenHash: token.signingHash,
+            imageDigest: token.token.imageDigest
+        )
+    }
+}
+
+/// Who vouches for the agent: the hardware (a TDX quote, in the Confidential VM backend) or, on a machine
+/// without a TEE, the INSECURE development evidence that a Privacy Plane accepts only when told to.
+public protocol AgentAttester: Sendable {
+    /// What the evidence is, for the job's events ("INSECURE development evidence", "TDX quote").
+    var kind: String { get }
+    /// Evidence whose REPORTDATA is `reportData` (64 bytes).
+    func evidence(reportData: [UInt8]) throws -> [UInt8]
+}
+
+/// INSECURE development evidence claiming fixed measurements (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2, 192 bytes),
+/// whose development digest governance must trust on chain for a key to be released. Nothing measured them.
+public struct DevelopmentAttester: AgentAttester {
+    public let measurements: [UInt8]
+    public var kind: String { "INSECURE development evidence" }
+
+    public init(measurements: [UInt8]) throws(ComputingPlaneError) {
+        guard measurements.count == 192 else {
+            throw ComputingPlaneError(
+                .badInput,
+                "development measurements: expected 192 bytes (MRTD and RTMR0-2), found \(measurements.count)"
+            )
+        }
+        self.measurements = measurements
+    }
+
+    public func evidence(reportData: [UInt8]) throws -> [UInt8] {
+        let m = measurements
+        return try InsecureDevelopmentEvidence(
+            mrTD: Array(m[0..<48]),
+            rtmr: [Array(m[48..<96]), Array(m[96..<144]), Array(m[144..<192]), [UInt8](repeating: 0, count: 48)],
+            reportData: reportData
+        ).json()
+    }
+}

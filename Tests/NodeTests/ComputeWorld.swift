@@ -1,0 +1,213 @@
+import ChainCore
+import Foundation
+import PlaneCrypto
+import TestSupport
+import Testing
+
+/// What every Secure-job suite starts from: the devnet with the demo deployment, a Privacy Plane with short
+/// key leases, the admissions dataset sealed for real under its provider's key (its manifest digest updated on
+/// chain), the consumer signed in with an age identity, and helpers to publish bundles, start a Computing
+/// Plane and drive jobs through the CLI exactly as the README does.
+struct ComputeWorld {
+    static let operatorKey = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
+    /// The demo runner's development measurements (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2), trusted on chain by the demo.
+    static let measurementsScript =
+        "import hashlib; s=lambda t: hashlib.sha256(t.encode()).digest()[:24]*2; print((s('demo MRTD')+s('demo RTMR0')+s('demo RTMR1')+s('demo RTMR2')).hex())"
+
+    let world: PlaneWorld
+    let privacy: ReadyService
+    let dataset: String
+    let measurements: String
+    var dir: URL { world.dir }
+
+    init(leaseSeconds: Int = 5) throws {
+        world = try PlaneWorld()
+        privacy = try world.startPlane([
+            "--poll", "0.3", "--allow-insecure-development-evidence", "--max-index-age", "3600",
+            "--lease-seconds", "\(leaseSeconds)",
+        ])
+        dataset = try #require((world.demo["datasets"] as? [String: String])?["admissions"])
+        measurements = try ContribTool.python(Self.measurementsScript).trimmingCharacters(in: .whitespacesAndNewlines)
+        for (name, key) in [
+            ("operator.key", Self.operatorKey), ("provider.key", PlaneWorld.providerKey),
+            ("consumer.key", PlaneWorld.consumerKey), ("stranger.key", PlaneWorld.strangerKey),
+        ] {
+            _ = FileManager.default.createFile(
+                atPath: path(name),
+                contents: Data(key.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        }
+        for (who, key) in [("provider", "provider.key"), ("consumer", "consumer.key")] {
+            try run([
+                "privacy", "login", "--plane", privacy.url, "--allow-insecure-plane-evidence", "--wallet-key",
+                path(key), "--domain", PlaneWorld.domain, "--chain-id", "\(world.chainID)", "--out",
+                path("\(who).session"),
+            ])
+        }
+        // The provider seals the dataset under its key and records the sealed manifest's digest on chain.
+        try run([
+            "privacy", "provider-key", "--plane", privacy.url, "--allow-insecure-plane-evidence", "--session",
+            path("provider.session"), "--dataset", dataset, "--out", path("provider.dek"),
+        ])
+        let plain = dir.appendingPathComponent("plain")
+        try FileManager.default.createDirectory(at: plain, withIntermediateDirectories: true)
+        let rows = (1...200).map { "\($0),\(20 + $0 % 60),2024-01-\(String(format: "%02d", 1 + $0 % 28))" }
+        try ("id,age,admitted\n" + rows.joined(separator: "\n") + "\n").write(
+            to: plain.appendingPathComponent("admissions.csv"),
+            atomically: true,
+            encoding: .utf8
+        )
+        let sealed = datasets + "/" + String(dataset.dropFirst(2))
+        try FileManager.default.createDirectory(atPath: datasets, withIntermediateDirectories: true)
+        try run(["dataset", "seal", plain.path, sealed, "--dataset-id", dataset, "--key-file", path("provider.dek")])
+        let manifest = try Data(contentsOf: URL(fileURLWithPath: sealed + "/manifest.dlsealed"))
+        try call(
+            as: "demoProviders:0",
+            "DataMarket",
+            "updateDataset",
+            [dataset, Hex.encode(Digest.sha256([UInt8](manifest))), "1000000000", "s", "m"]
+        )
+        try run(["key", "new", "--out", path("consumer-age.txt")])
+    }
+
+    var datasets: String { path("datasets") }
+    var da: String { path("da") }
+    var home: String { path("home") }
+    /// The mean age of the sealed table, as the test algorithm prints it.
+    var expectedMean: String { String(format: "%.4f", Double((1...200).map { 20 + $0 % 60 }.reduce(0, +)) / 200) }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    var recipient: String {
+        get throws {
+            try run(["key", "recipient", path("consumer-age.txt")]).stdout.trimmingCharacters(
+                in: .whitespacesAndNewlines
+            )
+        }
+    }
+
+    /// Runs `delong` as the consumer's machine does (its job registry under `home`); fails on a non-zero exit
+    /// unless `allowFailure`.
+    @discardableResult
+    func run(_ arguments: [String], allowFailure: Bool = false) throws -> DelongProcess.Result {
+        let result = try DelongProcess.run(arguments, environment: ["DELONG_HOME": home])
+        if !allowFailure {
+            #expect(result.status == 0, "delong \(arguments.prefix(3).joined(separator: " ")): \(result.stderr)")
+        }
+        return result
+    }
+
+    /// One contract call from a devnet role (contrib/contracts/call).
+    @discardableResult
+    func call(as role: String, _ contract: String, _ function: String, _ arguments: [String]) throws -> String {
+        try ContribTool.run(
+            [
+                "contrib/contracts/call", "--rpc", world.devnet.url, "--deployment", world.deploymentPath, "--as", role,
+                contract, function,
+            ] + arguments
+        )
+    }
+
+    /// A bundle folder with `main.py`.
+    func bundle(_ name: String, _ main: String) throws -> String {
+        let folder = dir.appendingPathComponent("bundles/\(name)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try main.write(to: folder.appendingPathComponent("main.py"), atomically: true, encoding: .utf8)
+        return folder.path
+    }
+
+    /// Publishes `bundle` (DA store and chain) and mines two empty blocks so the record is final (the devnet
+    /// mines only on transactions; tokens need a final AlgorithmPublished); returns the image digest.
+    @discardableResult
+    func publish(_ bundle: String, runtime: String? = nil) async throws -> String {
+        let result = try run(
+            [
+                "bundle", "publish", bundle, "--da", da, "--rpc", world.devnet.url, "--contracts", world.deploymentPath,
+                "--wallet-key", path("consumer.key"), "--json",
+            ] + (runtime.map { ["--runtime", $0] } ?? [])
+        )
+        _ = try await world.devnet.call("anvil_mine", params: "[\"0x2\"]")
+        return try #require(result.json?["imageDigest"] as? String, "\(result.stderr)")
+    }
+
+    /// `compute serve` on the devnet; `name` keeps its index and state apart from other planes'.
+    func startCompute(
+        _ name: String = "compute",
+        measurements: String? = nil,
+        _ extra: [String] = []
+    ) throws
+        -> ReadyService
+    {
+        let plane = try ReadyService(
+            DelongProcess.executable.path,
+            [
+                "compute", "serve", "--rpc", world.devnet.url, "--contracts", world.deploymentPath, "--checkpoint",
+                "0:\(world.genesis)", "--data-dir", path("\(name)-index"), "--finality", "1", "--poll", "0.3",
+                "--listen", "127.0.0.1:0", "--operator-key", path("operator.key"), "--privacy-plane", privacy.url,
+                "--allow-insecure-plane-evidence", "--da", da, "--datasets", datasets, "--insecure-dev-measurements",
+                measurements ?? self.measurements, "--state-dir", path("\(name)-state"),
+            ] + extra,
+            errorLog: dir.appendingPathComponent("\(name).err")
+        )
+        trustCertificate(path("\(name)-state/tls/cert.pem"), for: plane.url)
+        return plane
+    }
+
+    /// `job submit` as the consumer; the job id.
+    func submit(to plane: ReadyService, bundle: String, _ extra: [String] = []) throws -> String {
+        let result = try run(
+            [
+                "job", "submit", "--plane", plane.url, "--allow-insecure-plane-evidence", "--session",
+                path("consumer.session"), "--wallet-key", path("consumer.key"), "--dataset", dataset, "--bundle",
+                bundle,
+                "--recipient", try recipient, "--timeout", "60", "--memory", "512MiB",
+            ] + extra
+        )
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `job status --json`.
+    func status(_ job: String) throws -> [String: Any] {
+        try #require(try run(["job", "status", job, "--json"]).json)
+    }
+
+    /// Polls the job until `done` holds (at most `seconds`); the last status.
+    func wait(_ job: String, seconds: Double = 90, until done: ([String: Any]) -> Bool) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            last = try status(job)
+            if done(last) { return last }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        Issue.record("job \(job) did not get there within \(seconds) s: \(last)")
+        return last
+    }
+
+    func waitForPhase(_ job: String, _ phase: String) throws -> [String: Any] {
+        try wait(job) { $0["phase"] as? String == phase || $0["state"] as? String == "finished" }
+    }
+
+    func waitForEnd(_ job: String, seconds: Double = 90) throws -> [String: Any] {
+        try wait(job, seconds: seconds) { $0["state"] as? String == "finished" }
+    }
+
+    /// `review approve|reject` as `key`'s owner (the provider unless told otherwise).
+    @discardableResult
+    func review(
+        _ verdict: String,
+        _ job: String,
+        on plane: ReadyService,
+        key: String = "provider.key",
+        allowFailure: Bool = false
+    ) throws -> DelongProcess.Result {
+        try run(
+            [
+                "review", verdict, job, "--plane", plane.url, "--allow-insecure-plane-evidence", "--wallet-key",
+                path(key), "--reason", "checked by the test",
+            ],
+            allowFailure: allowFailure
+        )
+    }
+}
