@@ -99,7 +99,7 @@ struct LocalJobs {
     func entry(_ job: String) throws -> Entry {
         guard let data = FileManager.default.contents(atPath: path(job)) else {
             throw CLIFailure.malformed(
-                "job \(job) was not submitted from here (\(directory)); give its plane with --plane"
+                "job \(job) was not submitted from here (\(directory)); its plane answers GET /v1/jobs/\(job)"
             )
         }
         return try JSONDecoder().decode(Entry.self, from: data)

@@ -128,13 +128,28 @@ struct ComputeWorld {
             ] + (runtime.map { ["--runtime", $0] } ?? [])
         )
         _ = try await world.devnet.call("anvil_mine", params: "[\"0x2\"]")
+        try await waitForHead(of: privacy)
         return try #require(result.json?["imageDigest"] as? String, "\(result.stderr)")
+    }
+
+    /// Waits (at most 20 s) until `service`'s light client has reached the devnet's head block.
+    func waitForHead(of service: ReadyService) async throws {
+        let head = try await world.devnet.call("eth_blockNumber") as? String ?? "0x0"
+        let target = UInt64(head.dropFirst(2), radix: 16) ?? 0
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let (_, status) = try await PlaneWorld.call(service.url, "/v1/status")
+            if let number = (status["head"] as? [String: Any])?["number"] as? Int, UInt64(number) >= target { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("\(service.url) did not reach block \(target) within 20 s")
     }
 
     /// `compute serve` on the devnet; `name` keeps its index and state apart from other planes'.
     func startCompute(
         _ name: String = "compute",
         measurements: String? = nil,
+        listen: String = "127.0.0.1:0",
         _ extra: [String] = []
     ) throws
         -> ReadyService
@@ -144,7 +159,7 @@ struct ComputeWorld {
             [
                 "compute", "serve", "--rpc", world.devnet.url, "--contracts", world.deploymentPath, "--checkpoint",
                 "0:\(world.genesis)", "--data-dir", path("\(name)-index"), "--finality", "1", "--poll", "0.3",
-                "--listen", "127.0.0.1:0", "--operator-key", path("operator.key"), "--privacy-plane", privacy.url,
+                "--listen", listen, "--operator-key", path("operator.key"), "--privacy-plane", privacy.url,
                 "--allow-insecure-plane-evidence", "--da", da, "--datasets", datasets, "--insecure-dev-measurements",
                 measurements ?? self.measurements, "--state-dir", path("\(name)-state"),
             ] + extra,
@@ -167,17 +182,38 @@ struct ComputeWorld {
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// `job status --json`.
-    func status(_ job: String) throws -> [String: Any] {
-        try #require(try run(["job", "status", job, "--json"]).json)
+    /// `job status --json` (a job submitted with the CLI), or the plane's GET /v1/jobs/ID (one posted by hand).
+    func status(_ job: String, on plane: ReadyService? = nil) throws -> [String: Any] {
+        if let plane {
+            let answer = try httpRequest(plane.url + "/v1/jobs/" + job)
+            return try #require(try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any])
+        }
+        return try #require(try run(["job", "status", job, "--json"]).json)
+    }
+
+    /// A synchronous GET (the CLI-style polling loops are synchronous).
+    func httpRequest(_ url: String) throws -> String {
+        let box = ResultBox()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            box.value = try? await httpGet(url).body
+            done.signal()
+        }
+        done.wait()
+        return box.value ?? "{}"
     }
 
     /// Polls the job until `done` holds (at most `seconds`); the last status.
-    func wait(_ job: String, seconds: Double = 90, until done: ([String: Any]) -> Bool) throws -> [String: Any] {
+    func wait(
+        _ job: String,
+        on plane: ReadyService? = nil,
+        seconds: Double = 90,
+        until done: ([String: Any]) -> Bool
+    ) throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(seconds)
         var last: [String: Any] = [:]
         while Date() < deadline {
-            last = try status(job)
+            last = try status(job, on: plane)
             if done(last) { return last }
             Thread.sleep(forTimeInterval: 0.3)
         }
@@ -189,8 +225,8 @@ struct ComputeWorld {
         try wait(job) { $0["phase"] as? String == phase || $0["state"] as? String == "finished" }
     }
 
-    func waitForEnd(_ job: String, seconds: Double = 90) throws -> [String: Any] {
-        try wait(job, seconds: seconds) { $0["state"] as? String == "finished" }
+    func waitForEnd(_ job: String, on plane: ReadyService? = nil, seconds: Double = 90) throws -> [String: Any] {
+        try wait(job, on: plane, seconds: seconds) { $0["state"] as? String == "finished" }
     }
 
     /// `review approve|reject` as `key`'s owner (the provider unless told otherwise).
@@ -210,4 +246,8 @@ struct ComputeWorld {
             allowFailure: allowFailure
         )
     }
+}
+
+final class ResultBox: @unchecked Sendable {
+    var value: String?
 }

@@ -77,12 +77,14 @@ public final class ComputePlane: Sendable {
         }
         let control = SandboxControl()
         let log = self.log
-        let agent = JobAgent(spec: spec, env: env, control: control, facts: facts) { event in
+        var agent = JobAgent(spec: spec, env: env, control: control, facts: facts) { event in
             switch try log.append(event, job: spec.name, at: Self.nowMillis()) {
             case .moved(let state), .ignored(let state): return state
             case .invalid(let why): throw ComputingPlaneError(.badInput, why)
             }
         }
+        let backend = self.backend
+        agent.executionDone = { await backend.releaseSlot(spec.id) }
         await backend.start(
             agent,
             onQueueTimeout: { [log] in
@@ -164,6 +166,8 @@ actor LocalBackend {
     let maxConcurrent: Int
     let queueWait: Duration
     private var running: [Hash32: Running] = [:]
+    /// Jobs holding an execution slot (from the end of the queue to the end of their sandbox).
+    private var holding: Set<Hash32> = []
     private var active = 0
     private var waiters: [(Hash32, CheckedContinuation<Bool, Never>)] = []
 
@@ -179,11 +183,13 @@ actor LocalBackend {
         let task = Task {
             guard await self.acquire(id) else {
                 onQueueTimeout()
-                self.finish(id, released: false)
+                self.running[id] = nil
                 return
             }
+            self.holding.insert(id)
             await agent.run()
-            self.finish(id, released: true)
+            self.releaseSlot(id)
+            self.running[id] = nil
         }
         running[id] = Running(task: task, control: agent.control)
     }
@@ -206,9 +212,9 @@ actor LocalBackend {
         waiters.remove(at: index).1.resume(returning: false)
     }
 
-    private func finish(_ id: Hash32, released: Bool) {
-        running[id] = nil
-        guard released else { return }
+    /// Frees `id`'s execution slot for the next queued job (once; later calls do nothing).
+    func releaseSlot(_ id: Hash32) {
+        guard holding.remove(id) != nil else { return }
         if waiters.isEmpty {
             active -= 1
         } else {

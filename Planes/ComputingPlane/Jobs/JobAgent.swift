@@ -121,6 +121,9 @@ public struct JobAgent: Sendable {
     public let control: SandboxControl
     public let facts: JobFacts
     let report: @Sendable (JobEvent) throws -> JobState
+    /// Called once the job's processes are gone: the execution slot is free for the next job while this one
+    /// waits for review.
+    var executionDone: @Sendable () async -> Void = {}
 
     public init(
         spec: JobSpec,
@@ -183,7 +186,7 @@ public struct JobAgent: Sendable {
 
         try step(.advanced(to: .fetching))
         let token = try checkToken()
-        let (bundle, runtimeDigest) = try fetchBundle(token: token.token)
+        let (bundle, runtimeDigest) = try await fetchBundle(token: token.token)
         let dataset = try checkDataset(token.token)
 
         try step(.advanced(to: .attesting))
@@ -289,7 +292,9 @@ public struct JobAgent: Sendable {
         } catch let stop as AgentStop { throw stop } catch {
             throw AgentStop.failed("the index: \(error)")
         }
-        let now = chainNow()
+        // The Privacy Plane stamps notBefore with its own clock (the verified head's time when that runs ahead of
+        // the wall clock); a token up to 60 s early is judged at its notBefore, as that plane would.
+        let now = max(chainNow(), min(spec.token.token.notBefore, chainNow() + 60))
         let verified: VerifiedAccessToken
         switch TokenVerifier(domain: env.tokenDomain, signer: signer).verify(spec.token, now: now) {
         case .rejected(let why): throw AgentStop.refused(.token, "the access token: \(why)")
@@ -328,10 +333,17 @@ public struct JobAgent: Sendable {
 
     /// The bundle the verified index publishes for the token's image: its bytes from the DA store under the
     /// recorded bundle digest, and the image digest recomputed from the locator's runtime and that bundle.
-    func fetchBundle(token: AccessToken) throws -> (AlgorithmBundle, Hash32) {
+    func fetchBundle(token: AccessToken) async throws -> (AlgorithmBundle, Hash32) {
         let record: AlgorithmRecord
         do {
-            guard let found = try env.records.algorithm(token.imageDigest) else {
+            // The Privacy Plane saw the record final before it signed the token; this plane's own light client
+            // may be a poll behind, so a missing record is looked for again for a few seconds.
+            var found = try env.records.algorithm(token.imageDigest)
+            for _ in 0..<40 where found == nil {
+                try await Task.sleep(for: .milliseconds(250))
+                found = try env.records.algorithm(token.imageDigest)
+            }
+            guard let found else {
                 throw AgentStop.refused(
                     .imageDigest,
                     "no AlgorithmPublished for image digest \(token.imageDigest.hex) in the verified index"
@@ -555,6 +567,7 @@ public struct JobAgent: Sendable {
         }
         keeping.cancel()
         fuse.stop()
+        await executionDone()
         facts.update {
             $0.resources = JobFacts.Resources(
                 wallSeconds: result.wallSeconds,
