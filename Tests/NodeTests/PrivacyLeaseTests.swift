@@ -178,3 +178,42 @@ import Testing
         #expect(metrics.body.contains("delong_lease_renewals_total \(renewals + 1)\n"), "\(metrics.body)")
     }
 }
+
+/// The options around leases and audiences are refused (usage error, 64) before anything is sent: a secure
+/// token needs `--audience`, an explore token has none, and leases last 3…600 s.
+@Suite struct PrivacyLeaseOptionsTests {
+    static let token = [
+        "privacy", "token", "--plane", "https://127.0.0.1:1", "--session", "/nonexistent/session", "--dataset",
+        "0x" + String(repeating: "11", count: 32), "--out", "/nonexistent/token.json",
+    ]
+
+    @Test func aSecureTokenNeedsAnAudienceAndAnExploreTokenHasNone() throws {
+        let missing = try DelongProcess.run(Self.token + ["--mode", "secure"])
+        #expect(missing.status == 64, "\(missing.stderr)")
+        #expect(
+            missing.stderr.contains("--audience: expected the Computing Plane's operator address"),
+            "\(missing.stderr)"
+        )
+        let malformed = try DelongProcess.run(Self.token + ["--mode", "secure", "--audience", "0x12"])
+        #expect(malformed.status == 64 && malformed.stderr.contains("found \"0x12\""), "\(malformed.stderr)")
+        let explore = try DelongProcess.run(
+            Self.token + ["--mode", "explore", "--audience", "0x" + String(repeating: "22", count: 20)]
+        )
+        #expect(
+            explore.status == 64 && explore.stderr.contains("only secure tokens have an audience"),
+            "\(explore.stderr)"
+        )
+    }
+
+    @Test func leaseSecondsOutsideThreeToSixHundredAreRefused() throws {
+        for seconds in ["2", "601"] {
+            let r = try DelongProcess.run([
+                "privacy", "serve", "--rpc", "http://127.0.0.1:1", "--contracts", "/nonexistent", "--checkpoint",
+                "0:0x" + String(repeating: "00", count: 32), "--data-dir", "/nonexistent", "--signing-key",
+                "/nonexistent", "--root-secret", "file:/nonexistent", "--domain", "d", "--lease-seconds", seconds,
+            ])
+            #expect(r.status == 64, "\(r.stderr)")
+            #expect(r.stderr.contains("--lease-seconds: expected 3…600, found \(seconds)"), "\(r.stderr)")
+        }
+    }
+}
