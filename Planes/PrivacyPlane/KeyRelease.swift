@@ -220,7 +220,7 @@ public final class KeyRelease: Sendable {
                 consumer: token.consumer,
                 measurement: measurement
             ),
-            now: now
+            now: wallClock
         )
         logger?.info(
             "key released",
@@ -264,7 +264,7 @@ public final class KeyRelease: Sendable {
 
     /// Renews a key lease at the wall-clock time `wallClock` (unix seconds). In order: the lease is known
     /// (`unknownLease`); the signature recovers the agent signer bound at release (`leaseRefused`); `at` is
-    /// within `KeyLeases.maxSkew` of the plane's clock (`leaseRefused`); the lease has not ended
+    /// within `KeyLeases.maxSkew` of the plane's wall clock (`leaseRefused`); the lease has not ended
     /// (`leaseExpired`, `leaseRevoked`); then the revocation checks on the latest index state, pending records
     /// included (`leaseRevoked`, which ends the lease for good). Returns the extended lease.
     public func renew(_ renewal: LeaseRenewal, now wallClock: UInt64) throws(PrivacyPlaneError) -> KeyLease {
@@ -303,7 +303,10 @@ public final class KeyRelease: Sendable {
                 "lease \(id.hex): the renewal is signed by \(signer.checksummed), not the agent signer bound at release \(grant.agentSigner.checksummed)"
             )
         }
-        let now = leaseClock(wallClock)
+        // Leases run on the wall clock, which the agent's `at` is read from too: the plane's decision clock
+        // (`now(wallClock:)`, never below the head block's time) can run ahead of it, e.g. on a devnet that
+        // mined a burst of blocks one second apart, and would stretch a lease or refuse fresh renewals.
+        let now = wallClock
         let skew = renewal.at > now ? renewal.at - now : now - renewal.at
         guard skew <= KeyLeases.maxSkew else {
             throw PrivacyPlaneError(
@@ -312,7 +315,7 @@ public final class KeyRelease: Sendable {
             )
         }
         _ = try leases.live(id, now: now)
-        if let why = revocation(of: grant, wallClock: wallClock, now: now) {
+        if let why = revocation(of: grant, wallClock: wallClock) {
             leases.revoke(id, reason: why, now: now)
             logger?.warning(
                 "lease revoked",
@@ -323,19 +326,12 @@ public final class KeyRelease: Sendable {
         return try leases.extend(id, now: now)
     }
 
-    /// The plane's clock for leases: what `now(wallClock:)` answers, without its refusals (those are
-    /// revocation reasons for a renewal, checked later in order).
-    private func leaseClock(_ wallClock: UInt64) -> UInt64 {
-        guard freshness != nil, let head = try? reader.headTimestamp() else { return wallClock }
-        return max(wallClock, head)
-    }
-
     /// What, in the latest index state (pending blocks included), ends a lease granted on `grant`; nil when
     /// nothing does.
-    func revocation(of grant: KeyLeases.Grant, wallClock: UInt64, now: UInt64) -> String? {
+    func revocation(of grant: KeyLeases.Grant, wallClock: UInt64) -> String? {
         do throws(PrivacyPlaneError) {
             // The plane's signer still this key, and the index fresh (or the plane can no longer judge).
-            _ = try checks.now(wallClock: wallClock)
+            let now = try checks.now(wallClock: wallClock)
             let final = try checks.finalNumber()
             func when(_ block: UInt64) -> String {
                 block <= final ? "block \(block) (final)" : "block \(block) (pending, final head \(final))"
