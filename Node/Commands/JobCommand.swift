@@ -161,7 +161,8 @@ struct JobSubmitCommand: AsyncParsableCommand {
                     dataset: datasetID.hex,
                     imageDigest: image.hex,
                     recipient: recipient,
-                    submittedAt: Int64(Date().timeIntervalSince1970)
+                    submittedAt: Int64(Date().timeIntervalSince1970),
+                    walletKey: URL(fileURLWithPath: walletKey).standardizedFileURL.path
                 )
             )
             if json && !wait {
@@ -282,21 +283,25 @@ struct JobLogsCommand: AsyncParsableCommand {
     }
 }
 
-/// `delong job cancel ID --wallet-key KEY`.
+/// `delong job cancel ID [--wallet-key KEY]`.
 struct JobCancelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cancel",
         abstract: "Cancel a job (its consumer's wallet signs the cancel); a finished job stays as it ended."
     )
     @Argument(help: "The job id.") var id: String
-    @Option(help: "The consumer's wallet key file (0600).") var walletKey: String
+    @Option(help: "The consumer's wallet key file (0600); default: the one the job was submitted with.")
+    var walletKey: String?
     @Flag(help: "Print the plane's answer as JSON.") var json = false
 
     func run() async throws {
         try await PlaneClientSupport.reporting {
             let job = try KnownJob(id)
             let at = UInt64(Date().timeIntervalSince1970)
-            let key = try readKeyFile(walletKey, what: "wallet key")
+            guard let keyFile = walletKey ?? job.entry.walletKey else {
+                throw CLIFailure.malformed("no wallet key recorded for \(job.id.hex); give --wallet-key")
+            }
+            let key = try readKeyFile(keyFile, what: "wallet key")
             let signature = try key.withUnsafeBytes {
                 try Secp256k1.shared.sign(JobCancellation.hash(job: job.id, at: at), privateKey: Array($0))
             }

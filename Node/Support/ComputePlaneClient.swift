@@ -87,6 +87,8 @@ struct LocalJobs {
         var imageDigest: String
         var recipient: String
         var submittedAt: Int64
+        /// The wallet key file the request was signed with (its path, never the key): `job cancel` signs with it.
+        var walletKey: String?
     }
 
     func save(_ entry: Entry) throws {

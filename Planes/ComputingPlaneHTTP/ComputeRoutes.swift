@@ -49,7 +49,9 @@ public struct ComputeRoutes: Sendable {
         router.post("/v1/jobs/:id/review") { request, context in
             try await handle { try await decide(try Self.id(context), request) }
         }
-        router.get("/v1/jobs/:id/output") { _, context in try await handle { try output(try Self.id(context)) } }
+        router.get("/v1/jobs/:id/output") { _, context in
+            try await handle { try await output(try Self.id(context)) }
+        }
         router.get("/v1/jobs/:id/result") { _, context in try await handle { try result(try Self.id(context)) } }
     }
 
@@ -179,9 +181,9 @@ public struct ComputeRoutes: Sendable {
         )
     }
 
-    func output(_ id: Hash32) throws -> Response {
+    func output(_ id: Hash32) async throws -> Response {
         guard plane.status(id) != nil else { throw Self.unknown(id) }
-        guard let sealed = plane.sealedOutput(id) else {
+        guard let sealed = await plane.sealedOutput(id) else {
             throw Refusal(.conflict, "not_released", "job \(id.hex) has released no output")
         }
         return Response(

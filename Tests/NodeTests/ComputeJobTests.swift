@@ -179,14 +179,43 @@ import Testing
         #expect(forgedEnd["outcome"] as? String == "refused(token)", "\(forgedEnd)")
 
         // A request not signed by the token's consumer is not even recorded.
-        let (status, body, _) = try await w.postJobRaw(to: plane, image: meanImage, signer: PlaneWorld.strangerKey)
+        let strangers = try await w.jobBody(for: plane, image: meanImage, signer: PlaneWorld.strangerKey)
+        let (status, body) = try await PlaneWorld.call(plane.url, "/v1/jobs", strangers.body)
         #expect(status == 400 && "\(body)".contains("signed by"), "\(status) \(body)")
+        #expect(try await PlaneWorld.call(plane.url, "/v1/jobs/\(strangers.job)").0 == 404)
+
+        // An Explore Mode token never runs a Secure job: refused(token).
+        let explore = try await w.jobBody(for: plane, image: meanImage, explore: true)
+        #expect(try await PlaneWorld.call(plane.url, "/v1/jobs", explore.body).0 == 202)
+        let exploreEnd = try w.waitForEnd(explore.job, on: plane)
+        #expect(exploreEnd["outcome"] as? String == "refused(token)", "\(exploreEnd)")
+        #expect((exploreEnd["detail"] as? String)?.contains("explore") == true)
+
+        // A token for another Computing Plane (another authorized operator): refused(token).
+        let otherOperator = "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955"  // dev account 7
+        try w.call(as: "governance", "AlgorithmRegistry", "setOperator", [otherOperator, "true"])
+        _ = try await w.world.devnet.call("anvil_mine", params: "[\"0x2\"]")
+        try await w.waitForHead(of: w.privacy)
+        let elsewhere = try await w.jobBody(for: plane, image: meanImage, audience: otherOperator)
+        #expect(try await PlaneWorld.call(plane.url, "/v1/jobs", elsewhere.body).0 == 202)
+        let elsewhereEnd = try w.waitForEnd(elsewhere.job, on: plane)
+        #expect(elsewhereEnd["outcome"] as? String == "refused(token)", "\(elsewhereEnd)")
+        #expect((elsewhereEnd["detail"] as? String)?.contains("not this one") == true, "\(elsewhereEnd)")
 
         // An agent whose measurements are not on the on-chain allow-list: refused(attestation).
         let untrusted = try w.startCompute("untrusted", measurements: String(repeating: "11", count: 192))
         let attestationJob = try w.submit(to: untrusted, bundle: mean)
         let attestationEnd = try w.waitForEnd(attestationJob)
         #expect(attestationEnd["outcome"] as? String == "refused(attestation)", "\(attestationEnd)")
+
+        // A token issued while the rental was active, submitted after the provider revoked it: refused(rental).
+        let late = try await w.jobBody(for: plane, image: meanImage)
+        let consumer = try Secp256k1.shared.address(privateKey: try Hex.decode(PlaneWorld.consumerKey))
+        try w.call(as: "demoProviders:0", "DataMarket", "revokeRental", [w.dataset, consumer.checksummed])
+        try await w.waitForHead(of: plane)
+        #expect(try await PlaneWorld.call(plane.url, "/v1/jobs", late.body).0 == 202)
+        let rentalEnd = try w.waitForEnd(late.job, on: plane)
+        #expect(rentalEnd["outcome"] as? String == "refused(rental)", "\(rentalEnd)")
     }
 
     @Test func cancelEndsAJobOnceInEveryPhaseItCanBeCaughtIn() async throws {
@@ -215,7 +244,7 @@ import Testing
         #expect(stranger.status != 0 && stranger.stderr.contains("only the job's consumer"), "\(stranger.stderr)")
         // Executing: the sandbox is killed and the dataset unmounted.
         let started = Date()
-        try w.run(["job", "cancel", running, "--wallet-key", w.path("consumer.key")])
+        try w.run(["job", "cancel", running])
         #expect(try w.status(running)["outcome"] as? String == "killed(cancelled)")
         _ = try w.wait(running, seconds: 20) { _ in
             !((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(
@@ -374,48 +403,46 @@ final class ReadsWatcher: @unchecked Sendable {
 }
 
 extension ComputeWorld {
-    /// POSTs a job built by hand: a fresh Secure token for `image` from the Privacy Plane (optionally altered
-    /// after signing) and a request signed by the consumer. Returns the job id.
+    /// POSTs a job built by hand (see ``jobBody``); returns the job id.
     func postJob(to plane: ReadyService, image: String, alterToken: Bool = false) async throws -> String {
-        let (status, body, job) = try await postJobRaw(
-            to: plane,
-            image: image,
-            signer: PlaneWorld.consumerKey,
-            alterToken: alterToken
-        )
-        #expect(status == 202, "\(body)")
+        let (job, body) = try await jobBody(for: plane, image: image, alterToken: alterToken)
+        let (status, answer) = try await PlaneWorld.call(plane.url, "/v1/jobs", body)
+        #expect(status == 202, "\(answer)")
         return job
     }
 
-    func postJobRaw(
-        to plane: ReadyService,
+    /// A job request built by hand: a fresh token from the Privacy Plane for `image` (Secure Mode for `plane`'s
+    /// operator unless told otherwise; optionally altered after signing) and a request signed by `signer`.
+    func jobBody(
+        for plane: ReadyService,
         image: String,
-        signer: String,
-        alterToken: Bool = false
-    ) async throws -> (Int, [String: Any], String) {
+        signer: String = PlaneWorld.consumerKey,
+        alterToken: Bool = false,
+        explore: Bool = false,
+        audience: String? = nil
+    ) async throws -> (job: String, body: [String: Any]) {
         let attestation = try await PlaneWorld.call(plane.url, "/v1/attestation").1
         let operatorAddress = try #require(attestation["signer"] as? String)
-        let job = Keccak256.hash(Array(UUID().uuidString.utf8)).hex
+        let job = explore ? Hash32.zero.hex : Keccak256.hash(Array(UUID().uuidString.utf8)).hex
         let session = try String(contentsOfFile: path("consumer.session"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let (tokenStatus, tokenJSON) = try await PlaneWorld.call(
-            privacy.url,
-            "/v1/tokens",
-            ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job, "audience": operatorAddress],
-            session: session
-        )
+        let tokenRequest: [String: Any] =
+            explore
+            ? ["dataset": dataset, "mode": "explore"]
+            : ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job,
+               "audience": audience ?? operatorAddress]
+        let (tokenStatus, tokenJSON) = try await PlaneWorld.call(privacy.url, "/v1/tokens", tokenRequest, session: session)
         #expect(tokenStatus == 200, "\(tokenJSON)")
         var token = try SignedAccessToken(json: tokenJSON)
         let registry = try Address(
             hex: (world.deployment["AlgorithmRegistry"] as? [String: Any])?["address"] as? String ?? ""
         )
-        let tokenDomain = TokenDomain(chainID: world.chainID, verifyingContract: registry)
         if alterToken { token.token.notBefore -= 1 }
         let request = JobRequest(
             jobID: try Hash32(hex: job),
             dataset: try Hash32(hex: dataset),
-            imageDigest: try Hash32(hex: image),
-            tokenHash: try token.token.signingHash(tokenDomain),
+            imageDigest: explore ? .zero : try Hash32(hex: image),
+            tokenHash: try token.token.signingHash(TokenDomain(chainID: world.chainID, verifyingContract: registry)),
             plane: try Address(hex: operatorAddress),
             outputRecipient: try AgeRecipient(parsing: try recipient),
             limits: JobLimits(cpus: 1, memoryBytes: 512 << 20, timeoutSeconds: 60)
@@ -425,11 +452,6 @@ extension ComputeWorld {
             domain: JobDomain(chainID: world.chainID, verifyingContract: registry),
             privateKey: try Hex.decode(signer)
         )
-        let (status, body) = try await PlaneWorld.call(
-            plane.url,
-            "/v1/jobs",
-            ["token": token.json, "request": signed.json]
-        )
-        return (status, body, job)
+        return (job, ["token": token.json, "request": signed.json])
     }
 }

@@ -162,10 +162,25 @@ mean = sum(int(r["age"]) for r in rows) / len(rows)
 open("/out/mean-age.txt", "w").write(f"{len(rows)} admissions, mean age {mean:.1f}\n")
 print("read", len(rows), "rows")
 PY
-"$delong" bundle publish "$work/algorithm" --da "$work/da" --rpc "$rpc" --contracts "$work/deployment.json" \
-    --wallet-key "$work/consumer.key"
-# The devnet mines only on transactions; two empty blocks make the record final (tokens need a final one).
-python3 -c 'import sys,urllib.request as u; u.urlopen(u.Request(sys.argv[1], data=b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"anvil_mine\",\"params\":[\"0x2\"]}", headers={"Content-Type": "application/json"}))' "$rpc"
+published="$("$delong" bundle publish "$work/algorithm" --da "$work/da" --rpc "$rpc" --contracts "$work/deployment.json" \
+    --wallet-key "$work/consumer.key" --json)"
+echo "$published"
+block="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["block"])' "$published")"
+# The devnet mines only on transactions; two empty blocks make the record final (tokens need a final one),
+# then wait for the Privacy Plane's light client to see it final.
+python3 - "$rpc" "$plane" "$work/plane/privacy/tls/cert.pem" "$block" <<'PY'
+import json, ssl, sys, time, urllib.request as u
+rpc, plane, cert, block = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+u.urlopen(u.Request(rpc, data=b'{"jsonrpc":"2.0","id":1,"method":"anvil_mine","params":["0x2"]}',
+                    headers={"Content-Type": "application/json"}))
+context = ssl.create_default_context(cafile=cert)
+for _ in range(300):
+    if json.load(u.urlopen(plane + "/v1/status", context=context))["final"] >= block:
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("the Privacy Plane did not see the algorithm's block final within 30 s")
+PY
 (umask 077; key_of computingOperator > "$work/operator.key")
 "$delong" compute serve --rpc "$rpc" --contracts "$work/deployment.json" --checkpoint "0:$genesis" \
     --data-dir "$work/compute" --finality 1 --listen 127.0.0.1:0 --operator-key "$work/operator.key" \

@@ -24,18 +24,29 @@ public struct JobSpec: Sendable {
     public var name: String { id.hex }
 }
 
+/// A released job's output as the backend hands it out: the age file and the agent's signed record.
+public struct SealedResult: Sendable {
+    public var sealed: [UInt8]
+    public var record: SignedResultRecord
+    /// sha256 of the evidence bundle in the DA store (JobRecorded.attestationDigest).
+    public var evidenceDigest: Hash32
+}
+
 /// Where a job's agent runs (design §7, after OpenSAFELY's ExecutorAPI). Every call is idempotent on the job
-/// id: a repeated launch of a known job starts nothing new, a repeated terminate changes nothing, `status`
-/// never changes anything, and `cleanup` is the last call a job gets. The local backend runs the agent in this
-/// process; the Confidential VM backend (the production issue) runs the same agent in a TDX guest.
+/// id: a repeated launch of a known job starts nothing new, a repeated terminate changes nothing, `status` and
+/// `result` never change anything, and `cleanup` may be called any number of times. The local backend
+/// (``LocalBackend``) runs the agent in this process; the Confidential VM backend (the production issue) runs
+/// the same agent in a TDX guest and reports the same events.
 public protocol ComputeBackend: Sendable {
-    /// Starts the job's agent, unless it already runs or ran.
-    func launch(_ job: JobSpec) async throws(ComputingPlaneError)
-    /// Whether the job's agent is still running here.
-    func isRunning(_ id: Hash32) async -> Bool
-    /// Kills the job (SIGKILL semantics): its sandbox dies, its key is dropped, nothing is released. The
-    /// agent records the kill with `reason` unless the job already ended.
+    /// Starts the job's agent (queued until a slot is free), unless it was launched before.
+    func launch(_ job: JobSpec, facts: JobFacts) async
+    /// Where the job is, from the durable job log (nil for a job never launched here).
+    func status(_ id: Hash32) async -> JobState?
+    /// Kills the job (SIGKILL semantics) and records `killed(reason)` unless it already ended: its sandbox
+    /// dies, its key is dropped, nothing is released.
     func terminate(_ id: Hash32, reason: KillReason) async
-    /// Removes what the job left on this machine (mounts, sandboxes, work files); the sealed result stays.
+    /// The sealed output and signed record of a released job; nil otherwise.
+    func result(_ id: Hash32) async -> SealedResult?
+    /// Removes what the job left on this machine (work directory, mounts); the sealed result stays.
     func cleanup(_ id: Hash32) async
 }

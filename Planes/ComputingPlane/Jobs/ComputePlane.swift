@@ -33,12 +33,12 @@ public final class ComputePlane: Sendable {
                 metadata: ["jobs": "\(lost)", "swept": "\(swept)"]
             )
         }
-        backend = LocalBackend(maxConcurrent: maxConcurrent, queueWait: env.deadlines.queue)
+        backend = LocalBackend(env: env, log: log, maxConcurrent: maxConcurrent)
     }
 
     static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    func factsPath(_ id: Hash32) -> String { env.results + "/" + Hex.encode(id.bytes, prefix: false) + "/facts.json" }
+    func factsPath(_ id: Hash32) -> String { env.resultDirectory(id) + "/facts.json" }
 
     /// Accepts a job: the request must be signed by the token's consumer for the token's job; then the job is
     /// queued. Refusals here are not recorded (nobody has shown they own the job); every later check is.
@@ -75,22 +75,7 @@ public final class ComputePlane: Sendable {
         guard case .moved(let state) = try log.append(.submitted, job: spec.name, at: spec.submittedAt) else {
             throw ComputingPlaneError(.badInput, "job \(spec.name) was already submitted")
         }
-        let control = SandboxControl()
-        let log = self.log
-        var agent = JobAgent(spec: spec, env: env, control: control, facts: facts) { event in
-            switch try log.append(event, job: spec.name, at: Self.nowMillis()) {
-            case .moved(let state), .ignored(let state): return state
-            case .invalid(let why): throw ComputingPlaneError(.badInput, why)
-            }
-        }
-        let backend = self.backend
-        agent.executionDone = { await backend.releaseSlot(spec.id) }
-        await backend.start(
-            agent,
-            onQueueTimeout: { [log] in
-                _ = try? log.append(.killed(.timeout), job: spec.name, at: Self.nowMillis())
-            }
-        )
+        await backend.launch(spec, facts: facts)
         env.logger.info("job submitted", metadata: ["job": "\(spec.name)", "consumer": "\(signer.checksummed)"])
         return state
     }
@@ -132,18 +117,12 @@ public final class ComputePlane: Sendable {
             )
         }
         if status.state.isFinished { return status.state }
-        _ = try log.append(.killed(.cancelled), job: id.hex, at: Self.nowMillis())
-        await env.desk.close(id)
         await backend.terminate(id, reason: .cancelled)
         return log.state(of: id.hex) ?? status.state
     }
 
     /// The sealed output of a released job (nil until released).
-    public func sealedOutput(_ id: Hash32) -> [UInt8]? {
-        guard case .finished(.released) = log.state(of: id.hex) else { return nil }
-        let path = env.results + "/" + Hex.encode(id.bytes, prefix: false) + "/output.age"
-        return (try? Data(contentsOf: URL(fileURLWithPath: path))).map { [UInt8]($0) }
-    }
+    public func sealedOutput(_ id: Hash32) async -> [UInt8]? { await backend.result(id)?.sealed }
 }
 
 /// What a consumer signs to cancel a job: keccak256("delong/job-cancel/v1" ‖ job id ‖ at as 8 bytes BE).
@@ -155,34 +134,48 @@ public enum JobCancellation {
     }
 }
 
-/// The local backend: agents run in this process, at most `maxConcurrent` at once; the rest wait in a FIFO
-/// queue for at most `queueWait`.
-actor LocalBackend {
+/// The local backend: agents run in this process, at most `maxConcurrent` executing at once; the rest wait in
+/// a FIFO queue for at most the queue deadline. A job holds its slot from the end of its wait to the end of its
+/// sandbox, not while its output waits for review.
+public actor LocalBackend: ComputeBackend {
     struct Running {
         let task: Task<Void, Never>
         let control: SandboxControl
     }
 
+    let env: AgentEnvironment
+    let log: JobLog
     let maxConcurrent: Int
-    let queueWait: Duration
     private var running: [Hash32: Running] = [:]
-    /// Jobs holding an execution slot (from the end of the queue to the end of their sandbox).
+    /// Jobs holding an execution slot.
     private var holding: Set<Hash32> = []
     private var active = 0
     private var waiters: [(Hash32, CheckedContinuation<Bool, Never>)] = []
 
-    init(maxConcurrent: Int, queueWait: Duration) {
+    public init(env: AgentEnvironment, log: JobLog, maxConcurrent: Int) {
+        self.env = env
+        self.log = log
         self.maxConcurrent = max(1, maxConcurrent)
-        self.queueWait = queueWait
     }
 
-    /// Starts `agent` once a slot is free (idempotent on the job id).
-    func start(_ agent: JobAgent, onQueueTimeout: @escaping @Sendable () -> Void) {
-        let id = agent.spec.id
-        guard running[id] == nil else { return }
+    /// Records `event` for `id`; the state after it.
+    nonisolated func record(_ event: JobEvent, _ id: Hash32) throws -> JobState {
+        switch try log.append(event, job: id.hex, at: ComputePlane.nowMillis()) {
+        case .moved(let state), .ignored(let state): return state
+        case .invalid(let why): throw ComputingPlaneError(.badInput, why)
+        }
+    }
+
+    public func launch(_ job: JobSpec, facts: JobFacts) {
+        let id = job.id
+        guard running[id] == nil, log.state(of: job.name) == .active(.queued) else { return }
+        var agent = JobAgent(spec: job, env: env, control: SandboxControl(), facts: facts) { [self] event in
+            try self.record(event, id)
+        }
+        agent.executionDone = { await self.releaseSlot(id) }
         let task = Task {
             guard await self.acquire(id) else {
-                onQueueTimeout()
+                _ = try? self.record(.killed(.timeout), id)
                 self.running[id] = nil
                 return
             }
@@ -190,8 +183,37 @@ actor LocalBackend {
             await agent.run()
             self.releaseSlot(id)
             self.running[id] = nil
+            self.cleanup(id)
         }
         running[id] = Running(task: task, control: agent.control)
+    }
+
+    public func status(_ id: Hash32) -> JobState? { log.state(of: id.hex) }
+
+    public func terminate(_ id: Hash32, reason: KillReason) async {
+        _ = try? record(.killed(reason), id)
+        await env.desk.close(id)
+        guard let job = running[id] else { return }
+        job.control.kill(reason: reason.rawValue)
+        job.task.cancel()
+        if let index = waiters.firstIndex(where: { $0.0 == id }) {
+            waiters.remove(at: index).1.resume(returning: false)
+        }
+    }
+
+    public func result(_ id: Hash32) -> SealedResult? {
+        guard case .finished(.released) = log.state(of: id.hex) else { return nil }
+        let directory = env.resultDirectory(id)
+        guard let sealed = FileManager.default.contents(atPath: directory + "/output.age"),
+            let facts = try? JobFacts(reading: directory + "/facts.json").read({ $0 }),
+            let record = facts.result.flatMap(JobFacts.object).flatMap({ try? SignedResultRecord(json: $0) }),
+            let evidence = facts.evidenceDigest.flatMap({ try? Hash32(hex: $0) })
+        else { return nil }
+        return SealedResult(sealed: [UInt8](sealed), record: record, evidenceDigest: evidence)
+    }
+
+    public func cleanup(_ id: Hash32) {
+        JobWorkspace.remove(env.work + "/" + Hex.encode(id.bytes, prefix: false))
     }
 
     private func acquire(_ id: Hash32) async -> Bool {
@@ -199,7 +221,7 @@ actor LocalBackend {
             active += 1
             return true
         }
-        let wait = queueWait
+        let wait = env.deadlines.queue
         Task {
             try? await Task.sleep(for: wait)
             self.expire(id)
@@ -219,15 +241,6 @@ actor LocalBackend {
             active -= 1
         } else {
             waiters.removeFirst().1.resume(returning: true)
-        }
-    }
-
-    func terminate(_ id: Hash32, reason: KillReason) {
-        guard let job = running[id] else { return }
-        job.control.kill(reason: reason.rawValue)
-        job.task.cancel()
-        if let index = waiters.firstIndex(where: { $0.0 == id }) {
-            waiters.remove(at: index).1.resume(returning: false)
         }
     }
 }

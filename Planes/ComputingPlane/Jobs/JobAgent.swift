@@ -52,6 +52,9 @@ public struct AgentEnvironment: Sendable {
     public var outputBytes: UInt64 = 256 << 20
     public var logger: Logger
 
+    /// Where a job's sealed output, facts and record stay.
+    public func resultDirectory(_ id: Hash32) -> String { results + "/" + Hex.encode(id.bytes, prefix: false) }
+
     public init(
         records: any RecordReader,
         tokenDomain: TokenDomain,
@@ -180,7 +183,6 @@ public struct JobAgent: Sendable {
 
     func pipeline() async throws {
         let home = env.work + "/" + String(spec.name.dropFirst(2))
-        defer { JobWorkspace.remove(home) }
         try step(.advanced(to: .provisioning))
         try JobWorkspace.create(home)
 
@@ -629,7 +631,7 @@ public struct JobAgent: Sendable {
         )
         let encoded = try bundle.encoded()
         let attestationDigest = try env.da.put(encoded)
-        let directory = env.results + "/" + String(spec.name.dropFirst(2))
+        let directory = env.resultDirectory(spec.id)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try DAStore.writeAtomically(sealed, to: directory + "/output.age")
         let transaction = try await env.recorder.recordJob(
