@@ -282,7 +282,9 @@ public final class KeyRelease: Sendable {
             default: reason = .revoked
             }
             leases.count(reason)
-            logger?.warning(
+            // Unknown ids cost nothing to send: logged at debug only, so they cannot flood the log.
+            logger?.log(
+                level: reason == .unknown ? .debug : .warning,
                 "lease renewal refused",
                 metadata: ["lease": "\(renewal.lease.hex)", "reason": "\(reason.rawValue)", "why": "\(error.reason)"]
             )
