@@ -68,7 +68,11 @@ public final class KeyLeases: Sendable {
     private let table = Mutex<[Hash32: Entry]>([:])
     private let counters = Mutex(Counters())
 
-    public init(seconds: UInt64 = 30, capacity: Int = 65536, retention: UInt64 = 600) throws(PrivacyPlaneError) {
+    public convenience init(
+        seconds: UInt64 = 30,
+        capacity: Int = 65536,
+        retention: UInt64 = 600
+    ) throws(PrivacyPlaneError) {
         guard Self.allowedSeconds.contains(seconds) else {
             throw PrivacyPlaneError(
                 .invalidConfiguration,
@@ -76,9 +80,7 @@ public final class KeyLeases: Sendable {
             )
         }
         guard capacity > 0 else { throw PrivacyPlaneError(.invalidConfiguration, "lease capacity must be positive") }
-        self.seconds = seconds
-        self.capacity = capacity
-        self.retention = retention
+        self.init(unchecked: seconds, capacity: capacity, retention: retention)
     }
 
     /// Whether a lease can be granted at `now` (pruning ended leases when the table is full): asked before a
@@ -91,6 +93,15 @@ public final class KeyLeases: Sendable {
                 throw PrivacyPlaneError(.rateLimited, "the plane holds \(capacity) key leases; retry later")
             }
         }
+    }
+
+    /// The default table: 30 s leases (always in range, so this cannot fail).
+    public static func standard() -> KeyLeases { KeyLeases(unchecked: 30, capacity: 65536, retention: 600) }
+
+    private init(unchecked seconds: UInt64, capacity: Int, retention: UInt64) {
+        self.seconds = seconds
+        self.capacity = capacity
+        self.retention = retention
     }
 
     /// Grants the lease `grant.id` at `now`, once the receipt log has recorded the token's one release (which

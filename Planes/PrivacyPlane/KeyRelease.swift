@@ -44,8 +44,8 @@ public protocol EvidenceVerifier: Sendable {
 /// Order matters: the token (signature, window, Secure Mode), the evidence (quote and TCB, or the development
 /// type only when allowed), the measurements on the final on-chain allow-list, the REPORTDATA binding of
 /// sandbox key, agent signer, token and image digest, then the rental and the algorithm again (final, at this
-/// moment). Only then is the token used: a lease is granted and a receipt naming the token is appended durably
-/// before the key leaves.
+/// moment). Only then is the token used: a receipt naming it is appended durably and a key lease granted before
+/// the key leaves.
 ///
 /// The key is a lease (`KeyLeases`): the sandbox agent renews it (`renew`) with its signer key, and each
 /// renewal re-checks the rental, the dataset, the measurement and the plane's signer on the *latest* index
@@ -111,8 +111,7 @@ public final class KeyRelease: Sendable {
         leases: KeyLeases? = nil,
         logger: Logger?
     ) {
-        // 30 s is always in range: the default lease cannot fail to configure.
-        self.leases = leases ?? (try! KeyLeases())
+        self.leases = leases ?? KeyLeases.standard()
         self.checks = AccessChecks(reader: reader, tokens: tokens, freshness: freshness)
         self.evidence = evidence
         self.receipts = receipts
@@ -268,21 +267,16 @@ public final class KeyRelease: Sendable {
     /// (`leaseExpired`, `leaseRevoked`); then the revocation checks on the latest index state, pending records
     /// included (`leaseRevoked`, which ends the lease for good). Returns the extended lease.
     public func renew(_ renewal: LeaseRenewal, now wallClock: UInt64) throws(PrivacyPlaneError) -> KeyLease {
+        var reason = KeyLeases.RefusalReason.unknown
         do throws(PrivacyPlaneError) {
-            let lease = try renewChecked(renewal, wallClock: wallClock)
+            let lease = try renewChecked(renewal, wallClock: wallClock, reason: &reason)
             leases.count(nil)
             return lease
         } catch {
-            let reason: KeyLeases.RefusalReason
-            switch error.code {
-            case .unknownLease: reason = .unknown
-            case .leaseExpired: reason = .expired
-            case .leaseRevoked: reason = .revoked
-            case .leaseRefused: reason = error.reason.contains("stale") ? .stale : .signature
-            default: reason = .revoked
-            }
             leases.count(reason)
-            logger?.warning(
+            // Unknown ids cost nothing to send: logged at debug only, so they cannot flood the log.
+            logger?.log(
+                level: reason == .unknown ? .debug : .warning,
                 "lease renewal refused",
                 metadata: ["lease": "\(renewal.lease.hex)", "reason": "\(reason.rawValue)", "why": "\(error.reason)"]
             )
@@ -290,9 +284,16 @@ public final class KeyRelease: Sendable {
         }
     }
 
-    private func renewChecked(_ renewal: LeaseRenewal, wallClock: UInt64) throws(PrivacyPlaneError) -> KeyLease {
+    /// The checks of `renew`; `reason` is what a refusal counts as.
+    private func renewChecked(
+        _ renewal: LeaseRenewal,
+        wallClock: UInt64,
+        reason: inout KeyLeases.RefusalReason
+    ) throws(PrivacyPlaneError) -> KeyLease {
         let id = renewal.lease
+        reason = .unknown
         let grant = try leases.granted(id)
+        reason = .signature
         let signer: Address
         do { signer = try renewal.signer() } catch {
             throw PrivacyPlaneError(.leaseRefused, "lease \(id.hex): the renewal's signature does not recover")
@@ -307,6 +308,7 @@ public final class KeyRelease: Sendable {
         // (`now(wallClock:)`, never below the head block's time) can run ahead of it, e.g. on a devnet that
         // mined a burst of blocks one second apart, and would stretch a lease or refuse fresh renewals.
         let now = wallClock
+        reason = .stale
         let skew = renewal.at > now ? renewal.at - now : now - renewal.at
         guard skew <= KeyLeases.maxSkew else {
             throw PrivacyPlaneError(
@@ -314,7 +316,12 @@ public final class KeyRelease: Sendable {
                 "lease \(id.hex): stale renewal time \(renewal.at), \(skew) s from the plane's clock \(now) (at most \(KeyLeases.maxSkew) s)"
             )
         }
-        _ = try leases.live(id, now: now)
+        reason = .expired
+        do { _ = try leases.live(id, now: now) } catch {
+            if error.code == .leaseRevoked { reason = .revoked }
+            throw error
+        }
+        reason = .revoked
         if let why = revocation(of: grant, wallClock: wallClock) {
             leases.revoke(id, reason: why, now: now)
             logger?.warning(

@@ -6,7 +6,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// Key leases end to end: `privacy serve --lease-seconds 5` on the devnet, a development sandbox released a
+/// Key leases end to end: `privacy serve --lease-seconds 10` on the devnet, a development sandbox released a
 /// key through `PrivacyPlaneClient`, renewing it as a job agent would; the provider revokes the rental on chain
 /// and the first renewal after the plane indexed the revoking block (still pending with --finality 1) is
 /// refused as `leaseRevoked`, and so is every one after.
@@ -18,9 +18,13 @@ import Testing
         world = try PlaneWorld()
         plane = try world.startPlane([
             "--poll", "0.2", "--allow-insecure-development-evidence", "--max-index-age", "3600", "--lease-seconds",
-            "5",
+            "\(Self.leaseSeconds)",
         ])
     }
+
+    /// 10 s, not 5: with the other devnet suites running beside it on two cores, one renewal round trip was
+    /// measured at 6.2 s and a 0.5 s sleep overslept by 6 s, so a 5 s lease lapsed while nothing was revoked.
+    static let leaseSeconds: UInt64 = 10
 
     /// The provider (demo provider 0) revokes demo consumer 0's rental of `dataset`; prints the block number.
     static let revokeRental = """
@@ -54,110 +58,160 @@ import Testing
 
     static func unixNow() -> UInt64 { UInt64(Date().timeIntervalSince1970) }
 
+    /// Runs `body` (a blocking call: a Python reference, a process) on its own thread, so it does not hold one
+    /// of the cooperative pool's few threads while the agent's renewals need it.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    /// What the renewing agent saw: renewals that succeeded, and the refusal that ended it.
+    final class Agent: Sendable {
+        final class State: Sendable {
+            let m = Mutex<(renewals: Int, refusal: PlaneProtocolError?, at: ContinuousClock.Instant?)>((0, nil, nil))
+            func withLock<T>(
+                _ body: (inout (renewals: Int, refusal: PlaneProtocolError?, at: ContinuousClock.Instant?)) -> T
+            ) -> T { m.withLock { body(&$0) } }
+        }
+        let state: State
+        let task: Task<Void, Never>
+
+        /// Renews `lease` every half second (well within its `renewEvery`) until refused.
+        init(_ client: PrivacyPlaneClient, lease: Hash32) {
+            let state = State()
+            self.state = state
+            task = Task {
+                while !Task.isCancelled {
+                    do throws(PlaneProtocolError) {
+                        _ = try await client.renew(lease: lease, signerKey: PlaneWorld.agentKey, at: unixNow())
+                        state.withLock { $0.renewals += 1 }
+                    } catch {
+                        state.withLock { $0 = ($0.renewals, error, ContinuousClock.now) }
+                        return
+                    }
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
+    }
+
     @Test func aRevokedRentalEndsTheLeaseAtTheFirstRenewalAfterThePlaneIndexedIt() async throws {
         let dataset = try #require((world.demo["datasets"] as? [String: String])?["admissions"])
         let image = try #require(world.demo["imageDigest"] as? String)
         let session = try await world.signIn(PlaneWorld.consumerKey, at: plane.url)
-        let job = Keccak256.hash(utf8: "lease test job").hex
         // Secure tokens name their Computing Plane: none, or an address that is no operator, is refused.
         for audience in [nil, "0x00000000000000000000000000000000000000b7"] {
-            var body: [String: Any] = ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job]
+            var body: [String: Any] = [
+                "dataset": dataset, "mode": "secure", "imageDigest": image,
+                "jobId": Keccak256.hash(utf8: "no audience").hex,
+            ]
             body["audience"] = audience
             let (status, refusal) = try await PlaneWorld.call(plane.url, "/v1/tokens", body, session: session)
             #expect(status == 403, "\(refusal)")
             #expect((refusal["error"] as? [String: Any])?["code"] as? String == "audience_refused", "\(refusal)")
         }
-        let (status, tokenJSON) = try await PlaneWorld.call(
-            plane.url,
-            "/v1/tokens",
-            [
-                "dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job,
-                "audience": world.computingOperator,
-            ],
-            session: session
-        )
-        #expect(status == 200, "\(tokenJSON)")
-        let token = try SignedAccessToken(json: tokenJSON)
-        #expect(token.token.audience == (try Address(hex: world.computingOperator)))
-
-        // The development sandbox: an X25519 key and the agent's secp256k1 key, both bound in REPORTDATA.
         let client = try client()
         let domain = try await client.tokenDomain()
-        let sandbox = try X25519PrivateKey()
         let measurements = try Hex.decode(
             try ContribTool.python(
                 "import hashlib; s=lambda t: hashlib.sha256(t.encode()).digest()[:24]*2; print((s('demo MRTD')+s('demo RTMR0')+s('demo RTMR1')+s('demo RTMR2')).hex())"
             ).trimmingCharacters(in: .whitespacesAndNewlines)
         )
         let hex = { (r: Range<Int>) in Hex.encode(Array(measurements[r]), prefix: false) }
-        let reportData = KeyWrap.reportData(
-            recipientKey: sandbox.publicKey,
-            agentSigner: PlaneWorld.agentSigner,
-            tokenHash: try token.token.signingHash(domain),
-            imageDigest: token.token.imageDigest
-        )
-        let evidence =
-            "{\"type\":\"delong-dev-insecure-v1\",\"mrTd\":\"\(hex(0..<48))\",\"rtmr\":[\"\(hex(48..<96))\",\"\(hex(96..<144))\",\"\(hex(144..<192))\",\"\(String(repeating: "00", count: 48))\"],\"reportData\":\"\(Hex.encode(reportData, prefix: false))\"}"
-        let released = Self.unixNow()
-        let response = try await client.release(
-            KeyReleaseRequest(
-                token: token,
-                evidence: Array(evidence.utf8),
-                sandboxKey: sandbox.publicKey,
-                agentSigner: PlaneWorld.agentSigner
+
+        /// A token for job `n` and its key released to a fresh development sandbox: the lease.
+        func release(job n: Int) async throws -> KeyLease {
+            let (status, tokenJSON) = try await PlaneWorld.call(
+                plane.url,
+                "/v1/tokens",
+                [
+                    "dataset": dataset, "mode": "secure", "imageDigest": image,
+                    "jobId": Keccak256.hash(utf8: "lease test job \(n)").hex, "audience": world.computingOperator,
+                ],
+                session: session
             )
-        )
-        #expect(try KeyWrap.unwrap(response.wrapped, recipient: sandbox, chainID: world.chainID) != nil)
-        let lease = response.lease
-        #expect(lease.id == (try token.token.signingHash(domain)))
-        #expect(lease.renewEvery == 1, "a third of 5 s, rounded down")
-        #expect(lease.expiresAt >= released + 5 && lease.expiresAt <= Self.unixNow() + 6, "\(lease)")
+            #expect(status == 200, "\(tokenJSON)")
+            let token = try SignedAccessToken(json: tokenJSON)
+            #expect(token.token.audience == (try Address(hex: world.computingOperator)))
+            // The development sandbox: an X25519 key and the agent's secp256k1 key, both bound in REPORTDATA.
+            let sandbox = try X25519PrivateKey()
+            let reportData = KeyWrap.reportData(
+                recipientKey: sandbox.publicKey,
+                agentSigner: PlaneWorld.agentSigner,
+                tokenHash: try token.token.signingHash(domain),
+                imageDigest: token.token.imageDigest
+            )
+            let evidence =
+                "{\"type\":\"delong-dev-insecure-v1\",\"mrTd\":\"\(hex(0..<48))\",\"rtmr\":[\"\(hex(48..<96))\",\"\(hex(96..<144))\",\"\(hex(144..<192))\",\"\(String(repeating: "00", count: 48))\"],\"reportData\":\"\(Hex.encode(reportData, prefix: false))\"}"
+            let released = Self.unixNow()
+            let response = try await client.release(
+                KeyReleaseRequest(
+                    token: token,
+                    evidence: Array(evidence.utf8),
+                    sandboxKey: sandbox.publicKey,
+                    agentSigner: PlaneWorld.agentSigner
+                )
+            )
+            #expect(try KeyWrap.unwrap(response.wrapped, recipient: sandbox, chainID: world.chainID) != nil)
+            let lease = response.lease
+            #expect(lease.id == (try token.token.signingHash(domain)))
+            #expect(lease.renewEvery == Self.leaseSeconds / 3, "a third of the lease, rounded down")
+            #expect(
+                lease.expiresAt >= released + Self.leaseSeconds
+                    && lease.expiresAt <= Self.unixNow() + Self.leaseSeconds + 1,
+                "\(lease)"
+            )
+            return lease
+        }
 
         // A renewal signed by another key is refused, and the lease still renews with the agent's key.
+        let first = try await release(job: 0)
         await #expect {
             _ = try await client.renew(
-                lease: lease.id,
+                lease: first.id,
                 signerKey: Hex.decode(PlaneWorld.strangerKey),
                 at: Self.unixNow()
             )
         } throws: { error in
             (error as? PlaneProtocolError)?.code == .leaseRevoked && "\(error)".contains("lease_refused")
         }
-        let renewed = try await client.renew(lease: lease.id, signerKey: PlaneWorld.agentKey, at: Self.unixNow())
-        #expect(renewed.id == lease.id && renewed.expiresAt >= lease.expiresAt)
+        let renewed = try await client.renew(lease: first.id, signerKey: PlaneWorld.agentKey, at: Self.unixNow())
+        #expect(renewed.id == first.id && renewed.expiresAt >= first.expiresAt)
 
-        // The agent renews every second while the provider revokes the rental on chain.
-        let outcome = Mutex<(renewals: Int, refusal: PlaneProtocolError?, at: ContinuousClock.Instant?)>((0, nil, nil))
-        let agent = Task {
-            while !Task.isCancelled {
-                do throws(PlaneProtocolError) {
-                    _ = try await client.renew(lease: lease.id, signerKey: PlaneWorld.agentKey, at: Self.unixNow())
-                    outcome.withLock { $0.renewals += 1 }
-                } catch {
-                    outcome.withLock { $0 = ($0.renewals, error, ContinuousClock.now) }
-                    return
-                }
-                try? await Task.sleep(for: .milliseconds(1000))
+        // The agent renews while the provider revokes the rental on chain. A short lease is fragile on a loaded
+        // machine: until the agent has renewed twice in a row, a lease that lapsed is replaced by a fresh one.
+        var lease = first
+        var agent = Agent(client, lease: lease.id)
+        for attempt in 1...3 {
+            for _ in 0..<50 where agent.state.withLock({ $0.renewals < 2 && $0.refusal == nil }) {
+                try await Task.sleep(for: .milliseconds(100))
             }
+            if agent.state.withLock({ $0.renewals >= 2 && $0.refusal == nil }) { break }
+            agent.task.cancel()
+            lease = try await release(job: attempt)
+            agent = Agent(client, lease: lease.id)
         }
-        try await Task.sleep(for: .milliseconds(1500))
-        let block = try #require(
-            UInt64(
-                try ContribTool.python(Self.revokeRental, [world.devnet.url, world.deploymentPath, dataset])
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
-            )
-        )
+        #expect(agent.state.withLock { $0.renewals >= 2 && $0.refusal == nil }, "the agent keeps its lease")
+        let (rpc, deployment) = (world.devnet.url, world.deploymentPath)
+        let printed = try await Self.offPool {
+            try ContribTool.python(Self.revokeRental, [rpc, deployment, dataset])
+        }
+        let block = try #require(UInt64(printed.trimmingCharacters(in: .whitespacesAndNewlines)), "\(printed)")
         let revoked = ContinuousClock.now
-        for _ in 0..<100 where outcome.withLock({ $0.refusal == nil }) { try await Task.sleep(for: .milliseconds(100)) }
-        agent.cancel()
-        let (renewals, refusal, refusedAt) = outcome.withLock { $0 }
-        #expect(renewals >= 1, "the lease was renewed before the revocation")
+        for _ in 0..<100 where agent.state.withLock({ $0.refusal == nil }) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        agent.task.cancel()
+        let (_, refusal, refusedAt) = agent.state.withLock { $0 }
         let error = try #require(refusal, "no renewal was refused within 10 s of the revoking block")
         #expect(error.code == .leaseRevoked, "\(error)")
         #expect(error.refusal?.status == 403 && error.refusal?.envelope.code == "lease_revoked", "\(error)")
         // Refused on first sight: the block is still pending (--finality 1) when the plane refuses.
         #expect(error.reason.contains("the rental was revoked in block \(block) (pending, final head"), "\(error)")
-        if let refusedAt { #expect(refusedAt - revoked < .seconds(5), "refused within the lease") }
+        if let refusedAt {
+            #expect(refusedAt - revoked < .seconds(Int64(Self.leaseSeconds)), "refused within the lease")
+        }
 
         // The lease is over for good; an unknown lease (e.g. after a plane restart) is refused too.
         await #expect {
@@ -171,11 +225,13 @@ import Testing
             )
         } throws: { ($0 as? PlaneProtocolError)?.code == .leaseExpired && "\($0)".contains("unknown_lease") }
 
-        let metrics = try await httpGet(plane.url + "/metrics")
-        #expect(metrics.body.contains("delong_leases_active 0\n"), "\(metrics.body)")
-        #expect(metrics.body.contains("delong_lease_renewals_refused_total{reason=\"revoked\"} 2"), "\(metrics.body)")
-        #expect(metrics.body.contains("delong_lease_renewals_refused_total{reason=\"signature\"} 1"))
-        #expect(metrics.body.contains("delong_lease_renewals_total \(renewals + 1)\n"), "\(metrics.body)")
+        let metrics = try await httpGet(plane.url + "/metrics").body
+        #expect(metrics.contains("delong_leases_active 0\n"), "\(metrics)")
+        #expect(metrics.contains("delong_lease_renewals_refused_total{reason=\"revoked\"} 2"), "\(metrics)")
+        #expect(metrics.contains("delong_lease_renewals_refused_total{reason=\"signature\"} 1"), "\(metrics)")
+        #expect(metrics.contains("delong_lease_renewals_refused_total{reason=\"unknown\"} 1"), "\(metrics)")
+        let renewals = metrics.split(separator: "\n").first { $0.hasPrefix("delong_lease_renewals_total ") }
+        #expect((renewals?.split(separator: " ").last).flatMap { Int($0) } ?? 0 >= 3, "\(metrics)")
     }
 }
 
