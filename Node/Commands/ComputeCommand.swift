@@ -68,7 +68,12 @@ struct ComputeServeCommand: AsyncParsableCommand {
             "INSECURE development evidence: the 192 bytes (hex) of MRTD and RTMR0-2 the agents claim; governance must trust their development digest."
     )
     var insecureDevMeasurements: String
-    @Option(help: "Job log, results and work files (default: DATA_DIR/compute).") var stateDir: String?
+    @Option(help: "Job log, results and decisions (default: DATA_DIR/compute).") var stateDir: String?
+    @Option(
+        help:
+            "Jobs' work directories and dataset mount points, which job uids must be able to traverse (default: /run/delong/jobs/<hash of the state directory>)."
+    )
+    var workDir: String?
     @Option(help: "Jobs run at once; the rest wait in the queue.") var maxConcurrent: Int = 1
     @Option(help: "Seconds a job may wait in the queue before it is killed(timeout).") var queueWait: Int64 = 600
     @Option(help: "Seconds an output may wait for review before it is rejected.") var reviewTimeout: Int64 = 86400
@@ -169,7 +174,7 @@ struct ComputeServeCommand: AsyncParsableCommand {
                 ),
                 sandbox: SandboxRunner(stubExecutable: try SandboxRunCommand.ownExecutable()),
                 runtime: runtime,
-                work: stateDir + "/work",
+                work: workDir ?? Self.defaultWorkDirectory(stateDir: stateDir),
                 results: stateDir + "/results",
                 desk: ReviewDesk(domain: jobDomain, logPath: stateDir + "/decisions.log"),
                 deadlines: deadlines,
@@ -198,21 +203,29 @@ struct ComputeServeCommand: AsyncParsableCommand {
             address: listenAddress!,
             tls: setup.1,
             serverName: "delong-compute",
-            services: [
-                PeriodicRefresh(interval: .milliseconds(Int64(evidenceRefresh * 1000))) { ownEvidence.refresh() },
-                SyncService(
-                    syncer: syncer,
-                    state: state,
-                    interval: .milliseconds(Int64(poll * 1000)),
-                    freshness: nil,
-                    logger: logger
-                ),
-            ],
+            services: ServerAssembly.planeServices(
+                evidence: ownEvidence,
+                every: evidenceRefresh,
+                syncer: syncer,
+                state: state,
+                poll: poll,
+                freshness: nil,
+                logger: logger
+            ),
             readySuffix: " operator \(setup.3.checksummed)",
             hangups: hangups,
             onHangup: [{ ownEvidence.refresh() }],
             logger: logger
         )
+    }
+}
+
+extension ComputeServeCommand {
+    /// /run/delong/jobs/<16 hex of sha256(state directory)>: reachable by job uids wherever the state lives
+    /// (a mktemp directory is 0700), and one per plane, so a restart sweeps only its own.
+    static func defaultWorkDirectory(stateDir: String) -> String {
+        let absolute = URL(fileURLWithPath: stateDir).standardizedFileURL.path
+        return "/run/delong/jobs/" + Hex.encode(Array(Digest.sha256(Array(absolute.utf8)).prefix(8)), prefix: false)
     }
 }
 

@@ -291,18 +291,18 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             address: listenAddress!,
             tls: plane.3,
             serverName: "delong-privacy",
-            services: [
-                PeriodicRefresh(interval: .milliseconds(Int64(evidenceRefresh * 1000))) { ownEvidence.refresh() },
-                SyncService(
-                    syncer: syncer,
-                    state: state,
-                    interval: .milliseconds(Int64(poll * 1000)),
-                    freshness: freshness,
-                    logger: logger
-                ),
+            services: ServerAssembly.planeServices(
+                evidence: ownEvidence,
+                every: evidenceRefresh,
+                syncer: syncer,
+                state: state,
+                poll: poll,
+                freshness: freshness,
+                logger: logger
+            ) + [
                 PeriodicRefresh(interval: .seconds(Int64(clamping: collateralRefresh))) {
                     await collateralStore.refresh()
-                },
+                }
             ],
             readySuffix: " signer \(plane.1.signer.checksummed)",
             hangups: hangups,

@@ -2,9 +2,11 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import LightClient
 import Logging
 import NIOCore
 import PlaneProtocol
+import PrivacyPlane
 import ServiceLifecycle
 import UnixSignals
 
@@ -23,6 +25,29 @@ enum ServerAssembly {
 
     /// Takes SIGHUP over (its default action ends the process): call it first in a serve command, before the
     /// sync catches up, and hand the sequence to ``run``.
+    /// What every plane runs beside its routes: its own evidence re-made every `every` seconds, and the light
+    /// client following the head every `poll` seconds.
+    static func planeServices(
+        evidence: OwnEvidence,
+        every: Double,
+        syncer: Syncer,
+        state: NodeState,
+        poll: Double,
+        freshness: IndexFreshness?,
+        logger: Logger
+    ) -> [any Service] {
+        [
+            PeriodicRefresh(interval: .milliseconds(Int64(every * 1000))) { evidence.refresh() },
+            SyncService(
+                syncer: syncer,
+                state: state,
+                interval: .milliseconds(Int64(poll * 1000)),
+                freshness: freshness,
+                logger: logger
+            ),
+        ]
+    }
+
     static func trapHangups() async -> UnixSignalsSequence {
         await UnixSignalsSequence(trapping: .sighup)
     }

@@ -248,7 +248,7 @@ import Testing
         #expect(try w.status(running)["outcome"] as? String == "killed(cancelled)")
         _ = try w.wait(running, seconds: 20) { _ in
             !((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(
-                w.path("compute-state")
+                w.path("compute-work")
             )
         }
         #expect(Date().timeIntervalSince(started) < 20)
@@ -263,9 +263,9 @@ import Testing
         // A finished job stays as it ended.
         let again = try w.run(["job", "cancel", running, "--wallet-key", w.path("consumer.key")])
         #expect(again.stdout.contains("killed(cancelled)"))
-        let work = (try? FileManager.default.contentsOfDirectory(atPath: w.path("compute-state/work"))) ?? []
+        let work = (try? FileManager.default.contentsOfDirectory(atPath: w.path("compute-work"))) ?? []
         _ = try w.wait(running, seconds: 20) { _ in
-            ((try? FileManager.default.contentsOfDirectory(atPath: w.path("compute-state/work"))) ?? []).isEmpty
+            ((try? FileManager.default.contentsOfDirectory(atPath: w.path("compute-work"))) ?? []).isEmpty
         }
         #expect(work.count <= 1)
     }
@@ -286,8 +286,24 @@ import Testing
         let status = try w.status(job)
         #expect(status["outcome"] as? String == "killed(runnerLost)", "\(status)")
         let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
-        #expect(!mounts.contains(w.path("compute-state")), "a mount of the lost job remains")
-        #expect(((try? FileManager.default.contentsOfDirectory(atPath: w.path("compute-state/work"))) ?? []).isEmpty)
+        #expect(!mounts.contains(w.path("compute-work")), "a mount of the lost job remains")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: w.path("compute-work"))) ?? []).isEmpty)
+        // A work directory job uids cannot reach is refused at start, naming the directory in the way.
+        let closed = w.path("closed")
+        try FileManager.default.createDirectory(atPath: closed, withIntermediateDirectories: true)
+        chmod(closed, 0o700)
+        let refused = try w.run(
+            [
+                "compute", "serve", "--rpc", w.world.devnet.url, "--contracts", w.world.deploymentPath, "--checkpoint",
+                "0:\(w.world.genesis)", "--data-dir", w.path("closed-index"), "--finality", "1", "--listen",
+                "127.0.0.1:0", "--operator-key", w.path("operator.key"), "--privacy-plane", w.privacy.url,
+                "--allow-insecure-plane-evidence", "--da", w.da, "--datasets", w.datasets,
+                "--insecure-dev-measurements",
+                w.measurements, "--work-dir", closed + "/work",
+            ],
+            allowFailure: true
+        )
+        #expect(refused.status == 2 && refused.stderr.contains("not reachable by job uids"), "\(refused.stderr)")
         // The restarted plane runs new jobs.
         let mean = try w.bundle("mean", Self.meanAge)
         try await w.publish(mean)
@@ -429,9 +445,16 @@ extension ComputeWorld {
         let tokenRequest: [String: Any] =
             explore
             ? ["dataset": dataset, "mode": "explore"]
-            : ["dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job,
-               "audience": audience ?? operatorAddress]
-        let (tokenStatus, tokenJSON) = try await PlaneWorld.call(privacy.url, "/v1/tokens", tokenRequest, session: session)
+            : [
+                "dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job,
+                "audience": audience ?? operatorAddress,
+            ]
+        let (tokenStatus, tokenJSON) = try await PlaneWorld.call(
+            privacy.url,
+            "/v1/tokens",
+            tokenRequest,
+            session: session
+        )
         #expect(tokenStatus == 200, "\(tokenJSON)")
         var token = try SignedAccessToken(json: tokenJSON)
         let registry = try Address(

@@ -161,7 +161,8 @@ struct ComputeWorld {
                 "0:\(world.genesis)", "--data-dir", path("\(name)-index"), "--finality", "1", "--poll", "0.3",
                 "--listen", listen, "--operator-key", path("operator.key"), "--privacy-plane", privacy.url,
                 "--allow-insecure-plane-evidence", "--da", da, "--datasets", datasets, "--insecure-dev-measurements",
-                measurements ?? self.measurements, "--state-dir", path("\(name)-state"),
+                measurements ?? self.measurements, "--state-dir", path("\(name)-state"), "--work-dir",
+                path("\(name)-work"),
             ] + extra,
             errorLog: dir.appendingPathComponent("\(name).err")
         )

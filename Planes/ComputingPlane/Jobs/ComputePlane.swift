@@ -20,10 +20,10 @@ public final class ComputePlane: Sendable {
     public init(env: AgentEnvironment, state: String, maxConcurrent: Int) throws {
         self.env = env
         self.state = state
-        for directory in [state, env.work, env.results] {
+        for directory in [state, env.results] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        chmod(env.work, 0o711)
+        try JobWorkspace.prepareRoot(env.work)
         log = try JobLog(path: state + "/jobs.log")
         let lost = try log.recordLostRunners(at: Self.nowMillis())
         let swept = JobSweeper.sweep(work: env.work, sandbox: env.sandbox)

@@ -695,6 +695,31 @@ final class LogBuffer: @unchecked Sendable {
 
 /// Per-job work directories: created 0711 so the job uid can reach its own mount point, removed whole.
 enum JobWorkspace {
+    /// Creates `root` (missing parents 0711) and checks that every directory on the way lets others through:
+    /// a job uid must reach its mount point, or bubblewrap cannot bind it at /data.
+    static func prepareRoot(_ root: String) throws {
+        let absolute = URL(fileURLWithPath: root).standardizedFileURL.path
+        var path = ""
+        for component in absolute.split(separator: "/") {
+            path += "/" + component
+            var st = stat()
+            if stat(path, &st) != 0 {
+                guard mkdir(path, 0o711) == 0 || errno == EEXIST else {
+                    throw ComputingPlaneError(.io, "cannot create \(path): \(String(cString: strerror(errno)))")
+                }
+                chmod(path, 0o711)
+                continue
+            }
+            guard st.st_mode & 0o001 != 0 else {
+                throw ComputingPlaneError(
+                    .badInput,
+                    "the work directory \(absolute) is not reachable by job uids: \(path) has mode \(String(st.st_mode & 0o777, radix: 8)) (others need x); choose another --work-dir"
+                )
+            }
+        }
+        chmod(absolute, 0o711)
+    }
+
     static func create(_ path: String) throws {
         guard mkdir(path, 0o711) == 0 else {
             throw AgentStop.failed("cannot create the job's work directory: \(String(cString: strerror(errno)))")
