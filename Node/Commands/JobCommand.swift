@@ -185,6 +185,13 @@ struct JobSubmitCommand: AsyncParsableCommand {
 
 /// Following a job on a terminal: one line per phase change, until it ends.
 enum JobWatch {
+    /// Event times with milliseconds (a whole job can take less than a second).
+    nonisolated(unsafe) static let time: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+
     static func follow(_ job: KnownJob, json: Bool) async throws -> [String: Any] {
         var seen = 0
         while true {
@@ -193,7 +200,7 @@ enum JobWatch {
             if !json {
                 for phase in phases.dropFirst(seen) {
                     let at = (phase["at"] as? Int).map { Date(timeIntervalSince1970: Double($0) / 1000) }
-                    let time = at.map { ISO8601DateFormatter().string(from: $0) } ?? "?"
+                    let time = at.map { JobWatch.time.string(from: $0) } ?? "?"
                     FileHandle.standardError.write(Data("  \(time)  \(phase["event"] as? String ?? "?")\n".utf8))
                 }
             }
@@ -231,22 +238,22 @@ struct JobStatusCommand: AsyncParsableCommand {
     }
 
     static func summary(_ s: [String: Any]) -> String {
-        var lines = ["job      \(s["job"] as? String ?? "?")"]
+        var lines = ["job            \(s["job"] as? String ?? "?")"]
         if let outcome = s["outcome"] as? String {
-            lines.append("outcome  \(outcome)" + ((s["detail"] as? String).map { ": \($0)" } ?? ""))
+            lines.append("outcome        \(outcome)" + ((s["detail"] as? String).map { ": \($0)" } ?? ""))
         } else {
-            lines.append("state    \(s["state"] as? String ?? "?") (\(s["phase"] as? String ?? "?"))")
+            lines.append("state          \(s["state"] as? String ?? "?") (\(s["phase"] as? String ?? "?"))")
         }
         for key in [
             "dataset", "imageDigest", "outputDigest", "cipherDigest", "evidenceDigest", "transaction", "revocation",
         ] {
             if let value = s[key] as? String {
-                lines.append(key.padding(toLength: 9, withPad: " ", startingAt: 0) + value)
+                lines.append(key.padding(toLength: 15, withPad: " ", startingAt: 0) + value)
             }
         }
         if let r = s["resources"] as? [String: Any] {
             lines.append(
-                "used     \(r["wallSeconds"] ?? "?") s wall, \(r["cpuSeconds"] ?? "?") s CPU, peak \(r["peakMemoryBytes"] ?? "?") bytes"
+                "used           \(r["wallSeconds"] ?? "?") s wall, \(r["cpuSeconds"] ?? "?") s CPU, peak \(r["peakMemoryBytes"] ?? "?") bytes"
             )
         }
         return lines.joined(separator: "\n")
@@ -272,7 +279,7 @@ struct JobLogsCommand: AsyncParsableCommand {
             }
             for event in events["events"] as? [[String: Any]] ?? [] {
                 let at = Date(timeIntervalSince1970: Double(event["at"] as? Int ?? 0) / 1000)
-                print("\(ISO8601DateFormatter().string(from: at))  \(event["event"] as? String ?? "?")")
+                print("\(JobWatch.time.string(from: at))  \(event["event"] as? String ?? "?")")
             }
             if let r = events["resources"] as? [String: Any] {
                 print(
@@ -402,12 +409,12 @@ struct JobFetchCommand: AsyncParsableCommand {
                 jobDomain: JobDomain(chainID: chain.config.chainID, verifyingContract: registry),
                 identities: ageIdentities
             )
-            try OutputPackage.unpack(verified.archive, into: out)
+            let files = try OutputPackage.unpack(verified.archive, into: out)
             if json {
                 print(renderJSON(verified.summary))
             } else {
                 print(
-                    "\(out): \(verified.summary["files"] ?? 0) files, output sha256 \(verified.summary["outputSha256"] ?? "")"
+                    "\(out): \(files) files, output sha256 \(verified.summary["outputSha256"] ?? "")"
                 )
                 FileHandle.standardError.write(Data("checked: \(verified.summary["evidence"] ?? "")\n".utf8))
             }

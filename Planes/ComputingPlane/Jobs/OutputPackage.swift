@@ -36,7 +36,9 @@ public struct OutputPackage: Sendable {
     }
 
     /// Writes a released archive's files under `directory` (which must not exist): the consumer's side.
-    public static func unpack(_ archive: [UInt8], into directory: String) throws(PlaneProtocolError) {
+    /// Returns how many files it wrote.
+    @discardableResult
+    public static func unpack(_ archive: [UInt8], into directory: String) throws(PlaneProtocolError) -> Int {
         let entries = try CanonicalTar.verify(archive, limits: limits)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
@@ -52,6 +54,7 @@ public struct OutputPackage: Sendable {
                     chmod(path, executable ? 0o755 : 0o644)
                 }
             }
+            return entries.filter { $0.contents != nil }.count
         } catch let error as PlaneProtocolError {
             throw error
         } catch {
