@@ -172,7 +172,7 @@ struct ComputeServeCommand: AsyncParsableCommand {
                     registry: index.config.contracts.algorithmRegistry,
                     chainID: U256(index.config.chainID)
                 ),
-                sandbox: SandboxRunner(stubExecutable: try SandboxRunCommand.ownExecutable()),
+                sandbox: try Self.sandbox(stateDir: stateDir),
                 runtime: runtime,
                 work: workDir ?? Self.defaultWorkDirectory(stateDir: stateDir),
                 results: stateDir + "/results",
@@ -223,9 +223,19 @@ struct ComputeServeCommand: AsyncParsableCommand {
 extension ComputeServeCommand {
     /// /run/delong/jobs/<16 hex of sha256(state directory)>: reachable by job uids wherever the state lives
     /// (a mktemp directory is 0700), and one per plane, so a restart sweeps only its own.
-    static func defaultWorkDirectory(stateDir: String) -> String {
+    static func defaultWorkDirectory(stateDir: String) -> String { "/run/delong/jobs/" + planeTag(stateDir: stateDir) }
+
+    /// 16 hex digits of sha256(absolute state directory): names this plane's work and sandboxes on the host.
+    static func planeTag(stateDir: String) -> String {
         let absolute = URL(fileURLWithPath: stateDir).standardizedFileURL.path
-        return "/run/delong/jobs/" + Hex.encode(Array(Digest.sha256(Array(absolute.utf8)).prefix(8)), prefix: false)
+        return Hex.encode(Array(Digest.sha256(Array(absolute.utf8)).prefix(8)), prefix: false)
+    }
+
+    /// The sandbox runner, its jobs named after this plane so its restart sweep touches only its own.
+    static func sandbox(stateDir: String) throws -> SandboxRunner {
+        var runner = SandboxRunner(stubExecutable: try SandboxRunCommand.ownExecutable())
+        runner.namePrefix = planeTag(stateDir: stateDir) + "-"
+        return runner
     }
 }
 

@@ -246,6 +246,7 @@ struct JobStatusCommand: AsyncParsableCommand {
         }
         for key in [
             "dataset", "imageDigest", "outputDigest", "cipherDigest", "evidenceDigest", "transaction", "revocation",
+            "failure",
         ] {
             if let value = s[key] as? String {
                 lines.append(key.padding(toLength: 15, withPad: " ", startingAt: 0) + value)

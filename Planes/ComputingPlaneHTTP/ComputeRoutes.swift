@@ -118,6 +118,7 @@ public struct ComputeRoutes: Sendable {
             ("phases", .array(status.events.map(Self.event))),
             ("resources", Self.resources(facts?.resources)),
             ("reviewer", .optional(facts?.reviewer)), ("revocation", .optional(facts?.revocation)),
+            ("failure", .optional(facts?.failure)),
             ("outputDigest", .optional(facts?.outputDigest)), ("cipherDigest", .optional(facts?.cipherDigest)),
             ("evidenceDigest", .optional(facts?.evidenceDigest)), ("transaction", .optional(facts?.transaction)),
         ]

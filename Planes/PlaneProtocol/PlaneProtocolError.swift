@@ -61,7 +61,7 @@ public struct PlaneProtocolError: Error, Hashable, CustomStringConvertible, Send
         line: Int = #line
     ) {
         self.code = code
-        self.reason = "the Privacy Plane refused (HTTP \(status) \(envelope.code)): \(envelope.message)"
+        self.reason = "the plane refused (HTTP \(status) \(envelope.code)): \(envelope.message)"
         self.refusal = (status, envelope)
         self.file = file
         self.line = line

@@ -135,6 +135,15 @@ import Testing
         let late = try w.review("approve", job, on: plane, allowFailure: true)
         #expect(late.status != 0)
         #expect(try w.status(job)["outcome"] as? String == "reviewRejected")
+
+        // A job that fails gets a leak-safe summary at once (the built-in exception and the bundle's line), never
+        // its message, which is part of its stderr and so an output.
+        let failing = try w.bundle("failing", "import csv\nrows = list(open('/data/admissions.csv'))\nint(rows[1])\n")
+        try await w.publish(failing)
+        let failed = try w.waitForEnd(try w.submit(to: plane, bundle: failing))
+        #expect(failed["outcome"] as? String == "exited(1)", "\(failed)")
+        #expect(failed["failure"] as? String == "ValueError at main.py line 3", "\(failed)")
+        #expect(!"\(failed)".contains("invalid literal"))
     }
 
     @Test func eachCheckBeforeTheRunRefusesWithItsOwnOutcome() async throws {
@@ -282,7 +291,12 @@ import Testing
         #expect(!plane.isRunning)
 
         let port = String(plane.url.split(separator: ":").last ?? "0")
+        // Another runner's sandbox on the same host (no plane's name) must survive this plane's sweep.
+        let foreign = "/run/delong/sandbox/job-0-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: foreign, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: foreign) }
         plane = try w.startCompute(listen: "127.0.0.1:" + port)
+        #expect(FileManager.default.fileExists(atPath: foreign), "the restart swept another runner's sandbox")
         let status = try w.status(job)
         #expect(status["outcome"] as? String == "killed(runnerLost)", "\(status)")
         let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
@@ -401,7 +415,7 @@ final class ReadsWatcher: @unchecked Sendable {
         Thread.detachNewThread { [self] in
             while lock.withLock({ running }) {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory)) ?? []
-                for name in names where name.hasPrefix("job-") {
+                for name in names where name.contains("job-") {
                     if let text = try? String(
                         contentsOfFile: "\(stateDirectory)/\(name)/out/reads.txt",
                         encoding: .utf8

@@ -6,7 +6,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// Key leases end to end: `privacy serve --lease-seconds 10` on the devnet, a development sandbox released a
+/// Key leases end to end: `privacy serve --lease-seconds 30` on the devnet, a development sandbox released a
 /// key through `PrivacyPlaneClient`, renewing it as a job agent would; the provider revokes the rental on chain
 /// and the first renewal after the plane indexed the revoking block (still pending with --finality 1) is
 /// refused as `leaseRevoked`, and so is every one after.
@@ -24,7 +24,7 @@ import Testing
 
     /// 10 s, not 5: with the other devnet suites running beside it on two cores, one renewal round trip was
     /// measured at 6.2 s and a 0.5 s sleep overslept by 6 s, so a 5 s lease lapsed while nothing was revoked.
-    static let leaseSeconds: UInt64 = 10
+    static let leaseSeconds: UInt64 = 30
 
     /// The provider (demo provider 0) revokes demo consumer 0's rental of `dataset`; prints the block number.
     static let revokeRental = """

@@ -204,7 +204,7 @@ import Testing
         #expect(ErrorEnvelope.snakeCase("tokenAlreadyUsed") == "token_already_used")
         let refused = PlaneProtocolError(refusedWith: 409, envelope)
         #expect(refused.code == .refused && refused.refusal?.status == 409 && refused.refusal?.envelope == envelope)
-        #expect(refused.reason == "the Privacy Plane refused (HTTP 409 rental_inactive): no rental")
+        #expect(refused.reason == "the plane refused (HTTP 409 rental_inactive): no rental")
     }
 
     /// Both ends share one definition of the wrap: what the plane wraps for a key opens with that key on the

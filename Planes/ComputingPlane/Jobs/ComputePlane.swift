@@ -246,16 +246,18 @@ public actor LocalBackend: ComputeBackend {
 }
 
 /// What a lost runner leaves: job work directories (with a Decrypt FUSE perhaps still mounted), sandbox
-/// staging directories (with /out's tmpfs), and job cgroups. Each is removed; the names are returned.
+/// staging directories (with /out's tmpfs), and job cgroups. Only this plane's are removed (its work directory,
+/// and sandboxes named with its `namePrefix`): other runners on the host keep theirs. The names are returned.
 enum JobSweeper {
     static func sweep(work: String, sandbox: SandboxRunner) -> [String] {
+        let own = sandbox.namePrefix + "job-"
         var swept: [String] = []
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: work)) ?? [] {
             JobWorkspace.remove(work + "/" + name)
             swept.append("work/\(name)")
         }
-        for name in (try? fm.contentsOfDirectory(atPath: sandbox.stateDirectory)) ?? [] where name.hasPrefix("job-") {
+        for name in (try? fm.contentsOfDirectory(atPath: sandbox.stateDirectory)) ?? [] where name.hasPrefix(own) {
             let stage = sandbox.stateDirectory + "/" + name
             umount2(stage + "/out", Int32(MNT_DETACH))
             try? fm.removeItem(atPath: stage)
@@ -266,7 +268,7 @@ enum JobSweeper {
             fm.fileExists(atPath: root + "/cgroup.controllers")
             ? [root + "/delong"] : ["memory", "pids", "cpu", "cpuacct", "freezer"].map { "\(root)/\($0)/delong" }
         for parent in parents {
-            for name in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("job-") {
+            for name in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(own) {
                 let group = parent + "/" + name
                 let procs = (try? String(contentsOfFile: group + "/cgroup.procs", encoding: .utf8)) ?? ""
                 for pid in procs.split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }

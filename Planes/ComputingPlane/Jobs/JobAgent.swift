@@ -582,6 +582,10 @@ public struct JobAgent: Sendable {
         }
         if let reason = result.reason, let kill = KillReason(rawValue: reason) { throw AgentStop.killed(kill) }
         let code = result.exitCode ?? -1
+        if code != 0 {
+            let failure = FailureSummary.of(log: logBuffer.bytes, sources: Self.sourceLines(bundle))
+            facts.update { $0.failure = failure }
+        }
         try step(.exited(code: code))
         if code != 0 { throw AgentStop.ended }
         return Execution(log: logBuffer.bytes, rejected: result.rejected)
@@ -651,6 +655,16 @@ public struct JobAgent: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The bundle's files and their line counts (what a failure summary may point at).
+    static func sourceLines(_ bundle: AlgorithmBundle) -> [String: Int] {
+        var lines: [String: Int] = [:]
+        for entry in bundle.entries {
+            guard let contents = entry.contents else { continue }
+            lines[entry.displayPath] = contents.reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+        }
+        return lines
+    }
 
     /// Runs `body` with a deadline: past it, the phase fails (no phase is ever stuck).
     func within<T: Sendable>(

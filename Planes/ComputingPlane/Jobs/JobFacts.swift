@@ -43,6 +43,8 @@ public final class JobFacts: @unchecked Sendable {
         public var reviewer: String?
         public var reviews: [String]?
         public var revocation: String?
+        /// For an exited job: the built-in exception type and the bundle line (``FailureSummary``).
+        public var failure: String?
         public var cipherDigest: String?
         public var evidenceDigest: String?
         public var transaction: String?

@@ -86,6 +86,9 @@ public struct SandboxRunner: Sendable {
     public var bubblewrap: String = "/usr/bin/bwrap"
     /// Where the runner keeps per-job staging directories (root-owned).
     public var stateDirectory: String = "/run/delong/sandbox"
+    /// Put before each job's staging directory and cgroup name (`<prefix>job-<uid>-<random>`), so that a
+    /// Computing Plane sweeping up after a crash removes only its own sandboxes, never another runner's.
+    public var namePrefix: String = ""
     public var uids = JobUIDRange.standard
     public var cgroupRoot: String = "/sys/fs/cgroup"
 
@@ -124,7 +127,7 @@ public struct SandboxRunner: Sendable {
         try job.beforeLaunch?(uid)
         if let data = job.data, job.checkDataReadable { try Self.checkReadable(data, by: uid) }
 
-        let name = "job-\(uid)-\(UUID().uuidString.prefix(8).lowercased())"
+        let name = "\(namePrefix)job-\(uid)-\(UUID().uuidString.prefix(8).lowercased())"
         let stage = stateDirectory + "/" + name
         do {
             try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)

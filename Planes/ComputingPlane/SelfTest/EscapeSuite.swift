@@ -95,11 +95,11 @@ public struct EscapeSuite: Sendable {
             let commands = processes.map { String($0.cmdline.prefix(80)) }
             found.append("\(processes.count) processes of the job uid \(uid) remain: \(commands)")
         }
-        let stage = runner.stateDirectory + "/job-\(uid)-"
+        let stage = runner.stateDirectory + "/" + runner.namePrefix + "job-\(uid)-"
         let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
         if mounts.contains(stage) { found.append("a mount under \(stage)… remains") }
         let staged = (try? FileManager.default.contentsOfDirectory(atPath: runner.stateDirectory)) ?? []
-        if staged.contains(where: { $0.hasPrefix("job-\(uid)-") }) {
+        if staged.contains(where: { $0.hasPrefix(runner.namePrefix + "job-\(uid)-") }) {
             found.append("a staging directory \(stage)… remains")
         }
         return found
