@@ -390,6 +390,26 @@ import Testing
         #expect(finding["severity"] as? String == "certain")
     }
 
+    @Test func aKeyRepeatedInAChildTableStillCountsAsAnIdentifier() throws {
+        let policy = """
+            {"version": 1, "tables": {
+              "accounts.csv": {"entity": "account_id", "columns": {"account_id": "key", "branch": "other"}},
+              "tx.csv": {"entity": "account_id", "columns": {"tx": "key", "account_id": "key", "amount": "sensitive"}}},
+             "thresholds": {"k": 5}}
+            """
+        var tx = "tx,account_id,amount\n"
+        for i in 0..<20 { tx += "T\(100_000 + i),ACC777001,\(i)\n" }
+        let index = try DatasetIndex(
+            policyJSON: Array(policy.utf8),
+            tables: [
+                "accounts.csv": Array("account_id,branch\nACC777001,n\nACC777002,s\n".utf8), "tx.csv": Array(tx.utf8),
+            ]
+        )
+        let verdict = OutputGate.checkFile(path: "a.txt", bytes: Array("top account acc777001\n".utf8), index: index)
+        #expect(verdict.decision == .block)
+        #expect(verdict.findings.first?.detail.contains("accounts.csv column \"account_id\"") == true)
+    }
+
     @Test func aMalformedPolicyOrAParquetTableIsBadInput() {
         #expect(throws: ComputingPlaneError(.badInput, "")) {
             try DatasetIndex(policyJSON: Array("{\"version\": 1, \"tables\": {}, \"extra\": 1}".utf8), tables: [:])

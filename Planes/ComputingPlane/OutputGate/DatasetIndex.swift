@@ -115,7 +115,8 @@ public struct DatasetIndex: Sendable {
     init(policy: DatasetPolicy, tables: [String: CSVTable]) throws(ComputingPlaneError) {
         minCellCount = policy.thresholds.minCellCount
         let k = policy.thresholds.k
-        var identifierCounts: [UInt64: (count: Int32, source: Int32, words: Int)] = [:]
+        // Counted per column: a key repeated in a child table (a foreign key) stays identifying in its own table.
+        var identifierCounts: [UInt64: (hash: UInt64, count: Int32, source: Int32, words: Int)] = [:]
         var canaryRows: [String: [Int: Int32]] = [:]
         for (number, canary) in policy.canaries.enumerated() {
             canaryRows[canary.table, default: [:]][canary.row] = Int32(number)
@@ -168,9 +169,11 @@ public struct DatasetIndex: Sendable {
                         let digitsOnly = normalized.allSatisfy { $0.isASCIIDigit || $0 == "." || $0 == "-" }
                         let weak = normalized.count < 4 || (digitsOnly && normalized.filter(\.isASCIIDigit).count < 6)
                         if !weak && words <= Self.maxWords {
-                            var entry = identifierCounts[h] ?? (count: 0, source: column.source, words: words)
+                            let slot = GateText.mix(h ^ UInt64(column.source))
+                            var entry =
+                                identifierCounts[slot] ?? (hash: h, count: 0, source: column.source, words: words)
                             entry.count += 1
-                            identifierCounts[h] = entry
+                            identifierCounts[slot] = entry
                         }
                     }
                 }
@@ -204,8 +207,8 @@ public struct DatasetIndex: Sendable {
                 }
             }
         }
-        for (h, entry) in identifierCounts where Int(entry.count) < k {
-            identifiers[h] = entry.source
+        for entry in identifierCounts.values.sorted(by: { $0.source < $1.source }) where Int(entry.count) < k {
+            if identifiers[entry.hash] == nil { identifiers[entry.hash] = entry.source }
             maxIdentifierWords = max(maxIdentifierWords, entry.words)
         }
         // A listed canary value counts alone when it is rare in its column (or absent: a planted value).
