@@ -410,6 +410,26 @@ import Testing
         #expect(verdict.findings.first?.detail.contains("accounts.csv column \"account_id\"") == true)
     }
 
+    @Test func anAggregateOverCommonQuasiIdentifierValuesIsNotARecord() throws {
+        let policy = """
+            {"version": 1, "tables": {"p.csv": {"entity": "id", "columns": {"id": "key", "region": "quasi_identifier",
+              "sex": "quasi_identifier", "band": "quasi_identifier", "income": "sensitive"}}}}
+            """
+        var csv = "id,region,sex,band,income\n"
+        for i in 0..<3000 {
+            csv += "X\(100_000 + i),\(["north", "south", "east"][i % 3]),\(["f", "m"][i % 2]),"
+            csv += "\(["20-29", "30-39", "40-49", "50-59", "60+"][i % 5]),\(20_000 + i * 13).5\n"
+        }
+        let index = try DatasetIndex(policyJSON: Array(policy.utf8), tables: ["p.csv": Array(csv.utf8)])
+        let aggregate = "region,sex,band,count\nnorth,f,20-29,100\nsouth,m,30-39,100\n"
+        #expect(OutputGate.checkFile(path: "a.csv", bytes: Array(aggregate.utf8), index: index).decision == .release)
+        // A rare cell (the income) with two common ones is still not a record; the row itself is.
+        let row = "north;f;20-29;\(20_000 + 30 * 13).5"
+        #expect(OutputGate.checkFile(path: "r.txt", bytes: Array(row.utf8), index: index).decision == .release)
+        let full = "X100030,north,f,20-29,\(20_000 + 30 * 13).5"
+        #expect(OutputGate.checkFile(path: "r.txt", bytes: Array(full.utf8), index: index).decision == .block)
+    }
+
     @Test func aMalformedPolicyOrAParquetTableIsBadInput() {
         #expect(throws: ComputingPlaneError(.badInput, "")) {
             try DatasetIndex(policyJSON: Array("{\"version\": 1, \"tables\": {}, \"extra\": 1}".utf8), tables: [:])

@@ -8,7 +8,8 @@ import Sampling
 ///   4 characters, which any table of numbers would match);
 /// - row fingerprints: an order-independent hash of each row's normalized non-free-text cells;
 /// - record triples: for each row, every set of 3 distinct quasi-identifier, sensitive or date cells (at most
-///   6 such columns per table, so at most 20 keys per row);
+///   6 such columns per table, so at most 20 keys per row), leaving out values held by more than 2 % of the
+///   table's rows (and more than k), which an aggregate table would match by chance;
 /// - canaries: the rare values the policy lists for canaries, and the fingerprints and triples of canary rows.
 public struct DatasetIndex: Sendable {
     /// Where an identifier hash came from (table and column), for findings that must not quote the value.
@@ -149,6 +150,18 @@ public struct DatasetIndex: Sendable {
             let recordColumns = columnIndex.filter {
                 $0.role == .quasiIdentifier || $0.role == .sensitive || $0.role == .date
             }.prefix(Self.maxRecordColumns)
+            // Values held by more than 2 % of rows (and at least k) are too common to tie a line to a row: an
+            // aggregate by region and sex must not read as a record. They are left out of the triples.
+            let commonAbove = max(k, table.rows.count / 50)
+            var common: [Int: Set<UInt64>] = [:]
+            for column in recordColumns {
+                var counts: [UInt64: Int32] = [:]
+                for row in table.rows {
+                    let normalized = GateText.normalize(row[column.index])
+                    if !normalized.isEmpty { counts[GateText.hash(normalized), default: 0] += 1 }
+                }
+                common[column.index] = Set(counts.filter { Int($0.value) > commonAbove }.keys)
+            }
             for (rowNumber, row) in table.rows.enumerated() {
                 rowCount += 1
                 let canary = canaryRows[name]?[rowNumber]
@@ -181,6 +194,7 @@ public struct DatasetIndex: Sendable {
                     let normalized = GateText.normalize(row[column.index])
                     guard !normalized.isEmpty else { continue }
                     let h = GateText.hash(normalized)
+                    if common[column.index]?.contains(h) == true { continue }
                     recordValues.insert(h)
                     if !recordHashes.contains(h) { recordHashes.append(h) }
                 }
