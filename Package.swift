@@ -101,7 +101,7 @@ let package = Package(
             name: "ComputingPlane",
             dependencies: [
                 "Attestation", "ChainCore", "ChainRecords", "CLinux", "CSeccomp", "DecryptFS", "PlaneCrypto",
-                "PlaneProtocol", "Sealing", .product(name: "Logging", package: "swift-log"),
+                "PlaneProtocol", "Sampling", "Sealing", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Planes/ComputingPlane",
             swiftSettings: strictSettings

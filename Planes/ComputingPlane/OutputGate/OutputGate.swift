@@ -1,0 +1,660 @@
+import Foundation
+import Sampling
+
+/// Caps that keep an attacker-written output from exhausting the gate.
+public struct GateLimits: Sendable {
+    /// Most files checked in one output directory; the rest go to review.
+    public var maxFiles = 10_000
+    /// Largest file inspected; a larger one goes to review.
+    public var maxFileBytes = 64 << 20
+    /// Most nested decodings (base64 inside hex inside base64 …).
+    public var maxDepth = 4
+    /// Decoded bytes may not exceed this multiple of the file's size…
+    public var maxExpansion = 64
+    /// …nor this many bytes per file.
+    public var maxDecodedBytes = 256 << 20
+    /// Findings recorded per file (the decision still counts every one).
+    public var maxFindingsPerFile = 200
+
+    /// The defaults.
+    public init() {}
+}
+
+/// The Output Gate's first slice: file-level checks of every output against the dataset's index. Each check
+/// returns findings with the place and the reason; the file decision is release (nothing found), block (a
+/// certain finding: a value, row or canary of the dataset) or review (anything else).
+public enum OutputGate {
+    /// Extensions parsed in full.
+    static let parsed: Set<String> = ["csv", "tsv", "json", "jsonl", "ndjson", "txt", "md", "log", "text"]
+
+    /// Checks every regular file under `directory` (symbolic links are not followed and go to review).
+    public static func check(
+        directory: String,
+        index: DatasetIndex,
+        limits: GateLimits = GateLimits()
+    ) throws(ComputingPlaneError) -> GateReport {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue,
+            let walker = fm.enumerator(atPath: directory)
+        else {
+            throw ComputingPlaneError(.badInput, "OUT_DIR \(directory): expected a readable directory")
+        }
+        var paths: [String] = []
+        while let path = walker.nextObject() as? String { paths.append(path) }
+        paths.sort()
+        var verdicts: [GateFileVerdict] = []
+        var checked = 0
+        for path in paths {
+            let full = (directory as NSString).appendingPathComponent(path)
+            let attributes = try? fm.attributesOfItem(atPath: full)
+            let type = attributes?[.type] as? FileAttributeType
+            if type == .typeDirectory { continue }
+            guard type == .typeRegular else {
+                let finding = GateFinding(
+                    check: "file-type",
+                    severity: .likely,
+                    where: "file",
+                    detail: "not a regular file (a symbolic link or device): not followed, cannot inspect"
+                )
+                verdicts.append(GateFileVerdict(path: path, findings: [finding]))
+                continue
+            }
+            checked += 1
+            if checked > limits.maxFiles {
+                let finding = GateFinding(
+                    check: "file-type",
+                    severity: .likely,
+                    where: "file",
+                    detail: "more than \(limits.maxFiles) files in the output: not inspected"
+                )
+                verdicts.append(GateFileVerdict(path: path, findings: [finding]))
+                continue
+            }
+            let size = (attributes?[.size] as? Int) ?? 0
+            if size > limits.maxFileBytes {
+                let finding = GateFinding(
+                    check: "file-type",
+                    severity: .likely,
+                    where: "file",
+                    detail: "\(size) bytes, larger than the cap of \(limits.maxFileBytes): not inspected"
+                )
+                verdicts.append(GateFileVerdict(path: path, findings: [finding]))
+                continue
+            }
+            guard let data = fm.contents(atPath: full) else {
+                let finding = GateFinding(
+                    check: "file-type",
+                    severity: .likely,
+                    where: "file",
+                    detail: "could not be read: cannot inspect"
+                )
+                verdicts.append(GateFileVerdict(path: path, findings: [finding]))
+                continue
+            }
+            verdicts.append(checkFile(path: path, bytes: Array(data), index: index, limits: limits))
+        }
+        return GateReport(files: verdicts)
+    }
+
+    /// Checks in-memory files (path relative to the output directory → bytes).
+    public static func check(
+        files: [(path: String, bytes: [UInt8])],
+        index: DatasetIndex,
+        limits: GateLimits = GateLimits()
+    ) -> GateReport {
+        GateReport(files: files.map { checkFile(path: $0.path, bytes: $0.bytes, index: index, limits: limits) })
+    }
+
+    /// Checks one file.
+    public static func checkFile(
+        path: String,
+        bytes: [UInt8],
+        index: DatasetIndex,
+        limits: GateLimits = GateLimits()
+    ) -> GateFileVerdict {
+        var scan = GateScan(index: index, limits: limits, fileBytes: bytes.count)
+        scan.file(name: path, bytes: bytes)
+        return GateFileVerdict(path: path, findings: scan.findings + scan.overflowNote())
+    }
+}
+
+/// One file's scan: the checks, run over text lines, table rows and JSON objects, with nested decoding.
+struct GateScan {
+    let index: DatasetIndex
+    let limits: GateLimits
+    let fileBytes: Int
+    var findings: [GateFinding] = []
+    var dropped = 0
+    var decodedBytes = 0
+    var seen: Set<String> = []
+
+    init(index: DatasetIndex, limits: GateLimits, fileBytes: Int) {
+        self.index = index
+        self.limits = limits
+        self.fileBytes = fileBytes
+    }
+
+    mutating func add(_ check: String, _ severity: GateSeverity, _ place: String, _ detail: String) {
+        guard seen.insert("\(check)|\(place)|\(detail)").inserted else { return }
+        let finding = GateFinding(check: check, severity: severity, where: place, detail: detail)
+        if findings.count < limits.maxFindingsPerFile {
+            findings.append(finding)
+        } else {
+            dropped += 1
+            // A later certain finding must still decide the file.
+            if severity == .certain, !findings.contains(where: { $0.severity == .certain }) {
+                findings[findings.count - 1] = finding
+            }
+        }
+    }
+
+    func overflowNote() -> [GateFinding] {
+        guard dropped > 0 else { return [] }
+        return [
+            GateFinding(
+                check: "summary",
+                severity: .likely,
+                where: "file",
+                detail: "\(dropped) more findings not listed"
+            )
+        ]
+    }
+
+    // MARK: File types
+
+    mutating func file(name: String, bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        let ext = (name as NSString).pathExtension.lowercased()
+        if let magic = Self.binaryMagic(bytes) {
+            add("file-type", .likely, "file", "\(magic): cannot inspect yet")
+            return
+        }
+        guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else {
+            add("file-type", .likely, "file", "binary or non-UTF-8 file (.\(ext)): cannot inspect yet")
+            return
+        }
+        switch ext {
+        case "csv": table(bytes, name: name, separator: ",")
+        case "tsv": table(bytes, name: name, separator: "\t")
+        case "json": json(text, lines: false)
+        case "jsonl", "ndjson": json(text, lines: true)
+        case _ where OutputGate.parsed.contains(ext): self.text(text, prefix: "", depth: 0)
+        default:
+            self.text(text, prefix: "", depth: 0)
+            add(
+                "file-type",
+                .likely,
+                "file",
+                "\(ext.isEmpty ? "no extension" : "." + ext): read as plain text only; its format is not inspected yet"
+            )
+        }
+    }
+
+    static func binaryMagic(_ bytes: [UInt8]) -> String? {
+        let prefixes: [([UInt8], String)] = [
+            ([0x89, 0x50, 0x4E, 0x47], "PNG image"), ([0xFF, 0xD8, 0xFF], "JPEG image"),
+            ([0x1F, 0x8B], "gzip archive"), ([0x50, 0x4B, 0x03, 0x04], "zip archive"),
+            ([0x42, 0x5A, 0x68], "bzip2 archive"), ([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59], "NumPy array"),
+            ([0x50, 0x41, 0x52, 0x31], "Parquet file"), ([0x80], "pickle"),
+        ]
+        for (prefix, name) in prefixes where bytes.starts(with: prefix) { return name }
+        return nil
+    }
+
+    // MARK: Tables
+
+    mutating func table(_ bytes: [UInt8], name: String, separator: Character) {
+        var parsed: CSVTable?
+        if separator == "," {
+            parsed = try? CSVReader.parse(bytes, name: name)
+        } else if let text = String(validating: bytes, as: UTF8.self) {
+            let lines = text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline)
+            if let header = lines.first {
+                let width = header.split(separator: "\t", omittingEmptySubsequences: false).count
+                let rows = lines.dropFirst().map {
+                    $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                }
+                if rows.allSatisfy({ $0.count == width }) {
+                    parsed = CSVTable(
+                        header: header.split(separator: "\t", omittingEmptySubsequences: false).map(String.init),
+                        rows: rows
+                    )
+                }
+            }
+        }
+        guard let table = parsed else {
+            // Not a well-formed table: every line is still read as text.
+            text(String(decoding: bytes, as: UTF8.self), prefix: "", depth: 0)
+            return
+        }
+        cellsLine(table.header, header: table.header, place: "header")
+        let countColumns = table.header.indices.filter { Self.isCountColumn(table.header[$0]) }
+        for (number, row) in table.rows.enumerated() {
+            let place = "row \(number + 1)"
+            cellsLine(row, header: table.header, place: place)
+            record(cells: row, place: place, depth: 0)
+            for column in countColumns {
+                let cell = row[column].trimmingCharacters(in: .whitespaces)
+                if let value = Int(GateText.canonicalNumber(cell) ?? ""), value >= 1, value < index.minCellCount {
+                    add(
+                        "small-cell",
+                        .likely,
+                        "\(place), column \"\(table.header[column])\"",
+                        "a count of \(value), below the policy's minCellCount of \(index.minCellCount)"
+                    )
+                }
+            }
+        }
+    }
+
+    static func isCountColumn(_ name: String) -> Bool {
+        let n = name.lowercased().trimmingCharacters(in: .whitespaces)
+        let exact: Set<String> = ["count", "n", "freq", "frequency", "size", "cnt", "num", "number", "records"]
+        return exact.contains(n) || n.hasPrefix("n_") || n.hasSuffix("_count") || n.hasSuffix("_n")
+            || n.hasPrefix("count_") || n.hasSuffix(" count") || n.hasSuffix("_freq") || n.hasSuffix("_size")
+    }
+
+    /// Scans a row's cells as one line, naming the column of each hit.
+    mutating func cellsLine(_ cells: [String], header: [String], place: String) {
+        var starts: [Int] = []
+        var line = ""
+        for cell in cells {
+            starts.append(line.utf8.count)
+            line += cell + "\t"
+        }
+        scanLine(Substring(line), depth: 0, prefix: "") { offset in
+            let column = (starts.lastIndex { $0 <= offset }) ?? 0
+            let name = column < header.count ? header[column] : "\(column + 1)"
+            return "\(place), column \"\(name)\""
+        }
+    }
+
+    // MARK: JSON
+
+    mutating func json(_ text: String, lines: Bool) {
+        self.text(text, prefix: "", depth: 0)
+        if lines {
+            for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+                .enumerated()
+            {
+                if let value = try? JSONSerialization.jsonObject(with: Data(line.utf8), options: .fragmentsAllowed) {
+                    walk(value, path: "line \(number + 1): $")
+                }
+            }
+        } else if let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed) {
+            walk(value, path: "$")
+        }
+    }
+
+    /// Every object or array of scalars is a candidate row.
+    mutating func walk(_ value: Any, path: String) {
+        if let object = value as? [String: Any] {
+            let scalars = object.keys.sorted().compactMap { Self.scalar(object[$0]!) }
+            if scalars.count >= 2 { record(cells: scalars, place: path, depth: 0) }
+            for key in object.keys.sorted() { walk(object[key]!, path: "\(path).\(key)") }
+        } else if let array = value as? [Any] {
+            let scalars = array.compactMap(Self.scalar)
+            if scalars.count >= 2 && scalars.count <= 64 { record(cells: scalars, place: path, depth: 0) }
+            for (i, item) in array.enumerated() { walk(item, path: "\(path)[\(i)]") }
+        }
+    }
+
+    static func scalar(_ value: Any) -> String? {
+        if let string = value as? String { return string }
+        if let number = value as? NSNumber { return number.stringValue }
+        return nil
+    }
+
+    // MARK: Records
+
+    /// Verbatim rows: the cells (all, or all but the first, a row number) match a row fingerprint; or 3
+    /// distinct record values of one dataset row appear among them.
+    mutating func record(cells: [String], place: String, depth: Int) {
+        let hashes = cells.map { GateText.normalize($0) }.filter { !$0.isEmpty }.map(GateText.hash)
+        guard hashes.count >= 2 else { return }
+        for candidate in [hashes, Array(hashes.dropFirst())] where candidate.count >= 2 {
+            let fingerprint = GateText.fingerprint(candidate)
+            if index.canaryFingerprints.contains(fingerprint) {
+                add("canary", .certain, place, "a canary row of the dataset, cell for cell")
+                return
+            }
+            if index.rowFingerprints.contains(fingerprint) {
+                add("verbatim-row", .certain, place, "a row of the dataset, cell for cell (after normalization)")
+                return
+            }
+        }
+        triples(Array(Set(hashes.filter { index.recordValues.contains($0) })), place: place)
+    }
+
+    mutating func triples(_ candidates: [UInt64], place: String) {
+        let values = Array(candidates.prefix(32))
+        guard values.count >= 3 else { return }
+        for a in 0..<values.count {
+            for b in (a + 1)..<values.count {
+                for c in (b + 1)..<values.count {
+                    let key = GateText.triple(values[a], values[b], values[c])
+                    if index.canaryTriples.contains(key) {
+                        add("canary", .certain, place, "3 or more quasi-identifier or sensitive cells of a canary row")
+                        return
+                    }
+                    if index.triples.contains(key) {
+                        add(
+                            "verbatim-row",
+                            .certain,
+                            place,
+                            "3 or more quasi-identifier, sensitive or date cells of one dataset row"
+                        )
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Text
+
+    mutating func text(_ text: String, prefix: String, depth: Int) {
+        for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            scanLine(line, depth: depth, prefix: prefix) { offset in "line \(number + 1), byte \(offset)" }
+            // A delimited line is also a candidate row.
+            for separator: Character in [",", "\t", ";", "|"] where line.filter({ $0 == separator }).count >= 2 {
+                record(
+                    cells: line.split(separator: separator).map(String.init),
+                    place: prefix + "line \(number + 1)",
+                    depth: depth
+                )
+            }
+        }
+    }
+
+    /// Identifiers, canaries, PII patterns, record triples and encoded payloads on one line.
+    mutating func scanLine(_ line: Substring, depth: Int, prefix: String, place: (Int) -> String) {
+        let tokens = GateText.tokens(line)
+        guard !tokens.isEmpty else { return }
+        var recordHits: [UInt64] = []
+        var canaryHits: [Int32: Set<UInt64>] = [:]
+        let maxWords = index.maxIdentifierWords
+        for i in tokens.indices {
+            var joined = ""
+            for n in 1...maxWords where i + n <= tokens.count {
+                joined += (n == 1 ? "" : " ") + String(tokens[i + n - 1].text)
+                let normalized = GateText.normalize(joined)
+                guard !normalized.isEmpty else { continue }
+                let h = GateText.hash(normalized)
+                let at = prefix + place(tokens[i].offset)
+                if let source = index.identifiers[h] {
+                    add("identifier", .certain, at, "a value of \(index.describe(source)) of the dataset")
+                }
+                if let canary = index.canaryValues[h] {
+                    add("canary", .certain, at, "a value of canary \(canary) of the dataset")
+                }
+                if let canary = index.canaryAnyValues[h] { canaryHits[canary, default: []].insert(h) }
+                if index.recordValues.contains(h), !recordHits.contains(h) { recordHits.append(h) }
+            }
+        }
+        // Numbers with thousands separators: the comma splits words, so "52,310.5" is put back together.
+        let bytes = Array(line.utf8)
+        var i = 0
+        while i < tokens.count {
+            var j = i
+            var merged = String(tokens[i].text)
+            while j + 1 < tokens.count, let last = tokens[j].text.utf8.last, last.isDigit {
+                let end = tokens[j].offset + tokens[j].text.utf8.count
+                let next = Array(tokens[j + 1].text.utf8)
+                guard end < bytes.count, bytes[end] == UInt8(ascii: ","), tokens[j + 1].offset == end + 1,
+                    next.count >= 3, next[0].isDigit, next[1].isDigit, next[2].isDigit,
+                    next.count == 3 || next[3] == UInt8(ascii: ".")
+                else { break }
+                merged += "," + String(tokens[j + 1].text)
+                j += 1
+            }
+            if j > i {
+                let h = GateText.hash(GateText.normalize(merged))
+                let at = prefix + place(tokens[i].offset)
+                if let source = index.identifiers[h] {
+                    add("identifier", .certain, at, "a value of \(index.describe(source)) of the dataset")
+                }
+                if let canary = index.canaryValues[h] {
+                    add("canary", .certain, at, "a value of canary \(canary) of the dataset")
+                }
+                if index.recordValues.contains(h), !recordHits.contains(h) { recordHits.append(h) }
+            }
+            i = j + 1
+        }
+        for (canary, values) in canaryHits where values.count >= 2 {
+            add("canary", .certain, prefix + place(tokens[0].offset), "\(values.count) values of canary \(canary)")
+        }
+        triples(recordHits, place: prefix + place(tokens[0].offset))
+        pii(line, tokens: tokens, prefix: prefix, place: place)
+        if depth < limits.maxDepth { encoded(line, depth: depth, prefix: prefix, place: place) }
+    }
+
+    // MARK: PII patterns
+
+    mutating func pii(_ line: Substring, tokens: [GateText.Token], prefix: String, place: (Int) -> String) {
+        for token in tokens where token.text.contains("@") {
+            let parts = token.text.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
+                let tld = parts[1].split(separator: ".").last, tld.count >= 2, tld.allSatisfy(\.isLetter)
+            else { continue }
+            if index.identifiers[GateText.hash(GateText.normalize(token.text))] != nil { continue }
+            add("pii", .likely, prefix + place(token.offset), "an email address (not a value of the dataset)")
+        }
+        for (i, token) in tokens.enumerated() {
+            let head = Array(token.text.uppercased().utf8)
+            guard head.count >= 4, head[0].isLetter, head[1].isLetter, head[2].isDigit, head[3].isDigit else {
+                continue
+            }
+            var joined = token.text.uppercased()
+            var j = i
+            while true {
+                if (15...34).contains(joined.count), joined.utf8.allSatisfy({ $0.isLetter || $0.isDigit }),
+                    Self.ibanValid(joined)
+                {
+                    if index.identifiers[GateText.hash(GateText.normalize(joined))] == nil {
+                        add("pii", .likely, prefix + place(token.offset), "an IBAN with a valid check (mod 97)")
+                    }
+                    break
+                }
+                j += 1
+                guard j < tokens.count, tokens[j].text.count <= 4, joined.count < 34 else { break }
+                joined += tokens[j].text.uppercased()
+            }
+        }
+        for run in Self.digitRuns(line) {
+            let digits = run.digits
+            if (13...19).contains(digits.count), run.groups.allSatisfy({ $0 >= 3 }) || run.groups.count == 1,
+                Self.luhnValid(digits)
+            {
+                if index.identifiers[GateText.hash(digits)] == nil {
+                    add("pii", .likely, prefix + place(run.offset), "a card number with a valid Luhn check")
+                }
+                continue
+            }
+            // +CC and 10-15 digits; or 3-4 groups of 2-4 digits ending in a group of 4 (555-010-2030).
+            let withPlus = run.plus && (10...15).contains(digits.count) && run.groups.count >= 2
+            let national =
+                (10...12).contains(digits.count) && (3...4).contains(run.groups.count)
+                && run.groups.allSatisfy { (2...4).contains($0) } && run.groups.last == 4
+                && run.separators.contains { $0 != "." }
+            let phoneShape = withPlus || national
+            if phoneShape && index.identifiers[GateText.hash(digits)] == nil {
+                add("pii", .likely, prefix + place(run.offset), "a phone number (not a value of the dataset)")
+            }
+        }
+    }
+
+    struct DigitRun {
+        var digits: String
+        var groups: [Int]
+        var separators: Set<Character>
+        var plus: Bool
+        var offset: Int
+    }
+
+    /// Runs of digits joined by single spaces, dashes, dots or parentheses, not part of a decimal or a word.
+    static func digitRuns(_ line: Substring) -> [DigitRun] {
+        let bytes = Array(line.utf8)
+        var runs: [DigitRun] = []
+        var i = 0
+        while i < bytes.count {
+            let startsRun =
+                bytes[i].isDigit
+                || ((bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "("))
+                    && i + 1 < bytes.count && bytes[i + 1].isDigit)
+            let attached =
+                i > 0
+                && (bytes[i - 1].isLetter || bytes[i - 1] == UInt8(ascii: ".")
+                    || bytes[i - 1].isDigit)
+            guard startsRun, !attached else {
+                i += 1
+                continue
+            }
+            let start = i
+            let plus = bytes[i] == UInt8(ascii: "+")
+            var digits = ""
+            var groups: [Int] = []
+            var separators: Set<Character> = []
+            var current = 0
+            if !bytes[i].isDigit { i += 1 }
+            while i < bytes.count {
+                let b = bytes[i]
+                if b.isDigit {
+                    digits.append(Character(UnicodeScalar(b)))
+                    current += 1
+                    i += 1
+                } else if " -.()".utf8.contains(b), i + 1 < bytes.count,
+                    bytes[i + 1].isDigit || (b == UInt8(ascii: ")") && bytes[i + 1] == 0x20)
+                        || (b == 0x20 && bytes[i + 1] == UInt8(ascii: "("))
+                {
+                    if current > 0 { groups.append(current) }
+                    current = 0
+                    separators.insert(Character(UnicodeScalar(b)))
+                    i += 1
+                } else {
+                    break
+                }
+            }
+            if current > 0 { groups.append(current) }
+            let trailingWord = i < bytes.count && bytes[i].isLetter
+            if !trailingWord && !digits.isEmpty {
+                runs.append(DigitRun(digits: digits, groups: groups, separators: separators, plus: plus, offset: start))
+            }
+            i = max(i, start + 1)
+        }
+        return runs
+    }
+
+    static func luhnValid(_ digits: String) -> Bool {
+        var sum = 0
+        for (i, ch) in digits.reversed().enumerated() {
+            guard var d = ch.wholeNumberValue else { return false }
+            if i % 2 == 1 {
+                d *= 2
+                if d > 9 { d -= 9 }
+            }
+            sum += d
+        }
+        return sum % 10 == 0 && Set(digits).count > 1
+    }
+
+    static func ibanValid(_ iban: String) -> Bool {
+        let chars = Array(iban.utf8)
+        let rearranged = chars[4...] + chars[..<4]
+        var remainder = 0
+        for c in rearranged {
+            if c.isDigit {
+                remainder = (remainder * 10 + Int(c - 48)) % 97
+            } else {
+                let value = Int(c) - 55
+                guard (10...35).contains(value) else { return false }
+                remainder = (remainder * 100 + value) % 97
+            }
+        }
+        return remainder == 1
+    }
+
+    // MARK: Encoded payloads
+
+    /// base64 runs of 24+ characters and hex runs of 32+ are decoded and the result checked again.
+    mutating func encoded(_ line: Substring, depth: Int, prefix: String, place: (Int) -> String) {
+        let bytes = Array(line.utf8)
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i].isBase64 else {
+                i += 1
+                continue
+            }
+            let start = i
+            while i < bytes.count, bytes[i].isBase64 { i += 1 }
+            let end = i
+            while i < bytes.count, bytes[i] == UInt8(ascii: "="), i - end < 2 { i += 1 }
+            let run = Array(bytes[start..<end])
+            guard run.count >= 24 else { continue }
+            var decoded: [UInt8]?
+            var kind = "base64"
+            if run.count >= 32, run.count % 2 == 0, run.allSatisfy(\.isHex) {
+                decoded = Self.hexDecode(run)
+                kind = "hex"
+            }
+            if decoded == nil { decoded = Self.base64Decode(run) }
+            guard let payload = decoded, payload.count >= 8 else { continue }
+            decodedBytes += payload.count
+            let at = prefix + place(start) + " > \(kind) payload"
+            guard decodedBytes <= limits.maxDecodedBytes, decodedBytes <= limits.maxExpansion * max(fileBytes, 1)
+            else {
+                add("encoded", .likely, at, "decoding budget exhausted: the rest of the payloads are not inspected")
+                return
+            }
+            if payload.starts(with: [0x1F, 0x8B])
+                || (payload[0] == 0x78 && [0x01, 0x5E, 0x9C, 0xDA].contains(payload[1]))
+                || payload.starts(with: [0x42, 0x5A, 0x68])
+            {
+                add("encoded", .likely, at, "a compressed payload (gzip, zlib or bzip2): cannot inspect yet")
+                continue
+            }
+            guard let text = String(validating: payload, as: UTF8.self) else { continue }
+            let printable = text.unicodeScalars.filter { $0.value >= 0x20 || $0 == "\n" || $0 == "\t" || $0 == "\r" }
+            guard printable.count * 10 >= text.unicodeScalars.count * 9 else { continue }
+            self.text(text, prefix: at + ": ", depth: depth + 1)
+        }
+    }
+
+    static func hexDecode(_ run: [UInt8]) -> [UInt8]? {
+        func nibble(_ c: UInt8) -> UInt8 {
+            switch c {
+            case 48...57: c - 48
+            case 65...70: c - 55
+            default: c - 87
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(run.count / 2)
+        var i = 0
+        while i + 1 < run.count {
+            out.append(nibble(run[i]) << 4 | nibble(run[i + 1]))
+            i += 2
+        }
+        return out
+    }
+
+    static func base64Decode(_ run: [UInt8]) -> [UInt8]? {
+        var text = String(decoding: run, as: UTF8.self)
+            .replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.hasSuffix("=") { text.removeLast() }
+        if text.count % 4 == 1 { text.removeLast() }
+        text += String(repeating: "=", count: (4 - text.count % 4) % 4)
+        return Data(base64Encoded: text).map(Array.init)
+    }
+}
+
+extension UInt8 {
+    var isDigit: Bool { self >= 48 && self <= 57 }
+    var isLetter: Bool { (self >= 65 && self <= 90) || (self >= 97 && self <= 122) }
+    var isHex: Bool { isDigit || (self >= 65 && self <= 70) || (self >= 97 && self <= 102) }
+    var isBase64: Bool {
+        isDigit || isLetter || self == UInt8(ascii: "+") || self == UInt8(ascii: "/") || self == UInt8(ascii: "-")
+            || self == UInt8(ascii: "_")
+    }
+}
