@@ -51,50 +51,46 @@ public enum OutputGate {
             let type = attributes?[.type] as? FileAttributeType
             if type == .typeDirectory { continue }
             guard type == .typeRegular else {
-                let finding = GateFinding(
-                    check: "file-type",
-                    severity: .likely,
-                    where: "file",
-                    detail: "not a regular file (a symbolic link or device): not followed, cannot inspect"
+                verdicts.append(
+                    Self.notInspected(
+                        path,
+                        "not a regular file (a symbolic link or device): not followed, cannot inspect"
+                    )
                 )
-                verdicts.append(GateFileVerdict(path: path, findings: [finding]))
                 continue
             }
             checked += 1
             if checked > limits.maxFiles {
-                let finding = GateFinding(
-                    check: "file-type",
-                    severity: .likely,
-                    where: "file",
-                    detail: "more than \(limits.maxFiles) files in the output: not inspected"
+                verdicts.append(
+                    Self.notInspected(path, "more than \(limits.maxFiles) files in the output: not inspected")
                 )
-                verdicts.append(GateFileVerdict(path: path, findings: [finding]))
                 continue
             }
             let size = (attributes?[.size] as? Int) ?? 0
             if size > limits.maxFileBytes {
-                let finding = GateFinding(
-                    check: "file-type",
-                    severity: .likely,
-                    where: "file",
-                    detail: "\(size) bytes, larger than the cap of \(limits.maxFileBytes): not inspected"
+                verdicts.append(
+                    Self.notInspected(
+                        path,
+                        "\(size) bytes, larger than the cap of \(limits.maxFileBytes): not inspected"
+                    )
                 )
-                verdicts.append(GateFileVerdict(path: path, findings: [finding]))
                 continue
             }
             guard let data = fm.contents(atPath: full) else {
-                let finding = GateFinding(
-                    check: "file-type",
-                    severity: .likely,
-                    where: "file",
-                    detail: "could not be read: cannot inspect"
-                )
-                verdicts.append(GateFileVerdict(path: path, findings: [finding]))
+                verdicts.append(Self.notInspected(path, "could not be read: cannot inspect"))
                 continue
             }
             verdicts.append(checkFile(path: path, bytes: Array(data), index: index, limits: limits))
         }
         return GateReport(files: verdicts)
+    }
+
+    /// A file the gate does not open (a link, past the count or size cap, unreadable): it goes to review.
+    static func notInspected(_ path: String, _ detail: String) -> GateFileVerdict {
+        GateFileVerdict(
+            path: path,
+            findings: [GateFinding(check: "file-type", severity: .likely, where: "file", detail: detail)]
+        )
     }
 
     /// Checks in-memory files (path relative to the output directory → bytes).
