@@ -23,21 +23,30 @@ deploy_pid=""
 plane_pid=""
 compute_pid=""
 cleanup() {
-    if [ -n "$compute_pid" ] && kill -0 "$compute_pid" 2>/dev/null; then
-        kill -TERM "$compute_pid" 2>/dev/null || true
-        wait "$compute_pid" 2>/dev/null || true
-    fi
-    if [ -n "$plane_pid" ] && kill -0 "$plane_pid" 2>/dev/null; then
-        kill -TERM "$plane_pid" 2>/dev/null || true
-        wait "$plane_pid" 2>/dev/null || true
-    fi
-    if [ -n "$deploy_pid" ] && kill -0 "$deploy_pid" 2>/dev/null; then
-        kill -TERM "$deploy_pid" 2>/dev/null || true
-        wait "$deploy_pid" 2>/dev/null || true
-    fi
+    # Newest first: the planes, then the devnet they follow.
+    for pid in "$compute_pid" "$plane_pid" "$deploy_pid"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+# ready_url NAME PID: waits up to 30 s for $work/NAME.out's READY line and prints its URL; exits with NAME's
+# stderr if the process dies or never gets ready.
+ready_url() {
+    local name="$1" pid="$2" url=""
+    for _ in $(seq 1 300); do
+        grep -q '^READY ' "$work/$name.out" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || { echo "$name failed:" >&2; cat "$work/$name.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    url="$(awk '/^READY /{print $2; exit}' "$work/$name.out")"
+    [ -n "$url" ] || { echo "$name did not become ready within 30 s" >&2; cat "$work/$name.err" >&2; exit 1; }
+    echo "$url"
+}
 
 echo "== starting the devnet and deploying the contracts with demo activity"
 contrib/contracts/deploy --port 0 --demo --out "$work/deployment.json" >"$work/deploy.out" 2>"$work/deploy.err" &
@@ -97,13 +106,7 @@ chain_id="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cha
     --domain delong.demo --listen 127.0.0.1:0 --max-job-seconds 600 --allow-insecure-development-evidence \
     --create-root-secret --max-index-age 3600 >"$work/plane.out" 2>"$work/plane.err" &
 plane_pid=$!
-for _ in $(seq 1 300); do
-    grep -q '^READY ' "$work/plane.out" 2>/dev/null && break
-    kill -0 "$plane_pid" 2>/dev/null || { echo "privacy serve failed:" >&2; cat "$work/plane.err" >&2; exit 1; }
-    sleep 0.1
-done
-plane="$(awk '/^READY /{print $2; exit}' "$work/plane.out")"
-[ -n "$plane" ] || { echo "privacy serve did not become ready within 30 s" >&2; cat "$work/plane.err" >&2; exit 1; }
+plane="$(ready_url plane "$plane_pid")"
 echo "privacy plane $plane (TLS; clients check that its evidence binds the key it presents)"
 # Outside a TEE the plane's evidence is the INSECURE development kind, which clients accept only when told to
 # and only on the devnet; on real hardware they verify its TDX quote (--plane-measurement, --plane-collateral).
@@ -187,13 +190,7 @@ PY
     --privacy-plane "$plane" --allow-insecure-plane-evidence --da "$work/da" --datasets "$datasets" \
     --insecure-dev-measurements "$measurements" >"$work/compute.out" 2>"$work/compute.err" &
 compute_pid=$!
-for _ in $(seq 1 300); do
-    grep -q '^READY ' "$work/compute.out" 2>/dev/null && break
-    kill -0 "$compute_pid" 2>/dev/null || { echo "compute serve failed:" >&2; cat "$work/compute.err" >&2; exit 1; }
-    sleep 0.1
-done
-compute="$(awk '/^READY /{print $2; exit}' "$work/compute.out")"
-[ -n "$compute" ] || { echo "compute serve did not become ready within 30 s" >&2; cat "$work/compute.err" >&2; exit 1; }
+compute="$(ready_url compute "$compute_pid")"
 echo "computing plane $compute"
 export DELONG_HOME="$work/consumer-home"
 echo "-- the consumer makes an age key and submits the job; the output will be sealed to that key"
