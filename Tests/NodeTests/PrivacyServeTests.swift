@@ -246,36 +246,42 @@ import Testing
     /// M6: anonymous routes are limited per client (here named by the trusted proxy's X-Forwarded-For), so
     /// one client over its rate does not lock another out; the node's read routes are limited too.
     @Test func oneClientOverItsRateDoesNotLockOutAnother() async throws {
-        func nonce(_ client: String?) async throws -> Int {
+        let base = plane.url
+        @Sendable func nonce(_ client: String?) async throws -> Int {
             let headers = client.map { [("X-Forwarded-For", "198.51.100.9, \($0)")] } ?? []
-            return try await httpRequest(plane.url + "/v1/nonce", method: "GET", headers: headers).status
+            return try await httpRequest(base + "/v1/nonce", method: "GET", headers: headers).status
+        }
+        // All at once, so the flood outpaces the refill even on a loaded machine.
+        func flood(_ count: Int, _ request: @escaping @Sendable () async throws -> Int) async throws -> ([Int], Double)
+        {
+            let start = ContinuousClock.now
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<count { group.addTask { try await request() } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let elapsed = ContinuousClock.now - start
+            return (statuses, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         }
         // --rate 4: a client's burst is 16, refilled at 4 a second. The flooding client is refused; on a slow
-        // machine the refill during the flood admits a few more, never more than the rate allows.
-        var flood: [Int] = []
-        let start = ContinuousClock.now
-        for _ in 0..<40 { flood.append(try await nonce("203.0.113.7")) }
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let admitted = flood.filter { $0 == 200 }.count
-        #expect(flood.prefix(16).allSatisfy { $0 == 200 } && flood.contains(429), "\(flood)")
-        #expect(Set(flood).isSubset(of: [200, 429]), "\(flood)")
-        #expect(Double(admitted) <= 16 + 4 * seconds + 1, "\(admitted) admitted in \(seconds) s: \(flood)")
+        // machine the refill during the flood admits a few more, never more than the rate allows (and a 429 is
+        // due whenever the flood outran that allowance).
+        let (statuses, seconds) = try await flood(40) { try await nonce("203.0.113.7") }
+        let admitted = statuses.filter { $0 == 200 }.count
+        let allowance = 16 + 4 * seconds + 1
+        #expect(admitted >= 16, "\(statuses)")
+        #expect(Set(statuses).isSubset(of: [200, 429]), "\(statuses)")
+        #expect(Double(admitted) <= allowance, "\(admitted) admitted in \(seconds) s: \(statuses)")
+        #expect(statuses.contains(429) || allowance >= 40, "none refused in \(seconds) s: \(statuses)")
         // ...while another client, and the proxy itself, still get nonces.
         #expect(try await nonce("203.0.113.8") == 200)
         #expect(try await nonce(nil) == 200)
         // The node's routes on this listener are limited per client too.
-        var status: [Int] = []
-        for _ in 0..<40 {
-            status.append(
-                try await httpRequest(
-                    plane.url + "/v1/status",
-                    method: "GET",
-                    headers: [("X-Forwarded-For", "203.0.113.7")]
-                ).status
-            )
+        let (status, statusSeconds) = try await flood(40) {
+            try await httpRequest(base + "/v1/status", method: "GET", headers: [("X-Forwarded-For", "203.0.113.7")])
+                .status
         }
-        #expect(status.contains(429) && status.first == 200, "\(status)")
+        #expect(Set(status).isSubset(of: [200, 429]), "\(status)")
+        #expect(status.contains(429) || 16 + 4 * statusSeconds + 1 >= 40, "\(status)")
         // And their scans are bounded: limit= asks for fewer (the plane never lists more than 1000).
         let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
         let one = try await httpGet(plane.url + "/v1/rentals?dataset=\(dataset)&limit=1")
