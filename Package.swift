@@ -54,6 +54,11 @@ let package = Package(
 
         .systemLibrary(name: "CLinux", path: "Planes/CLinux"),
         .systemLibrary(
+            name: "CCompression",
+            path: "Planes/CCompression",
+            providers: [.apt(["zlib1g-dev", "libbz2-dev"])]
+        ),
+        .systemLibrary(
             name: "CSeccomp",
             path: "Planes/CSeccomp",
             pkgConfig: "libseccomp",
@@ -100,7 +105,7 @@ let package = Package(
         .target(
             name: "ComputingPlane",
             dependencies: [
-                "Attestation", "ChainCore", "ChainRecords", "CLinux", "CSeccomp", "DecryptFS", "PlaneCrypto",
+                "Attestation", "CCompression", "ChainCore", "ChainRecords", "CLinux", "CSeccomp", "DecryptFS", "PlaneCrypto",
                 "PlaneProtocol", "Sampling", "Sealing", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Planes/ComputingPlane",
