@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "ComputingPlaneHTTP",
             dependencies: [
-                "ChainCore", "ComputingPlane", "PlaneProtocol", "PrivacyPlaneHTTP",
+                "ChainCore", "ChainRecords", "ComputingPlane", "PlaneProtocol", "PrivacyPlaneHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

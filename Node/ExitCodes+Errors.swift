@@ -47,7 +47,8 @@ extension ExitCodes {
         case let error as ComputingPlaneError:
             switch error.code {
             case .verification: return verificationFailed
-            case .badInput: return malformedInput
+            case .badInput, .conflict: return malformedInput
+            case .forbidden: return keyRefused
             case .io: return ioError
             case .systemUnsupported, .sandboxFailure: return systemError
             }

@@ -76,7 +76,8 @@ struct ComputeServeCommand: AsyncParsableCommand {
     var workDir: String?
     @Option(help: "Jobs run at once; the rest wait in the queue.") var maxConcurrent: Int = 1
     @Option(help: "Seconds a job may wait in the queue before it is killed(timeout).") var queueWait: Int64 = 600
-    @Option(help: "Seconds an output may wait for review before it is rejected.") var reviewTimeout: Int64 = 86400
+    @Option(help: "Seconds an output may wait for review before it is rejected (default 7 days).") var reviewTimeout:
+        Int64 = 7 * 86400
     @Option(help: "Seconds each preparation and finishing phase may take.") var phaseTimeout: Int64 = 120
     @Option(help: "The most a job may write to /out (bytes, or with KiB/MiB/GiB); more is killed(outputLimit).")
     var maxOutput: String = "256MiB"
@@ -176,7 +177,11 @@ struct ComputeServeCommand: AsyncParsableCommand {
                 runtime: runtime,
                 work: workDir ?? Self.defaultWorkDirectory(stateDir: stateDir),
                 results: stateDir + "/results",
-                desk: ReviewDesk(domain: jobDomain, logPath: stateDir + "/decisions.log"),
+                desk: try ReviewDesk(
+                    domain: jobDomain,
+                    logPath: stateDir + "/decisions.log",
+                    reviewersDirectory: stateDir + "/reviewers"
+                ),
                 deadlines: deadlines,
                 logger: logger
             )

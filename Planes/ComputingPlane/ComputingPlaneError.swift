@@ -18,6 +18,10 @@ public struct ComputingPlaneError: Error, Hashable, CustomStringConvertible, Sen
         case sandboxFailure
         /// A released output, its record or its evidence does not check out.
         case verification
+        /// The caller may not do this (a review by someone who is not a reviewer of the output).
+        case forbidden
+        /// The request does not fit the state (no output waiting, a reviewer deciding twice, an old list).
+        case conflict
     }
 
     /// What kind of failure this is.

@@ -42,17 +42,11 @@ public struct ComputeRoutes: Sendable {
         router.post("/v1/jobs/:id/cancel") { request, context in
             try await handle { try await cancel(try Self.id(context), request) }
         }
-        router.get("/v1/jobs/:id/review") { _, context in try await handle { try await review(try Self.id(context)) } }
-        router.post("/v1/jobs/:id/review/output") { request, context in
-            try await handle { try await reviewOutput(try Self.id(context), request) }
-        }
-        router.post("/v1/jobs/:id/review") { request, context in
-            try await handle { try await decide(try Self.id(context), request) }
-        }
         router.get("/v1/jobs/:id/output") { _, context in
             try await handle { try await output(try Self.id(context)) }
         }
         router.get("/v1/jobs/:id/result") { _, context in try await handle { try result(try Self.id(context)) } }
+        addReviewRoutes(to: router)
     }
 
     // MARK: Handlers
@@ -117,7 +111,8 @@ public struct ComputeRoutes: Sendable {
             ("submittedAt", facts.map { .int($0.submittedAt) } ?? .null),
             ("phases", .array(status.events.map(Self.event))),
             ("resources", Self.resources(facts?.resources)),
-            ("reviewer", .optional(facts?.reviewer)), ("revocation", .optional(facts?.revocation)),
+            ("reviewer", .optional(facts?.reviewer)), ("review", Self.reviewFields(facts)),
+            ("revocation", .optional(facts?.revocation)),
             ("failure", .optional(facts?.failure)),
             ("outputDigest", .optional(facts?.outputDigest)), ("cipherDigest", .optional(facts?.cipherDigest)),
             ("evidenceDigest", .optional(facts?.evidenceDigest)), ("transaction", .optional(facts?.transaction)),
@@ -139,47 +134,6 @@ public struct ComputeRoutes: Sendable {
         let (at, signature) = try Self.signedAt(try await Self.body(request), "cancel")
         let state = try await plane.cancel(id, at: at, signature: signature)
         return ResponseJSON.response(.object([("job", .string(id.hex))] + Self.stateFields(state)))
-    }
-
-    /// What waits for review: the output's digest and the reviewer (no names, no bytes).
-    func review(_ id: Hash32) async throws -> Response {
-        guard let waiting = await env.desk.waiting(id) else {
-            throw Refusal(.notFound, "not_in_review", "job \(id.hex) has no output waiting for review")
-        }
-        return ResponseJSON.response(
-            .object([
-                ("job", .string(id.hex)), ("outputDigest", .string(waiting.outputDigest.hex)),
-                ("provider", .string(waiting.provider.checksummed)), ("since", .int(waiting.since)),
-            ])
-        )
-    }
-
-    /// The plaintext output tar, to the dataset's provider only (a signature over the job and a recent time).
-    func reviewOutput(_ id: Hash32, _ request: Request) async throws -> Response {
-        let (at, signature) = try Self.signedAt(try await Self.body(request), "request")
-        let archive = try await env.desk.output(id, at: at, signature: signature)
-        return Response(
-            status: .ok,
-            headers: [.contentType: "application/x-tar"],
-            body: .init(byteBuffer: ByteBuffer(bytes: archive))
-        )
-    }
-
-    func decide(_ id: Hash32, _ request: Request) async throws -> Response {
-        let decision = try SignedReviewDecision(json: try await Self.body(request)["decision"] as Any)
-        guard decision.decision.jobID == id else {
-            throw Refusal(
-                .badRequest,
-                "bad_request",
-                "the decision is for job \(decision.decision.jobID.hex), not \(id.hex)"
-            )
-        }
-        try await env.desk.decide(decision)
-        return ResponseJSON.response(
-            .object([
-                ("job", .string(id.hex)), ("accepted", .bool(true)), ("approve", .bool(decision.decision.approve)),
-            ])
-        )
     }
 
     func output(_ id: Hash32) async throws -> Response {
@@ -277,10 +231,14 @@ public struct ComputeRoutes: Sendable {
 
     static func unknown(_ id: Hash32) -> Refusal { Refusal(.notFound, "unknown_job", "no job \(id.hex) here") }
 
-    static func id(_ context: PlaneRequestContext) throws -> Hash32 {
+    static func id(_ context: PlaneRequestContext, _ what: String = "job") throws -> Hash32 {
         let text = context.parameters.get("id") ?? ""
         guard let id = try? Hash32(hex: text), text.hasPrefix("0x") else {
-            throw Refusal(.badRequest, "bad_request", "job id: expected 0x + 64 hex digits, found \(text.prefix(80))")
+            throw Refusal(
+                .badRequest,
+                "bad_request",
+                "\(what) id: expected 0x + 64 hex digits, found \(text.prefix(80))"
+            )
         }
         return id
     }
@@ -311,6 +269,8 @@ public struct ComputeRoutes: Sendable {
         } catch let error as ComputingPlaneError {
             switch error.code {
             case .badInput: return ResponseJSON.error(.badRequest, "bad_request", error.reason)
+            case .forbidden: return ResponseJSON.error(.forbidden, "forbidden", error.reason)
+            case .conflict: return ResponseJSON.error(.conflict, "conflict", error.reason)
             case .io, .sandboxFailure, .systemUnsupported, .verification:
                 logger.error("computing plane failure", metadata: ["error": "\(error)"])
                 return ResponseJSON.error(.internalServerError, "internal", error.reason)

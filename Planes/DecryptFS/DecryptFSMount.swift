@@ -57,6 +57,9 @@ public final class DecryptFSMount: @unchecked Sendable {
         public var readaheadKiB: Int
         /// Install libfuse's SIGTERM/SIGINT/SIGHUP handlers (unmount on signal); for the CLI, not tests.
         public var handleSignals: Bool
+        /// Manifest paths the mount does not show (a job's mount hides the provider's gate policy, whose
+        /// canaries are secrets): not listed, and ENOENT when named.
+        public var hidden: Set<String>
 
         /// Options with a 64 MiB cache and 1 MiB readahead.
         public init(
@@ -64,13 +67,15 @@ public final class DecryptFSMount: @unchecked Sendable {
             allowOther: Bool = false,
             allowedUID: UInt32? = nil,
             readaheadKiB: Int = 1024,
-            handleSignals: Bool = false
+            handleSignals: Bool = false,
+            hidden: Set<String> = []
         ) {
             self.cacheBytes = cacheBytes
             self.allowOther = allowOther
             self.allowedUID = allowedUID
             self.readaheadKiB = readaheadKiB
             self.handleSignals = handleSignals
+            self.hidden = hidden
         }
     }
 
@@ -92,6 +97,7 @@ public final class DecryptFSMount: @unchecked Sendable {
             dataset: dataset,
             cacheBytes: options.cacheBytes,
             allowedUID: options.allowedUID,
+            hidden: options.hidden,
             logger: logger
         )
         fs.readaheadBytes = UInt32(clamping: max(0, min(options.readaheadKiB, 1 << 20)) << 10)

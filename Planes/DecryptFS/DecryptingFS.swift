@@ -70,7 +70,13 @@ public final class DecryptingFS: @unchecked Sendable {
 
     /// A filesystem over `dataset` with a chunk cache bounded by `cacheBytes`; with `allowedUID`, only that uid
     /// (and its group of the same number, as job uids have) is served.
-    public init(dataset: SealedDataset, cacheBytes: Int, allowedUID: UInt32? = nil, logger: Logger) {
+    public init(
+        dataset: SealedDataset,
+        cacheBytes: Int,
+        allowedUID: UInt32? = nil,
+        hidden: Set<String> = [],
+        logger: Logger
+    ) {
         self.datasetHandle = dataset
         self.datasetIDText = "\(dataset.datasetID)"
         self.manifestDigestHex = dataset.manifestDigestHex
@@ -78,7 +84,8 @@ public final class DecryptingFS: @unchecked Sendable {
         self.logger = logger
         var nodes: [[UInt8]: Node] = [[Self.slash]: Node(entry: nil, index: -1)]
         var children: [[UInt8]: [[UInt8]]] = [[Self.slash]: []]
-        for (index, entry) in dataset.manifest.entries.enumerated() {
+        for (index, entry) in dataset.manifest.entries.enumerated()
+        where !hidden.contains(where: { entry.path == $0 || entry.path.hasPrefix($0 + "/") }) {
             let path = [Self.slash] + Array(entry.path.utf8)
             nodes[path] = Node(entry: entry, index: index)
             let (parent, name) = Self.split(path)

@@ -37,7 +37,7 @@ import Testing
         runtimeDigest: Keccak256.hash(utf8: "runtime"),
         outcome: "released",
         gateDigest: Keccak256.hash(utf8: "gate"),
-        reviewDigest: ResultRecord.reviewDigest(of: [Keccak256.hash(utf8: "r1"), Keccak256.hash(utf8: "r2")]),
+        reviewDigest: Keccak256.hash(utf8: "decision log head"),
         outputSha256: Keccak256.hash(utf8: "output"),
         cipherSha256: Keccak256.hash(utf8: "cipher"),
         finishedAt: 1_800_000_999
@@ -506,17 +506,5 @@ import Testing
                 )
             }
         }
-    }
-
-    /// keccak256 of the concatenated signing hashes, in order; no reviews is keccak256 of no bytes.
-    @Test func reviewDigestHashesTheSigningHashesInOrder() {
-        let a = Keccak256.hash(utf8: "a")
-        let b = Keccak256.hash(utf8: "b")
-        #expect(ResultRecord.reviewDigest(of: [a, b]) == Keccak256.hash(a.bytes + b.bytes))
-        #expect(ResultRecord.reviewDigest(of: [a, b]) != ResultRecord.reviewDigest(of: [b, a]))
-        #expect(
-            ResultRecord.reviewDigest(of: []).hex
-                == "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
-        )
     }
 }

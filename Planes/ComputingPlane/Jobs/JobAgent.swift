@@ -97,7 +97,7 @@ public struct AgentEnvironment: Sendable {
 public struct PhaseDeadlines: Sendable {
     public var queue: Duration = .seconds(600)
     public var step: Duration = .seconds(120)
-    public var review: Duration = .seconds(24 * 3600)
+    public var review: Duration = .seconds(7 * 24 * 3600)
     public var publish: Duration = .seconds(300)
     public init() {}
 }
@@ -241,24 +241,52 @@ public struct JobAgent: Sendable {
             $0.rejectedOutputs = execution.rejected.count
         }
         try step(.advanced(to: .gating))
-        let gate = GateDocument(package: package, rejected: execution.rejected)
-        try step(.gated(gate.verdict))
-
-        let provider = try datasetProvider(token.token.dataset)
-        facts.update { $0.reviewer = provider.checksummed }
-        let decision = await env.desk.review(
-            job: spec.id,
-            output: package,
-            provider: provider,
-            deadline: env.deadlines.review
-        )
-        if Task.isCancelled { throw AgentStop.ended }
-        facts.update { $0.reviews = decision.map { [JobFacts.text($0.json)] } ?? [] }
-        guard let decision, decision.decision.approve else {
-            try step(.reviewed(approved: false))
-            return
+        let report = gate(package, dataset: dataset, key: key, history: history(token.token.dataset))
+        let gate = GateDocument(package: package, report: report, rejected: execution.rejected)
+        do { try await env.desk.recordGate(job: spec.id, verdict: gate.verdict, gateDigest: gate.digest) } catch {
+            throw AgentStop.failed("the decision log: \(error)")
         }
-        try step(.reviewed(approved: true))
+        try step(.gated(gate.verdict))
+        // Blocked: the job has ended (the consumer sees the outcome, never the findings, which would say
+        // which of its values are the dataset's).
+        if gate.verdict == .block { return }
+
+        var decisions: [SignedReviewDecision] = []
+        if gate.verdict == .review {
+            let provider = try datasetProvider(token.token.dataset)
+            let panel = await env.desk.panel(
+                dataset: token.token.dataset,
+                provider: provider,
+                consumer: token.token.consumer
+            )
+            facts.update {
+                $0.reviewer = provider.checksummed
+                $0.reviewers = panel.reviewers.map(\.checksummed)
+                $0.reviewRequired = panel.required
+                $0.reviewSummary = panel.shortfall
+            }
+            let outcome = await env.desk.review(
+                job: spec.id,
+                dataset: token.token.dataset,
+                consumer: token.token.consumer,
+                provider: provider,
+                output: package,
+                report: report,
+                deadline: env.deadlines.review
+            )
+            guard let outcome, !Task.isCancelled else { throw AgentStop.ended }
+            facts.update {
+                $0.reviews = outcome.decisions.map { JobFacts.text($0.json) }
+                $0.reviewSummary = outcome.summary
+            }
+            guard outcome.approved else {
+                try step(.reviewed(approved: false))
+                return
+            }
+            try step(.reviewed(approved: true))
+            decisions = outcome.decisions
+        }
+        let approved = decisions
 
         let recipient = spec.request.request.outputRecipient
         let sealed: [UInt8]
@@ -271,7 +299,7 @@ public struct JobAgent: Sendable {
                 package: package,
                 sealed: sealed,
                 gate: gate,
-                decisions: [decision],
+                decisions: approved,
                 identity: identity,
                 evidence: evidence,
                 receipt: release.receipt
@@ -515,7 +543,7 @@ public struct JobAgent: Sendable {
         job.control = control
         job.outBytes = env.outputBytes
         job.checkDataReadable = false
-        let expectedManifest = facts.read { $0.manifestDigest }.flatMap { try? Hash32(hex: $0) }
+        let expectedManifest = self.expectedManifest
         job.beforeLaunch = { uid throws(ComputingPlaneError) in
             do {
                 try DecryptFSMount.createJobMountDirectory(mountpoint, uid: uid)
@@ -528,7 +556,7 @@ public struct JobAgent: Sendable {
                     DecryptFSMount(
                         dataset: sealed,
                         mountpoint: mountpoint,
-                        options: .init(allowedUID: uid),
+                        options: .init(allowedUID: uid, hidden: [Self.policyName]),
                         logger: logger
                     )
                 )
@@ -605,6 +633,8 @@ public struct JobAgent: Sendable {
         receipt: SignedReceipt
     ) async throws {
         let cipherDigest = BundleDigest.of(sealed)
+        // The decision log's head after this job's last entry: a log cut or rewritten later lacks it.
+        let log = env.desk.log.entries(of: spec.id)
         let record = try ResultRecord(
             jobID: spec.id,
             dataset: token.token.dataset,
@@ -613,7 +643,7 @@ public struct JobAgent: Sendable {
             runtimeDigest: runtimeDigest,
             outcome: "released",
             gateDigest: gate.digest,
-            reviewDigest: ResultRecord.reviewDigest(of: decisions.map { $0.decision.signingHash(env.jobDomain) }),
+            reviewDigest: log.last?.hash ?? .zero,
             outputSha256: package.digest,
             cipherSha256: cipherDigest,
             finishedAt: UInt64(Date().timeIntervalSince1970)
@@ -631,6 +661,7 @@ public struct JobAgent: Sendable {
             receipt: receipt,
             gate: gate,
             decisions: decisions,
+            log: log,
             result: signed
         )
         let encoded = try bundle.encoded()
@@ -638,6 +669,7 @@ public struct JobAgent: Sendable {
         let directory = env.resultDirectory(spec.id)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try DAStore.writeAtomically(sealed, to: directory + "/output.age")
+        try remember(package, dataset: token.token.dataset)
         let transaction = try await env.recorder.recordJob(
             job: spec.id,
             dataset: token.token.dataset,

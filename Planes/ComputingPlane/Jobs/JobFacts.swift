@@ -40,7 +40,14 @@ public final class JobFacts: @unchecked Sendable {
         public var outputDigest: String?
         public var files: [File]?
         public var rejectedOutputs: Int?
+        /// The dataset's provider (for a job whose output went to review).
         public var reviewer: String?
+        /// Who may review it, and how many approvals it needs.
+        public var reviewers: [String]?
+        public var reviewRequired: Int?
+        /// Why it cannot be approved yet (too few eligible reviewers), or how the review ended.
+        public var reviewSummary: String?
+        /// The signed decisions (each with its reason: what the consumer sees of the review).
         public var reviews: [String]?
         public var revocation: String?
         /// For an exited job: the built-in exception type and the bundle line (``FailureSummary``).
@@ -115,10 +122,11 @@ public final class JobFacts: @unchecked Sendable {
     }
 }
 
-/// The Output Gate's verdict document for one output. Until the gate's automatic checks land (the Output Gate
-/// issue), every output goes to human review: the verdict is always `review`, and the document says so.
+/// The Output Gate's verdict document for one output: the gate's report (per file: decision and findings,
+/// which name places and checks, never values) and the files the sandbox dropped.
 public struct GateDocument: Sendable {
     public let verdict: GateVerdict
+    public let report: GateReport
     /// The document as canonical JSON (sorted keys).
     public let text: String
     /// sha256 of `text`: what the result record names.
@@ -126,12 +134,13 @@ public struct GateDocument: Sendable {
 
     public var json: [String: Any] { JobFacts.object(text) ?? [:] }
 
-    init(package: OutputPackage, rejected: [SandboxResult.Rejected]) {
-        verdict = .review
+    init(package: OutputPackage, report: GateReport, rejected: [SandboxResult.Rejected]) {
+        verdict = report.decision
+        self.report = report
         let object: [String: Any] = [
-            "version": 1,
+            "version": 2,
             "verdict": verdict.rawValue,
-            "reasons": ["no automatic checks yet: every output goes to human review"],
+            "report": (try? JSONSerialization.jsonObject(with: Data(report.json()))) ?? [:],
             "outputDigest": package.digest.hex,
             "files": package.files.map { ["path": $0.path, "size": $0.size, "sha256": $0.sha256.hex] },
             "rejected": rejected.map { ["path": $0.path, "reason": $0.reason] },
@@ -155,6 +164,9 @@ struct EvidenceBundle {
     let receipt: SignedReceipt
     let gate: GateDocument
     let decisions: [SignedReviewDecision]
+    /// The job's entries of the plane's decision log, as written; the last one's hash is the record's
+    /// reviewDigest.
+    let log: [DecisionLog.Entry]
     let result: SignedResultRecord
 
     func encoded() throws -> [UInt8] {
@@ -170,6 +182,7 @@ struct EvidenceBundle {
             "receipt": receipt.json,
             "gate": gate.json,
             "reviews": decisions.map(\.json),
+            "decisionLog": log.map(\.line),
             "result": result.json,
         ]
         return [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))

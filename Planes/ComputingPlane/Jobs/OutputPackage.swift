@@ -12,6 +12,8 @@ public struct OutputPackage: Sendable {
     public let digest: Hash32
     /// The files, for the gate and the reviewers (path, size, sha256).
     public let files: [(path: String, size: Int, sha256: Hash32)]
+    /// The files' bytes, in the same order (what the gate checks and reviewers read).
+    public let contents: [(path: String, bytes: [UInt8])]
 
     /// At most 256 MiB and 1,002 entries (the sandbox's /out caps plus the log).
     public static let limits = CanonicalTar.Limits(maxArchiveBytes: 300 << 20, maxEntries: 2_100)
@@ -25,9 +27,8 @@ public struct OutputPackage: Sendable {
         entries.append(try BundleEntry(path: Array("log.txt".utf8), kind: .file(contents: log, executable: false)))
         archive = try CanonicalTar.encode(entries, limits: Self.limits)
         digest = BundleDigest.of(archive)
-        files = entries.compactMap { entry in
-            entry.contents.map { (entry.displayPath, $0.count, BundleDigest.of($0)) }
-        }
+        contents = entries.compactMap { entry in entry.contents.map { (entry.displayPath, $0) } }
+        files = contents.map { ($0.path, $0.bytes.count, BundleDigest.of($0.bytes)) }
     }
 
     /// The archive sealed to `recipient` (age v1, X25519).

@@ -9,7 +9,8 @@ public import ChainCore
 ///
 /// - `outcome`: the job outcome's text ("released", "gateBlocked", "killed(timeout)", …).
 /// - `gateDigest`: SHA-256 of the gate verdict document.
-/// - `reviewDigest`: `reviewDigest(of:)` of the review decisions' signing hashes.
+/// - `reviewDigest`: the head of the plane's hash-chained decision log after this job's last entry (its gate
+///   verdict, each review decision and the review's outcome), so a log cut after it is detected.
 /// - `outputSha256`: SHA-256 of the plaintext output tar; `cipherSha256`: SHA-256 of the age file.
 public struct ResultRecord: Hashable, Sendable {
     /// The most bytes an outcome text may have.
@@ -77,15 +78,6 @@ public struct ResultRecord: Hashable, Sendable {
                 "result.outcome: expected ASCII letters, digits and ()-_.:, found byte 0x\(String(bad, radix: 16))"
             )
         }
-    }
-
-    /// keccak256 of the review decisions' EIP-712 signing hashes concatenated in order (keccak256 of no bytes
-    /// when the job was not reviewed).
-    public static func reviewDigest(of signingHashes: [Hash32]) -> Hash32 {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32 * signingHashes.count)
-        for hash in signingHashes { bytes += hash.bytes }
-        return Keccak256.hash(bytes)
     }
 
     static let members: [TypedData.Member] = [
