@@ -284,7 +284,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ComputingPlaneTests",
-            dependencies: ["ComputingPlane", "TestSupport"],
+            dependencies: ["ChainCore", "ComputingPlane", "PlaneProtocol", "TestSupport"],
             path: "Tests/ComputingPlaneTests",
             swiftSettings: strictSettings
         ),

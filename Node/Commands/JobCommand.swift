@@ -371,7 +371,10 @@ struct JobFetchCommand: AsyncParsableCommand {
             the age file to JobRecorded.outputDigest in the verified index at --data-dir (sync it with `delong \
             node sync`); the result record is signed by the agent key the evidence's REPORTDATA binds with the \
             job's token and image; the record names this job, dataset, consumer and image, and the sha256 of the \
-            ciphertext and of the decrypted tar. Then unpacks the tar into DIR (out/… and log.txt).
+            ciphertext and of the decrypted tar; the gate document hashes to the record's gateDigest and the \
+            job's decision log entries chain to its reviewDigest; a reviewed output carries enough approvals, \
+            each signed by the provider or a reviewer the provider's signed list names, never the consumer. \
+            Then unpacks the tar into DIR (out/… and log.txt).
             """
     )
     @Argument(help: "The job id.") var id: String
@@ -408,6 +411,7 @@ struct JobFetchCommand: AsyncParsableCommand {
                 recorded: recorded.job,
                 tokenDomain: TokenDomain(chainID: chain.config.chainID, verifyingContract: registry),
                 jobDomain: JobDomain(chainID: chain.config.chainID, verifyingContract: registry),
+                provider: try chain.dataset(recorded.job.datasetID)?.provider,
                 identities: ageIdentities
             )
             let files = try OutputPackage.unpack(verified.archive, into: out)

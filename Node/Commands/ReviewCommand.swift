@@ -9,15 +9,19 @@ import PlaneProtocol
 struct ReviewCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "review",
-        abstract: "Read a job's output waiting for review, and release or reject it (the dataset provider's wallet).",
+        abstract: "Read a job's output the Output Gate flagged, and approve or reject it (a reviewer's wallet).",
         discussion: """
-            Every Secure job's output waits for its dataset provider's decision; nothing leaves without one. \
-            `show` downloads the plaintext output (to the provider only: the request is signed by the provider's \
-            wallet); `approve` and `reject` sign an EIP-712 DeLongReview over the job id and the output's \
-            sha256, which the plane appends to its decision log. Exit codes: 0 done, 1 refused by the plane, \
-            2 malformed input, 3 unreachable, 4 key refused.
+            An output the gate flags waits for its reviewers: the dataset's provider and the addresses of the \
+            provider's signed reviewer list (`reviewers`), never the consumer; two must approve unless the list \
+            says one; one rejection rejects. `show` downloads the plaintext output and prints the gate's \
+            findings (to a reviewer only: the request is signed by the reviewer's wallet); `approve` and \
+            `reject` sign an EIP-712 DeLongReview over the job id and the output's sha256, which the plane \
+            appends to its hash-chained decision log. Exit codes: 0 done, 1 refused by the plane, 2 malformed \
+            input, 3 unreachable, 4 key refused (not a reviewer).
             """,
-        subcommands: [ReviewShowCommand.self, ReviewApproveCommand.self, ReviewRejectCommand.self]
+        subcommands: [
+            ReviewShowCommand.self, ReviewApproveCommand.self, ReviewRejectCommand.self, ReviewReviewersCommand.self,
+        ]
     )
 }
 
@@ -63,8 +67,13 @@ struct ReviewOptions: ParsableArguments {
                 privateKey: Array(raw)
             )
         }
-        _ = try await client.json("/v1/jobs/\(id.hex)/review", ["decision": signed.json])
-        print("\(id.hex) \(approve ? "approved" : "rejected") (output \(digest.hex))")
+        let progress = try await client.json("/v1/jobs/\(id.hex)/review", ["decision": signed.json])
+        let approvals = (progress["approvals"] as? Int).map(String.init) ?? "?"
+        let required = (progress["required"] as? Int).map(String.init) ?? "?"
+        let state = (progress["settled"] as? String) ?? "waiting for more reviewers"
+        print(
+            "\(id.hex) \(approve ? "approved" : "rejected") (output \(digest.hex)): \(approvals) of \(required) approvals, \(state)"
+        )
     }
 }
 
@@ -85,13 +94,25 @@ struct ReviewShowCommand: AsyncParsableCommand {
             let signature = try key.withUnsafeBytes {
                 try Secp256k1.shared.sign(ReviewDesk.outputRequestHash(job: options.id, at: at), privateKey: Array($0))
             }
+            let signed: [String: Any] = ["at": "\(at)", "signature": Hex.encode(signature.rsv)]
             let archive = try await client.send(
                 "/v1/jobs/\(options.id.hex)/review/output",
-                ["at": "\(at)", "signature": Hex.encode(signature.rsv)],
+                signed,
                 maxBody: 512 << 20
             )
+            let report = try await client.json("/v1/jobs/\(options.id.hex)/review/report", signed)
             try OutputPackage.unpack(archive, into: out)
             print("\(out): output sha256 \(BundleDigest.of(archive).hex)")
+            print("gate: \(report["decision"] as? String ?? "?")")
+            for file in report["files"] as? [[String: Any]] ?? [] {
+                let path = Terminal.safe(file["path"] as? String ?? "?")
+                for finding in file["findings"] as? [[String: Any]] ?? [] {
+                    let text = ["check", "severity", "where", "detail"].map {
+                        Terminal.safe(finding[$0] as? String ?? "")
+                    }
+                    print("  \(path): \(text[0]) (\(text[1])) at \(text[2]): \(text[3])")
+                }
+            }
         }
     }
 }
@@ -121,5 +142,73 @@ struct ReviewRejectCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await PlaneClientSupport.reporting { try await options.decide(approve: false, reason: reason) }
+    }
+}
+
+/// `delong review reviewers --dataset ID --plane URL --wallet-key KEY [--reviewer ADDR]… [--required N]`.
+struct ReviewReviewersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reviewers",
+        abstract: "Show, or (with --reviewer or --required) replace, a dataset's signed reviewer list.",
+        discussion: """
+            The dataset's provider names who reviews its outputs besides itself and how many approvals an \
+            output needs (1 or 2; 2 by default). The list is signed (EIP-712 DeLongReviewers) with the next \
+            version after the plane's, so an older list cannot be replayed. The consumer of a job never reviews \
+            it, even when listed.
+            """
+    )
+    @Option(help: "The dataset id (0x + 64 hex).") var dataset: String
+    @OptionGroup var plane: PlaneOptions
+    @Option(help: "The dataset provider's wallet key file (0600); needed to change the list.") var walletKey: String?
+    @Option(help: "A reviewer's address (repeat for several); replaces the list.") var reviewer: [String] = []
+    @Option(help: "Approvals an output needs: 1 or 2.") var required: UInt8?
+
+    func run() async throws {
+        try await PlaneClientSupport.reporting {
+            let id: Hash32
+            do { id = try Hash32(hex: dataset) } catch {
+                throw PlaneProtocolError(.malformed, "--dataset: expected 0x + 64 hex digits, found \"\(dataset)\"")
+            }
+            let (url, trust) = try await plane.connection()
+            let client = ComputePlaneClient(url: url, trust: trust)
+            let current = try? SignedReviewerList(json: try await client.json("/v1/datasets/\(id.hex)/reviewers"))
+            guard !reviewer.isEmpty || required != nil else {
+                guard let list = current?.list else {
+                    print("\(id.hex): no reviewer list; the provider alone reviews, and 2 approvals are needed")
+                    return
+                }
+                print("\(id.hex) version \(list.version): \(list.required) approvals from the provider or")
+                for address in list.reviewers { print("  \(address.checksummed)") }
+                return
+            }
+            guard let walletKey else {
+                throw PlaneProtocolError(.malformed, "--wallet-key: the provider's key is needed to change the list")
+            }
+            var addresses: [Address] = []
+            for text in reviewer {
+                do { addresses.append(try Address(hex: text)) } catch {
+                    throw PlaneProtocolError(.malformed, "--reviewer: expected a 0x address, found \"\(text)\"")
+                }
+            }
+            let identity = try await client.identity()
+            let list = try ReviewerList(
+                dataset: id,
+                version: (current?.list.version ?? 0) + 1,
+                reviewers: reviewer.isEmpty ? current?.list.reviewers ?? [] : addresses,
+                required: required ?? current?.list.required ?? ReviewerList.defaultRequired
+            )
+            let key = try readKeyFile(walletKey, what: "wallet key")
+            let signed = try key.withUnsafeBytes { raw in
+                try SignedReviewerList(
+                    signing: list,
+                    domain: JobDomain(chainID: identity.chainID, verifyingContract: identity.registry),
+                    privateKey: Array(raw)
+                )
+            }
+            _ = try await client.json("/v1/datasets/\(id.hex)/reviewers", ["reviewers": signed.json])
+            print(
+                "\(id.hex) version \(list.version): \(list.reviewers.count) reviewers, \(list.required) approvals needed"
+            )
+        }
     }
 }

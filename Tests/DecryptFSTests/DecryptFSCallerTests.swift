@@ -53,6 +53,26 @@ import Testing
         }
     }
 
+    /// A job's mount hides the provider's gate policy (its canaries are secrets): not listed, ENOENT by name,
+    /// while the tables beside it read as before.
+    @Test func hiddenPathsAreNeitherListedNorOpened() throws {
+        let dir = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let table = Array("id,age\n1,34\n".utf8)
+        _ = try MountHarness.seal(
+            files: ["delong-policy.json": Array("{\"canaries\": []}".utf8), "admissions.csv": table],
+            in: dir
+        )
+        try MountHarness.withMountHandle(dir, hidden: ["delong-policy.json"]) { (mnt: URL, _) throws in
+            #expect(try FileManager.default.contentsOfDirectory(atPath: mnt.path) == ["admissions.csv"])
+            #expect(!FileManager.default.fileExists(atPath: mnt.appendingPathComponent("delong-policy.json").path))
+            #expect(open(mnt.appendingPathComponent("delong-policy.json").path, O_RDONLY) == -1 && errno == ENOENT)
+            #expect(
+                FileManager.default.contents(atPath: mnt.appendingPathComponent("admissions.csv").path) == Data(table)
+            )
+        }
+    }
+
     @Test func jobMountDirectoryIsNewOwnedByTheJobAndMode0700() throws {
         let dir = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }

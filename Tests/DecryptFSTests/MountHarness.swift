@@ -74,6 +74,7 @@ enum MountHarness {
         keySource: (() -> any DatasetKeySource)? = nil,
         cacheBytes: Int = 1 << 20,
         jobUID: UInt32? = nil,
+        hidden: Set<String> = [],
         logs: LogCapture? = nil,
         _ body: (URL, DecryptFSMount) throws -> R
     ) throws -> R {
@@ -97,7 +98,7 @@ enum MountHarness {
                 keySource: keySource?() ?? InMemoryKeySource(key: key)
             ),
             mountpoint: mnt.path,
-            options: .init(cacheBytes: cacheBytes, allowedUID: jobUID),
+            options: .init(cacheBytes: cacheBytes, allowedUID: jobUID, hidden: hidden),
             logger: logger
         )
         let done = DispatchSemaphore(value: 0)

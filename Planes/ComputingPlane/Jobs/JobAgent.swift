@@ -252,6 +252,7 @@ public struct JobAgent: Sendable {
         if gate.verdict == .block { return }
 
         var decisions: [SignedReviewDecision] = []
+        var reviewerList: SignedReviewerList?
         if gate.verdict == .review {
             let provider = try datasetProvider(token.token.dataset)
             let panel = await env.desk.panel(
@@ -285,8 +286,10 @@ public struct JobAgent: Sendable {
             }
             try step(.reviewed(approved: true))
             decisions = outcome.decisions
+            reviewerList = outcome.list
         }
         let approved = decisions
+        let list = reviewerList
 
         let recipient = spec.request.request.outputRecipient
         let sealed: [UInt8]
@@ -300,6 +303,7 @@ public struct JobAgent: Sendable {
                 sealed: sealed,
                 gate: gate,
                 decisions: approved,
+                reviewerList: list,
                 identity: identity,
                 evidence: evidence,
                 receipt: release.receipt
@@ -628,6 +632,7 @@ public struct JobAgent: Sendable {
         sealed: [UInt8],
         gate: GateDocument,
         decisions: [SignedReviewDecision],
+        reviewerList: SignedReviewerList?,
         identity: AgentIdentity,
         evidence: [UInt8],
         receipt: SignedReceipt
@@ -661,6 +666,7 @@ public struct JobAgent: Sendable {
             receipt: receipt,
             gate: gate,
             decisions: decisions,
+            reviewerList: reviewerList,
             log: log,
             result: signed
         )

@@ -164,6 +164,8 @@ struct EvidenceBundle {
     let receipt: SignedReceipt
     let gate: GateDocument
     let decisions: [SignedReviewDecision]
+    /// The dataset's signed reviewer list the decisions were judged under (nil: none, or no review).
+    let reviewerList: SignedReviewerList?
     /// The job's entries of the plane's decision log, as written; the last one's hash is the record's
     /// reviewDigest.
     let log: [DecisionLog.Entry]
@@ -180,9 +182,11 @@ struct EvidenceBundle {
             "token": spec.token.json,
             "request": spec.request.json,
             "receipt": receipt.json,
-            "gate": gate.json,
+            // The exact text the record's gateDigest hashes.
+            "gate": gate.text,
             "reviews": decisions.map(\.json),
             "decisionLog": log.map(\.line),
+            "reviewerList": reviewerList?.json ?? NSNull(),
             "result": result.json,
         ]
         return [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))

@@ -44,8 +44,19 @@ public final class DecisionLog: @unchecked Sendable {
             }
             return
         }
+        var bytes = Array(data)
+        // A line without its newline is a write torn by a crash: it never took effect (an entry takes effect
+        // once fsynced whole), so it is cut off before anything is appended.
+        if let end = bytes.lastIndex(of: UInt8(ascii: "\n")).map({ $0 + 1 }) ?? (bytes.isEmpty ? nil : 0),
+            end < bytes.count
+        {
+            bytes.removeSubrange(end...)
+            guard truncate(path, off_t(end)) == 0 else {
+                throw ComputingPlaneError(.io, "cannot cut the torn last line of the decision log \(path)")
+            }
+        }
         do {
-            entries = try Self.verify(Array(data))
+            entries = try Self.verify(bytes)
         } catch {
             throw ComputingPlaneError(.verification, "the decision log \(path): \(error.reason)")
         }
@@ -120,7 +131,7 @@ public final class DecisionLog: @unchecked Sendable {
         var entries: [Entry] = []
         var prev = genesis
         var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        // The last line ends with a newline; anything after it is a torn write.
+        // Every line ends with a newline, so the last split is empty.
         if lines.last?.isEmpty == true { lines.removeLast() }
         for (number, raw) in lines.enumerated() {
             let entry = try parse(Array(raw), line: number + 1)

@@ -51,6 +51,8 @@ public actor ReviewDesk {
         public let decisions: [SignedReviewDecision]
         /// Why, in words (for the job's facts).
         public let summary: String
+        /// The dataset's signed reviewer list when the review ended (nil: the provider alone reviewed).
+        public let list: SignedReviewerList?
     }
 
     public let domain: JobDomain
@@ -270,7 +272,7 @@ public actor ReviewDesk {
         let why =
             panel.shortfall.map { "the review deadline passed: \($0)" }
             ?? "the review deadline passed with \(approvals) of \(panel.required) approvals"
-        settle(job, Outcome(approved: false, decisions: open.votes, summary: why))
+        settle(job, Outcome(approved: false, decisions: open.votes, summary: why, list: lists[open.dataset]))
     }
 
     private func settle(_ job: Hash32, _ outcome: Outcome) {
@@ -284,7 +286,12 @@ public actor ReviewDesk {
                 fields: ["outcome": outcome.approved ? "approved" : "rejected", "summary": outcome.summary]
             )
         } catch {
-            outcome = Outcome(approved: false, decisions: outcome.decisions, summary: "the decision log: \(error)")
+            outcome = Outcome(
+                approved: false,
+                decisions: outcome.decisions,
+                summary: "the decision log: \(error)",
+                list: outcome.list
+            )
         }
         settled[job] = outcome
         waiters.removeValue(forKey: job)?.resume(returning: outcome)
@@ -323,11 +330,27 @@ public actor ReviewDesk {
         let panel = panel(dataset: open.dataset, provider: open.provider, consumer: open.consumer)
         let approvals = open.votes.filter(\.decision.approve).count
         if !decision.decision.approve {
-            settle(job, Outcome(approved: false, decisions: open.votes, summary: "rejected by \(signer.checksummed)"))
+            settle(
+                job,
+                Outcome(
+                    approved: false,
+                    decisions: open.votes,
+                    summary: "rejected by \(signer.checksummed)",
+                    list: lists[open.dataset]
+                )
+            )
             return Progress(approvals: approvals, required: panel.required, settled: false)
         }
         if approvals >= panel.required {
-            settle(job, Outcome(approved: true, decisions: open.votes, summary: "approved by \(approvals) reviewers"))
+            settle(
+                job,
+                Outcome(
+                    approved: true,
+                    decisions: open.votes,
+                    summary: "approved by \(approvals) reviewers",
+                    list: lists[open.dataset]
+                )
+            )
             return Progress(approvals: approvals, required: panel.required, settled: true)
         }
         return Progress(approvals: approvals, required: panel.required, settled: nil)
