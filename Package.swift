@@ -312,7 +312,8 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "delong", "TestSupport", "ChainCore", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane", "Sampling",
+                "delong", "TestSupport", "ChainCore", "ComputingPlane", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane",
+                "Sampling",
             ],
             path: "Tests/NodeTests",
             swiftSettings: strictSettings

@@ -37,7 +37,7 @@ public struct ComputeRoutes: Sendable {
         router.get("/v1/attestation") { _, _ in attestation() }
         router.post("/v1/jobs") { request, _ in try await handle { try await submit(request) } }
         router.get("/v1/jobs") { request, _ in try await handle { try list(request) } }
-        router.get("/v1/jobs/:id") { _, context in try await handle { try status(try Self.id(context)) } }
+        router.get("/v1/jobs/:id") { _, context in try await handle { try await status(try Self.id(context)) } }
         router.get("/v1/jobs/:id/events") { _, context in try await handle { try events(try Self.id(context)) } }
         router.post("/v1/jobs/:id/cancel") { request, context in
             try await handle { try await cancel(try Self.id(context), request) }
@@ -100,9 +100,16 @@ public struct ComputeRoutes: Sendable {
         return ResponseJSON.response(.object([("jobs", .array(Array(jobs)))]))
     }
 
-    func status(_ id: Hash32) throws -> Response {
+    func status(_ id: Hash32) async throws -> Response {
         guard let status = plane.status(id) else { throw Self.unknown(id) }
-        let facts = status.facts
+        var facts = status.facts
+        // While the output waits, the panel is the current one (the provider may name reviewers meanwhile).
+        if let item = await env.desk.waiting(id) {
+            let panel = await env.desk.panel(dataset: item.dataset, provider: item.provider, consumer: item.consumer)
+            facts?.reviewers = panel.reviewers.map(\.checksummed)
+            facts?.reviewRequired = panel.required
+            facts?.reviewSummary = panel.shortfall ?? "\(item.votes.count) of \(panel.required) reviewers have decided"
+        }
         var fields: [(String, ResponseJSON)] = [("job", .string(id.hex))] + Self.stateFields(status.state)
         fields += [
             ("consumer", .optional(facts?.consumer)), ("dataset", .optional(facts?.dataset)),

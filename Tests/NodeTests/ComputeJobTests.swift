@@ -1,4 +1,5 @@
 import ChainCore
+import ComputingPlane
 import Foundation
 import PlaneCrypto
 import PlaneProtocol
@@ -9,8 +10,19 @@ import Testing
 /// dataset read through the Decrypt FUSE inside the bubblewrap sandbox, human review, outputs sealed with age
 /// to the consumer and recorded on chain, and every way a job can end.
 @Suite(.serialized) struct ComputeJobTests {
-    static let meanAge = """
-        import csv
+    /// A mean with a contact address beside it: nothing of the dataset, but a PII pattern the gate sends to
+    /// review.
+    static let meanAge =
+        cleanMean + """
+
+            open("/out/note.txt", "w").write("questions: analyst@example.org\\n")
+            """
+
+    /// A mean and nothing else: the gate releases it without review. It also checks that its mount hides
+    /// the provider's gate policy.
+    static let cleanMean = """
+        import csv, os
+        assert sorted(os.listdir("/data")) == ["admissions.csv"], os.listdir("/data")
         rows = list(csv.DictReader(open("/data/admissions.csv")))
         mean = sum(int(r["age"]) for r in rows) / len(rows)
         open("/out/mean.txt", "w").write(f"{mean:.4f}\\n")
@@ -31,35 +43,57 @@ import Testing
         let job = try w.submit(to: plane, bundle: bundle)
         #expect(job.hasPrefix("0x") && job.count == 66)
 
-        // Nothing leaves without review: the job waits, and its status names no output file.
+        // Nothing flagged leaves without review: the job waits, and its status names no output file.
         let waiting = try w.waitForPhase(job, "inReview")
         #expect(waiting["phase"] as? String == "inReview", "\(waiting)")
         #expect(waiting["imageDigest"] as? String == image)
         let outputDigest = try #require(waiting["outputDigest"] as? String)
-        #expect(!"\(waiting)".contains("mean.txt"))
+        #expect(!"\(waiting)".contains("mean.txt") && !"\(waiting)".contains("note.txt"))
+        // The provider names a second reviewer, and the consumer (who never reviews its own job).
+        let named = try w.setReviewers(on: plane, ["reviewer.key", "consumer.key"], required: 2)
+        #expect(named.stdout.contains("version 1"), "\(named.stdout)")
+        let provider = try w.address("provider.key")
+        let second = try w.address("reviewer.key")
 
-        // Only the provider reads the output under review, and only the provider decides.
-        let stranger = try w.run(
-            [
-                "review", "show", job, "--plane", plane.url, "--allow-insecure-plane-evidence", "--wallet-key",
-                w.path("stranger.key"), "-o", w.path("stranger-view"),
-            ],
-            allowFailure: true
-        )
-        #expect(stranger.status != 0 && stranger.stderr.contains("only the dataset's provider"), "\(stranger.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: w.path("stranger-view")))
-        let strangerDecision = try w.review("approve", job, on: plane, key: "stranger.key", allowFailure: true)
-        #expect(strangerDecision.status != 0 && strangerDecision.stderr.contains("only the dataset's provider"))
-        try w.run(
+        // Only reviewers read the output under review and decide on it; the consumer is not one.
+        for who in ["stranger", "consumer"] {
+            let view = try w.run(
+                [
+                    "review", "show", job, "--plane", plane.url, "--allow-insecure-plane-evidence", "--wallet-key",
+                    w.path("\(who).key"), "-o", w.path("\(who)-view"),
+                ],
+                allowFailure: true
+            )
+            #expect(view.status == 4 && view.stderr.contains("is not a reviewer"), "\(who): \(view.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: w.path("\(who)-view")))
+            let decision = try w.review("approve", job, on: plane, key: "\(who).key", allowFailure: true)
+            #expect(decision.status == 4 && decision.stderr.contains("is not a reviewer"), "\(decision.stderr)")
+        }
+        let shown = try w.run(
             [
                 "review", "show", job, "--plane", plane.url, "--allow-insecure-plane-evidence", "--wallet-key",
                 w.path("provider.key"), "-o", w.path("review-view"),
             ]
         )
+        // The findings name the file, the check and the place.
+        #expect(shown.stdout.contains("gate: review") && shown.stdout.contains("out/note.txt: pii"), "\(shown.stdout)")
         let reviewed = try String(contentsOfFile: w.path("review-view/out/mean.txt"), encoding: .utf8)
         #expect(reviewed == w.expectedMean + "\n")
         #expect(try String(contentsOfFile: w.path("review-view/log.txt"), encoding: .utf8).contains("rows 200"))
-        try w.review("approve", job, on: plane)
+
+        // Two approvals are needed: the provider's alone leaves the job waiting, and a second one from the
+        // same wallet is refused.
+        let first = try w.review("approve", job, on: plane)
+        #expect(first.stdout.contains("1 of 2 approvals, waiting"), "\(first.stdout)")
+        let again = try w.review("approve", job, on: plane, allowFailure: true)
+        #expect(again.status != 0 && again.stderr.contains("already decided"), "\(again.stderr)")
+        let half = try w.status(job)
+        let panel = try #require(half["review"] as? [String: Any])
+        #expect(half["phase"] as? String == "inReview")
+        #expect(panel["reviewers"] as? [String] == [provider, second] && panel["required"] as? Int == 2, "\(panel)")
+        #expect(panel["summary"] as? String == "1 of 2 reviewers have decided", "\(panel)")
+        let last = try w.review("approve", job, on: plane, key: "reviewer.key")
+        #expect(last.stdout.contains("2 of 2 approvals, approved"), "\(last.stdout)")
 
         let done = try w.waitForEnd(job)
         #expect(done["outcome"] as? String == "released", "\(done)")
@@ -87,6 +121,21 @@ import Testing
             ]
         )
         #expect(fetched.json?["outputSha256"] as? String == outputDigest, "\(fetched.stdout)")
+        #expect(fetched.json?["gateVerdict"] as? String == "review")
+        #expect(fetched.json?["reviewers"] as? [String] == [provider, second], "\(fetched.stdout)")
+        // The consumer sees each decision and its reason, never the findings.
+        let decisions = try #require((done["review"] as? [String: Any])?["decisions"] as? [[String: Any]])
+        #expect(decisions.count == 2 && decisions.allSatisfy { $0["reason"] as? String == "checked by the test" })
+        #expect(!"\(done)".contains("analyst@") && !"\(done)".contains("pii"))
+
+        // The plane's decision log verifies as a chain; this job's entries are its gate verdict, two reviews
+        // and the approval, and the last one's hash is the reviewDigest the signed record names.
+        let (_, logAnswer) = try await PlaneWorld.call(plane.url, "/v1/reviews/log")
+        let lines = try #require(logAnswer["entries"] as? [String])
+        let entries = try DecisionLog.verify(Array(lines.map { $0 + "\n" }.joined().utf8))
+        let ours = entries.filter { $0.job.hex == job }
+        #expect(ours.map(\.kind) == ["gate", "review", "review", "outcome"])
+        #expect(ours.last?.hash.hex == fetched.json?["reviewDigest"] as? String)
         #expect(try String(contentsOfFile: w.path("output/out/mean.txt"), encoding: .utf8) == w.expectedMean + "\n")
 
         // Debian's age opens the sealed file with the consumer's identity; GNU tar reads the archive.
@@ -97,7 +146,7 @@ import Testing
         )
         #expect(plain.status == 0, "\(plain.stderr)")
         let listing = try DelongProcess.run(executable: "/usr/bin/tar", ["-tf", w.path("output.tar")])
-        #expect(listing.stdout.split(separator: "\n").sorted() == ["log.txt", "out/", "out/mean.txt"])
+        #expect(listing.stdout.split(separator: "\n").sorted() == ["log.txt", "out/", "out/mean.txt", "out/note.txt"])
 
         // Another identity cannot open it, and a second fetch into an existing directory writes nothing.
         try w.run(["key", "new", "--out", w.path("other-age.txt")])
@@ -128,6 +177,9 @@ import Testing
         try w.review("reject", job, on: plane)
         let done = try w.waitForEnd(job)
         #expect(done["outcome"] as? String == "reviewRejected", "\(done)")
+        // One rejection rejects, even though the provider alone could never make two approvals.
+        let summary = (done["review"] as? [String: Any])?["summary"] as? String
+        #expect(summary?.hasPrefix("rejected by") == true, "\(done)")
         #expect(done["cipherDigest"] is NSNull || done["cipherDigest"] == nil)
         let (status, body) = try await PlaneWorld.call(plane.url, "/v1/jobs/\(job)/output")
         #expect(status == 409, "\(body)")
@@ -368,6 +420,69 @@ import Testing
         #expect(status == 409)
     }
 
+    /// The Output Gate in the pipeline: a clean output is released without review (and kept for
+    /// differencing), a copy of the data is blocked and nothing leaves, and a flagged output with too few
+    /// eligible reviewers says so at once.
+    @Test func theGateReleasesCleanOutputsBlocksLeaksAndNamesAShortPanel() async throws {
+        let w = try ComputeWorld()
+        let plane = try w.startCompute()
+        let clean = try w.bundle("clean", Self.cleanMean)
+        try await w.publish(clean)
+        let cleanJob = try w.submit(to: plane, bundle: clean)
+        let released = try w.waitForEnd(cleanJob)
+        #expect(released["outcome"] as? String == "released", "\(released)")
+        let events = (released["phases"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
+        #expect(events.contains("gate verdict: release") && !events.contains { $0.hasPrefix("review") }, "\(events)")
+        #expect(released["review"] is NSNull)
+        try w.run(
+            [
+                "node", "sync", "--rpc", w.world.devnet.url, "--contracts", w.world.deploymentPath, "--checkpoint",
+                "0:\(w.world.genesis)", "--data-dir", w.path("consumer-index"), "--finality", "1",
+            ]
+        )
+        let fetched = try w.run(
+            [
+                "job", "fetch", cleanJob, "-i", w.path("consumer-age.txt"), "-o", w.path("clean-output"),
+                "--data-dir", w.path("consumer-index"), "--json",
+            ]
+        )
+        #expect(fetched.json?["gateVerdict"] as? String == "release", "\(fetched.stdout) \(fetched.stderr)")
+        #expect(
+            try String(contentsOfFile: w.path("clean-output/out/mean.txt"), encoding: .utf8) == w.expectedMean + "\n"
+        )
+        let history = w.path("compute-state/results/history/\(w.dataset.dropFirst(2))/\(cleanJob.dropFirst(2)).tar")
+        #expect(FileManager.default.fileExists(atPath: history))
+
+        // A copy of the table is certain: blocked, and nothing leaves.
+        let copy = try w.bundle("copy", "import shutil\nshutil.copy('/data/admissions.csv', '/out/copy.csv')\n")
+        try await w.publish(copy)
+        let copyJob = try w.submit(to: plane, bundle: copy)
+        let blocked = try w.waitForEnd(copyJob)
+        #expect(blocked["outcome"] as? String == "gateBlocked", "\(blocked)")
+        #expect(!"\(blocked)".contains("ADM-") && !"\(blocked)".contains("copy.csv"))
+        let (status, body) = try await PlaneWorld.call(plane.url, "/v1/jobs/\(copyJob)/output")
+        #expect(status == 409, "\(body)")
+        #expect(
+            !FileManager.default.fileExists(atPath: w.path("compute-state/results/\(copyJob.dropFirst(2))/output.age"))
+        )
+        let (_, log) = try await PlaneWorld.call(plane.url, "/v1/reviews/log")
+        let lines = (log["entries"] as? [String] ?? []).filter { $0.contains(String(copyJob.dropFirst(2))) }
+        #expect(lines.count == 1 && lines[0].contains("\"verdict\":\"block\""), "\(lines)")
+
+        // Flagged, and the provider is the only reviewer of two needed: the status says so at once.
+        let flagged = try w.bundle("mean", Self.meanAge)
+        try await w.publish(flagged)
+        let flaggedJob = try w.submit(to: plane, bundle: flagged)
+        let waiting = try w.waitForPhase(flaggedJob, "inReview")
+        let shortfall = (waiting["review"] as? [String: Any])?["summary"] as? String
+        #expect(shortfall?.contains("needs 2 approving reviewers; 1 eligible") == true, "\(waiting)")
+        let (_, queue) = try await PlaneWorld.call(plane.url, "/v1/reviews")
+        let listed = (queue["reviews"] as? [[String: Any]] ?? []).first { $0["job"] as? String == flaggedJob }
+        #expect(listed?["required"] as? Int == 2 && listed?["shortfall"] is String, "\(queue)")
+        try w.review("reject", flaggedJob, on: plane)
+        #expect(try w.waitForEnd(flaggedJob)["outcome"] as? String == "reviewRejected")
+    }
+
     @Test func outputsThatBreakTheRulesAreDroppedOrKillTheJob() async throws {
         let w = try ComputeWorld()
         let plane = try w.startCompute("compute", ["--max-output", "1MiB"])
@@ -376,6 +491,7 @@ import Testing
             """
             import os
             open("/out/kept.txt", "w").write("kept\\n")
+            open("/out/note.txt", "w").write("questions: analyst@example.org\\n")
             os.symlink("/data/admissions.csv", "/out/leak.csv")
             """
         )

@@ -10,6 +10,15 @@ import Testing
 /// Plane and drive jobs through the CLI exactly as the README does.
 struct ComputeWorld {
     static let operatorKey = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
+    /// A second reviewer the provider names in its reviewer list.
+    static let reviewerKey = Keccak256.hash(utf8: "compute world second reviewer").hex
+    /// The gate policy sealed with the table: `id` is its key (one canary row), age a quasi-identifier.
+    static let policy = """
+        {"version": 1,
+         "tables": {"admissions.csv": {"entity": "id",
+           "columns": {"id": "key", "age": "quasi_identifier", "admitted": "date"}}},
+         "canaries": [{"table": "admissions.csv", "row": 41, "values": {"id": "ADM-00042"}}]}
+        """
     /// The demo runner's development measurements (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2), trusted on chain by the demo.
     static let measurementsScript =
         "import hashlib; s=lambda t: hashlib.sha256(t.encode()).digest()[:24]*2; print((s('demo MRTD')+s('demo RTMR0')+s('demo RTMR1')+s('demo RTMR2')).hex())"
@@ -31,6 +40,7 @@ struct ComputeWorld {
         for (name, key) in [
             ("operator.key", Self.operatorKey), ("provider.key", PlaneWorld.providerKey),
             ("consumer.key", PlaneWorld.consumerKey), ("stranger.key", PlaneWorld.strangerKey),
+            ("reviewer.key", Self.reviewerKey),
         ] {
             _ = FileManager.default.createFile(
                 atPath: path(name),
@@ -52,12 +62,15 @@ struct ComputeWorld {
         ])
         let plain = dir.appendingPathComponent("plain")
         try FileManager.default.createDirectory(at: plain, withIntermediateDirectories: true)
-        let rows = (1...200).map { "\($0),\(20 + $0 % 60),2024-01-\(String(format: "%02d", 1 + $0 % 28))" }
+        let rows = (1...200).map {
+            "ADM-\(String(format: "%05d", $0)),\(20 + $0 % 60),2024-01-\(String(format: "%02d", 1 + $0 % 28))"
+        }
         try ("id,age,admitted\n" + rows.joined(separator: "\n") + "\n").write(
             to: plain.appendingPathComponent("admissions.csv"),
             atomically: true,
             encoding: .utf8
         )
+        try Self.policy.write(to: plain.appendingPathComponent("delong-policy.json"), atomically: true, encoding: .utf8)
         let sealed = datasets + "/" + String(dataset.dropFirst(2))
         try FileManager.default.createDirectory(atPath: datasets, withIntermediateDirectories: true)
         try run(["dataset", "seal", plain.path, sealed, "--dataset-id", dataset, "--key-file", path("provider.dek")])
@@ -228,6 +241,25 @@ struct ComputeWorld {
 
     func waitForEnd(_ job: String, on plane: ReadyService? = nil, seconds: Double = 90) throws -> [String: Any] {
         try wait(job, on: plane, seconds: seconds) { $0["state"] as? String == "finished" }
+    }
+
+    /// The address of a key file's key.
+    func address(_ keyFile: String) throws -> String {
+        let hex = try String(contentsOfFile: path(keyFile), encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
+        return try Secp256k1.shared.address(privateKey: Hex.decode(hex)).checksummed
+    }
+
+    /// `review reviewers` as the provider: names `reviewers` (key files) and the approvals needed.
+    @discardableResult
+    func setReviewers(on plane: ReadyService, _ reviewers: [String], required: Int) throws -> DelongProcess.Result {
+        try run(
+            [
+                "review", "reviewers", "--dataset", dataset, "--plane", plane.url, "--allow-insecure-plane-evidence",
+                "--wallet-key", path("provider.key"), "--required", "\(required)",
+            ] + reviewers.flatMap { ["--reviewer", try address($0)] }
+        )
     }
 
     /// `review approve|reject` as `key`'s owner (the provider unless told otherwise).

@@ -118,7 +118,13 @@ echo "-- the provider signs in and receives the dataset key to seal with"
 "$delong" privacy provider-key --plane "$plane" "${trust[@]}" --session "$work/provider.session" --dataset "$dataset" \
     --out "$work/provider.dek"
 mkdir -p "$work/plain/cohort"
-printf 'id,age,admitted\n1,34,2024-01-02\n2,57,2024-01-09\n' > "$work/plain/admissions.csv"
+printf 'id,age,admitted\nA-0001,34,2024-01-02\nA-0002,57,2024-01-09\n' > "$work/plain/admissions.csv"
+# The provider's Output Gate policy, sealed with the data and hidden from jobs (docs/output-gate.md).
+cat >"$work/plain/delong-policy.json" <<'JSON'
+{"version": 1,
+ "tables": {"admissions.csv": {"entity": "id",
+   "columns": {"id": "key", "age": "quasi_identifier", "admitted": "date"}}}}
+JSON
 printf 'cohort,size\nA,2\n' > "$work/plain/cohort/summary.csv"
 "$delong" dataset seal "$work/plain" "$work/sealed" --dataset-id "$dataset" --key-file "$work/provider.dek"
 
@@ -205,11 +211,18 @@ for _ in $(seq 1 600); do
     sleep 0.2
 done
 "$delong" job status "$job"
-echo "-- nothing leaves without review: the provider reads the output and releases it"
+echo "-- the Output Gate flagged the output (a mean over 2 people): it waits for two reviewers"
+echo "-- the provider names a second reviewer in its signed list, then both read the output and approve it"
+(umask 077; contrib/.venv/bin/python -c 'import secrets; print("0x" + secrets.token_hex(32))' >"$work/reviewer.key")
+reviewer="$(contrib/.venv/bin/python -c 'import sys; from eth_account import Account; print(Account.from_key(open(sys.argv[1]).read().strip()).address)' "$work/reviewer.key")"
+"$delong" review reviewers --dataset "$dataset" --plane "$compute" "${trust[@]}" --wallet-key "$work/provider.key" \
+    --reviewer "$reviewer" --required 2
 "$delong" review show "$job" --plane "$compute" "${trust[@]}" --wallet-key "$work/provider.key" -o "$work/review"
 cat "$work/review/out/mean-age.txt"
 "$delong" review approve "$job" --plane "$compute" "${trust[@]}" --wallet-key "$work/provider.key" \
     --reason "an aggregate over 2 rows is fine for the demo"
+"$delong" review approve "$job" --plane "$compute" "${trust[@]}" --wallet-key "$work/reviewer.key" \
+    --reason "agreed: demo data"
 "$delong" job status "$job" --watch
 echo "-- the consumer checks the output against its own light client and the agent's signed record, then decrypts"
 "$delong" node sync --rpc "$rpc" --contracts "$work/deployment.json" --checkpoint "0:$genesis" \

@@ -241,7 +241,26 @@ public struct JobAgent: Sendable {
             $0.rejectedOutputs = execution.rejected.count
         }
         try step(.advanced(to: .gating))
-        let report = gate(package, dataset: dataset, key: key, history: history(token.token.dataset))
+        var report = gate(package, dataset: dataset, key: key, history: history(token.token.dataset))
+        // What the sandbox dropped (a link, a device) never leaves, but a reviewer sees that the job tried.
+        if !execution.rejected.isEmpty {
+            report = GateReport(
+                files: report.files
+                    + execution.rejected.map {
+                        GateFileVerdict(
+                            path: "out/" + $0.path,
+                            findings: [
+                                GateFinding(
+                                    check: "dropped",
+                                    severity: .likely,
+                                    where: "file",
+                                    detail: "dropped from /out by the sandbox (\($0.reason)); never released"
+                                )
+                            ]
+                        )
+                    }
+            )
+        }
         let gate = GateDocument(package: package, report: report, rejected: execution.rejected)
         do { try await env.desk.recordGate(job: spec.id, verdict: gate.verdict, gateDigest: gate.digest) } catch {
             throw AgentStop.failed("the decision log: \(error)")
