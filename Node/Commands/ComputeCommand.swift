@@ -29,14 +29,18 @@ struct ComputeServeCommand: AsyncParsableCommand {
         discussion: """
             Verifies and follows the chain exactly as `node run` does, and serves the job API of docs/jobs.md: \
             POST /v1/jobs, GET /v1/jobs[?consumer=0x…], GET /v1/jobs/ID, GET /v1/jobs/ID/events, POST \
-            /v1/jobs/ID/cancel, GET /v1/jobs/ID/review, POST /v1/jobs/ID/review/output, POST \
-            /v1/jobs/ID/review, GET /v1/jobs/ID/output, GET /v1/jobs/ID/result, GET /v1/attestation, /metrics. \
+            /v1/jobs/ID/cancel, GET /v1/reviews, GET /v1/reviews/log, GET /v1/jobs/ID/review, POST \
+            /v1/jobs/ID/review/output, POST /v1/jobs/ID/review/report, POST /v1/jobs/ID/review, GET|POST \
+            /v1/datasets/ID/reviewers, GET /v1/jobs/ID/output, GET /v1/jobs/ID/result, GET /v1/attestation, \
+            /metrics. \
             Each job's token must name this plane's operator (--operator-key) as its audience; its bundle comes \
             from the DA store (--da) as AlgorithmPublished names it, its sealed dataset from --datasets \
             DIR/<dataset id hex>/. The dataset key is leased from the Privacy Plane (--privacy-plane; its \
             attestation binding is verified before anything is sent) and renewed while the job runs; a refused \
-            renewal kills the job. Every output waits for the dataset provider's review; released outputs are \
-            sealed to the consumer's age recipient and recorded with AlgorithmRegistry.recordJob from the \
+            renewal kills the job. Every output passes the Output Gate against the dataset's sealed \
+            delong-policy.json and earlier releases: clean outputs are released, certain leaks blocked, the \
+            rest wait for two reviewers (the provider and its signed list; STATE/decisions.log is \
+            hash-chained). Released outputs are sealed to the consumer's age recipient and recorded with AlgorithmRegistry.recordJob from the \
             operator key. The job log (STATE/jobs.log) survives restarts: jobs a killed runner left are marked \
             killed(runnerLost) and their mounts, sandboxes and cgroups swept. This local backend has no TEE: \
             its agents present INSECURE development evidence claiming --insecure-dev-measurements. Prints \
