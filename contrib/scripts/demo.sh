@@ -168,7 +168,7 @@ cat >"$work/algorithm/main.py" <<'PY'
 import csv
 rows = list(csv.DictReader(open("/data/admissions.csv")))
 mean = sum(int(r["age"]) for r in rows) / len(rows)
-open("/out/mean-age.txt", "w").write(f"{len(rows)} admissions, mean age {mean:.1f}\n")
+open("/out/mean-age.csv", "w").write(f"n,mean_age\n{len(rows)},{mean:.1f}\n")
 print("read", len(rows), "rows")
 PY
 published="$("$delong" bundle publish "$work/algorithm" --da "$work/da" --rpc "$rpc" --contracts "$work/deployment.json" \
@@ -218,7 +218,7 @@ reviewer="$(contrib/.venv/bin/python -c 'import sys; from eth_account import Acc
 "$delong" review reviewers --dataset "$dataset" --plane "$compute" "${trust[@]}" --wallet-key "$work/provider.key" \
     --reviewer "$reviewer" --required 2
 "$delong" review show "$job" --plane "$compute" "${trust[@]}" --wallet-key "$work/provider.key" -o "$work/review"
-cat "$work/review/out/mean-age.txt"
+cat "$work/review/out/mean-age.csv"
 "$delong" review approve "$job" --plane "$compute" "${trust[@]}" --wallet-key "$work/provider.key" \
     --reason "an aggregate over 2 rows is fine for the demo"
 "$delong" review approve "$job" --plane "$compute" "${trust[@]}" --wallet-key "$work/reviewer.key" \
@@ -228,4 +228,4 @@ echo "-- the consumer checks the output against its own light client and the age
 "$delong" node sync --rpc "$rpc" --contracts "$work/deployment.json" --checkpoint "0:$genesis" \
     --data-dir "$work/consumer-index" --finality 1 >/dev/null
 "$delong" job fetch "$job" -i "$work/consumer-age.txt" -o "$work/output" --data-dir "$work/consumer-index"
-cat "$work/output/out/mean-age.txt"
+cat "$work/output/out/mean-age.csv"
