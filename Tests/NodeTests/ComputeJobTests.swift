@@ -108,12 +108,7 @@ import Testing
         )
 
         // The consumer verifies against its own light client, then decrypts.
-        try w.run(
-            [
-                "node", "sync", "--rpc", w.world.devnet.url, "--contracts", w.world.deploymentPath, "--checkpoint",
-                "0:\(w.world.genesis)", "--data-dir", w.path("consumer-index"), "--finality", "1",
-            ]
-        )
+        try w.syncConsumerIndex()
         let fetched = try w.run(
             [
                 "job", "fetch", job, "-i", w.path("consumer-age.txt"), "-o", w.path("output"), "--data-dir",
@@ -434,12 +429,7 @@ import Testing
         let events = (released["phases"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
         #expect(events.contains("gate verdict: release") && !events.contains { $0.hasPrefix("review") }, "\(events)")
         #expect(released["review"] is NSNull)
-        try w.run(
-            [
-                "node", "sync", "--rpc", w.world.devnet.url, "--contracts", w.world.deploymentPath, "--checkpoint",
-                "0:\(w.world.genesis)", "--data-dir", w.path("consumer-index"), "--finality", "1",
-            ]
-        )
+        try w.syncConsumerIndex()
         let fetched = try w.run(
             [
                 "job", "fetch", cleanJob, "-i", w.path("consumer-age.txt"), "-o", w.path("clean-output"),

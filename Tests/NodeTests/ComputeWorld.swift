@@ -243,6 +243,16 @@ struct ComputeWorld {
         try wait(job, on: plane, seconds: seconds) { $0["state"] as? String == "finished" }
     }
 
+    /// `node sync` of the consumer's own light-client index (what `job fetch` trusts).
+    func syncConsumerIndex() throws {
+        try run(
+            [
+                "node", "sync", "--rpc", world.devnet.url, "--contracts", world.deploymentPath, "--checkpoint",
+                "0:\(world.genesis)", "--data-dir", path("consumer-index"), "--finality", "1",
+            ]
+        )
+    }
+
     /// The address of a key file's key.
     func address(_ keyFile: String) throws -> String {
         let hex = try String(contentsOfFile: path(keyFile), encoding: .utf8).trimmingCharacters(

@@ -329,30 +329,15 @@ public actor ReviewDesk {
         cases[job] = open
         let panel = panel(dataset: open.dataset, provider: open.provider, consumer: open.consumer)
         let approvals = open.votes.filter(\.decision.approve).count
-        if !decision.decision.approve {
+        // One rejection rejects; enough approvals approve; otherwise the case waits.
+        let verdict: Bool? = !decision.decision.approve ? false : approvals >= panel.required ? true : nil
+        if let verdict {
+            let summary = verdict ? "approved by \(approvals) reviewers" : "rejected by \(signer.checksummed)"
             settle(
                 job,
-                Outcome(
-                    approved: false,
-                    decisions: open.votes,
-                    summary: "rejected by \(signer.checksummed)",
-                    list: lists[open.dataset]
-                )
+                Outcome(approved: verdict, decisions: open.votes, summary: summary, list: lists[open.dataset])
             )
-            return Progress(approvals: approvals, required: panel.required, settled: false)
         }
-        if approvals >= panel.required {
-            settle(
-                job,
-                Outcome(
-                    approved: true,
-                    decisions: open.votes,
-                    summary: "approved by \(approvals) reviewers",
-                    list: lists[open.dataset]
-                )
-            )
-            return Progress(approvals: approvals, required: panel.required, settled: true)
-        }
-        return Progress(approvals: approvals, required: panel.required, settled: nil)
+        return Progress(approvals: approvals, required: panel.required, settled: verdict)
     }
 }
