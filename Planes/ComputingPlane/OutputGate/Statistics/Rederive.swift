@@ -205,8 +205,7 @@ struct Rederivation {
         // Groups: output row × header position.
         let positions = headerDim.map { $0.labelBins.count } ?? 1
         var groupOfKey: [Int64: [Int32]] = [:]
-        for (i, row) in rows.enumerated() {
-            _ = row
+        for i in rows.indices {
             var key: Int64 = 0
             var usable = true
             for d in dims {
@@ -216,7 +215,9 @@ struct Rederivation {
             }
             if usable { groupOfKey[key, default: []].append(Int32(i)) }
         }
-        guard !groupOfKey.isEmpty else { return nil }
+        // An aggregate has one row per label combination (a second for a repeated block at most); rows that
+        // repeat their labels are records, not cells, and are left to the record checks.
+        guard !groupOfKey.isEmpty, groupOfKey.values.allSatisfy({ $0.count <= 2 }) else { return nil }
         var headerPositions: [Int32: [Int32]] = [:]
         var headerTotals: [Int32] = []
         if let h = headerDim {

@@ -135,6 +135,11 @@ struct StatTable: Sendable, Equatable {
 enum StatText {
     /// A label as matched: case-folded, trimmed, inner spaces collapsed, surrounding quotes dropped.
     static func label(_ text: some StringProtocol) -> String {
+        // Fast path: lowercase ASCII without spaces, quotes or underscores is its own label.
+        let plain = text.utf8.allSatisfy { b in
+            b > 0x20 && b < 0x7F && !(b >= 65 && b <= 90) && b != 0x22 && b != 0x27 && b != 0x60 && b != 0x5F
+        }
+        if plain { return String(text) }
         var out = ""
         var space = false
         for ch in text.lowercased() {
@@ -153,7 +158,14 @@ enum StatText {
 
     /// A plain number: `12`, `-3.5`, `1,234.5`, `1e3`, `12%` (as 12); nil otherwise.
     static func number(_ text: some StringProtocol) -> Double? {
-        var s = Substring(text).trimmingCharacters(in: .whitespaces)
+        let utf8 = text.utf8
+        guard let first = utf8.first(where: { $0 != 0x20 && $0 != 0x09 }),
+            first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: ".")
+                || (first >= 48 && first <= 57)
+        else { return nil }
+        var s = String(text)
+        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
+        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
         if s.hasSuffix("%") { s.removeLast() }
         if s.contains(",") {
             // Thousands separators only: 1,234 or 1,234.5.

@@ -5,6 +5,9 @@ import Sampling
 /// re-derivation of bare tables, residual degrees of freedom of model summaries, and differencing against
 /// earlier releases. Every finding is `likely` (review), never `certain`.
 enum StatisticalChecks {
+    /// Markdown tables re-derived per file (each is one pass over the dataset); the rest are not.
+    static let maxTablesPerFile = 64
+
     /// Re-derivation findings for one output table.
     static func table(_ grid: StatGrid, index: DatasetIndex) -> [GateFinding] {
         guard !index.statTables.isEmpty else { return [] }
@@ -15,7 +18,7 @@ enum StatisticalChecks {
     static func text(_ text: String, index: DatasetIndex) -> [GateFinding] {
         var findings: [GateFinding] = []
         if text.contains("|") {
-            for grid in StatGrid.markdown(text) { findings += table(grid, index: index) }
+            for grid in StatGrid.markdown(text).prefix(maxTablesPerFile) { findings += table(grid, index: index) }
         }
         if text.contains("Residual") || text.contains("Df Residuals") || text.contains("No. Observations") {
             let minimum = index.thresholds.minDegreesOfFreedom
