@@ -214,8 +214,8 @@ let package = Package(
         .executableTarget(
             name: "DelongBench",
             dependencies: [
-                "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane",
-                "PrivacyPlaneHTTP",
+                "Attestation", "ChainCore", "ChainRecords", "ComputingPlane", "PlaneCrypto", "PlaneProtocol",
+                "PrivacyPlane", "PrivacyPlaneHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -20,32 +20,30 @@ struct GateCheckCommand: ParsableCommand {
         discussion: """
             Finds the dataset's identifier and key values, verbatim or reformatted rows, canaries, PII patterns \
             (email, phone, Luhn-valid card numbers, IBANs), small counts, and base64 or hex payloads that decode \
-            to any of these. A file with a certain finding (something of the dataset) is blocked, a file with \
-            any other finding goes to review, a file with none is released; the case decision is the worst file \
-            decision. DATA_DIR is only read, never written. Exit codes: 0 release, 1 review or block, 2 bad \
-            input (malformed policy, unreadable directory, Parquet data). Not yet: --history is accepted but \
-            differencing against earlier releases is not built, so it changes nothing; statistical \
-            re-derivation, dominance and p% rules, images, pickles and models are not inspected (such files go \
-            to review).
+            to any of these. Bare tables of counts or statistics are re-derived on the data (labels matched to \
+            values, bands and dates; contributors counted as distinct entities) and checked for small cells, \
+            dominance (N, K), p %, class disclosure (zero cells), extremes of small groups; model summaries \
+            for residual degrees of freedom; tables under --history DIR (earlier releases: files or folders of \
+            files) for differencing. A file with a certain finding (something of the dataset) is blocked, a \
+            file with any other finding goes to review, a file with none is released; the case decision is the \
+            worst file decision. DATA_DIR is only read, never written. Exit codes: 0 release, 1 review or \
+            block, 2 bad input (malformed policy, unreadable or missing directory, Parquet data).
             """
     )
 
     @Argument(help: "The job's output directory.") var outDir: String
     @Option(help: "Directory of the dataset's plaintext CSV tables (read only).") var data: String
     @Option(help: "The dataset's delong-policy.json (default: DATA_DIR/delong-policy.json).") var policy: String?
-    @Option(help: "Earlier releases on the dataset (accepted; differencing is not built yet).") var history: String?
+    @Option(help: "Earlier releases on the dataset: files, or folders of files (empty means none).")
+    var history: String?
     @Flag(help: "Print the report as one JSON object.") var json = false
 
     func run() throws {
         do {
-            if let history {
-                var isDir: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: history, isDirectory: &isDir), isDir.boolValue else {
-                    throw ComputingPlaneError(.badInput, "--history \(history): expected a directory")
-                }
+            let earlier = try history.map { path throws(ComputingPlaneError) in try OutputGate.history(directory: path)
             }
             let index = try DatasetIndex.load(dataDir: data, policyPath: policy)
-            let report = try OutputGate.check(directory: outDir, index: index)
+            let report = try OutputGate.check(directory: outDir, index: index, history: earlier ?? [])
             if json {
                 print(String(decoding: report.json(), as: UTF8.self))
             } else {

@@ -167,13 +167,20 @@ public struct DatasetPolicy: Sendable, Equatable {
                     guard let valuesObject = valuesValue.object else {
                         throw bad("\(path).values: expected an object of column → string or number")
                     }
-                    for (column, cell) in valuesObject {
+                    for (column, cell) in valuesObject.sorted(by: { $0.key < $1.key }) {
+                        guard tables[table]?.columns[column] != nil else {
+                            throw bad(
+                                "\(path).values[\(Self.quote(column))]: expected a column that the policy lists for \(table)"
+                            )
+                        }
                         if let text = cell.string {
                             values[column] = text
                         } else if case .number(let number, let spelling) = cell {
                             values[column] = spelling.isEmpty ? "\(number)" : spelling
                         } else {
-                            throw bad("\(path).values[\(Self.quote(column))]: expected a string or a number")
+                            throw bad(
+                                "\(path).values[\(Self.quote(column))]: expected a string or a number, found \(Self.describe(cell))"
+                            )
                         }
                     }
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -72,7 +73,7 @@ import Testing
         #expect(finding["check"] as? String == "identifier")
         #expect(finding["where"] as? String == "line 1, byte 11")
 
-        // Review alone is exit 1 too; --history is accepted (differencing is not built yet).
+        // Review alone is exit 1 too; an empty --history changes nothing.
         let history = try outDir([:])
         let review = try DelongProcess.run([
             "gate", "check", try outDir(["small.csv": "decade,n\n1950,4\n"]).path, "--data", data.path,
@@ -104,5 +105,89 @@ import Testing
             "gate", "check", dir.appendingPathComponent("nope").path, "--data", try dataDir().path,
         ])
         #expect(noOut.status == 2)
+    }
+
+    /// Runs `delong gate check` with its index cache under this test's directory.
+    func gate(_ arguments: [String], cache: URL? = nil) throws -> DelongProcess.Result {
+        try DelongProcess.run(
+            ["gate", "check"] + arguments,
+            environment: ["XDG_CACHE_HOME": (cache ?? dir.appendingPathComponent("cache")).path]
+        )
+    }
+
+    @Test func historyFindsDifferencingAndAMissingHistoryIsBadInput() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try dataDir()
+        let now = try outDir(["groups.csv": "group,n\nalpha,40\nbeta,57\ngamma,61\n"])
+        // Safe alone.
+        #expect(try gate([now.path, "--data", data.path, "--json"]).status == 0)
+        // Empty history: none.
+        let empty = try outDir([:])
+        #expect(try gate([now.path, "--data", data.path, "--history", empty.path, "--json"]).status == 0)
+        // An earlier release of the same table over 3 more people, in a folder of the history.
+        let history = try outDir(["sub/release-1.csv": "group,n\nalpha,40\nbeta,60\ngamma,61\n"])
+        let run = try gate([now.path, "--data", data.path, "--history", history.path, "--json"])
+        #expect(run.status == 1, "\(run.stderr)")
+        let files = try #require(run.json?["files"] as? [[String: Any]])
+        let findings = try #require(files.first?["findings"] as? [[String: Any]])
+        #expect(findings.map { $0["check"] as? String } == ["differencing"])
+        #expect(findings.first?["where"] as? String == "row 2, column \"n\"")
+        #expect((findings.first?["detail"] as? String)?.contains("sub/release-1.csv") == true)
+        // A missing history directory, or a file where a directory is expected: exit 2.
+        let missing = try gate([now.path, "--data", data.path, "--history", dir.appendingPathComponent("no").path])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("--history"))
+        let file = history.appendingPathComponent("sub/release-1.csv")
+        #expect(try gate([now.path, "--data", data.path, "--history", file.path]).status == 2)
+    }
+
+    /// (name → size, modification date) of every entry of a directory.
+    func stamps(_ url: URL) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: url.path) {
+            let a = try FileManager.default.attributesOfItem(atPath: url.appendingPathComponent(name).path)
+            out[name] = "\(a[.size] ?? "") \((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+        }
+        return out
+    }
+
+    @Test func theIndexIsCachedOutsideDataDirConcurrentRunsAgreeAndACorruptCacheIsRebuilt() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try dataDir()
+        let before = try listing(data)
+        let beforeStamps = try stamps(data)
+        let out = try outDir(["notes.txt": "worst fit: person17 FAMILY17\n", "ok.csv": "decade,count\n1950,40\n"])
+        let cache = dir.appendingPathComponent("xdg")
+        // Two runs at once on an empty cache.
+        let results = Mutex<[DelongProcess.Result?]>([nil, nil])
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let r = try? gate([out.path, "--data", data.path, "--json"], cache: cache)
+            results.withLock { $0[i] = r }
+        }
+        let (a, b) = results.withLock { ($0[0], $0[1]) }
+        #expect(a?.status == 1 && b?.status == 1)
+        #expect(a?.stdout == b?.stdout)
+        let cacheDir = cache.appendingPathComponent("delong")
+        let entries = try FileManager.default.contentsOfDirectory(atPath: cacheDir.path)
+        #expect(entries.count == 1 && entries[0].hasPrefix("gate-index-") && entries[0].hasSuffix(".bin"), "\(entries)")
+        let cacheFile = cacheDir.appendingPathComponent(entries[0])
+        let good = try Data(contentsOf: cacheFile)
+        // A cached run gives the same report.
+        let cached = try gate([out.path, "--data", data.path, "--json"], cache: cache)
+        #expect(cached.stdout == a?.stdout)
+        // Corrupt the cache: flip bytes in the middle, then truncate it; each time it is ignored and rebuilt.
+        var flipped = good
+        flipped[flipped.count / 2] ^= 0xFF
+        try flipped.write(to: cacheFile)
+        #expect(try gate([out.path, "--data", data.path, "--json"], cache: cache).stdout == a?.stdout)
+        let rebuilt = try Data(contentsOf: cacheFile)
+        #expect(rebuilt != flipped && rebuilt.count == good.count)
+        try Data(good.prefix(40)).write(to: cacheFile)
+        #expect(try gate([out.path, "--data", data.path, "--json"], cache: cache).stdout == a?.stdout)
+        #expect(try Data(contentsOf: cacheFile).count == good.count)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cacheDir.path).count == 1)
+        // DATA_DIR untouched: same listing, bytes, sizes and modification times.
+        #expect(try listing(data) == before)
+        #expect(try stamps(data) == beforeStamps)
     }
 }

@@ -38,6 +38,11 @@ public struct DatasetIndex: Sendable {
     public private(set) var minCellCount = 10
     /// Rows indexed, over all tables.
     public private(set) var rowCount = 0
+    /// The policy's thresholds (the statistical checks read all of them).
+    var thresholds = DatasetPolicy.Thresholds()
+    /// Typed columns of each table for statistical re-derivation (quasi-identifier, sensitive, date, other)
+    /// and the entity of each row.
+    var statTables: [StatTable] = []
 
     static let maxRecordColumns = 6
     static let maxWords = 6
@@ -67,9 +72,22 @@ public struct DatasetIndex: Sendable {
         try self.init(policy: policy, tables: parsed)
     }
 
+    /// An empty index (the cache fills it in).
+    init() {}
+
+    mutating func restore(minCellCount: Int, rowCount: Int) {
+        self.minCellCount = minCellCount
+        self.rowCount = rowCount
+    }
+
     /// Reads `dataDir` (never writes to it): the policy at `policyPath` (default `dataDir/delong-policy.json`)
-    /// and every table it lists. Parquet data is refused.
-    public static func load(dataDir: String, policyPath: String? = nil) throws(ComputingPlaneError) -> DatasetIndex {
+    /// and every table it lists. Parquet data is refused. The index is loaded from, or stored in, the cache
+    /// directory (`DatasetIndexCache`; default `$XDG_CACHE_HOME/delong`); nil builds it in memory only.
+    public static func load(
+        dataDir: String,
+        policyPath: String? = nil,
+        cacheDirectory: String? = DatasetIndexCache.directory()
+    ) throws(ComputingPlaneError) -> DatasetIndex {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: dataDir, isDirectory: &isDir), isDir.boolValue,
@@ -99,7 +117,7 @@ public struct DatasetIndex: Sendable {
             }
             tables[name] = try read((dataDir as NSString).appendingPathComponent(name), limit: 4 << 30)
         }
-        return try DatasetIndex(policyJSON: policyBytes, tables: tables)
+        return try DatasetIndexCache.index(policy: policyBytes, tables: tables, directory: cacheDirectory).index
     }
 
     static func read(_ path: String, limit: Int) throws(ComputingPlaneError) -> [UInt8] {
@@ -115,6 +133,16 @@ public struct DatasetIndex: Sendable {
 
     init(policy: DatasetPolicy, tables: [String: CSVTable]) throws(ComputingPlaneError) {
         minCellCount = policy.thresholds.minCellCount
+        thresholds = policy.thresholds
+        for canary in policy.canaries {
+            let count = tables[canary.table]?.rows.count ?? 0
+            guard canary.row < count else {
+                throw ComputingPlaneError(
+                    .badInput,
+                    "policy: a canary of \(canary.table) names data row \(canary.row) (0-based) but the table has \(count) data rows"
+                )
+            }
+        }
         let k = policy.thresholds.k
         // Counted per column: a key repeated in a child table (a foreign key) stays identifying in its own table.
         var identifierCounts: [UInt64: (hash: UInt64, count: Int32, source: Int32, words: Int)] = [:]
@@ -162,6 +190,7 @@ public struct DatasetIndex: Sendable {
                 }
                 common[column.index] = Set(counts.filter { Int($0.value) > commonAbove }.keys)
             }
+            statTables.append(StatTable(name: name, table: table, entry: entry))
             for (rowNumber, row) in table.rows.enumerated() {
                 rowCount += 1
                 let canary = canaryRows[name]?[rowNumber]

@@ -9,6 +9,55 @@ enum GateText {
     /// (`+1 (555) 010-2030` → `15550102030`, `1980-01-02` → `19800102`). Other text keeps letters, digits,
     /// spaces and `@ . _ -`; every other punctuation mark is dropped (`O'Brien` → `obrien`).
     static func normalize(_ text: some StringProtocol) -> String {
+        if let fast = asciiNormalize(text) { return fast }
+        return unicodeNormalize(text)
+    }
+
+    /// `normalize` for ASCII text, on bytes (the hot path of the index build and of every scanned line); nil for
+    /// other text. Same result as `unicodeNormalize`.
+    static func asciiNormalize(_ text: some StringProtocol) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var numeric = true
+        var hasDigit = false
+        for b in text.utf8 {
+            guard b < 0x80 else { return nil }
+            bytes.append(b)
+            switch b {
+            case 0x30...0x39: hasDigit = true
+            case 0x2B, 0x2D, 0x2E, 0x2C, 0x27, 0x28, 0x29, 0x20, 0x2F, 0x5F, 0x09: break
+            default: numeric = false
+            }
+        }
+        if numeric && hasDigit {
+            if let number = asciiCanonicalNumber(bytes) { return number }
+            return String(decoding: bytes.filter { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var pendingSpace = false
+        for var b in bytes {
+            if b == 0x20 || (b >= 0x09 && b <= 0x0D) {
+                pendingSpace = !out.isEmpty
+                continue
+            }
+            if b >= 0x41 && b <= 0x5A { b += 0x20 }
+            let keep =
+                (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x40 || b == 0x2E || b == 0x5F
+                || b == 0x2D
+            guard keep else { continue }
+            if pendingSpace {
+                out.append(0x20)
+                pendingSpace = false
+            }
+            out.append(b)
+        }
+        while let last = out.last, last == 0x2E || last == 0x2D || last == 0x5F { out.removeLast() }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `normalize` for any text, on characters.
+    static func unicodeNormalize(_ text: some StringProtocol) -> String {
         var numeric = true
         var hasDigit = false
         for scalar in text.unicodeScalars {
@@ -43,6 +92,70 @@ enum GateText {
 
     /// `[+-]digits[.digits]` with optional `,`-grouped thousands; trailing fraction zeros removed.
     static func canonicalNumber(_ text: some StringProtocol) -> String? {
+        let bytes = Array(text.utf8)
+        if bytes.allSatisfy({ $0 < 0x80 }) { return asciiCanonicalNumber(bytes) }
+        return unicodeCanonicalNumber(text)
+    }
+
+    /// `canonicalNumber` on ASCII bytes (spaces and tabs trimmed). Same result as `unicodeCanonicalNumber`.
+    static func asciiCanonicalNumber(_ bytes: [UInt8]) -> String? {
+        var lo = 0
+        var hi = bytes.count
+        while lo < hi, bytes[lo] == 0x20 || bytes[lo] == 0x09 { lo += 1 }
+        while hi > lo, bytes[hi - 1] == 0x20 || bytes[hi - 1] == 0x09 { hi -= 1 }
+        var negative = false
+        if lo < hi, bytes[lo] == 0x2B {
+            lo += 1
+        } else if lo < hi, bytes[lo] == 0x2D {
+            negative = true
+            lo += 1
+        }
+        var dot = -1
+        for i in lo..<hi where bytes[i] == 0x2E {
+            guard dot < 0 else { return nil }
+            dot = i
+        }
+        let integerEnd = dot < 0 ? hi : dot
+        guard integerEnd > lo else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(hi - lo + 1)
+        if negative { out.append(0x2D) }
+        var groups = 0
+        var groupLength = 0
+        var firstGroupLength = 0
+        var allZero = true
+        for i in lo...integerEnd {
+            if i == integerEnd || bytes[i] == 0x2C {
+                guard groupLength > 0 else { return nil }
+                if groups == 0 { firstGroupLength = groupLength } else if groupLength != 3 { return nil }
+                groups += 1
+                groupLength = 0
+                continue
+            }
+            let b = bytes[i]
+            guard b >= 0x30 && b <= 0x39 else { return nil }
+            if b != 0x30 { allZero = false }
+            out.append(b)
+            groupLength += 1
+        }
+        if groups > 1 && firstGroupLength > 3 { return nil }
+        var fractionEnd = hi
+        if dot >= 0 {
+            guard hi > dot + 1 else { return nil }
+            for i in (dot + 1)..<hi { guard bytes[i] >= 0x30 && bytes[i] <= 0x39 else { return nil } }
+            while fractionEnd > dot + 1 && bytes[fractionEnd - 1] == 0x30 { fractionEnd -= 1 }
+        }
+        let hasFraction = dot >= 0 && fractionEnd > dot + 1
+        if negative && allZero && !hasFraction { out.removeFirst() }
+        if hasFraction {
+            out.append(0x2E)
+            out.append(contentsOf: bytes[(dot + 1)..<fractionEnd])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `canonicalNumber` for any text.
+    static func unicodeCanonicalNumber(_ text: some StringProtocol) -> String? {
         var body = Substring(text.trimmingCharacters(in: .whitespaces))
         var sign = ""
         if body.hasPrefix("+") {

@@ -33,6 +33,18 @@ public enum OutputGate {
         index: DatasetIndex,
         limits: GateLimits = GateLimits()
     ) throws(ComputingPlaneError) -> GateReport {
+        try check(directory: directory, index: index, history: [], limits: limits)
+    }
+
+    /// Checks every regular file under `directory`, and its tables against `history`, the earlier releases on
+    /// the dataset (path → bytes; see `StatisticalChecks.differencing`).
+    public static func check(
+        directory: String,
+        index: DatasetIndex,
+        history: [(path: String, bytes: [UInt8])],
+        limits: GateLimits = GateLimits()
+    ) throws(ComputingPlaneError) -> GateReport {
+        var tables: [(path: String, bytes: [UInt8])] = []
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue,
@@ -81,8 +93,69 @@ public enum OutputGate {
                 continue
             }
             verdicts.append(checkFile(path: path, bytes: Array(data), index: index, limits: limits))
+            if !history.isEmpty { tables.append((path, Array(data))) }
         }
-        return GateReport(files: verdicts)
+        return GateReport(files: differenced(verdicts, files: tables, history: history, index: index))
+    }
+
+    /// Adds the differencing findings of `files` against `history` to their verdicts.
+    static func differenced(
+        _ verdicts: [GateFileVerdict],
+        files: [(path: String, bytes: [UInt8])],
+        history: [(path: String, bytes: [UInt8])],
+        index: DatasetIndex
+    ) -> [GateFileVerdict] {
+        guard !history.isEmpty else { return verdicts }
+        let found = StatisticalChecks.differencing(
+            current: files,
+            history: history,
+            minCellCount: index.thresholds.minCellCount
+        )
+        return verdicts.map { verdict in
+            guard let more = found[verdict.path], !more.isEmpty else { return verdict }
+            return GateFileVerdict(path: verdict.path, findings: verdict.findings + more)
+        }
+    }
+
+    /// Reads the earlier releases under `directory` (files, or folders of files; empty means none) as
+    /// path → bytes. A missing or unreadable directory is bad input.
+    public static func history(
+        directory: String,
+        limits: GateLimits = GateLimits()
+    ) throws(ComputingPlaneError)
+        -> [(path: String, bytes: [UInt8])]
+    {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue,
+            let walker = fm.enumerator(atPath: directory)
+        else {
+            throw ComputingPlaneError(
+                .badInput,
+                "--history \(directory): expected a readable directory of earlier releases"
+            )
+        }
+        var files: [(path: String, bytes: [UInt8])] = []
+        var total = 0
+        while let path = walker.nextObject() as? String {
+            let full = (directory as NSString).appendingPathComponent(path)
+            let attributes = try? fm.attributesOfItem(atPath: full)
+            guard attributes?[.type] as? FileAttributeType == .typeRegular else { continue }
+            let size = (attributes?[.size] as? Int) ?? 0
+            guard size <= limits.maxFileBytes, files.count < limits.maxFiles, total + size <= limits.maxDecodedBytes
+            else {
+                throw ComputingPlaneError(
+                    .badInput,
+                    "--history \(directory): more than \(limits.maxFiles) files or \(limits.maxDecodedBytes) bytes"
+                )
+            }
+            guard let data = fm.contents(atPath: full) else {
+                throw ComputingPlaneError(.badInput, "--history \(full): expected a readable file")
+            }
+            total += size
+            files.append((path, Array(data)))
+        }
+        return files.sorted { $0.path < $1.path }
     }
 
     /// A file the gate does not open (a link, past the count or size cap, unreadable): it goes to review.
@@ -97,9 +170,11 @@ public enum OutputGate {
     public static func check(
         files: [(path: String, bytes: [UInt8])],
         index: DatasetIndex,
+        history: [(path: String, bytes: [UInt8])] = [],
         limits: GateLimits = GateLimits()
     ) -> GateReport {
-        GateReport(files: files.map { checkFile(path: $0.path, bytes: $0.bytes, index: index, limits: limits) })
+        let verdicts = files.map { checkFile(path: $0.path, bytes: $0.bytes, index: index, limits: limits) }
+        return GateReport(files: differenced(verdicts, files: files, history: history, index: index))
     }
 
     /// Checks one file.
@@ -222,6 +297,12 @@ struct GateScan {
         guard let table = parsed else {
             // Not a well-formed table: every line is still read as text.
             text(String(decoding: bytes, as: UTF8.self), prefix: "", depth: 0)
+            // pandas' empty or repeated header names: the statistical checks still read the table.
+            if separator == ",", let grid = StatisticalChecks.csv(bytes) {
+                for finding in StatisticalChecks.table(grid, index: index) {
+                    add(finding.check, finding.severity, finding.where, finding.detail)
+                }
+            }
             return
         }
         cellsLine(table.header, header: table.header, place: "header")
@@ -241,6 +322,9 @@ struct GateScan {
                     )
                 }
             }
+        }
+        for finding in StatisticalChecks.table(StatGrid(header: table.header, rows: table.rows), index: index) {
+            add(finding.check, finding.severity, finding.where, finding.detail)
         }
     }
 
@@ -280,6 +364,11 @@ struct GateScan {
             }
         } else if let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed) {
             walk(value, path: "$")
+            if let grid = StatGrid.json(value) {
+                for finding in StatisticalChecks.table(grid, index: index) {
+                    add(finding.check, finding.severity, finding.where, finding.detail)
+                }
+            }
         }
     }
 
@@ -351,6 +440,11 @@ struct GateScan {
     // MARK: Text
 
     mutating func text(_ text: String, prefix: String, depth: Int) {
+        if depth == 0 && prefix.isEmpty {
+            for finding in StatisticalChecks.text(text, index: index) {
+                add(finding.check, finding.severity, finding.where, finding.detail)
+            }
+        }
         for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             scanLine(line, depth: depth, prefix: prefix) { offset in "line \(number + 1), byte \(offset)" }
             // A delimited line is also a candidate row.

@@ -1,6 +1,7 @@
 // delong-bench: DeLong's hot paths measured beside a reference in the same run.
 //
 // Run: swift run -c release delong-bench [--quick]
+//      swift run -c release delong-bench gate [--rows N] [--output-mb M]   (GateBench.swift)
 //      swift run -c release delong-bench sync-reference --rpc URL --blocks N
 //      swift run -c release delong-bench keyrelease-http [--duration S] [--clients N] [--max-rate R] [--tls]
 //          [--development-evidence]
@@ -14,6 +15,7 @@ import Logging
 import PlaneCrypto
 
 if runChainSubcommand() { exit(0) }  // sync-reference (ChainBench.swift)
+if runGateSubcommand() { exit(0) }  // gate (GateBench.swift)
 
 // MARK: Key release over HTTP (its own mode: `delong-bench keyrelease-http [--duration S] [--clients N]`)
 if CommandLine.arguments.dropFirst().first == "keyrelease-http" {
