@@ -37,9 +37,7 @@ extension JobAgent {
             logger.error("the gate could not read the dataset", metadata: ["error": "\(error)"])
             return Self.unchecked(package, "the gate could not read the dataset's tables: \(error)")
         }
-        // Differencing against `history` arrives with the gate's statistical checks.
-        _ = history
-        return OutputGate.check(files: package.contents, index: index)
+        return OutputGate.check(files: package.contents, index: index, history: history)
     }
 
     var expectedManifest: Hash32? { facts.read { $0.manifestDigest }.flatMap { try? Hash32(hex: $0) } }
