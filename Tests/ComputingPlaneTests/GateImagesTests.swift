@@ -455,7 +455,7 @@ import Testing
     @Test func truncatedAndMutatedImagesNeverCrashTheParsers() {
         let p = Self.people[2]
         let png = Self.withChunks(
-            Self.embed(Self.chart(width: 60, height: 40), Array("hello world".utf8)).png(),
+            Self.embed(Self.chart(width: 120, height: 90), Array("hello world".utf8)).png(),
             [("zTXt", Array("k\u{0}\u{0}".utf8) + BoundedInflate.deflate(Array(p.name.utf8)))]
         )
         let jpeg = Self.jpeg(segments: [
