@@ -376,9 +376,9 @@ import Testing
         #expect(Self.check("a.svg", Array(entity.utf8)).decision == .block)
         let attribute = head + "<g data-birth=\"\(q.birth)\" data-pc=\"\(q.postcode)\" data-inc=\"\(q.income)\"/></svg>"
         #expect(Self.check("a.svg", Array(attribute.utf8)).decision == .block)
-        // 40 circles whose coordinates are incomes and postcodes of the dataset.
+        // 60 circles whose coordinates are incomes and postcodes of the dataset.
         var circles = head
-        for person in Self.people[200..<240] {
+        for person in Self.people[200..<260] {
             circles += "<circle cx=\"\(person.income)\" cy=\"\(person.postcode)\" r=\"2\"/>"
         }
         let verdict = Self.check("a.svg", Array((circles + "</svg>").utf8))

@@ -1,6 +1,6 @@
 /// Scatter plots with about one mark per record: marks are counted as connected components of non-background
 /// pixels. The background is the most common color; a mark is a small compact blob (3–24 px a side, aspect ≤ 2,
-/// at least half filled); the marks are the largest group of blobs with one size, and clusters of overlapping
+/// at least half filled, its center filled — ring glyphs such as "0" are not marks); the marks are the largest group of blobs with one size, and clusters of overlapping
 /// marks (compact components up to a quarter of the image a side) add their area divided by one mark's area.
 /// Lines, bars and histograms are long or large components; text glyphs come in many sizes and shapes.
 enum PlotMarks {
@@ -22,6 +22,8 @@ enum PlotMarks {
             var area: Int
             var width: Int
             var height: Int
+            /// The bounding box's center pixel is part of the blob: a filled mark, not a ring glyph ("0", "o").
+            var filledCenter: Bool
         }
         var blobs: [Blob] = []
         image.samples.withUnsafeBufferPointer { samples in
@@ -80,7 +82,17 @@ enum PlotMarks {
                             }
                         }
                     }
-                    blobs.append(Blob(area: area, width: maxX - minX + 1, height: maxY - minY + 1))
+                    let center = color(((minY + maxY) / 2) * w + (minX + maxX) / 2)
+                    let centerDistance =
+                        abs(Int(center >> 16) - br) + abs(Int((center >> 8) & 0xFF) - bg) + abs(Int(center & 0xFF) - bb)
+                    blobs.append(
+                        Blob(
+                            area: area,
+                            width: maxX - minX + 1,
+                            height: maxY - minY + 1,
+                            filledCenter: centerDistance > 60
+                        )
+                    )
                     if blobs.count > 1_000_000 { return }
                 }
             }
@@ -89,6 +101,7 @@ enum PlotMarks {
             let small = min(b.width, b.height)
             let large = max(b.width, b.height)
             return small >= 3 && large <= 24 && large <= 2 * small && b.area * 2 >= b.width * b.height
+                && b.filledCenter
         }
         var groups: [Int: [Int]] = [:]
         for b in blobs where compact(b) { groups[b.width << 16 | b.height, default: []].append(b.area) }
@@ -113,7 +126,7 @@ enum PlotMarks {
 
 extension GateScan {
     /// The smallest number of marks that reads as a plot of individual records.
-    var recordMarks: Int { max(30, 3 * index.minCellCount) }
+    var recordMarks: Int { max(50, 5 * index.minCellCount) }
 
     mutating func marks(_ image: GateImage) {
         guard let count = PlotMarks.count(image), count.isolated >= 10, count.estimated >= recordMarks else { return }
