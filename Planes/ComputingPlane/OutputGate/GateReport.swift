@@ -17,13 +17,27 @@ public struct GateFinding: Sendable, Hashable, Codable {
     public var `where`: String
     /// Why this is a finding.
     public var detail: String
+    /// The optional tool (`tesseract`) whose absence caused this finding; not part of the finding's JSON, it
+    /// fills the report's `unavailable` list.
+    public var unavailableTool: String?
+
+    enum CodingKeys: String, CodingKey {
+        case check, severity, `where`, detail
+    }
 
     /// Creates a finding.
-    public init(check: String, severity: GateSeverity, where place: String, detail: String) {
+    public init(
+        check: String,
+        severity: GateSeverity,
+        where place: String,
+        detail: String,
+        unavailableTool: String? = nil
+    ) {
         self.check = check
         self.severity = severity
         self.`where` = place
         self.detail = detail
+        self.unavailableTool = unavailableTool
     }
 }
 
@@ -59,11 +73,16 @@ public struct GateReport: Sendable, Hashable, Codable {
     public var decision: GateVerdict
     /// One verdict per file, sorted by path.
     public var files: [GateFileVerdict]
+    /// Optional tools that were missing (`["tesseract"]`), so the files they would have read went to review;
+    /// nil (absent from the JSON) when nothing was missing.
+    public var unavailable: [String]?
 
     /// Creates a report, deciding from the files.
     public init(files: [GateFileVerdict]) {
         self.files = files.sorted { $0.path < $1.path }
         self.decision = Self.worst(files.map(\.decision))
+        let missing = Set(files.flatMap(\.findings).compactMap(\.unavailableTool))
+        self.unavailable = missing.isEmpty ? nil : missing.sorted()
     }
 
     /// block over review over release.
@@ -74,7 +93,8 @@ public struct GateReport: Sendable, Hashable, Codable {
     }
 
     /// The report as one JSON object: `{"decision", "files": [{"path", "decision", "findings": [{"check",
-    /// "severity", "where", "detail"}]}]}`.
+    /// "severity", "where", "detail"}]}], "unavailable": ["tesseract"]}` (`unavailable` only when a tool was
+    /// missing).
     public func json() -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

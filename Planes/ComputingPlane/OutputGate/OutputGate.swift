@@ -15,6 +15,9 @@ public struct GateLimits: Sendable {
     public var maxDecodedBytes = 256 << 20
     /// Findings recorded per file (the decision still counts every one).
     public var maxFindingsPerFile = 200
+    /// OCR of PNG and JPEG outputs (tesseract in a bubblewrap sandbox); `GateOCR(tesseract: nil, …)` forces
+    /// the missing-tool path.
+    public var ocr = GateOCR.system
 
     /// The defaults.
     public init() {}
@@ -237,6 +240,7 @@ struct GateScan {
     mutating func file(name: String, bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
         let ext = (name as NSString).pathExtension.lowercased()
+        if image(name: name, bytes: bytes) { return }
         if let magic = Self.binaryMagic(bytes) {
             add("file-type", .likely, "file", "\(magic): cannot inspect yet")
             return
