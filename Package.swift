@@ -114,7 +114,8 @@ let package = Package(
         .target(
             name: "ComputingPlaneHTTP",
             dependencies: [
-                "ChainCore", "ChainRecords", "ComputingPlane", "PlaneProtocol", "PrivacyPlaneHTTP",
+                "ChainCore", "ChainRecords", "ComputingPlane", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane",
+                "PrivacyPlaneHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -284,7 +285,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ComputingPlaneTests",
-            dependencies: ["ComputingPlane", "TestSupport"],
+            dependencies: [
+                "ComputingPlane", "TestSupport", "ComputingPlaneHTTP", "PrivacyPlane", "ChainCore", "PlaneProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Tests/ComputingPlaneTests",
             swiftSettings: strictSettings
         ),
