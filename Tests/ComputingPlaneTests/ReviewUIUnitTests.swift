@@ -120,19 +120,22 @@ import Testing
 
     @Test func messagesForAnotherHostChainNonceOrWithoutExpiryAreRefused() throws {
         let sessions = try Self.sessions()
-        let cases: [(String, String)] = [
-            ("another host", try Self.forged(sessions, domain: "evil.example:8548")),
-            ("another chain", try Self.forged(sessions, chainID: 1)),
-            ("a nonce not issued here", try Self.forged(sessions, nonce: "abcdefgh12345678")),
-            ("no expiry", try Self.forged(sessions, expires: .some(nil))),
-            ("an hour's expiry", try Self.forged(sessions, expires: .some(Self.now(3600)))),
-            ("an expired message", try Self.forged(sessions, expires: .some(Self.now(-120)))),
+        let cases: [(String, String, String)] = [
+            ("another host", try Self.forged(sessions, domain: "evil.example:8548"), "domain"),
+            ("another chain", try Self.forged(sessions, chainID: 1), "chain id 1"),
+            ("a nonce not issued here", try Self.forged(sessions, nonce: "abcdefgh12345678"), "not issued here"),
+            ("no expiry", try Self.forged(sessions, expires: .some(nil)), "must expire"),
+            ("an hour's expiry", try Self.forged(sessions, expires: .some(Self.now(3600))), "must expire"),
+            ("an expired message", try Self.forged(sessions, expires: .some(Self.now(-120))), "expired"),
         ]
-        for (what, text) in cases {
-            guard case .refused = sessions.signIn(message: text, signature: try Self.sign(text), now: Self.now()) else {
+        for (what, text, expected) in cases {
+            guard
+                case .refused(let why) = sessions.signIn(message: text, signature: try Self.sign(text), now: Self.now())
+            else {
                 Issue.record("\(what): signed in")
                 continue
             }
+            #expect(why.contains(expected), "\(what): \(why)")
         }
         // Signed by another key than the message's address.
         let text = try sessions.message(for: Self.address, now: Self.now()).text
