@@ -105,7 +105,8 @@ let package = Package(
         .target(
             name: "ComputingPlane",
             dependencies: [
-                "Attestation", "CCompression", "ChainCore", "ChainRecords", "CLinux", "CSeccomp", "DecryptFS", "PlaneCrypto",
+                "Attestation", "CCompression", "ChainCore", "ChainRecords", "CLinux", "CSeccomp", "DecryptFS",
+                "PlaneCrypto",
                 "PlaneProtocol", "Sampling", "Sealing", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Planes/ComputingPlane",
@@ -114,7 +115,8 @@ let package = Package(
         .target(
             name: "ComputingPlaneHTTP",
             dependencies: [
-                "ChainCore", "ChainRecords", "ComputingPlane", "PlaneProtocol", "PrivacyPlaneHTTP",
+                "ChainCore", "ChainRecords", "ComputingPlane", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane",
+                "PrivacyPlaneHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -284,7 +286,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ComputingPlaneTests",
-            dependencies: ["ChainCore", "ComputingPlane", "PlaneProtocol", "TestSupport"],
+            dependencies: [
+                "ComputingPlane", "TestSupport", "ComputingPlaneHTTP", "PrivacyPlane", "ChainCore", "PlaneProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Tests/ComputingPlaneTests",
             swiftSettings: strictSettings
         ),

@@ -83,6 +83,8 @@ struct ComputeServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds an output may wait for review before it is rejected (default 7 days).") var reviewTimeout:
         Int64 = 7 * 86400
     @Option(help: "Seconds each preparation and finishing phase may take.") var phaseTimeout: Int64 = 120
+    @Option(help: "The HOST:PORT reviewers open the review page at (its SIWE domain; default: --listen).")
+    var reviewDomain: String?
     @Option(help: "The most a job may write to /out (bytes, or with KiB/MiB/GiB); more is killed(outputLimit).")
     var maxOutput: String = "256MiB"
 
@@ -206,6 +208,11 @@ struct ComputeServeCommand: AsyncParsableCommand {
         NodeRoutes(index: index, state: state, freshness: nil, maxRows: 1000, extraMetrics: { routes.metrics() })
             .addRoutes(to: router) { _, _ in nil }
         setup.0.addRoutes(to: router)
+        try ReviewUI(
+            routes: routes,
+            domain: reviewDomain ?? (listenAddress!.port == 0 ? nil : listen),
+            nonceLog: stateDir + "/review-nonces.log"
+        ).add(to: router)
         let ownEvidence = setup.2
         try await ServerAssembly.run(
             router: router.buildResponder(),

@@ -20,7 +20,8 @@ struct ReviewCommand: AsyncParsableCommand {
             input, 3 unreachable, 4 key refused (not a reviewer).
             """,
         subcommands: [
-            ReviewShowCommand.self, ReviewApproveCommand.self, ReviewRejectCommand.self, ReviewReviewersCommand.self,
+            ReviewListCommand.self, ReviewShowCommand.self, ReviewApproveCommand.self, ReviewRejectCommand.self,
+            ReviewReviewersCommand.self,
         ]
     )
 }
@@ -209,6 +210,39 @@ struct ReviewReviewersCommand: AsyncParsableCommand {
             print(
                 "\(id.hex) version \(list.version): \(list.reviewers.count) reviewers, \(list.required) approvals needed"
             )
+        }
+    }
+}
+
+/// `delong review list --plane URL [--json]`: the cases waiting for review (GET /v1/reviews), oldest first.
+struct ReviewListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the outputs waiting for review: job, dataset, approvals of required, deadline, shortfall."
+    )
+    @OptionGroup var plane: PlaneOptions
+    @Flag(help: "Print the plane's JSON answer.") var json = false
+
+    func run() async throws {
+        try await PlaneClientSupport.reporting {
+            let (url, trust) = try await plane.connection()
+            let answer = try await ComputePlaneClient(url: url, trust: trust).json("/v1/reviews")
+            let cases = answer["reviews"] as? [[String: Any]] ?? []
+            if json {
+                print(OrderedJSON(any: answer).rendered())
+                return
+            }
+            if cases.isEmpty { print("no output waits for review") }
+            for item in cases {
+                let deadline = (item["deadline"] as? NSNumber).map {
+                    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: $0.doubleValue / 1000))
+                }
+                var line = "\(item["job"] as? String ?? "?") dataset \(item["dataset"] as? String ?? "?")"
+                line += " approvals \(item["approvals"] as? Int ?? 0)/\(item["required"] as? Int ?? 0)"
+                line += " files \(item["files"] as? Int ?? 0) deadline \(deadline ?? "?")"
+                if let shortfall = item["shortfall"] as? String { line += " shortfall: \(shortfall)" }
+                print(line)
+            }
         }
     }
 }
