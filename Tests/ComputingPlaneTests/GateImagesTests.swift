@@ -134,6 +134,13 @@ import Testing
         return out
     }
 
+    /// A tEXt chunk (keyword, NUL, text) with its CRC.
+    static func textChunk(_ keyword: String, _ text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        PNGFile.appendChunk(&out, "tEXt", Array(keyword.utf8) + [0] + Array(text.utf8))
+        return out
+    }
+
     static func png(
         width: Int,
         height: Int,

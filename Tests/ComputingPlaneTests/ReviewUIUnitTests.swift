@@ -240,8 +240,16 @@ import Testing
         let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array("<script>".utf8)
         let image = Self.render("plot.png", png)
         #expect(image["kind"] as? String == "image")
-        #expect(image["preview"] as? Bool == false, "no re-encoder is wired in yet: no preview")
+        #expect(image["preview"] as? Bool == false, "a PNG that does not decode has no preview")
         #expect(image["lines"] == nil && image["rows"] == nil, "the raw image bytes are not sent")
+        // A real PNG with a text chunk: previewed from a re-encoded copy that keeps the pixels, not the text.
+        let pixels = GateImagesTests.png(width: 2, height: 2, depth: 8, colorType: 0, raw: [0, 10, 20, 0, 30, 40])
+        let withText =
+            Array(pixels[0..<33]) + GateImagesTests.textChunk("Comment", "<script>alert(1)</script>")
+            + Array(pixels[33...])
+        #expect(Self.render("plot.png", withText)["preview"] as? Bool == true)
+        let copy = try #require(ReviewRendering.reencodedImage(withText))
+        #expect(copy.starts(with: pixels.prefix(8)) && !String(decoding: copy, as: UTF8.self).contains("script"))
         let binary = Self.render(
             "blob.bin",
             [0, 1, 2] + Array("<b>".utf8) + Array(repeating: 0xFF, count: 40),

@@ -20,9 +20,10 @@ public enum ReviewRendering {
     public static let maxLineCharacters = 2000
     public static let maxDumpBytes = 4096
 
-    /// The image as a fresh PNG with nothing of the original's chunks, or nil when none can be made (the
-    /// page then says "no preview"). Returns nil until the gate's image re-encoder is wired in.
-    public static func reencodedImage(_ bytes: [UInt8]) -> [UInt8]? { nil }
+    /// The image as a fresh PNG of its decoded pixels with nothing of the original's chunks or trailing
+    /// bytes (``GateImage/reencode(_:maxPixels:)``), or nil when none can be made: a JPEG, a 16-bit or
+    /// interlaced PNG (the page then says "no preview").
+    public static func reencodedImage(_ bytes: [UInt8]) -> [UInt8]? { GateImage.reencode(bytes) }
 
     /// A place in a file that a finding names.
     public enum Place: Hashable, Sendable {
