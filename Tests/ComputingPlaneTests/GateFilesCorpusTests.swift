@@ -59,7 +59,10 @@ import Testing
             if i % 3 == 2 {
                 entries = [
                     aggregate,
-                    ["name": "rows.csv.gz", "inner": ["name": "x", "kind": "gzip", "text": rows["text"]!] as [String: Any]],
+                    [
+                        "name": "rows.csv.gz",
+                        "inner": ["name": "x", "kind": "gzip", "text": rows["text"]!] as [String: Any],
+                    ],
                 ]
             }
             let name = "archive\(i).\(i % 4 == 0 ? "joblib.zip" : "zip")"
@@ -137,7 +140,8 @@ import Testing
             var csv = "decade,n,mean_income\n"
             for k in 0..<(digits.count / chunk) {
                 let low = String(digits[(k * chunk)..<(k * chunk + chunk)])
-                csv += "\(1940 + 10 * k),\(120 + r.next(300)),\(40_000 + r.next(9_000)).\(OutputGateTests.pad(r.next(100), 2))\(low)\n"
+                csv +=
+                    "\(1940 + 10 * k),\(120 + r.next(300)),\(40_000 + r.next(9_000)).\(OutputGateTests.pad(r.next(100), 2))\(low)\n"
             }
             leaks["low-order-digits", default: []].append(Item(name: "means\(i).csv", text: csv))
         }
@@ -159,7 +163,9 @@ import Testing
         // Benign files of the same formats.
         var benign: [Item] = []
         let columns = ["birth_year", "postcode", "income", "region"]
-        let sample = people.prefix(1001).filter { $0.name != "Zebulon Quartermaine" }.map { [Int($0.birth.prefix(4))!, Int($0.postcode)!, Double($0.income)!, $0.region] as [Any] }
+        let sample = people.prefix(1001).filter { $0.name != "Zebulon Quartermaine" }.map {
+            [Int($0.birth.prefix(4))!, Int($0.postcode)!, Double($0.income)!, $0.region] as [Any]
+        }
         for i in 0..<8 {
             let means = OutputGateTests.regions.enumerated().map { k, _ in
                 [Double(k), Double(300 + r.next(200)), 40_000 + Double(r.next(900_000)) / 100]
@@ -186,16 +192,22 @@ import Testing
             for k in 0..<3 {
                 var csv = "region,count,mean_income\n"
                 for region in OutputGateTests.regions {
-                    csv += "\(region),\(20 + r.next(400)),\(40_000 + r.next(9_000)).\(OutputGateTests.pad(r.next(100), 2))\n"
+                    csv +=
+                        "\(region),\(20 + r.next(400)),\(40_000 + r.next(9_000)).\(OutputGateTests.pad(r.next(100), 2))\n"
                 }
                 entries.append(["name": "tables/t\(k).csv", "text": csv])
             }
-            benign.append(Item(name: "tables\(i).zip", recipe: ["name": "tables\(i).zip", "kind": "zip", "entries": entries]))
+            benign.append(
+                Item(name: "tables\(i).zip", recipe: ["name": "tables\(i).zip", "kind": "zip", "entries": entries])
+            )
         }
         for i in 0..<8 {
             let rows = Array(sample[(i * 50)..<(i * 50 + 300)])
             benign.append(
-                Item(name: "describe\(i).csv", recipe: ["name": "describe\(i).csv", "kind": "describe", "columns": columns, "rows": rows])
+                Item(
+                    name: "describe\(i).csv",
+                    recipe: ["name": "describe\(i).csv", "kind": "describe", "columns": columns, "rows": rows]
+                )
             )
         }
         for i in 0..<8 {
@@ -203,7 +215,9 @@ import Testing
             benign.append(
                 Item(
                     name: "groupby\(i).csv",
-                    recipe: ["name": "groupby\(i).csv", "kind": "groupby", "columns": columns, "rows": rows, "by": "region"]
+                    recipe: [
+                        "name": "groupby\(i).csv", "kind": "groupby", "columns": columns, "rows": rows, "by": "region",
+                    ]
                 )
             )
         }
@@ -217,7 +231,8 @@ import Testing
                 Item(
                     name: name,
                     recipe: [
-                        "name": name, "kind": "dataframe", "protocol": 2 + i, "columns": ["region", "n", "mean", "share"],
+                        "name": name, "kind": "dataframe", "protocol": 2 + i,
+                        "columns": ["region", "n", "mean", "share"],
                         "rows": rows,
                     ]
                 )
@@ -228,7 +243,9 @@ import Testing
             for region in OutputGateTests.regions {
                 csv += "\(region),\(20 + r.next(400)),\(Double(40_000 + r.next(9_000)) + 0.1 + 0.2)\n"
             }
-            benign.append(Item(name: "agg\(i).csv.gz", recipe: ["name": "agg\(i).csv.gz", "kind": "gzip", "text": csv]))
+            benign.append(
+                Item(name: "agg\(i).csv.gz", recipe: ["name": "agg\(i).csv.gz", "kind": "gzip", "text": csv])
+            )
         }
         return (leaks, benign)
     }
@@ -251,9 +268,17 @@ import Testing
             var caught = 0
             for item in items {
                 let name = item.wrap == nil ? item.name : item.name + ".json"
-                let verdict = OutputGate.checkFile(path: name, bytes: Self.bytes(item, files), index: OutputGateTests.index)
+                let verdict = OutputGate.checkFile(
+                    path: name,
+                    bytes: Self.bytes(item, files),
+                    index: OutputGateTests.index
+                )
                 let ok = Self.mustBlock.contains(kind) ? verdict.decision == .block : verdict.decision != .release
-                if ok { caught += 1 } else { failures.append("\(kind) \(item.name): \(verdict.decision) \(verdict.findings.prefix(3))") }
+                if ok {
+                    caught += 1
+                } else {
+                    failures.append("\(kind) \(item.name): \(verdict.decision) \(verdict.findings.prefix(3))")
+                }
             }
             let recall = Double(caught) / Double(items.count)
             print("gate files recall \(kind): \(caught)/\(items.count) = \(recall)")
@@ -263,7 +288,11 @@ import Testing
         var reviewed = 0
         var blocked = 0
         for item in benign {
-            let verdict = OutputGate.checkFile(path: item.name, bytes: Self.bytes(item, files), index: OutputGateTests.index)
+            let verdict = OutputGate.checkFile(
+                path: item.name,
+                bytes: Self.bytes(item, files),
+                index: OutputGateTests.index
+            )
             if verdict.decision == .review { reviewed += 1 }
             if verdict.decision == .block { blocked += 1 }
             if verdict.decision != .release { failures.append("benign \(item.name): \(verdict.findings.prefix(3))") }

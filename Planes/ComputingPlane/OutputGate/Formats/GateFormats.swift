@@ -112,8 +112,7 @@ extension GateScan {
             add("file-type", .likely, "file", "Parquet: no reader: cannot inspect")
             return true
         }
-        if Self.pickleExtensions.contains(ext) || (bytes.count >= 2 && bytes[0] == 0x80 && (2...5).contains(bytes[1]))
-        {
+        if Self.pickleExtensions.contains(ext) || (bytes.count >= 2 && bytes[0] == 0x80 && (2...5).contains(bytes[1])) {
             if !isText || Self.pickleExtensions.contains(ext) {
                 pickle(bytes, place: "pickle")
                 return true
@@ -169,7 +168,12 @@ extension GateScan {
             )
         case .failure(let failure):
             if quietFailure { return false }
-            add("file-type", .likely, place, "a \(kind.rawValue) stream that does not decode (\(failure)): cannot inspect")
+            add(
+                "file-type",
+                .likely,
+                place,
+                "a \(kind.rawValue) stream that does not decode (\(failure)): cannot inspect"
+            )
         }
         return true
     }
@@ -187,11 +191,21 @@ extension GateScan {
             decodedBytes += out.count
             nested(name: "payload", bytes: out, place: place + " > \(kind.rawValue)", levels: depth + 1)
         case .failure(.overLimit):
-            add("encoded", .likely, place, "a \(kind.rawValue) payload that decompresses past the budget: not inspected")
+            add(
+                "encoded",
+                .likely,
+                place,
+                "a \(kind.rawValue) payload that decompresses past the budget: not inspected"
+            )
         case .failure(let failure):
             // Two random bytes pass for a zlib header one time in about 2,000: only gzip and bzip2 magics count.
             if kind == .zlib { return false }
-            add("encoded", .likely, place, "a \(kind.rawValue) payload that does not decode (\(failure)): cannot inspect")
+            add(
+                "encoded",
+                .likely,
+                place,
+                "a \(kind.rawValue) payload that does not decode (\(failure)): cannot inspect"
+            )
         }
         return true
     }

@@ -10,8 +10,10 @@ enum MarkupText {
         "row", "si", "hr", "body", "head", "html", "blockquote", "figure", "figcaption", "svg", "g", "text",
     ]
     static let cellTags: Set<String> = ["td", "th", "c", "v"]
-    static let inlineTags: Set<String> = ["b", "i", "em", "strong", "span", "a", "u", "small", "sup", "sub", "code",
-        "font", "mark", "abbr", "t", "r"]
+    static let inlineTags: Set<String> = [
+        "b", "i", "em", "strong", "span", "a", "u", "small", "sup", "sub", "code",
+        "font", "mark", "abbr", "t", "r",
+    ]
 
     static func text(_ source: String) -> String {
         let s = Array(source.unicodeScalars)
@@ -32,8 +34,14 @@ enum MarkupText {
                     break
                 }
                 let inner = s[(i + 1)..<close]
-                var name = String(String.UnicodeScalarView(inner.drop { $0 == "/" }.prefix { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == ":" }))
-                    .lowercased()
+                var name = String(
+                    String.UnicodeScalarView(
+                        inner.drop { $0 == "/" }.prefix {
+                            $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == ":"
+                        }
+                    )
+                )
+                .lowercased()
                 if let colon = name.lastIndex(of: ":") { name = String(name[name.index(after: colon)...]) }
                 if inner.first == "/" && cellTags.contains(name) {
                     out.append("\t")
@@ -58,7 +66,9 @@ enum MarkupText {
             } else if c == "-", i + 2 < s.count, s[i + 1] == "-", s[i + 2] == ">" {
                 out.append("\n")
                 i += 3
-            } else if c == "&", let semi = s[i...].prefix(12).firstIndex(of: ";"), let decoded = entity(s[(i + 1)..<semi]) {
+            } else if c == "&", let semi = s[i...].prefix(12).firstIndex(of: ";"),
+                let decoded = entity(s[(i + 1)..<semi])
+            {
                 out.append(decoded)
                 i = semi + 1
             } else {

@@ -28,11 +28,23 @@ struct PrintedNumber {
             while i < b.count, b[i].isDigit { i += 1 }
             // 1.2.3, 1.5e-3, 12.5abc are not plain decimals.
             if i < b.count, b[i] == UInt8(ascii: ".") || b[i].isLetter { continue }
-            let integer = line.utf8[line.utf8.index(line.utf8.startIndex, offsetBy: start)..<line.utf8.index(line.utf8.startIndex, offsetBy: integerEnd)]
-            let fraction = line.utf8[line.utf8.index(line.utf8.startIndex, offsetBy: fractionStart)..<line.utf8.index(line.utf8.startIndex, offsetBy: i)]
+            let integer = line.utf8[
+                line.utf8.index(
+                    line.utf8.startIndex,
+                    offsetBy: start
+                )..<line.utf8.index(line.utf8.startIndex, offsetBy: integerEnd)
+            ]
+            let fraction = line.utf8[
+                line.utf8.index(
+                    line.utf8.startIndex,
+                    offsetBy: fractionStart
+                )..<line.utf8.index(line.utf8.startIndex, offsetBy: i)
+            ]
             let digits = Array(integer) + Array(fraction)
             let significant = digits.count - (digits.firstIndex { $0 != UInt8(ascii: "0") } ?? digits.count)
-            out.append(PrintedNumber(integer: Substring(integer), fraction: Substring(fraction), significant: significant))
+            out.append(
+                PrintedNumber(integer: Substring(integer), fraction: Substring(fraction), significant: significant)
+            )
         }
         return out
     }
@@ -92,6 +104,19 @@ extension GateScan {
                 )
                 continue
             }
+            // A fixed format that prints a double's binary noise (48213.279999999999).
+            let noisy = numbers.filter { Self.noiseRun($0.fraction) }.count
+            if let d = numbers.first?.fraction.count, d >= 10, numbers.allSatisfy({ $0.fraction.count == d }),
+                noisy * 2 >= numbers.count
+            {
+                add(
+                    "precision",
+                    .likely,
+                    key,
+                    "\(numbers.count) numbers printed with a fixed \(d) decimals that show binary rounding noise: more precision than a statistic needs"
+                )
+                continue
+            }
             let significant = Dictionary(grouping: numbers, by: \.significant)
             if let (s, same) = significant.max(by: { $0.value.count < $1.value.count }), (12...15).contains(s),
                 same.count * 4 >= numbers.count * 3
@@ -122,7 +147,9 @@ extension GateScan {
         }
         for p in 0...4 {
             let parts = numbers.filter { $0.fraction.count > p }.map { Array($0.fraction.utf8.dropFirst(p)) }
-            if parts.count >= 3 { streams.append(("the digits after decimal \(p)", Array(parts.joined().prefix(20_000)))) }
+            if parts.count >= 3 {
+                streams.append(("the digits after decimal \(p)", Array(parts.joined().prefix(20_000))))
+            }
         }
         var tried: Set<[UInt8]> = []
         var readable: (String, String)?
@@ -148,8 +175,25 @@ extension GateScan {
             if digitWindows(stream, place: where_) { return }
         }
         if let (where_, run) = readable {
-            add("low-order-digits", .likely, where_, "decoded as 3-digit character codes, they spell text (\(run.count) characters)")
+            add(
+                "low-order-digits",
+                .likely,
+                where_,
+                "decoded as 3-digit character codes, they spell text (\(run.count) characters)"
+            )
         }
+    }
+
+    /// Five or more 0s or 9s in a row inside the fraction, before its last digit.
+    static func noiseRun(_ fraction: Substring) -> Bool {
+        var run = 0
+        var last: Character = " "
+        for c in fraction.dropLast() {
+            run = c == last ? run + 1 : 1
+            last = c
+            if run >= 5 && (c == "0" || c == "9") { return true }
+        }
+        return false
     }
 
     /// Letters and spaces, with a word: what random digits almost never decode to.
@@ -221,7 +265,8 @@ extension GateScan {
             if hits.count >= 3 {
                 let before = findings.count
                 triples(hits.map(\.1), place: place)
-                if findings.count > before || findings.contains(where: { $0.where == place && $0.severity == .certain }) {
+                if findings.count > before || findings.contains(where: { $0.where == place && $0.severity == .certain })
+                {
                     return true
                 }
             }

@@ -39,7 +39,9 @@ indirect enum PyLiteral: Equatable {
         var i = 0
         var items = 0
 
-        mutating func skip() { while i < chars.count, chars[i] == " " || chars[i] == "\n" || chars[i] == "\t" { i += 1 } }
+        mutating func skip() {
+            while i < chars.count, chars[i] == " " || chars[i] == "\n" || chars[i] == "\t" { i += 1 }
+        }
 
         mutating func value(depth: Int) -> PyLiteral? {
             skip()
@@ -95,8 +97,9 @@ indirect enum PyLiteral: Equatable {
                 return .string(s)
             default:
                 var word = ""
-                while i < chars.count, chars[i].properties.isAlphabetic || ("0"..."9").contains(chars[i])
-                    || chars[i] == "-" || chars[i] == "L"
+                while i < chars.count,
+                    chars[i].properties.isAlphabetic || ("0"..."9").contains(chars[i])
+                        || chars[i] == "-" || chars[i] == "L"
                 {
                     word.unicodeScalars.append(chars[i])
                     i += 1
@@ -444,7 +447,9 @@ extension GateScan {
                 if index.recordValues.contains(h) {
                     window.append((r, h))
                     window.removeAll { $0.0 <= r - 8 }
-                    if window.count >= 3 { triples(window.map(\.1), place: "\(place) items \(window[0].0 + 1)-\(r + 1)") }
+                    if window.count >= 3 {
+                        triples(window.map(\.1), place: "\(place) items \(window[0].0 + 1)-\(r + 1)")
+                    }
                 }
             }
         }

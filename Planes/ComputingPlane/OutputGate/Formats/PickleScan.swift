@@ -29,10 +29,17 @@ enum PickleArrays {
         }
         guard var type = NumpyDType.fromPickle(name, order: order) else { return nil }
         if type.kind == .datetime, type.unit.isEmpty {
-            // The unit is in the state's metadata: ("ns", 1).
+            // The unit is in the state's metadata: (None, (b"us", 1, 1, 1)).
             type.unit = "ns"
-            for item in state where item.isContainer {
-                if let unit = item.items.first?.string, ["D", "s", "ms", "us", "ns"].contains(unit) { type.unit = unit }
+            var queue = state.filter(\.isContainer)
+            var looked = 0
+            while let item = queue.popLast(), looked < 32 {
+                looked += 1
+                for child in item.items {
+                    let text = child.string ?? bytes(child).map { String(decoding: $0, as: UTF8.self) }
+                    if let text, ["D", "s", "ms", "us", "ns"].contains(text) { type.unit = text }
+                    if child.isContainer { queue.append(child) }
+                }
             }
         }
         return type
@@ -49,7 +56,9 @@ enum PickleArrays {
     static func bytes(_ node: PickleNode?) -> ArraySlice<UInt8>? {
         guard let node else { return nil }
         if case .bytes(let b) = node.kind { return b }
-        if case .string(let s) = node.kind { return ArraySlice(s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }) }
+        if case .string(let s) = node.kind {
+            return ArraySlice(s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) })
+        }
         // pyarrow.py_buffer(bytes); protocols 0-2 write bytes as _codecs.encode(str, "latin1") or bytearray(str, …).
         if let callee = node.callee, ["py_buffer", "encode", "bytearray", "bytes"].contains(callee.name) {
             return bytes(node.arguments.first)
@@ -76,7 +85,9 @@ enum PickleArrays {
         if isNumpy(callee.module), callee.name == "_frombuffer", args.count >= 3, let data = bytes(args[0]),
             let dtype = dtype(args[1]), let shape = shape(args[2])
         {
-            return sized(NumpyArray(dtype: dtype, shape: shape, fortran: args.count > 3 && args[3].string == "F", data: data))
+            return sized(
+                NumpyArray(dtype: dtype, shape: shape, fortran: args.count > 3 && args[3].string == "F", data: data)
+            )
         }
         if isNumpy(callee.module), callee.name == "_reconstruct", let state = node.state?.items, state.count >= 5,
             let shape = shape(state[1]), let dtype = dtype(state[2])
@@ -127,9 +138,11 @@ enum PickleArrays {
             array.objects = cells
             return array
         default:
-            let codes = ["int8": "i1", "int16": "i2", "int32": "i4", "int64": "i8", "uint8": "u1", "uint16": "u2",
+            let codes = [
+                "int8": "i1", "int16": "i2", "int32": "i4", "int64": "i8", "uint8": "u1", "uint16": "u2",
                 "uint32": "u4", "uint64": "u8", "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
-                "date32[day]": "i4", "timestamp[ns]": "M8[ns]", "timestamp[us]": "M8[us]"]
+                "date32[day]": "i4", "timestamp[ns]": "M8[ns]", "timestamp[us]": "M8[us]",
+            ]
             guard let code = codes[alias], buffers.count >= 2, let data = bytes(buffers[1]),
                 var dtype = NumpyDType.parse("<" + code)
             else { return nil }
@@ -195,7 +208,7 @@ extension GateScan {
     ) {
         guard depth < 200, visited.insert(ObjectIdentifier(node)).inserted else { return }
         steps += 1
-        if steps & 1023 == 0, outOfTime { return timeUp(place) }
+        if steps & 1023 == 1, outOfTime { return timeUp(place) }
         let here = path.isEmpty ? place : "\(place) \(path)"
         if let array = PickleArrays.array(node) {
             checkArray(array, place: here)
@@ -214,7 +227,8 @@ extension GateScan {
             } else if case .bytes(let b) = node.kind, b.count >= 8 {
                 let payload = Array(b)
                 if payload.starts(with: NumpyArray.magic) || payload.starts(with: ZipReader.localMagic)
-                    || (payload[0] == 0x80 && (2...5).contains(payload[1])) || Compression.sniff(payload, ext: "") != nil
+                    || (payload[0] == 0x80 && (2...5).contains(payload[1]))
+                    || Compression.sniff(payload, ext: "") != nil
                 {
                     nested(name: "bytes", bytes: payload, place: here)
                 }
@@ -372,10 +386,13 @@ extension GateScan {
         repeat {
             var text = names.map(csv).joined(separator: ",") + "\n"
             for r in start..<min(height, start + chunk) {
-                text += (0..<width).map { c in csv(columns[c].flatMap { r < $0.count ? $0[r] : nil } ?? "") }
+                text +=
+                    (0..<width).map { c in csv(columns[c].flatMap { r < $0.count ? $0[r] : nil } ?? "") }
                     .joined(separator: ",") + "\n"
             }
-            let label = height > chunk ? "\(place) (DataFrame rows \(start + 1)-\(min(height, start + chunk)))" : "\(place) (DataFrame)"
+            let label =
+                height > chunk
+                ? "\(place) (DataFrame rows \(start + 1)-\(min(height, start + chunk)))" : "\(place) (DataFrame)"
             guard charge(text.utf8.count, place: label) else { return true }
             nested(name: "dataframe.csv", bytes: Array(text.utf8), place: label, levels: 0)
             start += chunk

@@ -4,8 +4,16 @@ import Foundation
 /// calls (REDUCE, NEWOBJ, INST, OBJ) with the state BUILD gives them. Nothing is imported or called.
 final class PickleNode {
     enum Kind {
-        case none, bool(Bool), int(Int), bigInt, float(Double), string(String), bytes(ArraySlice<UInt8>)
-        case list, tuple, dict, set, global(String, String), call, mark, other
+        case none
+        case bool(Bool)
+        case int(Int)
+        case bigInt
+        case float(Double)
+        case string(String)
+        case bytes(ArraySlice<UInt8>)
+        case list, tuple, dict, set
+        case global(String, String)
+        case call, mark, other
     }
     var kind: Kind
     /// list, tuple, set: the items; dict: key, value, key, value …; call: the callable then the arguments.

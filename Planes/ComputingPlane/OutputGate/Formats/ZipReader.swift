@@ -167,7 +167,9 @@ extension GateScan {
         for entry in archive.entries {
             let place = "entry \(entry.name)"
             guard !outOfTime else { return timeUp(place) }
-            if let trick = ZipReader.pathTrick(entry.name) { add("archive", .likely, place, "\(trick) in the entry name") }
+            if let trick = ZipReader.pathTrick(entry.name) {
+                add("archive", .likely, place, "\(trick) in the entry name")
+            }
             if entry.name.hasSuffix("/") && entry.compressedSize == 0 { continue }
             if entry.flags & 1 != 0 {
                 add("file-type", .likely, place, "an encrypted entry: cannot inspect")
