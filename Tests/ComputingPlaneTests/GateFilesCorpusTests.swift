@@ -154,7 +154,7 @@ import Testing
                 switch i % 3 {
                 case 0: printed = String(format: "%.15g", mean)
                 case 1: printed = String(format: "%.14f", mean)
-                default: printed = String(format: "%.12f", (mean * 100).rounded() / 100)
+                default: printed = String(format: "%.13f", (mean * 100).rounded() / 100)
                 }
                 csv += "\(region),\(n),\(printed)\n"
             }

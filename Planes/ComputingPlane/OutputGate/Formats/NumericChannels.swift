@@ -104,19 +104,6 @@ extension GateScan {
                 )
                 continue
             }
-            // A fixed format that prints a double's binary noise (48213.279999999999).
-            let noisy = numbers.filter { Self.noiseRun($0.fraction) }.count
-            if let d = numbers.first?.fraction.count, d >= 10, numbers.allSatisfy({ $0.fraction.count == d }),
-                noisy * 2 >= numbers.count
-            {
-                add(
-                    "precision",
-                    .likely,
-                    key,
-                    "\(numbers.count) numbers printed with a fixed \(d) decimals that show binary rounding noise: more precision than a statistic needs"
-                )
-                continue
-            }
             let significant = Dictionary(grouping: numbers, by: \.significant)
             if let (s, same) = significant.max(by: { $0.value.count < $1.value.count }), (12...15).contains(s),
                 same.count * 4 >= numbers.count * 3
@@ -160,7 +147,11 @@ extension GateScan {
             for shift in 0..<3 {
                 for run in Self.decodeRuns(stream, width: 3, from: shift, offset: 0) where run.count >= 5 {
                     if decodedText(run, place: where_, how: "3-digit character codes") { return }
-                    if readable == nil, Self.readable(run) { readable = (where_, run) }
+                    if readable == nil, !label.hasPrefix("the last 1 "), !label.hasPrefix("the last 2 "),
+                        Self.readable(run)
+                    {
+                        readable = (where_, run)
+                    }
                 }
             }
             // 2-digit codes: as ASCII (32-99) and shifted by 32 (any pair is printable: only a dataset match counts).
@@ -184,24 +175,13 @@ extension GateScan {
         }
     }
 
-    /// Five or more 0s or 9s in a row inside the fraction, before its last digit.
-    static func noiseRun(_ fraction: Substring) -> Bool {
-        var run = 0
-        var last: Character = " "
-        for c in fraction.dropLast() {
-            run = c == last ? run + 1 : 1
-            last = c
-            if run >= 5 && (c == "0" || c == "9") { return true }
-        }
-        return false
-    }
-
     /// Letters and spaces, with a word: what random digits almost never decode to.
     static func readable(_ run: String) -> Bool {
-        guard run.count >= 6 else { return false }
+        // A constant column (lr=0.001 on every line) repeats one code: not text.
+        guard run.count >= 8, Set(run).count >= 5 else { return false }
         let letters = run.filter { $0.isLetter || $0 == " " || "@.-_".contains($0) }.count
         let words = run.split(separator: " ").filter { $0.count >= 2 && $0.allSatisfy(\.isLetter) }.count
-        return letters * 100 >= run.count * 85 && words >= 1 && run.filter(\.isLetter).count >= 5
+        return letters * 100 >= run.count * 90 && words >= 1 && run.filter(\.isLetter).count >= 6
     }
 
     /// Runs of printable characters decoded from `width`-digit codes (+ `offset`).
