@@ -354,7 +354,7 @@ import Testing
         #expect(OutputGate.checkFile(path: "empty.csv", bytes: [], index: Self.index).decision == .release)
         // An unknown text type is still searched: a leak in it blocks.
         #expect(Self.verdict("x.py", "print('\(Self.people[9].name)')\n").decision == .block)
-        #expect(Self.verdict("x.py", "print('hello')\n").decision == .review)
+        #expect(Self.verdict("x.weird", "print('hello')\n").decision == .review)
     }
 
     @Test func nestedEncodingsAreDecodedUpToTheDepthBound() {

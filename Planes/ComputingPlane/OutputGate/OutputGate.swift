@@ -18,6 +18,14 @@ public struct GateLimits: Sendable {
     /// OCR of PNG and JPEG outputs (tesseract in a bubblewrap sandbox); `GateOCR(tesseract: nil, …)` forces
     /// the missing-tool path.
     public var ocr = GateOCR.system
+    /// Seconds one file (with everything nested in it) may take; past it the rest goes to review.
+    public var perFileSeconds = 20.0
+    /// Most entries read from one archive; an archive with more goes to review.
+    public var maxArchiveEntries = 10_000
+    /// Most values (objects, strings, numbers) a pickle may build before it goes to review.
+    public var maxPickleNodes = 4_000_000
+    /// When the current file's time budget ends (set when its scan starts).
+    var deadline: ContinuousClock.Instant?
 
     /// The defaults.
     public init() {}
@@ -239,6 +247,8 @@ struct GateScan {
 
     mutating func file(name: String, bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
+        if limits.deadline == nil { return timed(name: name, bytes: bytes) }
+        if inspectFormat(name: name, bytes: bytes) { return }
         let ext = (name as NSString).pathExtension.lowercased()
         if image(name: name, bytes: bytes) { return }
         if let magic = Self.binaryMagic(bytes) {
@@ -249,6 +259,7 @@ struct GateScan {
             add("file-type", .likely, "file", "binary or non-UTF-8 file (.\(ext)): cannot inspect yet")
             return
         }
+        numericChannels(name: name, text: text)
         switch ext {
         case "csv": table(bytes, name: name, separator: ",")
         case "tsv": table(bytes, name: name, separator: "\t")
@@ -271,7 +282,9 @@ struct GateScan {
             ([0x89, 0x50, 0x4E, 0x47], "PNG image"), ([0xFF, 0xD8, 0xFF], "JPEG image"),
             ([0x1F, 0x8B], "gzip archive"), ([0x50, 0x4B, 0x03, 0x04], "zip archive"),
             ([0x42, 0x5A, 0x68], "bzip2 archive"), ([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59], "NumPy array"),
-            ([0x50, 0x41, 0x52, 0x31], "Parquet file"), ([0x80], "pickle"),
+            ([0x50, 0x41, 0x52, 0x31], "Parquet file"), ([0x80], "pickle"), ([0x7F, 0x45, 0x4C, 0x46], "ELF binary"),
+            ([0x25, 0x50, 0x44, 0x46], "PDF document"), ([0x47, 0x49, 0x46, 0x38], "GIF image"),
+            ([0xFD, 0x37, 0x7A, 0x58, 0x5A], "xz archive"), ([0x28, 0xB5, 0x2F, 0xFD], "zstd archive"),
         ]
         for (prefix, name) in prefixes where bytes.starts(with: prefix) { return name }
         return nil
@@ -558,8 +571,10 @@ struct GateScan {
         }
         for run in Self.digitRuns(line) {
             let digits = run.digits
+            // A decimal (1972.3861111111111, a float printed in full) is not a card number.
+            let decimal = run.separators == ["."] && run.groups.count == 2
             if (13...19).contains(digits.count), run.groups.allSatisfy({ $0 >= 3 }) || run.groups.count == 1,
-                Self.luhnValid(digits)
+                !decimal, Self.luhnValid(digits)
             {
                 if index.identifiers[GateText.hash(digits)] == nil {
                     add("pii", .likely, prefix + place(run.offset), "a card number with a valid Luhn check")
@@ -701,11 +716,7 @@ struct GateScan {
                 add("encoded", .likely, at, "decoding budget exhausted: the rest of the payloads are not inspected")
                 return
             }
-            if payload.starts(with: [0x1F, 0x8B])
-                || (payload[0] == 0x78 && [0x01, 0x5E, 0x9C, 0xDA].contains(payload[1]))
-                || payload.starts(with: [0x42, 0x5A, 0x68])
-            {
-                add("encoded", .likely, at, "a compressed payload (gzip, zlib or bzip2): cannot inspect yet")
+            if compressedPayload(payload, depth: depth, at: at) || binaryPayload(payload, depth: depth, at: at) {
                 continue
             }
             guard let text = String(validating: payload, as: UTF8.self) else { continue }
