@@ -17,6 +17,9 @@ packages=(
     fio                # random-read driver of the FUSE benchmark
     python3-cryptography # independent AES-GCM reader of the sealed format in tests
     age                # reference age v1 (age, age-keygen): interoperability of released-output sealing
+    zlib1g-dev libbz2-dev # the Output Gate's bounded decompressors (CCompression)
+    tesseract-ocr      # the Output Gate's OCR of images, run in a sandbox
+    chromium chromium-driver # the review page's browser tests (selenium drives the system Chromium)
     pkg-config
 )
 
