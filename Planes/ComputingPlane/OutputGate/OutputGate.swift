@@ -217,9 +217,21 @@ struct GateScan {
         self.fileBytes = fileBytes
     }
 
-    mutating func add(_ check: String, _ severity: GateSeverity, _ place: String, _ detail: String) {
+    mutating func add(
+        _ check: String,
+        _ severity: GateSeverity,
+        _ place: String,
+        _ detail: String,
+        unavailableTool: String? = nil
+    ) {
         guard seen.insert("\(check)|\(place)|\(detail)").inserted else { return }
-        let finding = GateFinding(check: check, severity: severity, where: place, detail: detail)
+        let finding = GateFinding(
+            check: check,
+            severity: severity,
+            where: place,
+            detail: detail,
+            unavailableTool: unavailableTool
+        )
         if findings.count < limits.maxFindingsPerFile {
             findings.append(finding)
         } else {

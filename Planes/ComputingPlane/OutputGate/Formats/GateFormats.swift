@@ -67,7 +67,8 @@ extension GateScan {
         for finding in sub.findings + sub.overflowNote() {
             let place =
                 prefix.isEmpty ? finding.where : finding.where == "file" ? prefix : "\(prefix) > \(finding.where)"
-            add(finding.check, finding.severity, place, finding.detail)
+            // A nested scan's missing tool stays named, so the report still says which tool was missing.
+            add(finding.check, finding.severity, place, finding.detail, unavailableTool: finding.unavailableTool)
         }
         dropped += sub.dropped
     }
