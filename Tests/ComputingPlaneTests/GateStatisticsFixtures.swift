@@ -7,14 +7,8 @@ import Foundation
 /// Harbour (25) has one dominant income, Ridge (15) two near-equal large incomes (p %), Valley (40) smokes to a
 /// person (class disclosure), and 3 patients hold all 40 transplant claims.
 enum StatFixture {
-    struct Rand {
-        var state: UInt64
-        mutating func next(_ n: Int) -> Int {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int((state >> 33) % UInt64(n))
-        }
-        mutating func pick<T>(_ items: [T]) -> T { items[next(items.count)] }
-    }
+    /// The corpora's one deterministic generator.
+    typealias Rand = OutputGateTests.Rand
 
     struct Patient {
         var id: String
