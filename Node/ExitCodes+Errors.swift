@@ -47,7 +47,7 @@ extension ExitCodes {
         case let error as ComputingPlaneError:
             switch error.code {
             case .verification: return verificationFailed
-            case .badInput, .conflict: return malformedInput
+            case .badInput, .conflict, .notFound: return malformedInput
             case .forbidden: return keyRefused
             case .io: return ioError
             case .systemUnsupported, .sandboxFailure: return systemError

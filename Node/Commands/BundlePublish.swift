@@ -50,7 +50,7 @@ struct BundlePublishCommand: AsyncParsableCommand {
         let algorithm = try BundleInput.read(bundle)
         let runtimeDigest = try chooseRuntime(named: algorithm.manifest.runtime)
         let locator = DALocator(bundle: algorithm.digest, runtime: runtimeDigest)
-        let (registry, deploymentChainID) = try readDeployment()
+        let deployment = try DeploymentFile.read(contracts)
         let key = try readKeyFile(walletKey, what: "wallet key")
         let store = DAStore(root: da)
         try store.put(algorithm.archive)
@@ -61,9 +61,9 @@ struct BundlePublishCommand: AsyncParsableCommand {
         )
         let wallet = try WalletSender(endpoint: rpc, key: key)
         let sent = try await wallet.send(
-            to: registry,
+            to: deployment.contracts.algorithmRegistry,
             data: Keccak256.hash(Array("publish(bytes32,bytes32,string)".utf8)).bytes.prefix(4) + call,
-            expectedChainID: deploymentChainID,
+            expectedChainID: deployment.chainID,
             wait: .seconds(wait)
         )
         let result: [String: Any] = [
@@ -108,19 +108,6 @@ struct BundlePublishCommand: AsyncParsableCommand {
             )
         }
         return built
-    }
-
-    private func readDeployment() throws -> (registry: Address, chainID: U256?) {
-        guard
-            let object = try InputFile.json(
-                InputFile.read(contracts, what: "deployment"),
-                path: contracts,
-                what: "deployment"
-            ) as? [String: Any]
-        else { throw CLIFailure.malformed("deployment file \(contracts): expected a JSON object") }
-        let registry = try DeLongContracts(deploymentJSON: object).algorithmRegistry
-        let chainID = (object["chainId"] as? NSNumber).map { U256($0.uint64Value) }
-        return (registry, chainID)
     }
 }
 

@@ -5,9 +5,10 @@ import Sealing
 struct DatasetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dataset",
-        abstract: "Seal, verify and unseal datasets.",
+        abstract: "Seal, verify and unseal datasets; draw and publish desensitized samples.",
         subcommands: [
             DatasetSealCommand.self, DatasetVerifyCommand.self, DatasetUnsealCommand.self, DatasetSampleCommand.self,
+            DatasetPublishSampleCommand.self,
         ]
     )
 }

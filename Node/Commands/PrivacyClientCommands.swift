@@ -144,24 +144,20 @@ struct PrivacyTokenCommand: AsyncParsableCommand {
     @Option(help: "explore or secure.") var mode: String = "secure"
     @Option(help: "Secure Mode: the algorithm's image digest.") var image: String?
     @Option(help: "Secure Mode: the job id.") var job: String?
-    @Option(help: "Secure Mode: the Computing Plane the job runs on (its operator address, 0x + 40 hex digits).")
+    @Option(
+        help: "The Computing Plane that runs the job or serves the session (its operator address, 0x + 40 hex digits)."
+    )
     var audience: String?
     @Option(help: "Where to write the token JSON.") var out: String
 
     func validate() throws {
-        if mode == "secure" {
-            guard let audience else {
-                throw ValidationError(
-                    "--audience: expected the Computing Plane's operator address (0x + 40 hex digits) with --mode secure"
-                )
-            }
-            guard (try? Address(hex: audience)) != nil else {
-                throw ValidationError("--audience: expected 0x + 40 hex digits, found \"\(audience)\"")
-            }
-        } else if let audience {
+        guard let audience else {
             throw ValidationError(
-                "--audience: only secure tokens have an audience, found \(audience) with --mode \(mode)"
+                "--audience: expected the Computing Plane's operator address (0x + 40 hex digits) with --mode \(mode)"
             )
+        }
+        guard (try? Address(hex: audience)) != nil else {
+            throw ValidationError("--audience: expected 0x + 40 hex digits, found \"\(audience)\"")
         }
     }
 

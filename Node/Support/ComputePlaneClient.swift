@@ -34,23 +34,31 @@ struct ComputePlaneClient: Sendable {
         )
     }
 
-    func json(_ path: String, _ body: [String: Any]? = nil) async throws -> [String: Any] {
-        let response = try await send(path, body)
+    func json(_ path: String, _ body: [String: Any]? = nil, bearer: String? = nil) async throws -> [String: Any] {
+        let response = try await send(path, body, bearer: bearer)
         guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any] else {
             throw PlaneProtocolError(.malformed, "the plane answered \(path) with something other than JSON")
         }
         return object
     }
 
-    /// The raw answer to `path` (GET without a body, POST with one); non-2xx is a refusal.
-    func send(_ path: String, _ body: [String: Any]? = nil, maxBody: Int = 64 << 20) async throws -> [UInt8] {
+    /// The raw answer to `path` (GET without a body, POST with one); non-2xx is a refusal. `bearer` is sent as
+    /// `Authorization: Bearer …` (an Explore session's control secret).
+    func send(
+        _ path: String,
+        _ body: [String: Any]? = nil,
+        bearer: String? = nil,
+        maxBody: Int = 64 << 20
+    ) async throws -> [UInt8] {
         let encoded = try body.map { Array(try JSONSerialization.data(withJSONObject: $0)) }
+        var headers = [("Content-Type", "application/json")]
+        if let bearer { headers.append(("Authorization", "Bearer " + bearer)) }
         let response = try await PlaneHTTPS.send(
             body == nil ? .GET : .POST,
             path,
             to: url,
             trust: trust,
-            headers: [("Content-Type", "application/json")],
+            headers: headers,
             body: encoded,
             timeout: .seconds(60),
             maxBody: maxBody

@@ -87,6 +87,16 @@ struct WalletSender {
         throw CLIFailure.io("transaction \(hash): no receipt within \(wait)")
     }
 
+    /// The return data of a read-only call to `to` at the latest block (eth_call from this wallet).
+    func read(to: Address, data: [UInt8]) async throws -> [UInt8] {
+        let call = "{\"from\":\"\(address.hex)\",\"to\":\"\(to.hex)\",\"data\":\"\(Hex.encode(data))\"}"
+        let result = try await text("eth_call", params: "[\(call),\"latest\"]")
+        guard let bytes = try? Hex.decode(result) else {
+            throw CLIFailure.io("eth_call: expected hex data, found \(result.prefix(40))")
+        }
+        return bytes
+    }
+
     private func text(_ method: String, params: String = "[]") async throws -> String {
         guard let value = try await client.call(RPCRequest(method, params: params), logger: logger) as? String else {
             throw CLIFailure.io("\(method): expected a hex string result")

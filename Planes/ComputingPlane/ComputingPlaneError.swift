@@ -20,6 +20,8 @@ public struct ComputingPlaneError: Error, Hashable, CustomStringConvertible, Sen
         case verification
         /// The caller may not do this (a review by someone who is not a reviewer of the output).
         case forbidden
+        /// What the request names is not here (an unknown session, a dataset without a published sample).
+        case notFound
         /// The request does not fit the state (no output waiting, a reviewer deciding twice, an old list).
         case conflict
     }

@@ -278,6 +278,7 @@ public struct ComputeRoutes: Sendable {
             case .badInput: return ResponseJSON.error(.badRequest, "bad_request", error.reason)
             case .forbidden: return ResponseJSON.error(.forbidden, "forbidden", error.reason)
             case .conflict: return ResponseJSON.error(.conflict, "conflict", error.reason)
+            case .notFound: return ResponseJSON.error(.notFound, "not_found", error.reason)
             case .io, .sandboxFailure, .systemUnsupported, .verification:
                 logger.error("computing plane failure", metadata: ["error": "\(error)"])
                 return ResponseJSON.error(.internalServerError, "internal", error.reason)

@@ -5,11 +5,11 @@ public import PlaneProtocol
 
 /// Issues access tokens against the verified index, signed with the Privacy Plane's secp256k1 key.
 ///
-/// - Explore tokens need an active rental (pending records count: exploring samples is low risk).
-/// - Secure tokens need an active rental recorded in a *final* block that outlasts `maxJobDuration`,
-///   the algorithm's image digest published in a final block, and an audience (the Computing Plane the job
-///   runs on) that is an operator authorized in a final block: a reorg cannot take back what a job uses.
-///   Explore tokens have the zero audience.
+/// - Both modes need an active rental recorded in a *final* block and an audience (the Computing Plane that
+///   runs the job or serves the session) that is an operator authorized in a final block: a reorg cannot take
+///   back what a session or a job uses, and a token opens nothing on another plane.
+/// - Secure tokens also need a rental that outlasts `maxJobDuration` and the algorithm's image digest
+///   published in a final block.
 ///
 /// A token lives at most `maxJobDuration` (secure) or `exploreLifetime` (explore), and never past the rental.
 /// It carries a random nonce; `KeyRelease` uses each token at most once.
@@ -67,12 +67,15 @@ public struct TokenIssuer: Sendable {
             guard request.imageDigest == .zero, request.jobID == .zero else {
                 throw PrivacyPlaneError(.badRequest, "explore tokens carry no image digest or job id")
             }
-            guard request.audience == .zero else {
+            guard request.audience != .zero else {
                 throw PrivacyPlaneError(
-                    .badRequest,
-                    "explore tokens have no audience (zero), found \(request.audience.checksummed)"
+                    .audienceRefused,
+                    "explore tokens need an audience: the operator address of the Computing Plane that serves the session, found none (zero)"
                 )
             }
+            let final = try checks.finalNumber()
+            try checks.finalRental(rental, final: final, until: now)
+            try checks.audience(request.audience, final: final)
             expiry = min(now + exploreLifetime, rental.expiresAt)
         case .secure:
             guard request.imageDigest != .zero, request.jobID != .zero else {

@@ -564,7 +564,7 @@ extension ComputeWorld {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let tokenRequest: [String: Any] =
             explore
-            ? ["dataset": dataset, "mode": "explore"]
+            ? ["dataset": dataset, "mode": "explore", "audience": audience ?? operatorAddress]
             : [
                 "dataset": dataset, "mode": "secure", "imageDigest": image, "jobId": job,
                 "audience": audience ?? operatorAddress,

@@ -176,7 +176,7 @@ final class FreezableProxy: @unchecked Sendable {
             let sent = Date()
             let (status, body) = try await post(
                 "/v1/tokens",
-                ["dataset": dataset, "mode": "explore"],
+                ["dataset": dataset, "mode": "explore", "audience": world.computingOperator],
                 session: consumer
             )
             stalled += max(0, Date().timeIntervalSince(sent) - 0.5)

@@ -174,7 +174,11 @@ import Testing
         #expect(unpublished == 403 && (u["error"] as? [String: Any])?["code"] as? String == "algorithm_not_published")
         // Key release with hostile requests: a token missing fields, evidence that is not hex, and a real TDX
         // quote sent to a plane started without collateral (it cannot check a quote's TCB, so it refuses).
-        let (_, explore) = try await post("/v1/tokens", ["dataset": dataset, "mode": "explore"], session: consumer)
+        let (_, explore) = try await post(
+            "/v1/tokens",
+            ["dataset": dataset, "mode": "explore", "audience": world.computingOperator],
+            session: consumer
+        )
         var partial = try #require(explore["token"] as? [String: Any])
         partial["nonce"] = nil
         let (missing, mm) = try await post(

@@ -137,7 +137,7 @@ extension KeyReleaseTests {
         // Tokens start at the head's time, not the rolled-back clock.
         let token = try gatedIssuer(gate).issue(
             for: Self.consumer,
-            TokenRequest(dataset: Self.dataset, mode: .explore),
+            TokenRequest(dataset: Self.dataset, mode: .explore, audience: Self.computingOperator),
             now: Self.now - 50
         )
         #expect(token.token.notBefore == Self.now)
@@ -146,7 +146,7 @@ extension KeyReleaseTests {
         #expect(throws: PrivacyPlaneError(.rentalInactive, "")) {
             _ = try gatedIssuer(gate).issue(
                 for: Self.consumer,
-                TokenRequest(dataset: Self.dataset, mode: .explore),
+                TokenRequest(dataset: Self.dataset, mode: .explore, audience: Self.computingOperator),
                 now: Self.now - 50
             )
         }

@@ -215,7 +215,9 @@ import Testing
 
     // MARK: Token audience
 
-    @Test(arguments: ["none", "explore with one", "not an operator", "deauthorized", "pending"])
+    @Test(arguments: [
+        "none", "explore without one", "explore for a stranger", "not an operator", "deauthorized", "pending",
+    ])
     func secureTokensNeedAnAuthorizedFinalOperatorAsAudience(_ case: String) throws {
         let issuer = try base.issuer()
         let stranger = try Address(hex: "0x00000000000000000000000000000000000000b7")
@@ -231,9 +233,12 @@ import Testing
         case "none":
             request.audience = .zero
             expected = (.audienceRefused, "found none")
-        case "explore with one":
+        case "explore without one":
+            request = TokenRequest(dataset: KeyReleaseTests.dataset, mode: .explore)
+            expected = (.audienceRefused, "explore tokens need an audience")
+        case "explore for a stranger":
             request = TokenRequest(dataset: KeyReleaseTests.dataset, mode: .explore, audience: stranger)
-            expected = (.badRequest, "found \(stranger.checksummed)")
+            expected = (.audienceRefused, "\(stranger.checksummed) is not a Computing Plane operator")
         case "not an operator":
             request.audience = stranger
             expected = (.audienceRefused, "\(stranger.checksummed) is not a Computing Plane operator")

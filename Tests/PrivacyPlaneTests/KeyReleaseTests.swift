@@ -215,7 +215,7 @@ extension Hash32 {
         let issuer = try issuer()
         let explore = try issuer.issue(
             for: Self.consumer,
-            TokenRequest(dataset: Self.dataset, mode: .explore),
+            TokenRequest(dataset: Self.dataset, mode: .explore, audience: Self.computingOperator),
             now: Self.now
         )
         #expect(explore.token.expiry == Self.now + issuer.exploreLifetime)
@@ -229,7 +229,11 @@ extension Hash32 {
         }
         // The token is for the signed-in address only: the provider has no rental of its own dataset.
         #expect(throws: PrivacyPlaneError(.rentalInactive, "")) {
-            _ = try issuer.issue(for: Self.provider, TokenRequest(dataset: Self.dataset, mode: .explore), now: Self.now)
+            _ = try issuer.issue(
+                for: Self.provider,
+                TokenRequest(dataset: Self.dataset, mode: .explore, audience: Self.computingOperator),
+                now: Self.now
+            )
         }
     }
 
@@ -266,15 +270,20 @@ extension Hash32 {
         } catch {
             #expect((error as? PrivacyPlaneError)?.code == expected, "\(`case`): \(error)")
         }
-        // Explore tokens need only an active rental: pending or short rentals and algorithms do not matter.
-        if ["pending rental", "too short", "unpublished", "pending algorithm"].contains(`case`) {
-            mode = .explore
-            #expect(throws: Never.self) {
-                _ = try issuer().issue(
-                    for: Self.consumer,
-                    TokenRequest(dataset: Self.dataset, mode: mode),
-                    now: Self.now
-                )
+        // Explore tokens need a final active rental, but neither a long one nor a published algorithm.
+        mode = .explore
+        let exploring = Result { () throws in
+            try issuer().issue(
+                for: Self.consumer,
+                TokenRequest(dataset: Self.dataset, mode: mode, audience: Self.computingOperator),
+                now: Self.now
+            )
+        }
+        if ["too short", "unpublished", "pending algorithm", "inconsistent algorithm"].contains(`case`) {
+            #expect(throws: Never.self) { _ = try exploring.get() }
+        } else {
+            #expect(throws: PrivacyPlaneError.self, "\(`case`): an explore token was issued") {
+                _ = try exploring.get()
             }
         }
     }
@@ -430,7 +439,7 @@ extension Hash32 {
         // An explore token; a token signed by someone else; an expired token.
         let explore = try issuer().issue(
             for: Self.consumer,
-            TokenRequest(dataset: Self.dataset, mode: .explore),
+            TokenRequest(dataset: Self.dataset, mode: .explore, audience: Self.computingOperator),
             now: Self.now
         )
         await expectRefusal(.tokenRefused) {

@@ -475,11 +475,7 @@ public struct JobAgent: Sendable {
 
     /// The time tokens and rentals are judged at, as the Privacy Plane judges them: the wall clock, or the
     /// verified head's time when that is ahead (a chain whose clock runs early), by at most 60 s.
-    func chainNow() -> UInt64 {
-        let wall = UInt64(Date().timeIntervalSince1970)
-        let head = (try? env.records.headTimestamp()) ?? 0
-        return max(wall, min(head, wall + 60))
-    }
+    func chainNow() -> UInt64 { PlaneClock.now(env.records) }
 
     func datasetProvider(_ dataset: Hash32) throws -> Address {
         do {

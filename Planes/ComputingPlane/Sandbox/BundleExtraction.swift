@@ -1,16 +1,21 @@
 import Glibc
 import PlaneProtocol
 
-/// The canonical extraction of a bundle: its entries written under a new directory, root-owned, directories
-/// 0755 and files 0644 or 0755 as the bundle says, so the job reads exactly the bytes the digest covers.
+/// The canonical extraction of a bundle (or a published sample): its entries written under a new directory,
+/// root-owned, directories 0755 and files 0644 or 0755 as the archive says, so the sandbox reads exactly the
+/// bytes the digest covers.
 enum BundleExtraction {
     static func extract(_ bundle: AlgorithmBundle, into directory: String) throws(ComputingPlaneError) {
+        try extract(bundle.entries, into: directory)
+    }
+
+    static func extract(_ entries: [BundleEntry], into directory: String) throws(ComputingPlaneError) {
         guard mkdir(directory, 0o755) == 0 else {
             throw ComputingPlaneError(.io, "cannot create \(directory): \(ComputingPlaneError.text(errno))")
         }
         chmod(directory, 0o755)
         // Entries are sorted, so a directory comes before what it holds; paths hold no . or .. components.
-        for entry in bundle.entries {
+        for entry in entries {
             let path = directory + "/" + String(decoding: entry.path, as: UTF8.self)
             switch entry.kind {
             case .directory:

@@ -181,8 +181,8 @@ extension TokenRequest {
     }
 
     /// Parses a request body: the mode, the dataset, for Secure Mode the image digest and job id, and the
-    /// audience when present (zero when absent; the plane refuses a secure request without one, and an
-    /// explore request with one, naming what it found).
+    /// audience when present (zero when absent; the plane refuses a request without one, naming what it
+    /// found).
     public init(json: [String: Any]) throws(PlaneProtocolError) {
         let field = WireField(json, "request")
         let mode = try AccessToken.Mode(name: try field.string("mode"), field: "request.mode")
