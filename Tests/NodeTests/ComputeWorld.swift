@@ -158,17 +158,21 @@ struct ComputeWorld {
         Issue.record("\(service.url) did not reach block \(target) within 20 s")
     }
 
-    /// `compute serve` on the devnet; `name` keeps its index and state apart from other planes'.
+    /// `compute serve` on the devnet; `name` keeps its index and state apart from other planes'. `executable`
+    /// runs another copy of `delong`; `ca` is the CA that issued a certificate given in `extra` (--tls-cert),
+    /// trusted instead of the plane's self-signed one.
     func startCompute(
         _ name: String = "compute",
+        executable: String? = nil,
         measurements: String? = nil,
         listen: String = "127.0.0.1:0",
+        ca: String? = nil,
         _ extra: [String] = []
     ) throws
         -> ReadyService
     {
         let plane = try ReadyService(
-            DelongProcess.executable.path,
+            try executable ?? DelongProcess.executable.path,
             [
                 "compute", "serve", "--rpc", world.devnet.url, "--contracts", world.deploymentPath, "--checkpoint",
                 "0:\(world.genesis)", "--data-dir", path("\(name)-index"), "--finality", "1", "--poll", "0.3",
@@ -179,7 +183,7 @@ struct ComputeWorld {
             ] + extra,
             errorLog: dir.appendingPathComponent("\(name).err")
         )
-        trustCertificate(path("\(name)-state/tls/cert.pem"), for: plane.url)
+        trustCertificate(ca ?? path("\(name)-state/tls/cert.pem"), for: plane.url)
         return plane
     }
 

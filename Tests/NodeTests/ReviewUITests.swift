@@ -49,10 +49,13 @@ import Testing
         let port = try ContribTool.python(
             "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
         ).trimmingCharacters(in: .whitespacesAndNewlines)
+        // TLS from a test CA the browser trusts like any CA (no certificate error is ignored).
+        let ca = try TestCA(in: w.dir)
         let plane = try w.startCompute(
             executable: binary.path,
             listen: "127.0.0.1:\(port)",
-            ["--max-concurrent", "2"]
+            ca: ca.certificate,
+            ["--max-concurrent", "2", "--tls-cert", ca.leafCertificate, "--tls-key", ca.leafKey]
         )
         let page = try await httpGet(plane.url + "/review/")
         #expect(page.status == 200 && page.body.contains("<script src=\"/review/app.js\""), "\(page)")
@@ -79,13 +82,13 @@ import Testing
         let text = try w.run(["review", "list", "--plane", plane.url, "--allow-insecure-plane-evidence"]).stdout
         #expect(text.contains(approved) && text.contains("approvals 0/2"), "\(text)")
 
-        let report = try Self.browse(
-            url: plane.url,
-            cert: w.path("compute-state/tls/cert.pem"),
-            key: w.path("provider.key"),
-            approve: approved,
-            reject: rejected,
-            screenshots: w.dir.path
+        let report = try BrowserScript.run(
+            "contrib/tests/review_ui_browser.py",
+            [
+                "--url", plane.url, "--ca", ca.certificate, "--home", w.path("browser-home"), "--key",
+                w.path("provider.key"), "--approve", approved, "--reject", rejected, "--screenshots", w.dir.path,
+            ],
+            logs: w.dir.path
         )
         let provider = try Secp256k1.shared.address(privateKey: try Hex.decode(PlaneWorld.providerKey)).checksummed
 
@@ -160,36 +163,6 @@ import Testing
         #expect(cookie["httpOnly"] as? Bool == true && cookie["secure"] as? Bool == true)
         #expect(cookie["sameSite"] as? String == "Strict" && cookie["path"] as? String == "/review")
     }
-
-    /// Runs the browser script; its JSON report.
-    static func browse(
-        url: String,
-        cert: String,
-        key: String,
-        approve: String,
-        reject: String,
-        screenshots: String
-    ) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = TestData.packageRoot.appendingPathComponent("contrib/.venv/bin/python")
-        process.arguments = [
-            "contrib/tests/review_ui_browser.py", "--url", url, "--cert", cert, "--key", key, "--approve", approve,
-            "--reject", reject, "--screenshots", screenshots,
-        ]
-        process.currentDirectoryURL = TestData.packageRoot
-        let out = URL(fileURLWithPath: screenshots).appendingPathComponent("browser.out")
-        let err = URL(fileURLWithPath: screenshots).appendingPathComponent("browser.err")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        try process.run()
-        process.waitUntilExit()
-        let stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
-        try #require(process.terminationStatus == 0, "review_ui_browser.py: \(stderr.suffix(4000))")
-        let data = try Data(contentsOf: out)
-        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(stderr.suffix(2000))")
-    }
 }
 
 extension ComputeWorld {
@@ -208,23 +181,5 @@ extension ComputeWorld {
             "updateDataset",
             [dataset, Hex.encode(Digest.sha256([UInt8](manifest))), "1000000000", "s", "m"]
         )
-    }
-
-    /// `compute serve` as `startCompute` runs it, from another copy of `delong`.
-    func startCompute(executable: String, listen: String, _ extra: [String] = []) throws -> ReadyService {
-        let name = "compute"
-        let plane = try ReadyService(
-            executable,
-            [
-                "compute", "serve", "--rpc", world.devnet.url, "--contracts", world.deploymentPath, "--checkpoint",
-                "0:\(world.genesis)", "--data-dir", path("\(name)-index"), "--finality", "1", "--poll", "0.3",
-                "--listen", listen, "--operator-key", path("operator.key"), "--privacy-plane", privacy.url,
-                "--allow-insecure-plane-evidence", "--da", da, "--datasets", datasets, "--insecure-dev-measurements",
-                measurements, "--state-dir", path("\(name)-state"), "--work-dir", path("\(name)-work"),
-            ] + extra,
-            errorLog: dir.appendingPathComponent("\(name).err")
-        )
-        trustCertificate(path("\(name)-state/tls/cert.pem"), for: plane.url)
-        return plane
     }
 }

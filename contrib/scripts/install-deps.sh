@@ -19,7 +19,8 @@ packages=(
     age                # reference age v1 (age, age-keygen): interoperability of released-output sealing
     zlib1g-dev libbz2-dev # the Output Gate's bounded decompressors (CCompression)
     tesseract-ocr      # the Output Gate's OCR of images, run in a sandbox
-    chromium chromium-driver # the review page's browser tests (selenium drives the system Chromium)
+    chromium chromium-driver # the review page's and Explore Mode's browser tests (selenium drives the system Chromium)
+    libnss3-tools      # certutil: the browser tests' Chromium trusts a test CA through its NSS database
     pkg-config
 )
 

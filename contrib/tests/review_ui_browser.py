@@ -9,19 +9,15 @@ The wallet: an EIP-1193 provider (window.ethereum) injected before any page scri
 queue, signs with the test key through eth-account (personal_sign, eth_signTypedData_v4) and resolves the
 promise. The key never enters the page or the server.
 
-TLS: the plane's self-signed certificate is trusted by pinning its public key with Chromium's
---ignore-certificate-errors-spki-list (sha256 of the certificate's SubjectPublicKeyInfo, base64), which
-accepts exactly that key and no other certificate error; --ignore-certificate-errors is never used.
+TLS: the plane's certificate is issued by a test CA, which Chromium trusts through an NSS database in a
+private HOME (browser_trust.py); no certificate error is ignored.
 
-Usage: review_ui_browser.py --url https://HOST:PORT --cert CERT.pem --key KEYFILE --approve JOB --reject JOB
+Usage: review_ui_browser.py --url https://HOST:PORT --ca CA.pem --home DIR --key KEYFILE --approve JOB --reject JOB
        [--screenshots DIR]
 """
 
 import argparse
-import base64
-import hashlib
 import json
-import subprocess
 import sys
 import time
 
@@ -30,6 +26,8 @@ from eth_account.messages import encode_defunct, encode_typed_data
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+
+from browser_trust import trust_ca
 
 WALLET = r"""
 (() => {
@@ -57,20 +55,11 @@ WALLET = r"""
 PWNED = ["pwned", "pwned2", "pwned3", "pwned4", "pwned5"]
 
 
-def spki_pin(cert_path):
-    """base64(sha256(SubjectPublicKeyInfo DER)) of the PEM certificate, through the openssl CLI."""
-    pem = subprocess.run(["openssl", "x509", "-in", cert_path, "-pubkey", "-noout"], check=True,
-                         capture_output=True).stdout
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pem, check=True,
-                         capture_output=True).stdout
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
-def browser(pin, wallet):
+def browser(wallet):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", f"--ignore-certificate-errors-spki-list={pin}",
+                "--window-size=1400,1000",
                 "--no-first-run", "--disable-extensions", "--disable-background-networking"]:
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
@@ -218,19 +207,20 @@ def decide(wallet, driver, approve, reason):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
-    parser.add_argument("--cert", required=True)
+    parser.add_argument("--ca", required=True)
+    parser.add_argument("--home", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--approve", required=True)
     parser.add_argument("--reject", required=True)
     parser.add_argument("--screenshots")
     args = parser.parse_args()
     key = open(args.key).read().strip()
-    pin = spki_pin(args.cert)
-    report = {"pin": pin}
+    trust_ca(args.home, args.ca)
+    report = {}
     wallet = Wallet(key)
     report["reviewer"] = wallet.account.address
 
-    a = browser(pin, wallet=True)
+    a = browser(wallet=True)
     b = None
     try:
         a.get(args.url + "/review/")
@@ -274,7 +264,7 @@ def main():
             a.save_screenshot(args.screenshots + "/decided.png")
 
         # A second browser with no session: the API refuses it, whatever it sends.
-        b = browser(pin, wallet=False)
+        b = browser(wallet=False)
         b.get(args.url + "/review/")
         report["otherQueue"] = fetch(b, "/review/api/queue")
         report["otherCase"] = fetch(b, f"/review/api/cases/{args.approve}")
