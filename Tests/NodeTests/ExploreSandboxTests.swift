@@ -201,7 +201,13 @@ import Testing
         #expect(access(session.socketPath, F_OK) != 0)
         let logged = records.all()
         #expect(logged.contains { $0.message == "explore session started" })
-        #expect(logged.contains { $0.message == "explore session stopped" && $0.metadata["reason"] == "stopped" })
+        // SIGTERM ended it: JupyterLab runs with no signal blocked.
+        #expect(
+            logged.contains {
+                $0.message == "explore session stopped" && $0.metadata["reason"] == "stopped"
+                    && $0.metadata["killed"] == "false"
+            }
+        )
         #expect(!logged.contains { $0.text.contains(session.jupyterToken) })
     }
 
