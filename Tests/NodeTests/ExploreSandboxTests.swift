@@ -13,17 +13,20 @@ import Testing
     static let consumer = try! Address(hex: "0x00000000000000000000000000000000000000c1")
     static let dataset = try! Hash32(hex: "0x" + String(repeating: "ab", count: 32))
 
-    /// A sample directory: one table and the policy the gate's index is built from (a key, a direct identifier,
-    /// a canary row).
+    /// A sample directory with one table; the policy the gate's index is built from (a key, a direct identifier,
+    /// a canary row) is beside it, never inside (the sandbox sees all of the sample).
     static func sample() throws -> String {
         let dir = try DelongProcess.temporaryDirectory()
         chmod(dir.path, 0o755)
+        let sample = dir.appendingPathComponent("sample")
+        try FileManager.default.createDirectory(at: sample, withIntermediateDirectories: true)
+        chmod(sample.path, 0o755)
         var rows = ["pid,name,age,income"]
         for i in 0..<40 {
             rows.append("P\(7_300_000 + i * 7919),Person Number\(i)x,\(20 + i % 50),\(30_000 + i * 113)")
         }
         rows.append("P9990001,Zebulon Quixotefield,77,123457")
-        try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent("people.csv"))
+        try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: sample.appendingPathComponent("people.csv"))
         let policy = """
             {"version": 1,
              "tables": {"people.csv": {"entity": "pid", "columns": {"pid": "key", "name": "direct_identifier",
@@ -31,8 +34,13 @@ import Testing
              "canaries": [{"table": "people.csv", "row": 40, "values": {"name": "Zebulon Quixotefield"}}]}
             """
         try Data(policy.utf8).write(to: dir.appendingPathComponent("delong-policy.json"))
-        for name in ["people.csv", "delong-policy.json"] { chmod(dir.appendingPathComponent(name).path, 0o644) }
-        return dir.path
+        chmod(sample.appendingPathComponent("people.csv").path, 0o644)
+        return sample.path
+    }
+
+    /// Where `sample()` put the policy: beside the sample directory.
+    static func policyPath(ofSample sample: String) -> String {
+        (sample as NSString).deletingLastPathComponent + "/delong-policy.json"
     }
 
     static func configuration(_ adjust: (inout ExploreConfiguration) -> Void = { _ in }) throws -> ExploreConfiguration
@@ -40,6 +48,9 @@ import Testing
         var c = ExploreConfiguration(stubExecutable: try DelongProcess.executable.path)
         c.namePrefix = "t\(UInt32.random(in: 0..<UInt32.max))-"
         c.stopGrace = .seconds(3)
+        c.gateIndex = { (_: Hash32, sample: String) throws(ComputingPlaneError) -> DatasetIndex in
+            try DatasetIndex.load(dataDir: sample, policyPath: policyPath(ofSample: sample), cacheDirectory: nil)
+        }
         adjust(&c)
         return c
     }
@@ -160,7 +171,7 @@ import Testing
         let facts = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect(facts["ifaces"] as? String == "[(1, 'lo')]")
         #expect((facts["uid"] as? Int).map { $0 != 0 } == true)
-        #expect(facts["data"] as? [String] == ["delong-policy.json", "people.csv"])
+        #expect(facts["data"] as? [String] == ["people.csv"])
         #expect(facts["dataWritable"] as? Bool == false)
         #expect((facts["tcp"] as? String)?.contains("connected") == false, "\(facts["tcp"] ?? "")")
         #expect(

@@ -96,9 +96,15 @@ public struct ExploreConfiguration: Sendable {
     /// Whether the consumer's rental of the dataset is still active; polled every `pollInterval`.
     public var rentalActive: @Sendable (Address, Hash32) async -> Bool = { _, _ in true }
     /// The index the notebook download is checked against (identifiers and canaries), from the dataset and
-    /// the sample directory. The default reads the sample's `delong-policy.json` and the tables it lists.
-    public var gateIndex: @Sendable (Hash32, String) throws(ComputingPlaneError) -> DatasetIndex = { _, sample in
-        try DatasetIndex.load(dataDir: sample, cacheDirectory: nil)
+    /// the sample directory. Its policy must not come from the sample directory: everything there is visible at
+    /// /data, and a policy lists the canaries. Without one configured, downloads are refused.
+    public var gateIndex: @Sendable (Hash32, String) throws(ComputingPlaneError) -> DatasetIndex = {
+        (dataset: Hash32, _: String) throws(ComputingPlaneError) -> DatasetIndex in
+        throw ComputingPlaneError(
+            .forbidden,
+            "notebook downloads need the gate's index for dataset \(dataset) (ExploreConfiguration.gateIndex); "
+                + "none is configured"
+        )
     }
 
     public init(stubExecutable: String) { self.stubExecutable = stubExecutable }
