@@ -318,7 +318,7 @@ let package = Package(
             name: "NodeTests",
             dependencies: [
                 "delong", "TestSupport", "ChainCore", "ComputingPlane", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane",
-                "Sampling",
+                "Sampling", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/NodeTests",
             swiftSettings: strictSettings

@@ -19,28 +19,41 @@ struct RuntimeCommand: ParsableCommand {
     }
 }
 
-/// `delong runtime build [--lock FILE] [--force] [--json]`
+/// `delong runtime build [--explore] [--lock FILE] [--force] [--json]`
 struct RuntimeBuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
-        abstract: "Build the job runtime at \(RuntimeLayout.standard.venv) from the hash-locked requirements.",
+        abstract: "Build the job runtime at \(RuntimeLayout.standard.venv) (or with --explore the explore runtime at "
+            + "\(RuntimeLayout.explore.venv)) from hash-locked requirements.",
         discussion: """
             Fetches the lock's wheels into \(RuntimeLayout.standard.wheels) (each checked against its sha256), \
             installs them into a Python 3.11 venv built beside the target and renamed into place, and records the \
             lock hash and the runtime digest in \(RuntimeLayout.standard.record). Does nothing when the record \
             names the same lock (use --force to rebuild). Needs root. Prints the runtime digest.
+            --explore builds the explore runtime (the job runtime's pins plus JupyterLab, for Explore Mode) the \
+            same way at \(RuntimeLayout.explore.venv), recorded in \(RuntimeLayout.explore.record), from \
+            contrib/runtime/explore-requirements.lock by default. Secure jobs never see it.
             Exit 0 built or up to date; 2 a bad lock file; 3 a fetch, install or I/O failure; 5 not root or no \
             unshare/pip on this machine.
             """
     )
 
-    @Option(help: "The requirements lock (pinned versions with sha256 hashes).")
-    var lock: String = "contrib/runtime/requirements.lock"
+    @Flag(help: "Build the explore runtime (the job runtime plus JupyterLab) instead of the job runtime.")
+    var explore = false
+    @Option(
+        help: """
+            The requirements lock (pinned versions with sha256 hashes); default contrib/runtime/requirements.lock, \
+            or contrib/runtime/explore-requirements.lock with --explore.
+            """
+    )
+    var lock: String?
     @Flag(help: "Rebuild even when the installed runtime was built from this lock.") var force = false
     @Flag(help: "Print {runtime, built, lockSHA256, path} as JSON.") var json = false
 
     func run() throws {
-        let builder = RuntimeBuilder(lock: URL(fileURLWithPath: lock).standardizedFileURL.path)
+        let defaultLock = explore ? "contrib/runtime/explore-requirements.lock" : "contrib/runtime/requirements.lock"
+        let lockPath = URL(fileURLWithPath: lock ?? defaultLock).standardizedFileURL.path
+        let builder = explore ? RuntimeBuilder.explore(lock: lockPath) : RuntimeBuilder(lock: lockPath)
         let outcome: RuntimeBuilder.Outcome
         do {
             outcome = try builder.build(force: force) { line in

@@ -1,3 +1,4 @@
+import ComputingPlane
 import Foundation
 import Glibc
 import TestSupport
@@ -32,6 +33,50 @@ import Testing
         #expect(interpreter["path"] == "/usr/bin/python3.11")
         #expect(interpreter["debianPackage"]?.hasPrefix("python3.11") == true)
         #expect((json.json?["files"] as? Int ?? 0) > 10_000)
+    }
+
+    /// The explore runtime: the job lock's every pin plus JupyterLab, built by the same command with --explore at
+    /// its own path and record, with its own digest; a job's sandbox never binds it.
+    @Test func theExploreRuntimeHasItsOwnPathRecordAndDigest() throws {
+        let jobDigest = try Self.ensureRuntime()
+        let exploreLock = TestData.packageRoot.appendingPathComponent("contrib/runtime/explore-requirements.lock").path
+        let pins = { (path: String) -> Set<String> in
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            return Set(
+                text.replacingOccurrences(of: "\\\n", with: " ").split(separator: "\n").compactMap { line in
+                    let requirement =
+                        line.split(separator: "#", omittingEmptySubsequences: false).first?.trimmingCharacters(
+                            in: .whitespaces
+                        ) ?? ""
+                    return requirement.isEmpty ? nil : requirement.split(separator: " ").joined(separator: " ")
+                }
+            )
+        }
+        let jobPins = pins(Self.lock)
+        let explorePins = pins(exploreLock)
+        #expect(jobPins.count > 10 && jobPins.isSubset(of: explorePins))
+        #expect(explorePins.contains { $0.hasPrefix("jupyterlab==") })
+
+        let r = try DelongProcess.run(["runtime", "build", "--explore", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(r.json, "stdout: \(r.stdout)\nstderr: \(r.stderr)")
+        let digest = try #require(json["runtime"] as? String)
+        #expect(json["path"] as? String == "/opt/delong/explore-runtime")
+        #expect(digest.hasPrefix("sha256:") && digest != jobDigest)
+        let record = try #require(FileManager.default.contents(atPath: "/opt/delong/explore-runtime.json"))
+        #expect(String(decoding: record, as: UTF8.self).contains(digest))
+        let recomputed = try DelongProcess.run(["runtime", "digest", "/opt/delong/explore-runtime"])
+        #expect(recomputed.stdout == digest + "\n")
+
+        let job = Bubblewrap(
+            bundle: "/b",
+            data: "/d",
+            runtime: RuntimeLayout.standard.venv,
+            out: "/o",
+            tmpBytes: 1,
+            entry: "main.py"
+        )
+        #expect(!job.arguments(statusFD: 4).contains { $0.contains("explore") })
     }
 
     @Test func aDirectoryThatIsNotAVenvOrASymlinkLoopIsBadInput() throws {

@@ -36,10 +36,11 @@ swift format lint --strict -r Package.swift Node Chain Planes Tests contrib/benc
 step "build (warnings are errors)"
 swift build --build-tests -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error
 
-step "job runtime (delong runtime build: wheels fetched once, a no-op when built from this lock)"
+step "job and explore runtimes (delong runtime build [--explore]: wheels fetched once, a no-op when built from this lock)"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO .build/debug/delong runtime build --lock contrib/runtime/requirements.lock
+$SUDO .build/debug/delong runtime build --explore --lock contrib/runtime/explore-requirements.lock
 
 step "swift test"
 swift test --skip-build

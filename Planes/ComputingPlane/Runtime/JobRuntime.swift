@@ -75,6 +75,14 @@ public struct RuntimeLayout: Sendable, Hashable {
         record: Bubblewrap.runtimeMountPoint + ".json",
         wheels: "/var/cache/delong/wheels"
     )
+
+    /// The explore runtime (the job runtime plus JupyterLab): /opt/delong/explore-runtime, its record
+    /// /opt/delong/explore-runtime.json, wheels in the same cache. Only Explore sandboxes bind it.
+    public static let explore = RuntimeLayout(
+        venv: "/opt/delong/explore-runtime",
+        record: "/opt/delong/explore-runtime.json",
+        wheels: "/var/cache/delong/wheels"
+    )
 }
 
 /// What a build recorded beside the venv: the lock it was built from and the digest it had.

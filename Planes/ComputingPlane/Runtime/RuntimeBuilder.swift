@@ -4,7 +4,9 @@ import Glibc
 import PlaneCrypto
 import PlaneProtocol
 
-/// Builds the job runtime: a Python 3.11 venv at the fixed path from a hash-locked requirements file.
+/// Builds a runtime: a Python 3.11 venv at a fixed path from a hash-locked requirements file. The job runtime
+/// (``RuntimeLayout/standard``) and the explore runtime (``RuntimeLayout/explore``: the job runtime's pins plus
+/// JupyterLab) are built the same way; only the layout, the lock and the import check differ.
 ///
 /// Reproducible: the wheels are checked against the lock's sha256 (`--require-hashes`, binary wheels only, no
 /// dependency resolution), installed with `SOURCE_DATE_EPOCH=0` (compiled files carry a source hash, not a
@@ -24,6 +26,14 @@ public struct RuntimeBuilder: Sendable {
     public init(layout: RuntimeLayout = .standard, lock: String) {
         self.layout = layout
         self.lock = lock
+    }
+
+    /// The explore runtime's builder: its own venv and record, the same wheel cache, and a check that
+    /// JupyterLab and the kernel import too.
+    public static func explore(lock: String) -> RuntimeBuilder {
+        var builder = RuntimeBuilder(layout: .explore, lock: lock)
+        builder.checkImports += ["jupyterlab", "jupyter_server", "ipykernel"]
+        return builder
     }
 
     /// What a build did.

@@ -39,11 +39,13 @@ public struct Bubblewrap: Sendable, Hashable {
     /// The interpreter the job runs with.
     public var python: String { runtime == nil ? "/usr/bin/python3" : Self.runtimeMountPoint + "/bin/python3" }
 
-    /// bubblewrap's arguments (without `--seccomp`, which the launch stub adds), `--`, and the job's command.
-    public func arguments(statusFD: Int32) -> [String] {
-        var a: [String] = [
+    /// What every sandbox (a job's, an Explore session's) starts with: all namespaces new, no nested user
+    /// namespaces, the inside uid and gid, no capability, an empty environment, /usr read-only, fonts, /proc,
+    /// /dev, and a private /tmp of `tmpBytes`. The caller adds its own binds, environment and command.
+    public static func isolation(hostname: String, tmpBytes: UInt64) -> [String] {
+        [
             "--unshare-all", "--unshare-user", "--disable-userns",
-            "--uid", Self.insideID, "--gid", Self.insideID, "--hostname", "job",
+            "--uid", insideID, "--gid", insideID, "--hostname", hostname,
             "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
@@ -51,6 +53,13 @@ public struct Bubblewrap: Sendable, Hashable {
             "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
             "--proc", "/proc", "--dev", "/dev",
             "--size", "\(tmpBytes)", "--tmpfs", "/tmp",
+        ]
+    }
+
+    /// bubblewrap's arguments (without `--seccomp`, which the launch stub adds), `--`, and the job's command.
+    public func arguments(statusFD: Int32) -> [String] {
+        var a = Self.isolation(hostname: "job", tmpBytes: tmpBytes)
+        a += [
             "--ro-bind", bundle, "/job",
             "--bind", out, "/out",
         ]

@@ -112,6 +112,11 @@ public struct SandboxLaunch: Codable, Sendable, Hashable {
         // bwrap's --die-with-parent kills the job.
         guard CLinux_setParentDeathSignal(SIGKILL) == 0 else { fail("PR_SET_PDEATHSIG") }
         if getppid() == 1 { fail("the runner is gone", ESRCH) }
+        // This stub's runtime blocks most signals on its thread, and exec keeps the mask: the job must start with
+        // none blocked, or it could not be asked to stop (SIGTERM) or use alarms.
+        var none = sigset_t()
+        sigemptyset(&none)
+        guard pthread_sigmask(SIG_SETMASK, &none, nil) == 0 else { fail("pthread_sigmask") }
         let argv = [bubblewrap, "--seccomp", "\(filter)"] + arguments
         var cArgs = argv.map { strdup($0) }
         cArgs.append(nil)
