@@ -33,7 +33,8 @@ public struct DatasetIndex: Sendable {
     var recordRowSpans: [UInt64: UInt64] = [:]
     var recordRowList: [Int32] = []
     /// One bit per hash (its top bits) of every identifier, canary and record value, so a scan that tries many
-    /// candidates (the digit windows) skips the lookups for those that are none. Empty means "maybe" for all.
+    /// candidates (every word of every line, the digit windows) skips the lookups for those that are none.
+    /// Empty means "maybe" for all.
     var valueBits: [UInt64] = []
     var valueBitsShift: UInt64 = 0
     var rowFingerprints: Set<UInt64> = []
@@ -280,9 +281,10 @@ public struct DatasetIndex: Sendable {
         setValueBits()
     }
 
-    /// Fills `valueBits` from `identifiers`, `canaryValues` and `recordValues` (about 16 bits per value).
+    /// Fills `valueBits` from `identifiers`, `canaryValues`, `canaryAnyValues` and `recordValues` (about 16 bits
+    /// per value).
     mutating func setValueBits() {
-        let values = identifiers.count + canaryValues.count + recordValues.count
+        let values = identifiers.count + canaryValues.count + canaryAnyValues.count + recordValues.count
         var bits = 1 << 16
         while bits < values * 16 && bits < 1 << 31 { bits <<= 1 }
         var words = [UInt64](repeating: 0, count: bits / 64)
@@ -293,6 +295,7 @@ public struct DatasetIndex: Sendable {
         }
         for h in identifiers.keys { set(h) }
         for h in canaryValues.keys { set(h) }
+        for h in canaryAnyValues.keys { set(h) }
         for h in recordValues { set(h) }
         valueBits = words
         valueBitsShift = shift
