@@ -501,7 +501,9 @@ struct GateScan {
                 let normalized = GateText.normalize(joined)
                 guard !normalized.isEmpty else { continue }
                 let h = GateText.hash(normalized)
-                // The place is a string built only for a finding: this loop runs for every word of every line.
+                // This loop runs for every word of every line: most words are no value of the dataset, and the
+                // place is a string built only for a finding.
+                guard index.mayBeValue(h) else { continue }
                 if let source = index.identifiers[h] {
                     add(
                         "identifier",
@@ -562,7 +564,9 @@ struct GateScan {
     // MARK: PII patterns
 
     mutating func pii(_ line: Substring, tokens: [GateText.Token], prefix: String, place: (Int) -> String) {
-        for token in tokens where token.text.contains("@") {
+        // On bytes: Foundation's `contains` went through `range(of:)` for every word. A "@" joined to a combining
+        // mark is no separator of the split below either way.
+        for token in tokens where token.text.utf8.contains(UInt8(ascii: "@")) {
             let parts = token.text.split(separator: "@", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
                 let tld = parts[1].split(separator: ".").last, tld.count >= 2, tld.allSatisfy(\.isLetter)
