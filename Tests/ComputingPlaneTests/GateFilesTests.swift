@@ -175,6 +175,41 @@ import Testing
         #expect(Self.check("q.csv", Array(pandas.utf8)).decision == .release)
     }
 
+    /// The digit-window scan (hashes extended digit by digit; triples looked up only while a row holds three
+    /// values of the window) finds what the same scan over strings finds: on random digits, on planted canary
+    /// values, on three record values of one row within 32 digits, and on values of one row spread too far apart.
+    @Test func digitWindowsFindWhatTheScanOverStringsFinds() {
+        var r = OutputGateTests.Rand(state: 4242)
+        let people = OutputGateTests.people
+        var found = 0
+        for k in 0..<80 {
+            var stream = (0..<400).map { _ in UInt8(48 + r.next(10)) }
+            let p = people[r.next(people.count)]
+            let birth = p.birth.replacingOccurrences(of: "-", with: "")
+            let income = p.income.replacingOccurrences(of: ".", with: "")
+            let planted: [(String, Int)]
+            switch k % 5 {
+            case 1: planted = [(p.postcode + birth + income, r.next(300))]
+            case 2: planted = [(p.postcode, 20), (birth, 120), (income, 220)]
+            case 3: planted = [("99017", r.next(300))]
+            case 4: planted = [(p.postcode + birth, 50), (people[(k * 7) % people.count].income, 70)]
+            default: planted = []
+            }
+            for (digits, at) in planted {
+                stream.replaceSubrange(at..<(at + digits.utf8.count), with: Array(digits.utf8))
+            }
+            var fast = GateScan(index: OutputGateTests.index, limits: GateLimits(), fileBytes: stream.count)
+            var strings = GateScan(index: OutputGateTests.index, limits: GateLimits(), fileBytes: stream.count)
+            let fastFound = fast.digitWindows(stream, place: "stream \(k)")
+            let stringsFound = strings.digitWindowsOfText(stream, place: "stream \(k)")
+            #expect(fastFound == stringsFound, "stream \(k)")
+            #expect(fast.findings == strings.findings, "stream \(k)")
+            if fastFound { found += 1 }
+            if k % 5 == 1 || k % 5 == 3 { #expect(fastFound, "stream \(k): a planted value") }
+        }
+        #expect(found >= 32 && found < 80)
+    }
+
     // MARK: zip writing (stored entries), for the tests above
 
     static func zipFile(_ entries: [(String, [UInt8])]) -> [UInt8] {

@@ -27,6 +27,16 @@ public struct DatasetIndex: Sendable {
     /// Hashes of every quasi-identifier, sensitive and date value (candidates for triples).
     var recordValues: Set<UInt64> = []
     var triples: Set<UInt64> = []
+    /// For each value of a row with triples, the rows holding it (numbered over all tables), as
+    /// `start << 32 | count` into `recordRowList`: a sliding window of many values asks which row three of them
+    /// share instead of looking up each of its triples.
+    var recordRowSpans: [UInt64: UInt64] = [:]
+    var recordRowList: [Int32] = []
+    /// One bit per hash (its top bits) of every identifier, canary and record value, so a scan that tries many
+    /// candidates (every word of every line, the digit windows) skips the lookups for those that are none.
+    /// Empty means "maybe" for all.
+    var valueBits: [UInt64] = []
+    var valueBitsShift: UInt64 = 0
     var rowFingerprints: Set<UInt64> = []
     /// canary value hash → canary number.
     var canaryValues: [UInt64: Int32] = [:]
@@ -160,6 +170,7 @@ public struct DatasetIndex: Sendable {
             }
         }
         var canaryValueCounts: [UInt64: Int] = [:]
+        var postings: [(value: UInt64, row: Int32)] = []
 
         for name in tables.keys.sorted() {
             guard let table = tables[name], let entry = policy.tables[name] else { continue }
@@ -231,6 +242,7 @@ public struct DatasetIndex: Sendable {
                 if cellHashes.count >= 2 { rowFingerprints.insert(fingerprint) }
                 if canary != nil { canaryFingerprints.insert(fingerprint) }
                 if recordHashes.count >= 3 {
+                    for h in recordHashes { postings.append((h, Int32(truncatingIfNeeded: rowCount - 1))) }
                     for a in 0..<recordHashes.count {
                         for b in (a + 1)..<recordHashes.count {
                             for c in (b + 1)..<recordHashes.count {
@@ -250,6 +262,7 @@ public struct DatasetIndex: Sendable {
                 }
             }
         }
+        setRecordRows(postings)
         for entry in identifierCounts.values.sorted(by: { $0.source < $1.source }) where Int(entry.count) < k {
             if identifiers[entry.hash] == nil { identifiers[entry.hash] = entry.source }
             maxIdentifierWords = max(maxIdentifierWords, entry.words)
@@ -265,6 +278,58 @@ public struct DatasetIndex: Sendable {
                 min(Self.maxWords, GateText.normalize($0).split(separator: " ").count)
             }.max() ?? 1
         )
+        setValueBits()
+    }
+
+    /// Fills `valueBits` from `identifiers`, `canaryValues`, `canaryAnyValues` and `recordValues` (about 16 bits
+    /// per value).
+    mutating func setValueBits() {
+        let values = identifiers.count + canaryValues.count + canaryAnyValues.count + recordValues.count
+        var bits = 1 << 16
+        while bits < values * 16 && bits < 1 << 31 { bits <<= 1 }
+        var words = [UInt64](repeating: 0, count: bits / 64)
+        let shift = UInt64(64 - bits.trailingZeroBitCount)
+        func set(_ h: UInt64) {
+            let bit = Int(h >> shift)
+            words[bit >> 6] |= 1 << UInt64(bit & 63)
+        }
+        for h in identifiers.keys { set(h) }
+        for h in canaryValues.keys { set(h) }
+        for h in canaryAnyValues.keys { set(h) }
+        for h in recordValues { set(h) }
+        valueBits = words
+        valueBitsShift = shift
+    }
+
+    /// False when `h` is certainly no identifier, canary or record value.
+    @inline(__always)
+    func mayBeValue(_ h: UInt64) -> Bool {
+        guard !valueBits.isEmpty else { return true }
+        let bit = Int(h >> valueBitsShift)
+        return valueBits[bit >> 6] & (1 << UInt64(bit & 63)) != 0
+    }
+
+    /// Fills `recordRowSpans` and `recordRowList` from (value, row) pairs.
+    mutating func setRecordRows(_ postings: [(value: UInt64, row: Int32)]) {
+        let sorted = postings.sorted { $0.value != $1.value ? $0.value < $1.value : $0.row < $1.row }
+        recordRowList = sorted.map(\.row)
+        recordRowSpans = [:]
+        var start = 0
+        while start < sorted.count {
+            var end = start + 1
+            while end < sorted.count, sorted[end].value == sorted[start].value { end += 1 }
+            recordRowSpans[sorted[start].value] = UInt64(start) << 32 | UInt64(end - start)
+            start = end
+        }
+    }
+
+    /// The rows whose triples hold the record value `h` (empty when none).
+    func recordRows(_ h: UInt64) -> ArraySlice<Int32> {
+        guard let span = recordRowSpans[h] else { return [] }
+        let start = Int(span >> 32)
+        let end = start + Int(span & 0xFFFF_FFFF)
+        guard start <= end, end <= recordRowList.count else { return [] }
+        return recordRowList[start..<end]
     }
 
     func describe(_ source: Int32) -> String {

@@ -8,7 +8,7 @@ import Sampling
 /// not match is ignored and rebuilt. DATA_DIR is never written.
 public enum DatasetIndexCache {
     /// Bumped whenever the index's content or encoding changes.
-    static let formatVersion: UInt64 = 1
+    static let formatVersion: UInt64 = 2
     static let magic: [UInt8] = Array("DLGIDX01".utf8)
 
     /// The cache directory: `$XDG_CACHE_HOME/delong`, else `$HOME/.cache/delong`.
@@ -88,6 +88,12 @@ public enum DatasetIndexCache {
         w.int(index.maxIdentifierWords)
         w.set(index.recordValues)
         w.set(index.triples)
+        w.int(index.recordRowSpans.count)
+        for (h, span) in index.recordRowSpans {
+            w.u64(h)
+            w.u64(span)
+        }
+        w.i32s(index.recordRowList)
         w.set(index.rowFingerprints)
         for map in [index.canaryValues, index.canaryAnyValues] {
             w.int(map.count)
@@ -147,6 +153,15 @@ public enum DatasetIndexCache {
             index.maxIdentifierWords = try r.int()
             index.recordValues = try r.set()
             index.triples = try r.set()
+            let spans = try r.count()
+            guard spans * 16 <= body.count - r.at else { return nil }
+            index.recordRowSpans.reserveCapacity(spans)
+            for _ in 0..<spans { index.recordRowSpans[try r.u64()] = try r.u64() }
+            index.recordRowList = try r.i32s()
+            for span in index.recordRowSpans.values
+            where Int(span >> 32) + Int(span & 0xFFFF_FFFF) > index.recordRowList.count {
+                return nil
+            }
             index.rowFingerprints = try r.set()
             for _ in 0..<(try r.count()) { index.canaryValues[try r.u64()] = try r.i32() }
             for _ in 0..<(try r.count()) { index.canaryAnyValues[try r.u64()] = try r.i32() }
@@ -183,6 +198,7 @@ public enum DatasetIndexCache {
                 index.statTables.append(table)
             }
             guard r.at == body.count else { return nil }
+            index.setValueBits()
             return index
         } catch {
             return nil

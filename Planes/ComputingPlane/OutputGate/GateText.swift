@@ -185,12 +185,19 @@ enum GateText {
 
     /// FNV-1a over the UTF-8 bytes, finished with a SplitMix64 step (stable across runs and machines).
     static func hash(_ text: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            h ^= UInt64(byte)
-            h = h &* 0x0000_0100_0000_01b3
-        }
+        var h = hashStart
+        for byte in text.utf8 { h = hashStep(h, byte) }
         return mix(h)
+    }
+
+    /// FNV-1a's offset basis: `hash` is `mix` of `hashStep` folded over the bytes from here, so a scan can
+    /// extend one state byte by byte instead of building strings.
+    static let hashStart: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    /// One FNV-1a step.
+    @inline(__always)
+    static func hashStep(_ state: UInt64, _ byte: UInt8) -> UInt64 {
+        (state ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
     }
 
     /// SplitMix64's finalizer.
@@ -210,8 +217,10 @@ enum GateText {
 
     /// An order-independent key of three distinct value hashes.
     static func triple(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
-        let sorted = [a, b, c].sorted()
-        return mix(mix(mix(sorted[0]) ^ sorted[1]) ^ sorted[2])
+        // Sorted without an array: this runs for every triple of every line.
+        let (lo, hi) = a < b ? (a, b) : (b, a)
+        let (s0, s1, s2) = c < lo ? (c, lo, hi) : c < hi ? (lo, c, hi) : (lo, hi, c)
+        return mix(mix(mix(s0) ^ s1) ^ s2)
     }
 
     /// A word of a line, with its byte offset in the line.

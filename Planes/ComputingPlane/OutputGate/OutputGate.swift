@@ -501,12 +501,24 @@ struct GateScan {
                 let normalized = GateText.normalize(joined)
                 guard !normalized.isEmpty else { continue }
                 let h = GateText.hash(normalized)
-                let at = prefix + place(tokens[i].offset)
+                // This loop runs for every word of every line: most words are no value of the dataset, and the
+                // place is a string built only for a finding.
+                guard index.mayBeValue(h) else { continue }
                 if let source = index.identifiers[h] {
-                    add("identifier", .certain, at, "a value of \(index.describe(source)) of the dataset")
+                    add(
+                        "identifier",
+                        .certain,
+                        prefix + place(tokens[i].offset),
+                        "a value of \(index.describe(source)) of the dataset"
+                    )
                 }
                 if let canary = index.canaryValues[h] {
-                    add("canary", .certain, at, "a value of canary \(canary) of the dataset")
+                    add(
+                        "canary",
+                        .certain,
+                        prefix + place(tokens[i].offset),
+                        "a value of canary \(canary) of the dataset"
+                    )
                 }
                 if let canary = index.canaryAnyValues[h] { canaryHits[canary, default: []].insert(h) }
                 if index.recordValues.contains(h), !recordHits.contains(h) { recordHits.append(h) }
@@ -520,9 +532,9 @@ struct GateScan {
             var merged = String(tokens[i].text)
             while j + 1 < tokens.count, let last = tokens[j].text.utf8.last, last.isDigit {
                 let end = tokens[j].offset + tokens[j].text.utf8.count
+                guard end < bytes.count, bytes[end] == UInt8(ascii: ","), tokens[j + 1].offset == end + 1 else { break }
                 let next = Array(tokens[j + 1].text.utf8)
-                guard end < bytes.count, bytes[end] == UInt8(ascii: ","), tokens[j + 1].offset == end + 1,
-                    next.count >= 3, next[0].isDigit, next[1].isDigit, next[2].isDigit,
+                guard next.count >= 3, next[0].isDigit, next[1].isDigit, next[2].isDigit,
                     next.count == 3 || next[3] == UInt8(ascii: ".")
                 else { break }
                 merged += "," + String(tokens[j + 1].text)
@@ -552,7 +564,9 @@ struct GateScan {
     // MARK: PII patterns
 
     mutating func pii(_ line: Substring, tokens: [GateText.Token], prefix: String, place: (Int) -> String) {
-        for token in tokens where token.text.contains("@") {
+        // On bytes: Foundation's `contains` went through `range(of:)` for every word. A "@" joined to a combining
+        // mark is no separator of the split below either way.
+        for token in tokens where token.text.utf8.contains(UInt8(ascii: "@")) {
             let parts = token.text.split(separator: "@", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
                 let tld = parts[1].split(separator: ".").last, tld.count >= 2, tld.allSatisfy(\.isLetter)
@@ -561,6 +575,8 @@ struct GateScan {
             add("pii", .likely, prefix + place(token.offset), "an email address (not a value of the dataset)")
         }
         for (i, token) in tokens.enumerated() {
+            // An IBAN starts with a letter; an ASCII first byte that is not one stays so when uppercased.
+            if let first = token.text.utf8.first, first < 0x80, !first.isLetter { continue }
             let head = Array(token.text.uppercased().utf8)
             guard head.count >= 4, head[0].isLetter, head[1].isLetter, head[2].isDigit, head[3].isDigit else {
                 continue
@@ -711,8 +727,8 @@ struct GateScan {
             while i < bytes.count, bytes[i].isBase64 { i += 1 }
             let end = i
             while i < bytes.count, bytes[i] == UInt8(ascii: "="), i - end < 2 { i += 1 }
+            guard end - start >= 24 else { continue }
             let run = Array(bytes[start..<end])
-            guard run.count >= 24 else { continue }
             var decoded: [UInt8]?
             var kind = "base64"
             if run.count >= 32, run.count % 2 == 0, run.allSatisfy(\.isHex) {

@@ -1,6 +1,7 @@
 // delong-bench gate [--rows N] [--output-mb M]: the Output Gate's `gate check` of M MB of CSV output (default
 // 10) against an N-row dataset (default 1,000,000), both synthetic and generated here. Prints the index build
 // time, the index cache load time, the check time and its MB/s beside raw SHA-256 over the same bytes.
+// `--report FILE` also writes the check's JSON report there (to compare two builds' findings).
 
 import ComputingPlane
 import Foundation
@@ -14,7 +15,11 @@ func runGateSubcommand() -> Bool {
         else { return fallback }
         return value
     }
-    gateBench(rows: option("--rows", 1_000_000), outputMB: option("--output-mb", 10))
+    var reportPath: String?
+    if let i = CommandLine.arguments.firstIndex(of: "--report"), i + 1 < CommandLine.arguments.count {
+        reportPath = CommandLine.arguments[i + 1]
+    }
+    gateBench(rows: option("--rows", 1_000_000), outputMB: option("--output-mb", 10), reportPath: reportPath)
     return true
 }
 
@@ -26,7 +31,7 @@ struct BenchRand {
     }
 }
 
-func gateBench(rows: Int, outputMB: Int) {
+func gateBench(rows: Int, outputMB: Int, reportPath: String?) {
     let clock = ContinuousClock()
     let regions = ["north", "south", "east", "west", "central"]
     let policy = """
@@ -134,6 +139,7 @@ func gateBench(rows: Int, outputMB: Int) {
         }
         times.append((clock.now - start).seconds)
         decision = report.decision.rawValue
+        if let reportPath { _ = FileManager.default.createFile(atPath: reportPath, contents: Data(report.json())) }
     }
     let check = times.sorted()[1]
     let all = files.flatMap(\.1)

@@ -217,7 +217,93 @@ extension GateScan {
     }
 
     /// Digit windows that are identifier, canary or record values (three of one row within 32 digits).
+    ///
+    /// Each window of 4 to 12 digits is read as digits, with a decimal point before its last digit and before
+    /// its last two; each is hashed as `GateText.normalize` would print it (trailing fraction zeros dropped),
+    /// extending one FNV state digit by digit instead of building strings. The record values of the last 32
+    /// digits are counted per dataset row (`DatasetIndex.recordRows`): their triples are looked up only while
+    /// some row holds three of them, as no triple of the index can match otherwise.
     mutating func digitWindows(_ stream: [UInt8], place: String) -> Bool {
+        guard stream.allSatisfy(\.isDigit) else { return digitWindowsOfText(stream, place: place) }
+        var hits: [(Int, UInt64)] = []
+        var rowHits: [Int32: Int32] = [:]
+        var rowsWithThree = 0
+        // prefix[l]: the FNV state of the window's first l digits.
+        var prefix = [UInt64](repeating: GateText.hashStart, count: 13)
+        let dot = UInt8(ascii: ".")
+        let zero = UInt8(ascii: "0")
+        for i in 0..<stream.count {
+            let longest = min(12, stream.count - i)
+            if longest >= 1 { for l in 1...longest { prefix[l] = GateText.hashStep(prefix[l - 1], stream[i + l - 1]) } }
+            if longest >= 4 {
+                for length in 4...longest {
+                    let last = stream[i + length - 1]
+                    let penultimate = stream[i + length - 2]
+                    for form in 0..<(length >= 5 ? 3 : 1) {
+                        let state: UInt64
+                        switch form {
+                        case 0: state = prefix[length]
+                        case 1:
+                            state =
+                                last == zero
+                                ? prefix[length - 1]
+                                : GateText.hashStep(GateText.hashStep(prefix[length - 1], dot), last)
+                        default:
+                            let integer = prefix[length - 2]
+                            if last != zero {
+                                state = GateText.hashStep(
+                                    GateText.hashStep(GateText.hashStep(integer, dot), penultimate),
+                                    last
+                                )
+                            } else if penultimate != zero {
+                                state = GateText.hashStep(GateText.hashStep(integer, dot), penultimate)
+                            } else {
+                                state = integer
+                            }
+                        }
+                        let h = GateText.mix(state)
+                        guard index.mayBeValue(h) else { continue }
+                        if length >= 6, let source = index.identifiers[h] {
+                            add("low-order-digits", .certain, place, "they spell a value of \(index.describe(source))")
+                            return true
+                        }
+                        if length >= 5, let canary = index.canaryValues[h] {
+                            add("low-order-digits", .certain, place, "they spell a value of canary \(canary)")
+                            return true
+                        }
+                        if index.recordValues.contains(h), !hits.contains(where: { $0.1 == h }) {
+                            hits.append((i, h))
+                            for row in index.recordRows(h) {
+                                let n = rowHits[row, default: 0] + 1
+                                rowHits[row] = n
+                                if n == 3 { rowsWithThree += 1 }
+                            }
+                        }
+                    }
+                }
+            }
+            while let first = hits.first, first.0 < i - 32 {
+                hits.removeFirst()
+                for row in index.recordRows(first.1) {
+                    let n = rowHits[row, default: 1] - 1
+                    if n == 2 { rowsWithThree -= 1 }
+                    rowHits[row] = n == 0 ? nil : n
+                }
+            }
+            if hits.count >= 3, rowsWithThree > 0 {
+                let before = findings.count
+                triples(hits.map(\.1), place: place)
+                if findings.count > before || findings.contains(where: { $0.where == place && $0.severity == .certain })
+                {
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
+    /// `digitWindows` on strings, for a stream that is not all digits (the streams of `lowOrderDigits` are).
+    mutating func digitWindowsOfText(_ stream: [UInt8], place: String) -> Bool {
         var hits: [(Int, UInt64)] = []
         for i in 0..<stream.count {
             for length in 4...12 where i + length <= stream.count {
