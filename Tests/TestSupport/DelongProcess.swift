@@ -14,6 +14,10 @@ public enum DelongProcess {
         public var json: [String: Any]? {
             (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any]
         }
+        /// stdout parsed as a JSON array of objects, when it is one.
+        public var jsonArray: [[String: Any]]? {
+            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [[String: Any]]
+        }
     }
 
     /// The `delong` binary beside the test bundle (SwiftPM builds it first: the test target depends on it).

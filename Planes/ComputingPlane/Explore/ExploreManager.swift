@@ -127,6 +127,8 @@ public actor ExploreManager {
     private var lastPoll: [String: ContinuousClock.Instant] = [:]
     private var indexes: [String: DatasetIndex] = [:]
     private var reaper: Task<Void, Never>?
+    private var ended: [String: ExploreEndReason] = [:]
+    private var endedOrder: [String] = []
 
     /// Sweeps the directories and cgroups a previous manager with the same prefix left.
     public init(configuration: ExploreConfiguration, logger: Logger = Logger(label: "delong.explore")) {
@@ -238,6 +240,9 @@ public actor ExploreManager {
     /// The live session `id`, nil once it ended (or when there is none).
     public func session(_ id: String) -> ExploreSession? { running[id]?.session }
 
+    /// Why session `id` ended (the latest 4,096 ends are kept), nil while it runs or when unknown.
+    public func endReason(_ id: String) -> ExploreEndReason? { ended[id] }
+
     /// The consumer's live sessions, oldest first.
     public func sessions(consumer: Address) -> [ExploreSession] {
         running.values.map(\.session).filter { $0.consumer == consumer }.sorted { $0.startedAt < $1.startedAt }
@@ -247,6 +252,12 @@ public actor ExploreManager {
     /// and cgroup are removed. Idempotent: stopping an ended or unknown session does nothing.
     public func stop(_ id: String, reason: ExploreEndReason) async {
         guard let run = running.removeValue(forKey: id) else { return }
+        ended[id] = reason
+        if ended.count > 4096, let oldest = endedOrder.first {
+            ended[oldest] = nil
+            endedOrder.removeFirst()
+        }
+        endedOrder.append(id)
         lastActivity[id] = nil
         lastPoll[id] = nil
         indexes[id] = nil
