@@ -89,7 +89,9 @@ public struct ExploreGate: Sendable {
             headers.add(name: field.name.rawName, value: field.value)
         }
         let kept = cookies(fields).filter { !$0.name.hasPrefix("dl_") }
-        if !kept.isEmpty { headers.add(name: "Cookie", value: kept.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")) }
+        if !kept.isEmpty {
+            headers.add(name: "Cookie", value: kept.map { "\($0.name)=\($0.value)" }.joined(separator: "; "))
+        }
         headers.add(name: "Host", value: "localhost")
         headers.add(name: "Authorization", value: "token \(token)")
         return headers
@@ -134,6 +136,9 @@ public struct ExploreHTTPProxy: Sendable {
 
     public init() {}
 
+    /// Largest HTML page (buffered to cut the token out).
+    static let maxPage = 16 << 20
+
     /// One client for every session: connections are pooled per socket path. Process-wide, so it is never
     /// shut down (AsyncHTTPClient requires a shutdown before a client is released).
     static let client = HTTPClient(
@@ -161,11 +166,22 @@ public struct ExploreHTTPProxy: Sendable {
         upstream.headers = ExploreGate.upstreamHeaders(request.headers, token: target.jupyterToken)
         if let length = request.headers[.contentLength].flatMap({ Int($0) }) {
             guard length <= maxRequestBody else {
-                return ExploreRoutes.refusal(.contentTooLarge, "request bodies are limited to \(maxRequestBody >> 20) MiB")
+                return ExploreRoutes.refusal(
+                    .contentTooLarge,
+                    "request bodies are limited to \(maxRequestBody >> 20) MiB"
+                )
             }
-            if length > 0 { upstream.body = HTTPClientRequest.Body.stream(LimitedBody(base: request.body, limit: length), length: .known(Int64(length))) }
+            if length > 0 {
+                upstream.body = HTTPClientRequest.Body.stream(
+                    LimitedBody(base: request.body, limit: length),
+                    length: .known(Int64(length))
+                )
+            }
         } else if request.headers[.transferEncoding] != nil {
-            upstream.body = HTTPClientRequest.Body.stream(LimitedBody(base: request.body, limit: maxRequestBody), length: .unknown)
+            upstream.body = HTTPClientRequest.Body.stream(
+                LimitedBody(base: request.body, limit: maxRequestBody),
+                length: .unknown
+            )
         }
         let response: HTTPClientResponse
         do {
@@ -176,6 +192,24 @@ public struct ExploreHTTPProxy: Sendable {
         }
         var headers = ExploreGate.downstreamHeaders(response.headers, token: target.jupyterToken)
         headers[.cacheControl] = headers[.cacheControl] ?? "no-store"
+        let html = response.headers.first(name: "Content-Type")?.lowercased().hasPrefix("text/html") ?? false
+        if html, request.method != .head {
+            // JupyterLab writes the server's token into every page's config (labapp.py: page_config["token"]);
+            // the page works without it (the proxy adds it), so it is cut out. Pages are small: buffered.
+            guard var page = try? await response.body.collect(upTo: Self.maxPage) else {
+                return ExploreRoutes.refusal(.badGateway, "the explore session sent a page over 16 MiB")
+            }
+            let text = String(buffer: page)
+            if text.contains(target.jupyterToken) {
+                page = ByteBuffer(string: text.replacingOccurrences(of: target.jupyterToken, with: ""))
+            }
+            headers[.contentLength] = "\(page.readableBytes)"
+            return Response(
+                status: .init(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
+                headers: headers,
+                body: .init(byteBuffer: page)
+            )
+        }
         return Response(
             status: .init(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
             headers: headers,

@@ -1,8 +1,8 @@
 import Foundation
+import HTTPTypes
 public import Hummingbird
 public import HummingbirdCore
 import HummingbirdWebSocket
-import HTTPTypes
 public import Logging
 import NIOCore
 
@@ -38,7 +38,10 @@ public struct ExploreRoutes: Sendable {
         origin: @escaping @Sendable () -> String,
         logger: Logger
     ) {
-        let routes = ExploreRoutes(gate: ExploreGate(sessions: sessions, tickets: tickets, origin: origin), logger: logger)
+        let routes = ExploreRoutes(
+            gate: ExploreGate(sessions: sessions, tickets: tickets, origin: origin),
+            logger: logger
+        )
         routes.addHTTP(to: router)
         routes.addWebSocket(to: webSocketRouter)
     }

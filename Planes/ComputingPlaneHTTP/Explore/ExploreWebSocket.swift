@@ -65,7 +65,10 @@ public enum ExploreWebSocketRelay {
                                 let relay = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                                     wrappingChannelSynchronously: channel
                                 )
-                                return .opened(relay, subprotocol: response.headers.first(name: "Sec-WebSocket-Protocol"))
+                                return .opened(
+                                    relay,
+                                    subprotocol: response.headers.first(name: "Sec-WebSocket-Protocol")
+                                )
                             }
                         }
                     )

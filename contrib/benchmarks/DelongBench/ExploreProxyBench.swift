@@ -39,8 +39,14 @@ private final class BoundPort: Sendable {
 }
 
 private func exploreProxyBenchRun(requests: Int, streamMB: Int, frameKB: Int) async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("explore-bench-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "explore-bench-\(UUID().uuidString.prefix(8))"
+    )
+    try FileManager.default.createDirectory(
+        at: directory,
+        withIntermediateDirectories: true,
+        attributes: [.posixPermissions: 0o700]
+    )
     defer { try? FileManager.default.removeItem(at: directory) }
     let socketPath = directory.appendingPathComponent("up.sock").path
     let sid = "0123456789abcdef0123456789abcdef"
@@ -130,7 +136,9 @@ private func exploreProxyBenchRun(requests: Int, streamMB: Int, frameKB: Int) as
     let proxied = origin + base + "api/status"
     func once(_ url: String, proxied: Bool) async throws -> Double {
         var request = HTTPClientRequest(url: url)
-        if proxied { request.headers.add(name: "Cookie", value: cookie) } else {
+        if proxied {
+            request.headers.add(name: "Cookie", value: cookie)
+        } else {
             request.headers.add(name: "Authorization", value: "token \(token)")
             request.headers.add(name: "Host", value: "localhost")
         }
@@ -138,7 +146,9 @@ private func exploreProxyBenchRun(requests: Int, streamMB: Int, frameKB: Int) as
         let response = try await client.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 16)
         let elapsed = ContinuousClock.now - start
-        guard response.status == .ok, body.readableBytes > 0 else { throw BenchFailure("GET \(url): \(response.status)") }
+        guard response.status == .ok, body.readableBytes > 0 else {
+            throw BenchFailure("GET \(url): \(response.status)")
+        }
         return Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
     }
     for _ in 0..<200 {
