@@ -122,7 +122,7 @@ private func exploreProxyBenchRun(requests: Int, streamMB: Int, frameKB: Int) as
     guard proxyPort != 0 else { throw BenchFailure("the servers did not start") }
     let origin = "http://127.0.0.1:\(proxyPort)"
 
-    let client = HTTPClient.shared
+    let client = benchClient
     var login = HTTPClientRequest(url: origin + base + "_login?ticket=" + tickets.issue(session: sid))
     login.method = .GET
     let loginResponse = try await client.execute(login, timeout: .seconds(10))
@@ -226,6 +226,9 @@ private func exploreProxyBenchRun(requests: Int, streamMB: Int, frameKB: Int) as
     print(String(format: "  direct over the socket : %.0f MB/s", percentile(directRates, 0.5)))
     print(String(format: "  through the proxy      : %.0f MB/s   (bar: >= 50 MB/s)", percentile(proxiedRates, 0.5)))
 }
+
+/// Does not follow the sign-in's redirect. Process-wide, never shut down.
+let benchClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
 
 struct BenchFailure: Error, CustomStringConvertible {
     let description: String
