@@ -54,8 +54,10 @@ enum ServerAssembly {
 
     /// Serves `router` on `address` with `services` until a signal; `readySuffix` follows the URL on the
     /// READY line. On each of `hangups` the TLS pair is re-read and then each of `onHangup` runs (in order).
+    /// `http1` is the plain channel TLS wraps (`ExploreRoutes.serverBuilder` adds WebSocket upgrades).
     static func run<Responder: HTTPResponder>(
         router: Responder,
+        http1: HTTPServerBuilder = .http1(),
         address: (host: String, port: Int),
         tls: TLSIdentity?,
         serverName: String,
@@ -66,7 +68,7 @@ enum ServerAssembly {
         logger: Logger
     ) async throws where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
         let server: HTTPServerBuilder =
-            try tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1()
+            try tls.map { try .tls(http1, tlsConfiguration: $0.serverConfiguration()) } ?? http1
         let scheme = tls == nil ? "http" : "https"
         let host = address.host.contains(":") ? "[\(address.host)]" : address.host
         let keySuffix = tls.map { " tls-key \(TLSKeyIdentity.text($0.keyHash))" } ?? ""

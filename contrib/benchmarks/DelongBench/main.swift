@@ -2,6 +2,8 @@
 //
 // Run: swift run -c release delong-bench [--quick]
 //      swift run -c release delong-bench gate [--rows N] [--output-mb M]   (GateBench.swift)
+//      swift run -c release delong-bench explore-proxy [--requests N] [--stream-mb M] [--frame-kb K]
+//          (ExploreProxyBench.swift)
 //      swift run -c release delong-bench sync-reference --rpc URL --blocks N
 //      swift run -c release delong-bench keyrelease-http [--duration S] [--clients N] [--max-rate R] [--tls]
 //          [--development-evidence]
@@ -16,6 +18,23 @@ import PlaneCrypto
 
 if runChainSubcommand() { exit(0) }  // sync-reference (ChainBench.swift)
 if runGateSubcommand() { exit(0) }  // gate (GateBench.swift)
+
+// MARK: The explore proxy (its own mode: `delong-bench explore-proxy [--requests N] [--stream-mb M]`)
+if CommandLine.arguments.dropFirst().first == "explore-proxy" {
+    func option(_ name: String, _ fallback: Int) -> Int {
+        guard let i = CommandLine.arguments.firstIndex(of: name), i + 1 < CommandLine.arguments.count,
+            let value = Int(CommandLine.arguments[i + 1]), value > 0
+        else { return fallback }
+        return value
+    }
+    exit(
+        await exploreProxyBench(
+            requests: option("--requests", 2000),
+            streamMB: option("--stream-mb", 256),
+            frameKB: option("--frame-kb", 1024)
+        )
+    )
+}
 
 // MARK: Key release over HTTP (its own mode: `delong-bench keyrelease-http [--duration S] [--clients N]`)
 if CommandLine.arguments.dropFirst().first == "keyrelease-http" {
