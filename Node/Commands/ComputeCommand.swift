@@ -11,6 +11,7 @@ import Logging
 import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlaneHTTP
+import Synchronization
 
 /// `delong compute …`: the Computing Plane.
 struct ComputeCommand: AsyncParsableCommand {
@@ -43,7 +44,11 @@ struct ComputeServeCommand: AsyncParsableCommand {
             hash-chained). Released outputs are sealed to the consumer's age recipient and recorded with AlgorithmRegistry.recordJob from the \
             operator key. The job log (STATE/jobs.log) survives restarts: jobs a killed runner left are marked \
             killed(runnerLost) and their mounts, sandboxes and cgroups swept. This local backend has no TEE: \
-            its agents present INSECURE development evidence claiming --insecure-dev-measurements. Prints \
+            its agents present INSECURE development evidence claiming --insecure-dev-measurements. \
+            Explore Mode (docs/explore.md): POST /v1/explore redeems an explore token naming this plane and \
+            starts JupyterLab on the dataset's published sample (checked against its on-chain sampleLocator) \
+            in the job sandbox; browsers sign in at /explore/ID/_login with a one-time ticket and reach \
+            JupyterLab only through this server's proxy (HTTP and WebSocket). Prints \
             `READY https://HOST:PORT operator 0x… tls-key sha256:…` once listening. Exit codes: 0 stopped, 2 \
             malformed options, 3 unreadable file or unreachable endpoint, 4 key refused, 5 the sandbox cannot \
             run here.
@@ -87,6 +92,16 @@ struct ComputeServeCommand: AsyncParsableCommand {
     var reviewDomain: String?
     @Option(help: "The most a job may write to /out (bytes, or with KiB/MiB/GiB); more is killed(outputLimit).")
     var maxOutput: String = "256MiB"
+    @Option(
+        help:
+            "The https://HOST:PORT browsers reach this plane at: the origin of Explore sign-in links and the Origin explore requests must carry (default: the listen address)."
+    )
+    var publicURL: String?
+    @Option(help: "Explore sessions this plane runs at once (0: Explore Mode off).") var exploreSessions: Int = 8
+    @Option(help: "Longest an Explore session may last, in seconds (it also ends with the rental).")
+    var exploreMaxSeconds: Int64 = 6 * 3600
+    @Option(help: "Seconds without kernel activity after which an Explore session ends.") var exploreIdle: Int64 = 1800
+    @Option(help: "Seconds between an Explore session's rental and idle checks.") var explorePoll: Double = 60
 
     func validate() throws {
         guard let listenAddress else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
@@ -106,6 +121,18 @@ struct ComputeServeCommand: AsyncParsableCommand {
             throw ValidationError("--insecure-dev-measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
         }
         do { _ = try PlaneURL(privacyPlane) } catch { throw ValidationError("--privacy-plane: \(error.reason)") }
+        if let publicURL {
+            guard let url = try? PlaneURL(publicURL), url.description.hasPrefix("https://") || tls.plainHTTP else {
+                throw ValidationError("--public-url: expected https://HOST:PORT, found \"\(publicURL)\"")
+            }
+            _ = url
+        }
+        guard (0...256).contains(exploreSessions) else { throw ValidationError("--explore-sessions: expected 0…256") }
+        guard exploreMaxSeconds >= 60, exploreIdle >= 10, explorePoll > 0, explorePoll <= 600 else {
+            throw ValidationError(
+                "--explore-max-seconds ≥ 60, --explore-idle ≥ 10 and 0 < --explore-poll ≤ 600 seconds expected"
+            )
+        }
     }
 
     var listenAddress: (host: String, port: Int)? { NodeRunCommand.parseListen(listen) }
@@ -118,7 +145,7 @@ struct ComputeServeCommand: AsyncParsableCommand {
         let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("compute")
         let state = NodeState()
         let setup = try await PlaneClientSupport.configuring {
-            () async throws -> (ComputeRoutes, TLSIdentity?, OwnEvidence, Address) in
+            () async throws -> (ComputeRoutes, TLSIdentity?, OwnEvidence, Address, ExploreAdmission) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
             let identity = try tls.identity(
                 stateDir: stateDir,
@@ -200,7 +227,14 @@ struct ComputeServeCommand: AsyncParsableCommand {
                 privacyPlane: privacyPlane,
                 logger: logger
             )
-            return (routes, identity, ownEvidence, wallet.address)
+            let admission = try ExploreAdmission(
+                records: index,
+                tokenDomain: tokenDomain,
+                operatorAddress: wallet.address,
+                da: DAStore(root: da),
+                samples: stateDir + "/samples"
+            )
+            return (routes, identity, ownEvidence, wallet.address, admission)
         }
         logger.warning("INSECURE development evidence: this local backend runs outside a TEE")
         let router = Router(context: PlaneRequestContext.self)
@@ -214,8 +248,32 @@ struct ComputeServeCommand: AsyncParsableCommand {
             nonceLog: stateDir + "/review-nonces.log"
         ).add(to: router)
         let ownEvidence = setup.2
+        let scheme = setup.1 == nil ? "http" : "https"
+        let bound = Mutex<String?>(publicURL)
+        let origin: @Sendable () -> String = { bound.withLock { $0 } ?? "\(scheme)://\(listen)" }
+        let explore = try exploreManager(admission: setup.4, stateDir: stateDir, logger: logger)
+        let tickets = ExploreTickets()
+        let webSockets = Router(context: ExploreWebSocketContext.self)
+        ExploreRoutes.add(
+            to: router,
+            webSocketRouter: webSockets,
+            sessions: explore,
+            tickets: tickets,
+            origin: origin,
+            logger: logger
+        )
+        ExploreAPIRoutes(
+            admission: setup.4,
+            manager: explore,
+            tickets: tickets,
+            enabled: exploreSessions > 0,
+            origin: origin,
+            errors: routes,
+            logger: logger
+        ).addRoutes(to: router)
         try await ServerAssembly.run(
             router: router.buildResponder(),
+            http1: ExploreRoutes.serverBuilder(webSocketRouter: webSockets),
             address: listenAddress!,
             tls: setup.1,
             serverName: "delong-compute",
@@ -229,6 +287,10 @@ struct ComputeServeCommand: AsyncParsableCommand {
                 logger: logger
             ),
             readySuffix: " operator \(setup.3.checksummed)",
+            onBound: { port in
+                let host = listenAddress!.host.contains(":") ? "[\(listenAddress!.host)]" : listenAddress!.host
+                bound.withLock { $0 = $0 ?? "\(scheme)://\(host):\(port)" }
+            },
             hangups: hangups,
             onHangup: [{ ownEvidence.refresh() }],
             logger: logger
@@ -237,6 +299,25 @@ struct ComputeServeCommand: AsyncParsableCommand {
 }
 
 extension ComputeServeCommand {
+    /// Explore sessions in this plane's sandbox, named after it (its restart sweeps only its own), ended with
+    /// the rental as this plane's index sees it, and their notebooks checked against the sample's index.
+    func exploreManager(admission: ExploreAdmission, stateDir: String, logger: Logger) throws -> ExploreManager {
+        var configuration = ExploreConfiguration(stubExecutable: try SandboxRunCommand.ownExecutable())
+        let tag = Self.planeTag(stateDir: stateDir)
+        configuration.namePrefix = tag + "-"
+        configuration.stateDirectory = "/run/delong/explore/" + tag
+        configuration.maxSessions = exploreSessions
+        configuration.maxSession = .seconds(exploreMaxSeconds)
+        configuration.idleLimit = .seconds(exploreIdle)
+        configuration.pollInterval = .milliseconds(Int64(explorePoll * 1000))
+        configuration.rentalActive = { consumer, dataset in admission.rentalActive(consumer: consumer, dataset: dataset)
+        }
+        configuration.gateIndex = { (_: Hash32, sample: String) throws(ComputingPlaneError) -> DatasetIndex in
+            try SampleGateIndex.build(sample: sample)
+        }
+        return ExploreManager(configuration: configuration, logger: logger)
+    }
+
     /// /run/delong/jobs/<16 hex of sha256(state directory)>: reachable by job uids wherever the state lives
     /// (a mktemp directory is 0700), and one per plane, so a restart sweeps only its own.
     static func defaultWorkDirectory(stateDir: String) -> String { "/run/delong/jobs/" + planeTag(stateDir: stateDir) }

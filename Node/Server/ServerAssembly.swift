@@ -53,7 +53,8 @@ enum ServerAssembly {
     }
 
     /// Serves `router` on `address` with `services` until a signal; `readySuffix` follows the URL on the
-    /// READY line. On each of `hangups` the TLS pair is re-read and then each of `onHangup` runs (in order).
+    /// READY line, after `onBound` learnt the port. On each of `hangups` the TLS pair is re-read and then each of
+    /// `onHangup` runs (in order).
     /// `http1` is the plain channel TLS wraps (`ExploreRoutes.serverBuilder` adds WebSocket upgrades).
     static func run<Responder: HTTPResponder>(
         router: Responder,
@@ -63,6 +64,7 @@ enum ServerAssembly {
         serverName: String,
         services: [any Service],
         readySuffix: String = "",
+        onBound: @escaping @Sendable (Int) -> Void = { _ in },
         hangups: UnixSignalsSequence,
         onHangup: [@Sendable () async -> Void] = [],
         logger: Logger
@@ -79,6 +81,7 @@ enum ServerAssembly {
             services: services + [HangupService(hangups: hangups, tls: tls, actions: onHangup, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
+                onBound(port)
                 FileHandle.standardOutput.write(
                     Data("READY \(scheme)://\(host):\(port)\(readySuffix)\(keySuffix)\n".utf8)
                 )

@@ -135,11 +135,29 @@ def main():
             "print('IFACES', socket.if_nameindex(), 'UID', os.getuid())",
             "IFACES",
         )
-        # Save (Ctrl+S) and wait for the file to be written: the dirty marker goes away.
-        driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").send_keys(Keys.CONTROL, "s")
-        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".jp-mod-dirty"))
-        report["notebook"] = driver.find_element(By.CSS_SELECTOR, ".jp-DocumentWidget .jp-TabBar-tabLabel, "
-                                                 ".lm-TabBar-tab.jp-mod-current .lm-TabBar-tabLabel").text
+        # Save (Ctrl+S on the focused notebook) and wait for the file to be written: the dirty marker goes away.
+        # File > Save Notebook (the menu command docmanager:save).
+        for item in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-item"):
+            if item.text.strip() == "File":
+                item.click()
+                break
+        wait.until(
+            EC.element_to_be_clickable((By.CSS_SELECTOR, '.lm-Menu-item[data-command="docmanager:save"]'))
+        ).click()
+        # JupyterLab 4 asks for a name on an untitled notebook's first save: keep the one it proposes.
+        try:
+            WebDriverWait(driver, 5).until(
+                EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Dialog .jp-Dialog-button.jp-mod-accept"))
+            ).click()
+        except Exception:
+            pass
+        try:
+            WebDriverWait(driver, 30).until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".jp-mod-dirty"))
+            report["saved"] = True
+        except Exception:
+            report["saved"] = False
+        tabs = driver.find_elements(By.CSS_SELECTOR, ".lm-TabBar-tab.jp-mod-current .lm-TabBar-tabLabel")
+        report["notebook"] = tabs[0].text if tabs else ""
         if args.screenshots:
             driver.save_screenshot(os.path.join(args.screenshots, "explore-lab.png"))
     finally:

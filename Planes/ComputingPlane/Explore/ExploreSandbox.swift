@@ -87,6 +87,8 @@ public struct ExploreSandbox: Sendable, Hashable {
                 "cull_idle_timeout": idleSeconds, "cull_interval": max(1, min(60, idleSeconds / 2)),
                 "cull_connected": true,
             ],
+            // The default 1 MB/s replaces a large print with a warning; the proxy relays frames up to 16 MiB.
+            "ZMQChannelsWebsocketConnection": ["iopub_data_rate_limit": 1e10],
             "LabApp": [
                 "news_url": NSNull(), "extension_manager": "readonly",
                 "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
