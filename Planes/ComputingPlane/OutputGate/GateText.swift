@@ -263,14 +263,6 @@ enum GateText {
         }
     }
 
-    static func isLeadingTrim(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: ".") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "_")
-    }
-
-    static func isTrailingTrim(_ byte: UInt8) -> Bool {
-        isLeadingTrim(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
-    }
-
     /// The words of `line`, with leading `. ' _` and trailing `. ' _ - +` trimmed.
     static func tokens(_ line: Substring) -> [Token] {
         var result: [Token] = []
@@ -288,15 +280,6 @@ enum GateText {
             while index != utf8.endIndex, !isSeparator(utf8[index]) {
                 index = utf8.index(after: index)
                 offset += 1
-            }
-            // An ASCII word (the common case) is one character a byte: trimmed on bytes, without grapheme breaking.
-            if utf8[start..<index].allSatisfy({ $0 < 0x80 }) {
-                var lo = start
-                var hi = index
-                while lo != hi, isLeadingTrim(utf8[lo]) { lo = utf8.index(after: lo) }
-                while hi != lo, isTrailingTrim(utf8[utf8.index(before: hi)]) { hi = utf8.index(before: hi) }
-                if lo != hi { result.append(Token(text: line[lo..<hi], offset: startOffset)) }
-                continue
             }
             var word = line[start..<index]
             while let first = word.first, ".'_".contains(first) { word = word.dropFirst() }
