@@ -16,19 +16,13 @@ enum GateText {
     /// `normalize` for ASCII text, on bytes (the hot path of the index build and of every scanned line); nil for
     /// other text. Same result as `unicodeNormalize`.
     static func asciiNormalize(_ text: some StringProtocol) -> String? {
-        var out: [UInt8] = []
-        guard asciiNormalize(Array(text.utf8), into: &out) else { return nil }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// `asciiNormalize` into a buffer the caller reuses (the n-gram scan runs it for every word of every line);
-    /// false, with `out` unspecified, for text that is not ASCII.
-    static func asciiNormalize(_ bytes: [UInt8], into out: inout [UInt8]) -> Bool {
-        out.removeAll(keepingCapacity: true)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
         var numeric = true
         var hasDigit = false
-        for b in bytes {
-            guard b < 0x80 else { return false }
+        for b in text.utf8 {
+            guard b < 0x80 else { return nil }
+            bytes.append(b)
             switch b {
             case 0x30...0x39: hasDigit = true
             case 0x2B, 0x2D, 0x2E, 0x2C, 0x27, 0x28, 0x29, 0x20, 0x2F, 0x5F, 0x09: break
@@ -36,11 +30,11 @@ enum GateText {
             }
         }
         if numeric && hasDigit {
-            if asciiCanonicalNumber(bytes, into: &out) { return true }
-            out.removeAll(keepingCapacity: true)
-            for b in bytes where b >= 0x30 && b <= 0x39 { out.append(b) }
-            return true
+            if let number = asciiCanonicalNumber(bytes) { return number }
+            return String(decoding: bytes.filter { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self)
         }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
         var pendingSpace = false
         for var b in bytes {
             if b == 0x20 || (b >= 0x09 && b <= 0x0D) {
@@ -59,7 +53,7 @@ enum GateText {
             out.append(b)
         }
         while let last = out.last, last == 0x2E || last == 0x2D || last == 0x5F { out.removeLast() }
-        return true
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `normalize` for any text, on characters.
@@ -105,14 +99,6 @@ enum GateText {
 
     /// `canonicalNumber` on ASCII bytes (spaces and tabs trimmed). Same result as `unicodeCanonicalNumber`.
     static func asciiCanonicalNumber(_ bytes: [UInt8]) -> String? {
-        var out: [UInt8] = []
-        guard asciiCanonicalNumber(bytes, into: &out) else { return nil }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// `asciiCanonicalNumber` into a buffer the caller reuses; false, with `out` unspecified, for no number.
-    static func asciiCanonicalNumber(_ bytes: [UInt8], into out: inout [UInt8]) -> Bool {
-        out.removeAll(keepingCapacity: true)
         var lo = 0
         var hi = bytes.count
         while lo < hi, bytes[lo] == 0x20 || bytes[lo] == 0x09 { lo += 1 }
@@ -126,11 +112,13 @@ enum GateText {
         }
         var dot = -1
         for i in lo..<hi where bytes[i] == 0x2E {
-            guard dot < 0 else { return false }
+            guard dot < 0 else { return nil }
             dot = i
         }
         let integerEnd = dot < 0 ? hi : dot
-        guard integerEnd > lo else { return false }
+        guard integerEnd > lo else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(hi - lo + 1)
         if negative { out.append(0x2D) }
         var groups = 0
         var groupLength = 0
@@ -138,23 +126,23 @@ enum GateText {
         var allZero = true
         for i in lo...integerEnd {
             if i == integerEnd || bytes[i] == 0x2C {
-                guard groupLength > 0 else { return false }
-                if groups == 0 { firstGroupLength = groupLength } else if groupLength != 3 { return false }
+                guard groupLength > 0 else { return nil }
+                if groups == 0 { firstGroupLength = groupLength } else if groupLength != 3 { return nil }
                 groups += 1
                 groupLength = 0
                 continue
             }
             let b = bytes[i]
-            guard b >= 0x30 && b <= 0x39 else { return false }
+            guard b >= 0x30 && b <= 0x39 else { return nil }
             if b != 0x30 { allZero = false }
             out.append(b)
             groupLength += 1
         }
-        if groups > 1 && firstGroupLength > 3 { return false }
+        if groups > 1 && firstGroupLength > 3 { return nil }
         var fractionEnd = hi
         if dot >= 0 {
-            guard hi > dot + 1 else { return false }
-            for i in (dot + 1)..<hi { guard bytes[i] >= 0x30 && bytes[i] <= 0x39 else { return false } }
+            guard hi > dot + 1 else { return nil }
+            for i in (dot + 1)..<hi { guard bytes[i] >= 0x30 && bytes[i] <= 0x39 else { return nil } }
             while fractionEnd > dot + 1 && bytes[fractionEnd - 1] == 0x30 { fractionEnd -= 1 }
         }
         let hasFraction = dot >= 0 && fractionEnd > dot + 1
@@ -163,7 +151,7 @@ enum GateText {
             out.append(0x2E)
             out.append(contentsOf: bytes[(dot + 1)..<fractionEnd])
         }
-        return true
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `canonicalNumber` for any text.
@@ -199,13 +187,6 @@ enum GateText {
     static func hash(_ text: String) -> UInt64 {
         var h = hashStart
         for byte in text.utf8 { h = hashStep(h, byte) }
-        return mix(h)
-    }
-
-    /// `hash` of the string these UTF-8 bytes spell.
-    static func hash(bytes: [UInt8]) -> UInt64 {
-        var h = hashStart
-        for byte in bytes { h = hashStep(h, byte) }
         return mix(h)
     }
 

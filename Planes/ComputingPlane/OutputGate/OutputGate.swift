@@ -494,24 +494,13 @@ struct GateScan {
         var recordHits: [UInt64] = []
         var canaryHits: [Int32: Set<UInt64>] = [:]
         let maxWords = index.maxIdentifierWords
-        // The n-gram and its normalized form are built in buffers reused for every word; text that is not
-        // ASCII takes the `normalize` of a string.
-        var joined: [UInt8] = []
-        var normalized: [UInt8] = []
         for i in tokens.indices {
-            joined.removeAll(keepingCapacity: true)
+            var joined = ""
             for n in 1...maxWords where i + n <= tokens.count {
-                if n > 1 { joined.append(UInt8(ascii: " ")) }
-                joined.append(contentsOf: tokens[i + n - 1].text.utf8)
-                let h: UInt64
-                if GateText.asciiNormalize(joined, into: &normalized) {
-                    guard !normalized.isEmpty else { continue }
-                    h = GateText.hash(bytes: normalized)
-                } else {
-                    let text = GateText.unicodeNormalize(String(decoding: joined, as: UTF8.self))
-                    guard !text.isEmpty else { continue }
-                    h = GateText.hash(text)
-                }
+                joined += (n == 1 ? "" : " ") + String(tokens[i + n - 1].text)
+                let normalized = GateText.normalize(joined)
+                guard !normalized.isEmpty else { continue }
+                let h = GateText.hash(normalized)
                 // This loop runs for every word of every line: most words are no value of the dataset, and the
                 // place is a string built only for a finding.
                 guard index.mayBeValue(h) else { continue }
@@ -588,12 +577,6 @@ struct GateScan {
         for (i, token) in tokens.enumerated() {
             // An IBAN starts with a letter; an ASCII first byte that is not one stays so when uppercased.
             if let first = token.text.utf8.first, first < 0x80, !first.isLetter { continue }
-            // ASCII leading bytes keep their place when uppercased: test them before building the uppercase.
-            let lead = token.text.utf8.prefix(4)
-            if lead.allSatisfy({ $0 < 0x80 }) {
-                let b = Array(lead)
-                guard b.count == 4, b[1].isLetter, b[2].isDigit, b[3].isDigit else { continue }
-            }
             let head = Array(token.text.uppercased().utf8)
             guard head.count >= 4, head[0].isLetter, head[1].isLetter, head[2].isDigit, head[3].isDigit else {
                 continue
