@@ -91,9 +91,10 @@ final class FreezableProxy: @unchecked Sendable {
         let dataset = try #require((demo["datasets"] as? [String: String])?["admissions"])
         let image = try #require(demo["imageDigest"] as? String)
         // On a loaded machine the devnet's blocks can fall behind the bound for a while (CI once saw more than a
-        // minute beside the gate's OCR corpus): wait until fresh.
+        // minute beside the gate's OCR corpus, and more than three with the Explore suites starting JupyterLab
+        // alongside, each RPC call then outlasting the 1 s timeout): wait until fresh.
         var (status, token) = (0, [String: Any]())
-        _ = try await within(180) {
+        _ = try await within(420) {
             (status, token) = try await post(
                 "/v1/tokens",
                 [
