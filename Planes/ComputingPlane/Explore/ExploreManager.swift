@@ -411,19 +411,7 @@ public actor ExploreManager {
         let own = configuration.namePrefix + "explore-"
         let fm = FileManager.default
         var swept: [String] = []
-        let root = configuration.cgroupRoot
-        let parents =
-            fm.fileExists(atPath: root + "/cgroup.controllers")
-            ? [root + "/delong"] : ["memory", "pids", "cpu", "cpuacct", "freezer"].map { "\(root)/\($0)/delong" }
-        for parent in parents {
-            for name in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(own) {
-                let group = parent + "/" + name
-                let procs = (try? String(contentsOfFile: group + "/cgroup.procs", encoding: .utf8)) ?? ""
-                for pid in procs.split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }
-                for _ in 0..<50 where rmdir(group) != 0 { usleep(20_000) }
-                swept.append("cgroup/\(name)")
-            }
-        }
+        swept += JobCgroup.sweep(root: configuration.cgroupRoot, prefix: own)
         for name in (try? fm.contentsOfDirectory(atPath: configuration.stateDirectory)) ?? [] where name.hasPrefix(own)
         {
             let stage = configuration.stateDirectory + "/" + name

@@ -263,19 +263,7 @@ enum JobSweeper {
             try? fm.removeItem(atPath: stage)
             swept.append("sandbox/\(name)")
         }
-        let root = sandbox.cgroupRoot
-        let parents =
-            fm.fileExists(atPath: root + "/cgroup.controllers")
-            ? [root + "/delong"] : ["memory", "pids", "cpu", "cpuacct", "freezer"].map { "\(root)/\($0)/delong" }
-        for parent in parents {
-            for name in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(own) {
-                let group = parent + "/" + name
-                let procs = (try? String(contentsOfFile: group + "/cgroup.procs", encoding: .utf8)) ?? ""
-                for pid in procs.split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }
-                for _ in 0..<50 where rmdir(group) != 0 { usleep(20_000) }
-                swept.append("cgroup/\(name)")
-            }
-        }
+        swept += JobCgroup.sweep(root: sandbox.cgroupRoot, prefix: own)
         return swept
     }
 }

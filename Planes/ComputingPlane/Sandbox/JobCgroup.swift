@@ -165,6 +165,26 @@ public final class JobCgroup: Sendable {
     }
 
     /// Removes the group's directories (after `killAll`).
+    /// Kills the processes of, and removes, every DeLong cgroup under `root` whose name starts with `prefix`
+    /// (what a killed runner left: v2's one tree or v1's controllers); their names, as `cgroup/<name>`.
+    static func sweep(root: String, prefix: String) -> [String] {
+        let fm = FileManager.default
+        let parents =
+            fm.fileExists(atPath: root + "/cgroup.controllers")
+            ? [root + "/delong"] : ["memory", "pids", "cpu", "cpuacct", "freezer"].map { "\(root)/\($0)/delong" }
+        var swept: [String] = []
+        for parent in parents {
+            for name in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
+                let group = parent + "/" + name
+                let procs = (try? String(contentsOfFile: group + "/cgroup.procs", encoding: .utf8)) ?? ""
+                for pid in procs.split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }
+                for _ in 0..<50 where rmdir(group) != 0 { usleep(20_000) }
+                swept.append("cgroup/\(name)")
+            }
+        }
+        return swept
+    }
+
     public func remove() throws(ComputingPlaneError) {
         for directory in directories where rmdir(directory) != 0 && errno != ENOENT {
             throw ComputingPlaneError(
