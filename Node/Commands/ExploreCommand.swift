@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChainCore
+import ComputingPlaneHTTP
 import Foundation
 import PlaneProtocol
 
@@ -73,18 +74,17 @@ struct ExploreStartCommand: AsyncParsableCommand {
             guard let id = answer["session"] as? String, let control = answer.removeValue(forKey: "control") as? String,
                 let signIn = answer["url"] as? String
             else { throw PlaneProtocolError(.malformed, "the plane's answer to /v1/explore names no session") }
-            var pin: String? = nil
-            if case .publicKey(let key) = trust { pin = Hex.encode(key) }
-            try LocalExplore().save(
-                .init(
+            try LocalSession.records.save(
+                LocalSession(
                     session: id,
                     plane: url.description,
-                    tlsKey: pin,
+                    tlsKey: ComputePlaneClient.pin(of: trust),
                     dataset: try Hash32(hex: dataset).hex,
                     control: control,
                     startedAt: Int64(Date().timeIntervalSince1970),
                     expiresAt: (answer["expiresAt"] as? Int).map(Int64.init)
-                )
+                ),
+                id: id
             )
             if json {
                 print(renderJSON(answer))
@@ -106,18 +106,15 @@ struct ExploreStartCommand: AsyncParsableCommand {
 
 /// A session started from here, with a client pinned to the TLS key its plane presented at the start.
 struct KnownExplore {
-    let entry: LocalExplore.Entry
+    let entry: LocalSession
     let client: ComputePlaneClient
 
     init(_ id: String) throws {
-        entry = try LocalExplore().entry(id)
-        let trust: PlaneTrust
-        if let key = entry.tlsKey, let bytes = try? Hex.decode(key) {
-            trust = .publicKey(sha256: bytes)
-        } else {
-            trust = .plainLoopback
+        guard ExploreTarget.isSessionID(id) else {
+            throw CLIFailure.malformed("session id: expected 32 lower-case hex digits, found \(Terminal.safe(id))")
         }
-        client = ComputePlaneClient(url: try PlaneURL(entry.plane), trust: trust)
+        entry = try LocalSession.records.entry(id)
+        client = try ComputePlaneClient(url: entry.plane, pinnedKey: entry.tlsKey)
     }
 
     func call(_ suffix: String = "", _ body: [String: Any]? = nil) async throws -> [String: Any] {
@@ -136,7 +133,7 @@ struct ExploreListCommand: AsyncParsableCommand {
     func run() async throws {
         try await PlaneClientSupport.reporting {
             var rows: [[String: Any]] = []
-            for entry in LocalExplore().all() {
+            for entry in LocalSession.records.all().sorted(by: { $0.startedAt > $1.startedAt }) {
                 var row: [String: Any] = ["session": entry.session, "plane": entry.plane, "dataset": entry.dataset]
                 do {
                     let status = try await KnownExplore(entry.session).call()
@@ -235,55 +232,17 @@ struct ExploreNotebookCommand: AsyncParsableCommand {
     }
 }
 
-/// The sessions this machine started: `$DELONG_HOME/explore/<id>.json` (default ~/.delong), mode 0600, each
-/// with its plane's URL, the TLS key it presented and the session's control secret.
-struct LocalExplore {
-    let directory: String
+/// A session started from here: its plane's URL, the TLS key it presented and the session's control secret
+/// (`$DELONG_HOME/explore/<id>.json`, mode 0600).
+struct LocalSession: Codable {
+    var session: String
+    var plane: String
+    var tlsKey: String?
+    var dataset: String
+    /// The bearer secret that lists, stops and re-tickets this session (never a Jupyter token).
+    var control: String
+    var startedAt: Int64
+    var expiresAt: Int64?
 
-    init() {
-        let home =
-            ProcessInfo.processInfo.environment["DELONG_HOME"]
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".delong")
-        directory = (home as NSString).appendingPathComponent("explore")
-    }
-
-    struct Entry: Codable {
-        var session: String
-        var plane: String
-        var tlsKey: String?
-        var dataset: String
-        /// The bearer secret that lists, stops and re-tickets this session (never a Jupyter token).
-        var control: String
-        var startedAt: Int64
-        var expiresAt: Int64?
-    }
-
-    func save(_ entry: Entry) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        chmod(directory, 0o700)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try DAStore.writeAtomically([UInt8](try encoder.encode(entry)), to: path(entry.session), mode: 0o600)
-    }
-
-    func entry(_ id: String) throws -> Entry {
-        guard id.utf8.count == 32, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
-            throw CLIFailure.malformed("session id: expected 32 lower-case hex digits, found \(Terminal.safe(id))")
-        }
-        guard let data = FileManager.default.contents(atPath: path(id)) else {
-            throw CLIFailure.malformed("session \(id) was not started from here (\(directory))")
-        }
-        return try JSONDecoder().decode(Entry.self, from: data)
-    }
-
-    func all() -> [Entry] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.compactMap { name in
-            FileManager.default.contents(atPath: directory + "/" + name).flatMap {
-                try? JSONDecoder().decode(Entry.self, from: $0)
-            }
-        }.sorted { $0.startedAt > $1.startedAt }
-    }
-
-    private func path(_ id: String) -> String { directory + "/" + id + ".json" }
+    static var records: LocalRecords<LocalSession> { LocalRecords("explore", what: "session", mode: 0o600) }
 }

@@ -27,7 +27,7 @@ struct JobCommand: AsyncParsableCommand {
 
 /// The plane a known job runs on, pinned to the TLS key it presented at submission.
 struct KnownJob {
-    let entry: LocalJobs.Entry
+    let entry: LocalJob
     let id: Hash32
     let client: ComputePlaneClient
 
@@ -36,15 +36,8 @@ struct KnownJob {
             throw CLIFailure.malformed("job id: expected 0x + 64 hex digits, found \(text)")
         }
         self.id = id
-        entry = try LocalJobs().entry(id.hex)
-        let url = try PlaneURL(entry.plane)
-        let trust: PlaneTrust
-        if let key = entry.tlsKey, let bytes = try? Hex.decode(key) {
-            trust = .publicKey(sha256: bytes)
-        } else {
-            trust = .plainLoopback
-        }
-        client = ComputePlaneClient(url: url, trust: trust)
+        entry = try LocalJob.records.entry(id.hex)
+        client = try ComputePlaneClient(url: entry.plane, pinnedKey: entry.tlsKey)
     }
 
     func status() async throws -> [String: Any] { try await client.json("/v1/jobs/\(id.hex)") }
@@ -151,19 +144,18 @@ struct JobSubmitCommand: AsyncParsableCommand {
                 )
             }
             let answer = try await compute.json("/v1/jobs", ["token": token.json, "request": signed.json])
-            var pin: String? = nil
-            if case .publicKey(let key) = trust { pin = Hex.encode(key) }
-            try LocalJobs().save(
-                .init(
+            try LocalJob.records.save(
+                LocalJob(
                     job: jobID.hex,
                     plane: url.description,
-                    tlsKey: pin,
+                    tlsKey: ComputePlaneClient.pin(of: trust),
                     dataset: datasetID.hex,
                     imageDigest: image.hex,
                     recipient: recipient,
                     submittedAt: Int64(Date().timeIntervalSince1970),
                     walletKey: URL(fileURLWithPath: walletKey).standardizedFileURL.path
-                )
+                ),
+                id: jobID.hex
             )
             if json && !wait {
                 print(renderJSON(answer))
@@ -337,7 +329,7 @@ struct JobListCommand: AsyncParsableCommand {
     func run() async throws {
         try await PlaneClientSupport.reporting {
             var rows: [[String: Any]] = []
-            for entry in LocalJobs().all() {
+            for entry in LocalJob.records.all().sorted(by: { $0.submittedAt > $1.submittedAt }) {
                 var row: [String: Any] = ["job": entry.job, "plane": entry.plane, "dataset": entry.dataset]
                 do {
                     let status = try await KnownJob(entry.job).status()

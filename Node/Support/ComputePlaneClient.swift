@@ -74,43 +74,53 @@ struct ComputePlaneClient: Sendable {
     }
 }
 
-/// The jobs this machine submitted, so `job status|logs|cancel|fetch ID` need no plane URL:
-/// `$DELONG_HOME/jobs/<id>.json` (default ~/.delong), with the plane's URL and the TLS key it presented at
-/// submission (later calls pin it).
-struct LocalJobs {
-    let directory: String
+extension ComputePlaneClient {
+    /// A client of the plane at `url`, pinned to the TLS key (hex sha256) it presented when the job or session
+    /// was started; a plane reached over plain HTTP on loopback has none.
+    init(url: String, pinnedKey: String?) throws {
+        let trust: PlaneTrust
+        if let pinnedKey, let bytes = try? Hex.decode(pinnedKey) {
+            trust = .publicKey(sha256: bytes)
+        } else {
+            trust = .plainLoopback
+        }
+        self.init(url: try PlaneURL(url), trust: trust)
+    }
 
-    init() {
+    /// The pin to keep for a connection made with `trust` (hex sha256 of the TLS key), if it has one.
+    static func pin(of trust: PlaneTrust) -> String? {
+        if case .publicKey(let key) = trust { return Hex.encode(key) }
+        return nil
+    }
+}
+
+/// What this machine started on planes, so later commands take only an id: `$DELONG_HOME/<kind>/<id>.json`
+/// (default ~/.delong), one JSON file per job or session, written atomically with `mode`.
+struct LocalRecords<Entry: Codable> {
+    let directory: String
+    let mode: UInt32
+    let what: String
+
+    init(_ kind: String, what: String, mode: UInt32 = 0o644) {
         let home =
             ProcessInfo.processInfo.environment["DELONG_HOME"]
             ?? (NSHomeDirectory() as NSString).appendingPathComponent(".delong")
-        directory = (home as NSString).appendingPathComponent("jobs")
+        directory = (home as NSString).appendingPathComponent(kind)
+        self.mode = mode
+        self.what = what
     }
 
-    struct Entry: Codable {
-        var job: String
-        var plane: String
-        var tlsKey: String?
-        var dataset: String
-        var imageDigest: String
-        var recipient: String
-        var submittedAt: Int64
-        /// The wallet key file the request was signed with (its path, never the key): `job cancel` signs with it.
-        var walletKey: String?
-    }
-
-    func save(_ entry: Entry) throws {
+    func save(_ entry: Entry, id: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if mode & 0o077 == 0 { chmod(directory, 0o700) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try DAStore.writeAtomically([UInt8](try encoder.encode(entry)), to: path(entry.job))
+        try DAStore.writeAtomically([UInt8](try encoder.encode(entry)), to: path(id), mode: mode)
     }
 
-    func entry(_ job: String) throws -> Entry {
-        guard let data = FileManager.default.contents(atPath: path(job)) else {
-            throw CLIFailure.malformed(
-                "job \(job) was not submitted from here (\(directory)); its plane answers GET /v1/jobs/\(job)"
-            )
+    func entry(_ id: String) throws -> Entry {
+        guard let data = FileManager.default.contents(atPath: path(id)) else {
+            throw CLIFailure.malformed("\(what) \(id) was not started from here (\(directory))")
         }
         return try JSONDecoder().decode(Entry.self, from: data)
     }
@@ -121,8 +131,23 @@ struct LocalJobs {
             FileManager.default.contents(atPath: directory + "/" + name).flatMap {
                 try? JSONDecoder().decode(Entry.self, from: $0)
             }
-        }.sorted { $0.submittedAt > $1.submittedAt }
+        }
     }
 
-    private func path(_ job: String) -> String { directory + "/" + job.lowercased() + ".json" }
+    private func path(_ id: String) -> String { directory + "/" + id.lowercased() + ".json" }
+}
+
+/// A job submitted from here: its plane's URL and the TLS key it presented at submission (later calls pin it).
+struct LocalJob: Codable {
+    var job: String
+    var plane: String
+    var tlsKey: String?
+    var dataset: String
+    var imageDigest: String
+    var recipient: String
+    var submittedAt: Int64
+    /// The wallet key file the request was signed with (its path, never the key): `job cancel` signs with it.
+    var walletKey: String?
+
+    static var records: LocalRecords<LocalJob> { LocalRecords("jobs", what: "job") }
 }
