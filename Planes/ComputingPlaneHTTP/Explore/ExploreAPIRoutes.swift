@@ -67,12 +67,19 @@ public struct ExploreAPIRoutes: Sendable {
         let body = try await ComputeRoutes.body(request)
         let token = try SignedAccessToken(json: body["token"] as Any)
         let admitted = try admission.admit(token)
-        let session = try await manager.start(
-            consumer: admitted.consumer,
-            dataset: admitted.dataset,
-            rentalEnd: admitted.rentalEnd,
-            sample: admitted.sample
-        )
+        let session: ExploreSession
+        do {
+            session = try await manager.start(
+                consumer: admitted.consumer,
+                dataset: admitted.dataset,
+                rentalEnd: admitted.rentalEnd,
+                sample: admitted.sample
+            )
+        } catch {
+            // The manager's only conflicts are its session limits: try again later.
+            guard error.code == .conflict else { throw error }
+            throw ComputeRoutes.Refusal(.tooManyRequests, "busy", error.reason)
+        }
         let control = try Self.randomHex(bytes: 32)
         controls.add(session, control: control)
         logger.info(
@@ -175,11 +182,7 @@ public struct ExploreAPIRoutes: Sendable {
     }
 
     func handle(_ body: () async throws -> Response) async throws -> Response {
-        do { return try await body() } catch let error as ComputingPlaneError where error.code == .conflict {
-            // A spent token or too many sessions: 409 for the first, 429 for the second.
-            let busy = error.reason.contains("at most") || error.reason.contains("maximum")
-            return ResponseJSON.error(busy ? .tooManyRequests : .conflict, busy ? "busy" : "conflict", error.reason)
-        } catch let error as ComputingPlaneError where error.code == .sandboxFailure {
+        do { return try await body() } catch let error as ComputingPlaneError where error.code == .sandboxFailure {
             logger.error("explore session failed to start", metadata: ["error": "\(error)"])
             return ResponseJSON.error(.serviceUnavailable, "unavailable", error.reason)
         } catch let error as ComputingPlaneError where error.code == .verification {
