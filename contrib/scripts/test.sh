@@ -4,7 +4,7 @@
 # 1. system packages (contrib/scripts/install-deps.sh), 2. the shared test data checked against its
 # manifests, 3. the contrib Python venv (devnet, web3.py, eth-account, py-evm as test references),
 # 4. format lint, 5. a warnings-as-errors build, 6. the job runtime venv (/opt/delong/runtime, from
-# contrib/runtime/requirements.lock), 7. swift test, 8. the Python suites of the devnet and contracts
+# contrib/runtime/requirements.lock), 7. swift test (the JupyterLab and Chromium suites last), 8. the Python suites of the devnet and contracts
 # (web3.py as an independent client).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,8 +42,14 @@ SUDO=""
 $SUDO .build/debug/delong runtime build --lock contrib/runtime/requirements.lock
 $SUDO .build/debug/delong runtime build --explore --lock contrib/runtime/explore-requirements.lock
 
-step "swift test"
-swift test --skip-build
+# The suites that start JupyterLab or Chromium run after the rest, when the machine is theirs: on two cores
+# beside 120 parallel suites a Lab took minutes to start. Their names are one pattern for both runs.
+browser_suites='\.(ExploreTests|ExploreSandboxTests|ExploreProxyTests|ReviewUITests)/'
+step "swift test (all suites but those with JupyterLab or Chromium, in parallel)"
+swift test --skip-build --skip "$browser_suites"
+
+step "swift test (the JupyterLab and Chromium suites)"
+swift test --skip-build --filter "$browser_suites"
 
 step "devnet and contracts (pytest, web3.py)"
 contrib/python/test.sh
