@@ -442,3 +442,69 @@ import Testing
         }
     }
 }
+
+/// Large text files run their numeric-channel pass and their table or text pass on two threads
+/// (`GateLimits.concurrentPassBytes`); the report must be the one a single thread writes, finding for finding,
+/// including the per-file cap, its overflow note and the rule that a later certain finding still decides.
+@Suite struct GateConcurrentPassTests {
+    typealias T = OutputGateTests
+
+    static func both(_ name: String, _ bytes: [UInt8]) -> (serial: GateFileVerdict, concurrent: GateFileVerdict) {
+        var serial = GateLimits()
+        serial.concurrentPassBytes = .max
+        var concurrent = GateLimits()
+        concurrent.concurrentPassBytes = 0
+        return (
+            OutputGate.checkFile(path: name, bytes: bytes, index: T.index, limits: serial),
+            OutputGate.checkFile(path: name, bytes: bytes, index: T.index, limits: concurrent)
+        )
+    }
+
+    @Test func everyCorpusOutputGetsTheSerialReport() {
+        var outputs = T.benign
+        for kind in T.leaks.keys.sorted() { outputs += T.leaks[kind]! }
+        var compared = 0
+        for (name, text) in outputs {
+            let (serial, concurrent) = Self.both(name, Array(text.utf8))
+            #expect(serial == concurrent, "\(name)")
+            compared += 1
+        }
+        #expect(compared >= 200)
+    }
+
+    /// A large predictions file with leaks in both passes' reach: identifiers and emails in rows (the table
+    /// pass), low-order digits that spell a postcode (the numeric pass), more findings than the cap, and a
+    /// certain finding past the cap after only likely ones.
+    @Test func aLargeFileWithLeaksForBothPassesGetsTheSerialReport() {
+        var r = T.Rand(state: 99)
+        var csv = "row,score,prediction,note\n"
+        for line in 0..<30_000 {
+            let note: String
+            switch line {
+            case 10_000..<10_300: note = "call +44 20 7946 \(T.pad(line % 10_000, 4))"  // likely (phone), past the cap
+            case 20_000: note = T.people[7].name  // certain, after the cap is full
+            case 25_000..<25_005: note = T.people[line - 24_990].email
+            default: note = "ok"
+            }
+            // Scores of few digits: long random digit streams spell 5-digit dataset values by chance.
+            csv += "\(line),0.\(line % 2 == 0 ? 25 : 75),\(r.next(2)),\(note)\n"
+        }
+        // Low-order digits: the last 3 digits of a column spell a dataset name as character codes.
+        let secret = Array(T.people[3].name.utf8)
+        var codes = ""
+        for (k, byte) in secret.enumerated() { codes += "\(k),0.\(r.next(1000))\(T.pad(Int(byte), 3)),1,ok\n" }
+        // Without the codes the only certain findings come after the cap is full (one must replace the last).
+        for (text, certain) in [(csv, "identifier"), (csv + codes, "low-order-digits")] {
+            let bytes = Array(text.utf8)
+            #expect(bytes.count > GateLimits().concurrentPassBytes)
+            let (serial, concurrent) = Self.both("predictions.csv", bytes)
+            #expect(serial == concurrent)
+            #expect(serial.decision == .block)
+            #expect(serial.findings.count == GateLimits().maxFindingsPerFile + 1, "the cap and its overflow note")
+            #expect(
+                serial.findings.contains { $0.check == certain && $0.severity == .certain },
+                "\(certain): \(serial.findings.filter { $0.severity == .certain })"
+            )
+        }
+    }
+}

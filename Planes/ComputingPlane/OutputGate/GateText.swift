@@ -16,13 +16,21 @@ enum GateText {
     /// `normalize` for ASCII text, on bytes (the hot path of the index build and of every scanned line); nil for
     /// other text. Same result as `unicodeNormalize`.
     static func asciiNormalize(_ text: some StringProtocol) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
+        var out: [UInt8] = []
+        let ascii =
+            text.utf8.withContiguousStorageIfAvailable { asciiNormalize($0, into: &out) }
+            ?? Array(text.utf8).withUnsafeBufferPointer { asciiNormalize($0, into: &out) }
+        return ascii ? String(decoding: out, as: UTF8.self) : nil
+    }
+
+    /// `normalize` of ASCII `bytes` into `out` (replacing its contents, keeping its capacity); false when the
+    /// bytes are not all ASCII. The one ASCII normalizer: `asciiNormalize` and `normalizedHash` both call it.
+    static func asciiNormalize(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        out.removeAll(keepingCapacity: true)
         var numeric = true
         var hasDigit = false
-        for b in text.utf8 {
-            guard b < 0x80 else { return nil }
-            bytes.append(b)
+        for b in bytes {
+            guard b < 0x80 else { return false }
             switch b {
             case 0x30...0x39: hasDigit = true
             case 0x2B, 0x2D, 0x2E, 0x2C, 0x27, 0x28, 0x29, 0x20, 0x2F, 0x5F, 0x09: break
@@ -30,11 +38,11 @@ enum GateText {
             }
         }
         if numeric && hasDigit {
-            if let number = asciiCanonicalNumber(bytes) { return number }
-            return String(decoding: bytes.filter { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self)
+            if asciiCanonicalNumber(bytes, into: &out) { return true }
+            out.removeAll(keepingCapacity: true)
+            for b in bytes where b >= 0x30 && b <= 0x39 { out.append(b) }
+            return true
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
         var pendingSpace = false
         for var b in bytes {
             if b == 0x20 || (b >= 0x09 && b <= 0x0D) {
@@ -53,7 +61,26 @@ enum GateText {
             out.append(b)
         }
         while let last = out.last, last == 0x2E || last == 0x2D || last == 0x5F { out.removeLast() }
-        return String(decoding: out, as: UTF8.self)
+        return true
+    }
+
+    /// `hash(normalize(text))` without building strings for ASCII text (`buffer` is scratch space a caller
+    /// reuses across calls); nil when the text normalizes to nothing.
+    static func normalizedHash(_ bytes: UnsafeBufferPointer<UInt8>, buffer: inout [UInt8]) -> UInt64? {
+        guard asciiNormalize(bytes, into: &buffer) else {
+            let normalized = unicodeNormalize(String(decoding: bytes, as: UTF8.self))
+            return normalized.isEmpty ? nil : hash(normalized)
+        }
+        guard !buffer.isEmpty else { return nil }
+        var h = hashStart
+        for byte in buffer { h = hashStep(h, byte) }
+        return mix(h)
+    }
+
+    /// `normalizedHash` of a string's bytes.
+    static func normalizedHash(_ text: some StringProtocol, buffer: inout [UInt8]) -> UInt64? {
+        return text.utf8.withContiguousStorageIfAvailable { normalizedHash($0, buffer: &buffer) }
+            ?? Array(text.utf8).withUnsafeBufferPointer { normalizedHash($0, buffer: &buffer) }
     }
 
     /// `normalize` for any text, on characters.
@@ -99,6 +126,13 @@ enum GateText {
 
     /// `canonicalNumber` on ASCII bytes (spaces and tabs trimmed). Same result as `unicodeCanonicalNumber`.
     static func asciiCanonicalNumber(_ bytes: [UInt8]) -> String? {
+        var out: [UInt8] = []
+        let number = bytes.withUnsafeBufferPointer { asciiCanonicalNumber($0, into: &out) }
+        return number ? String(decoding: out, as: UTF8.self) : nil
+    }
+
+    /// `asciiCanonicalNumber` into `out` (replacing its contents); false (contents unspecified) when it is none.
+    static func asciiCanonicalNumber(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
         var lo = 0
         var hi = bytes.count
         while lo < hi, bytes[lo] == 0x20 || bytes[lo] == 0x09 { lo += 1 }
@@ -112,13 +146,12 @@ enum GateText {
         }
         var dot = -1
         for i in lo..<hi where bytes[i] == 0x2E {
-            guard dot < 0 else { return nil }
+            guard dot < 0 else { return false }
             dot = i
         }
         let integerEnd = dot < 0 ? hi : dot
-        guard integerEnd > lo else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(hi - lo + 1)
+        guard integerEnd > lo else { return false }
+        out.removeAll(keepingCapacity: true)
         if negative { out.append(0x2D) }
         var groups = 0
         var groupLength = 0
@@ -126,23 +159,23 @@ enum GateText {
         var allZero = true
         for i in lo...integerEnd {
             if i == integerEnd || bytes[i] == 0x2C {
-                guard groupLength > 0 else { return nil }
-                if groups == 0 { firstGroupLength = groupLength } else if groupLength != 3 { return nil }
+                guard groupLength > 0 else { return false }
+                if groups == 0 { firstGroupLength = groupLength } else if groupLength != 3 { return false }
                 groups += 1
                 groupLength = 0
                 continue
             }
             let b = bytes[i]
-            guard b >= 0x30 && b <= 0x39 else { return nil }
+            guard b >= 0x30 && b <= 0x39 else { return false }
             if b != 0x30 { allZero = false }
             out.append(b)
             groupLength += 1
         }
-        if groups > 1 && firstGroupLength > 3 { return nil }
+        if groups > 1 && firstGroupLength > 3 { return false }
         var fractionEnd = hi
         if dot >= 0 {
-            guard hi > dot + 1 else { return nil }
-            for i in (dot + 1)..<hi { guard bytes[i] >= 0x30 && bytes[i] <= 0x39 else { return nil } }
+            guard hi > dot + 1 else { return false }
+            for i in (dot + 1)..<hi { guard bytes[i] >= 0x30 && bytes[i] <= 0x39 else { return false } }
             while fractionEnd > dot + 1 && bytes[fractionEnd - 1] == 0x30 { fractionEnd -= 1 }
         }
         let hasFraction = dot >= 0 && fractionEnd > dot + 1
@@ -151,7 +184,7 @@ enum GateText {
             out.append(0x2E)
             out.append(contentsOf: bytes[(dot + 1)..<fractionEnd])
         }
-        return String(decoding: out, as: UTF8.self)
+        return true
     }
 
     /// `canonicalNumber` for any text.
@@ -210,9 +243,15 @@ enum GateText {
 
     /// An order-independent fingerprint of a set of cell hashes.
     static func fingerprint(_ hashes: some Collection<UInt64>) -> UInt64 {
+        // Distinct hashes by sorting (rows are short): the sum is the same in any order.
+        let sorted = hashes.sorted()
         var sum: UInt64 = 0
-        for h in Set(hashes) { sum = sum &+ mix(h ^ 0x5bd1_e995) }
-        return mix(sum &+ UInt64(Set(hashes).count))
+        var count: UInt64 = 0
+        for (i, h) in sorted.enumerated() where i == 0 || sorted[i - 1] != h {
+            sum = sum &+ mix(h ^ 0x5bd1_e995)
+            count += 1
+        }
+        return mix(sum &+ count)
     }
 
     /// An order-independent key of three distinct value hashes.
@@ -244,6 +283,18 @@ enum GateText {
         }
     }
 
+    /// `. ' _`, trimmed from the start of a word.
+    @inline(__always)
+    static func isLeadingTrim(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: ".") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "_")
+    }
+
+    /// `. ' _ - +`, trimmed from the end of a word.
+    @inline(__always)
+    static func isTrailingTrim(_ byte: UInt8) -> Bool {
+        isLeadingTrim(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
+    }
+
     /// The words of `line`, with leading `. ' _` and trailing `. ' _ - +` trimmed.
     static func tokens(_ line: Substring) -> [Token] {
         var result: [Token] = []
@@ -263,8 +314,17 @@ enum GateText {
                 offset += 1
             }
             var word = line[start..<index]
-            while let first = word.first, ".'_".contains(first) { word = word.dropFirst() }
-            while let last = word.last, ".'_-+".contains(last) { word = word.dropLast() }
+            if word.utf8.allSatisfy({ $0 < 0x80 }) {
+                // ASCII, trimmed on bytes: each byte is a character.
+                var lo = start
+                var hi = index
+                while lo != hi, isLeadingTrim(utf8[lo]) { lo = utf8.index(after: lo) }
+                while lo != hi, isTrailingTrim(utf8[utf8.index(before: hi)]) { hi = utf8.index(before: hi) }
+                word = line[lo..<hi]
+            } else {
+                while let first = word.first, ".'_".contains(first) { word = word.dropFirst() }
+                while let last = word.last, ".'_-+".contains(last) { word = word.dropLast() }
+            }
             if !word.isEmpty { result.append(Token(text: word, offset: startOffset)) }
         }
         return result

@@ -24,6 +24,9 @@ public struct GateLimits: Sendable {
     public var maxArchiveEntries = 10_000
     /// Most values (objects, strings, numbers) a pickle may build before it goes to review.
     public var maxPickleNodes = 4_000_000
+    /// Text files at least this large run their numeric-channel pass and their table or text pass on two
+    /// threads (their findings are then filed in the serial order); `Int.max` runs every file on one.
+    public var concurrentPassBytes = 256 << 10
     /// When the current file's time budget ends (set when its scan starts).
     var deadline: ContinuousClock.Instant?
 
@@ -201,6 +204,12 @@ public enum OutputGate {
     }
 }
 
+/// A scan handed to another thread by `GateScan.concurrentPasses`, which reads it only after that thread is done.
+private final class PassBox: @unchecked Sendable {
+    var scan: GateScan
+    init(_ scan: GateScan) { self.scan = scan }
+}
+
 /// One file's scan: the checks, run over text lines, table rows and JSON objects, with nested decoding.
 struct GateScan {
     let index: DatasetIndex
@@ -271,7 +280,19 @@ struct GateScan {
             add("file-type", .likely, "file", "binary or non-UTF-8 file (.\(ext)): cannot inspect yet")
             return
         }
-        numericChannels(name: name, text: text)
+        if bytes.count >= limits.concurrentPassBytes {
+            concurrentPasses(
+                { $0.numericChannels(name: name, text: text) },
+                { $0.textFile(name: name, bytes, text, ext: ext) }
+            )
+        } else {
+            numericChannels(name: name, text: text)
+            textFile(name: name, bytes, text, ext: ext)
+        }
+    }
+
+    /// A text file read by its extension: a table, JSON, or lines of text.
+    mutating func textFile(name: String, _ bytes: [UInt8], _ text: String, ext: String) {
         switch ext {
         case "csv": table(bytes, name: name, separator: ",")
         case "tsv": table(bytes, name: name, separator: "\t")
@@ -285,6 +306,36 @@ struct GateScan {
                 .likely,
                 "file",
                 "\(ext.isEmpty ? "no extension" : "." + ext): read as plain text only; its format is not inspected yet"
+            )
+        }
+    }
+
+    /// Runs two independent passes over one file on two threads, then files their findings as if `first` had
+    /// run before `second` on this scan: each pass records every finding it makes, uncapped and in order, and
+    /// they are replayed through `add` (the same deduplication, cap and certain-finding rule as one thread).
+    mutating func concurrentPasses(
+        _ first: @escaping @Sendable (inout GateScan) -> Void,
+        _ second: (inout GateScan) -> Void
+    ) {
+        var unbounded = limits
+        unbounded.maxFindingsPerFile = .max
+        let other = PassBox(GateScan(index: index, limits: unbounded, fileBytes: fileBytes))
+        other.scan.decodedBytes = decodedBytes
+        var this = GateScan(index: index, limits: unbounded, fileBytes: fileBytes)
+        this.decodedBytes = decodedBytes
+        let done = DispatchGroup()
+        DispatchQueue.global().async(group: done) { first(&other.scan) }
+        second(&this)
+        done.wait()
+        // Only the second pass decodes payloads (the numeric pass decodes into scans of its own).
+        decodedBytes = max(other.scan.decodedBytes, this.decodedBytes)
+        for finding in other.scan.findings + this.findings {
+            add(
+                finding.check,
+                finding.severity,
+                finding.where,
+                finding.detail,
+                unavailableTool: finding.unavailableTool
             )
         }
     }
@@ -425,7 +476,8 @@ struct GateScan {
     /// Verbatim rows: the cells (all, or all but the first, a row number) match a row fingerprint; or 3
     /// distinct record values of one dataset row appear among them.
     mutating func record(cells: [String], place: String, depth: Int) {
-        let hashes = cells.map { GateText.normalize($0) }.filter { !$0.isEmpty }.map(GateText.hash)
+        var buffer: [UInt8] = []
+        let hashes = cells.compactMap { GateText.normalizedHash($0, buffer: &buffer) }
         guard hashes.count >= 2 else { return }
         for candidate in [hashes, Array(hashes.dropFirst())] where candidate.count >= 2 {
             let fingerprint = GateText.fingerprint(candidate)
@@ -438,7 +490,9 @@ struct GateScan {
                 return
             }
         }
-        triples(Array(Set(hashes.filter { index.recordValues.contains($0) })), place: place)
+        var values: [UInt64] = []
+        for h in hashes where index.recordValues.contains(h) && !values.contains(h) { values.append(h) }
+        triples(values, place: place)
     }
 
     mutating func triples(_ candidates: [UInt64], place: String) {
@@ -494,16 +548,22 @@ struct GateScan {
         var recordHits: [UInt64] = []
         var canaryHits: [Int32: Set<UInt64>] = [:]
         let maxWords = index.maxIdentifierWords
+        // This loop runs for every word of every line: the words are joined and normalized in two buffers
+        // reused across the line, and most words are no value of the dataset (the place is a string built only
+        // for a finding).
+        var joined: [UInt8] = []
+        var normalized: [UInt8] = []
+        joined.reserveCapacity(line.utf8.count + maxWords)
+        normalized.reserveCapacity(line.utf8.count + maxWords)
         for i in tokens.indices {
-            var joined = ""
+            joined.removeAll(keepingCapacity: true)
             for n in 1...maxWords where i + n <= tokens.count {
-                joined += (n == 1 ? "" : " ") + String(tokens[i + n - 1].text)
-                let normalized = GateText.normalize(joined)
-                guard !normalized.isEmpty else { continue }
-                let h = GateText.hash(normalized)
-                // This loop runs for every word of every line: most words are no value of the dataset, and the
-                // place is a string built only for a finding.
-                guard index.mayBeValue(h) else { continue }
+                if n > 1 { joined.append(0x20) }
+                joined.append(contentsOf: tokens[i + n - 1].text.utf8)
+                guard
+                    let h = joined.withUnsafeBufferPointer({ GateText.normalizedHash($0, buffer: &normalized) }),
+                    index.mayBeValue(h)
+                else { continue }
                 if let source = index.identifiers[h] {
                     add(
                         "identifier",
@@ -529,7 +589,7 @@ struct GateScan {
         var i = 0
         while i < tokens.count {
             var j = i
-            var merged = String(tokens[i].text)
+            var merged = ""  // built only when a group follows
             while j + 1 < tokens.count, let last = tokens[j].text.utf8.last, last.isDigit {
                 let end = tokens[j].offset + tokens[j].text.utf8.count
                 guard end < bytes.count, bytes[end] == UInt8(ascii: ","), tokens[j + 1].offset == end + 1 else { break }
@@ -537,6 +597,7 @@ struct GateScan {
                 guard next.count >= 3, next[0].isDigit, next[1].isDigit, next[2].isDigit,
                     next.count == 3 || next[3] == UInt8(ascii: ".")
                 else { break }
+                if merged.isEmpty { merged = String(tokens[i].text) }
                 merged += "," + String(tokens[j + 1].text)
                 j += 1
             }
@@ -557,13 +618,19 @@ struct GateScan {
             add("canary", .certain, prefix + place(tokens[0].offset), "\(values.count) values of canary \(canary)")
         }
         triples(recordHits, place: prefix + place(tokens[0].offset))
-        pii(line, tokens: tokens, prefix: prefix, place: place)
-        if depth < limits.maxDepth { encoded(line, depth: depth, prefix: prefix, place: place) }
+        pii(line, bytes, tokens: tokens, prefix: prefix, place: place)
+        if depth < limits.maxDepth { encoded(bytes, depth: depth, prefix: prefix, place: place) }
     }
 
     // MARK: PII patterns
 
-    mutating func pii(_ line: Substring, tokens: [GateText.Token], prefix: String, place: (Int) -> String) {
+    mutating func pii(
+        _ line: Substring,
+        _ bytes: [UInt8],
+        tokens: [GateText.Token],
+        prefix: String,
+        place: (Int) -> String
+    ) {
         // On bytes: Foundation's `contains` went through `range(of:)` for every word. A "@" joined to a combining
         // mark is no separator of the split below either way.
         for token in tokens where token.text.utf8.contains(UInt8(ascii: "@")) {
@@ -597,42 +664,60 @@ struct GateScan {
                 joined += tokens[j].text.uppercased()
             }
         }
-        for run in Self.digitRuns(line) {
-            let digits = run.digits
+        for run in Self.digitRuns(bytes) {
+            let digitCount = run.digits.count
             // A decimal (1972.3861111111111, a float printed in full) is not a card number.
-            let decimal = run.separators == ["."] && run.groups.count == 2
-            if (13...19).contains(digits.count), run.groups.allSatisfy({ $0 >= 3 }) || run.groups.count == 1,
-                !decimal, Self.luhnValid(digits)
+            let decimal = run.separators == DigitRun.dot && run.groups.count == 2
+            if (13...19).contains(digitCount), run.groups.allSatisfy({ $0 >= 3 }) || run.groups.count == 1,
+                !decimal, Self.luhnValid(run.text)
             {
-                if index.identifiers[GateText.hash(digits)] == nil {
+                if index.identifiers[GateText.hash(run.text)] == nil {
                     add("pii", .likely, prefix + place(run.offset), "a card number with a valid Luhn check")
                 }
                 continue
             }
             // +CC and 10-15 digits; or 3-4 groups of 2-4 digits ending in a group of 4 (555-010-2030).
-            let withPlus = run.plus && (10...15).contains(digits.count) && run.groups.count >= 2
+            let withPlus = run.plus && (10...15).contains(digitCount) && run.groups.count >= 2
             let national =
-                (10...12).contains(digits.count) && (3...4).contains(run.groups.count)
+                (10...12).contains(digitCount) && (3...4).contains(run.groups.count)
                 && run.groups.allSatisfy { (2...4).contains($0) } && run.groups.last == 4
-                && run.separators.contains { $0 != "." }
+                && run.separators & ~DigitRun.dot != 0
             let phoneShape = withPlus || national
-            if phoneShape && index.identifiers[GateText.hash(digits)] == nil {
+            if phoneShape && index.identifiers[GateText.hash(run.text)] == nil {
                 add("pii", .likely, prefix + place(run.offset), "a phone number (not a value of the dataset)")
             }
         }
     }
 
     struct DigitRun {
-        var digits: String
+        /// The digits, ASCII.
+        var digits: [UInt8]
         var groups: [Int]
-        var separators: Set<Character>
+        /// The separators seen, one bit each (`separatorBit`).
+        var separators: UInt8
         var plus: Bool
         var offset: Int
+
+        /// The digits as text: built only for a run shaped like a card or phone number.
+        var text: String { String(decoding: digits, as: UTF8.self) }
+
+        static let dot = separatorBit(UInt8(ascii: "."))
+
+        /// The bit of one of ` -.()`; 0 for any other byte.
+        static func separatorBit(_ byte: UInt8) -> UInt8 {
+            switch byte {
+            case 0x20: 1
+            case UInt8(ascii: "-"): 2
+            case UInt8(ascii: "."): 4
+            case UInt8(ascii: "("): 8
+            case UInt8(ascii: ")"): 16
+            default: 0
+            }
+        }
     }
 
     /// Runs of digits joined by single spaces, dashes, dots or parentheses, not part of a decimal or a word.
-    static func digitRuns(_ line: Substring) -> [DigitRun] {
-        let bytes = Array(line.utf8)
+    static func digitRuns(_ bytes: [UInt8]) -> [DigitRun] {
         var runs: [DigitRun] = []
         var i = 0
         while i < bytes.count {
@@ -650,24 +735,24 @@ struct GateScan {
             }
             let start = i
             let plus = bytes[i] == UInt8(ascii: "+")
-            var digits = ""
+            var digits: [UInt8] = []
             var groups: [Int] = []
-            var separators: Set<Character> = []
+            var separators: UInt8 = 0
             var current = 0
             if !bytes[i].isDigit { i += 1 }
             while i < bytes.count {
                 let b = bytes[i]
                 if b.isDigit {
-                    digits.append(Character(UnicodeScalar(b)))
+                    digits.append(b)
                     current += 1
                     i += 1
-                } else if " -.()".utf8.contains(b), i + 1 < bytes.count,
+                } else if DigitRun.separatorBit(b) != 0, i + 1 < bytes.count,
                     bytes[i + 1].isDigit || (b == UInt8(ascii: ")") && bytes[i + 1] == 0x20)
                         || (b == 0x20 && bytes[i + 1] == UInt8(ascii: "("))
                 {
                     if current > 0 { groups.append(current) }
                     current = 0
-                    separators.insert(Character(UnicodeScalar(b)))
+                    separators |= DigitRun.separatorBit(b)
                     i += 1
                 } else {
                     break
@@ -715,8 +800,7 @@ struct GateScan {
     // MARK: Encoded payloads
 
     /// base64 runs of 24+ characters and hex runs of 32+ are decoded and the result checked again.
-    mutating func encoded(_ line: Substring, depth: Int, prefix: String, place: (Int) -> String) {
-        let bytes = Array(line.utf8)
+    mutating func encoded(_ bytes: [UInt8], depth: Int, prefix: String, place: (Int) -> String) {
         var i = 0
         while i < bytes.count {
             guard bytes[i].isBase64 else {

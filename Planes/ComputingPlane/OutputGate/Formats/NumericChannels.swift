@@ -1,52 +1,62 @@
 import Foundation
 
-/// Numbers as printed, for the covert-channel checks: the digits of the fraction and the count of
-/// significant digits.
+/// A number as printed, for the covert-channel checks: where the digits of its fraction are in the scanned
+/// text's bytes, and its count of significant digits. Plain values, so that hundreds of thousands of them
+/// are copied and grouped without reference counting.
 struct PrintedNumber {
-    var integer: Substring
-    var fraction: Substring
+    /// The fraction's first byte in the text.
+    var fractionStart: Int32
+    var fractionCount: Int32
     /// Significant digits (leading zeros of the whole number not counted, trailing zeros counted).
-    var significant: Int
+    var significant: Int32
 
-    /// `[-+]digits.digits` standing alone (not part of a word, a version number or a date).
-    static func scan(_ line: Substring) -> [PrintedNumber] {
-        let b = Array(line.utf8)
-        var out: [PrintedNumber] = []
-        var i = 0
-        while i < b.count {
-            guard b[i].isDigit, i == 0 || !(b[i - 1].isDigit || b[i - 1].isLetter || b[i - 1] == UInt8(ascii: "."))
+    /// `[-+]digits.digits` standing alone in `b[range]` (not part of a word, a version number or a date),
+    /// appended to `out`; returns how many were found.
+    @discardableResult
+    static func scan(_ b: [UInt8], _ range: Range<Int>, into out: inout [PrintedNumber]) -> Int {
+        var found = 0
+        var i = range.lowerBound
+        let end = range.upperBound
+        while i < end {
+            guard b[i].isDigit,
+                i == range.lowerBound || !(b[i - 1].isDigit || b[i - 1].isLetter || b[i - 1] == UInt8(ascii: "."))
             else {
                 i += 1
                 continue
             }
             let start = i
-            while i < b.count, b[i].isDigit { i += 1 }
+            while i < end, b[i].isDigit { i += 1 }
             let integerEnd = i
-            guard i + 1 < b.count, b[i] == UInt8(ascii: "."), b[i + 1].isDigit else { continue }
+            guard i + 1 < end, b[i] == UInt8(ascii: "."), b[i + 1].isDigit else { continue }
             i += 1
             let fractionStart = i
-            while i < b.count, b[i].isDigit { i += 1 }
+            while i < end, b[i].isDigit { i += 1 }
             // 1.2.3, 1.5e-3, 12.5abc are not plain decimals.
-            if i < b.count, b[i] == UInt8(ascii: ".") || b[i].isLetter { continue }
-            let integer = line.utf8[
-                line.utf8.index(
-                    line.utf8.startIndex,
-                    offsetBy: start
-                )..<line.utf8.index(line.utf8.startIndex, offsetBy: integerEnd)
-            ]
-            let fraction = line.utf8[
-                line.utf8.index(
-                    line.utf8.startIndex,
-                    offsetBy: fractionStart
-                )..<line.utf8.index(line.utf8.startIndex, offsetBy: i)
-            ]
-            let digits = Array(integer) + Array(fraction)
-            let significant = digits.count - (digits.firstIndex { $0 != UInt8(ascii: "0") } ?? digits.count)
+            if i < end, b[i] == UInt8(ascii: ".") || b[i].isLetter { continue }
+            // Significant digits: all from the first that is not 0 (the point counts in neither part).
+            var first = start
+            while first < i, b[first] == UInt8(ascii: "0") || b[first] == UInt8(ascii: ".") { first += 1 }
+            let significant = first == i ? 0 : (i - first) - (first < integerEnd ? 1 : 0)
             out.append(
-                PrintedNumber(integer: Substring(integer), fraction: Substring(fraction), significant: significant)
+                PrintedNumber(
+                    fractionStart: Int32(truncatingIfNeeded: fractionStart),
+                    fractionCount: Int32(truncatingIfNeeded: i - fractionStart),
+                    significant: Int32(truncatingIfNeeded: significant)
+                )
             )
+            found += 1
         }
-        return out
+        return found
+    }
+
+    /// The line breaks `Character.isNewline` knows, on UTF-8: the length of the one at `b[i]`, or 0.
+    static func newline(_ b: [UInt8], at i: Int) -> Int {
+        switch b[i] {
+        case 0x0A, 0x0B, 0x0C, 0x0D: return 1
+        case 0xC2: return i + 1 < b.count && b[i + 1] == 0x85 ? 2 : 0
+        case 0xE2: return i + 2 < b.count && b[i + 1] == 0x80 && (b[i + 2] == 0xA8 || b[i + 2] == 0xA9) ? 3 : 0
+        default: return 0
+        }
     }
 }
 
@@ -55,29 +65,57 @@ extension GateScan {
     /// fixed format with many digits (review), and low-order digits that decode to text or dataset values (a
     /// dataset value blocks).
     mutating func numericChannels(name: String, text: String) {
-        var columns: [String: [PrintedNumber]] = [:]
-        var all: [PrintedNumber] = []
+        let b = Array(text.utf8)
         let ext = (name as NSString).pathExtension.lowercased()
-        let separator: Character? = ext == "csv" ? "," : ext == "tsv" ? "\t" : nil
+        let separator: UInt8? = ext == "csv" ? UInt8(ascii: ",") : ext == "tsv" ? 0x09 : nil
+        // Numbers by column (or by place on the line), named only once the file is read.
+        var byPlace: [[PrintedNumber]] = []
+        var all: [PrintedNumber] = []
+        var scratch: [PrintedNumber] = []
         var lines = 0
-        for line in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline) {
+        var lineStart = 0
+        var i = 0
+        while i <= b.count {
+            let breakLength = i < b.count ? PrintedNumber.newline(b, at: i) : 1
+            guard breakLength > 0 else {
+                i += 1
+                continue
+            }
+            defer {
+                i += breakLength
+                lineStart = i
+            }
+            guard i > lineStart else { continue }  // empty lines are skipped
             lines += 1
             if lines & 1023 == 0, outOfTime { return timeUp("numbers") }
             if let separator {
-                for (c, cell) in line.split(separator: separator, omittingEmptySubsequences: false).enumerated() {
-                    let numbers = PrintedNumber.scan(cell)
-                    if numbers.count == 1 { columns["column \(c + 1)", default: []].append(numbers[0]) }
-                    all += numbers
+                var column = 0
+                var cellStart = lineStart
+                for k in lineStart...i where k == i || b[k] == separator {
+                    scratch.removeAll(keepingCapacity: true)
+                    if PrintedNumber.scan(b, cellStart..<k, into: &scratch) == 1 {
+                        while byPlace.count <= column { byPlace.append([]) }
+                        byPlace[column].append(scratch[0])
+                    }
+                    all += scratch
+                    column += 1
+                    cellStart = k + 1
                 }
             } else {
-                for (k, number) in PrintedNumber.scan(line).enumerated() {
-                    columns["number \(k + 1) of each line", default: []].append(number)
-                    all.append(number)
+                let before = all.count
+                PrintedNumber.scan(b, lineStart..<i, into: &all)
+                for k in before..<all.count {
+                    while byPlace.count <= k - before { byPlace.append([]) }
+                    byPlace[k - before].append(all[k])
                 }
             }
             if all.count > 200_000 { break }
         }
         guard all.count >= 4 else { return }
+        var columns: [String: [PrintedNumber]] = [:]
+        for (k, numbers) in byPlace.enumerated() where !numbers.isEmpty {
+            columns[separator == nil ? "number \(k + 1) of each line" : "column \(k + 1)"] = numbers
+        }
         if columns.count > 1 { columns["every number in order"] = all }
         // Excess precision.
         let overlong = all.filter { $0.significant > 17 }.count
@@ -92,27 +130,32 @@ extension GateScan {
         for key in columns.keys.sorted() where key != "every number in order" {
             let numbers = columns[key]!
             guard numbers.count >= 4 else { continue }
-            let decimals = Dictionary(grouping: numbers, by: \.fraction.count)
-            if let (d, same) = decimals.max(by: { $0.value.count < $1.value.count }), d >= 10,
-                same.count * 4 >= numbers.count * 3, same.contains(where: { $0.fraction.hasSuffix("0") })
+            // The most common count of decimals (a unique mode whenever it reaches 3 in 4).
+            var decimals: [Int32: Int] = [:]
+            for number in numbers { decimals[number.fractionCount, default: 0] += 1 }
+            if let (d, same) = decimals.max(by: { $0.value < $1.value }), d >= 10, same * 4 >= numbers.count * 3,
+                numbers.contains(where: {
+                    $0.fractionCount == d && b[Int($0.fractionStart + $0.fractionCount) - 1] == UInt8(ascii: "0")
+                })
             {
                 add(
                     "precision",
                     .likely,
                     key,
-                    "\(same.count) numbers printed with a fixed \(d) decimals: more precision than a statistic needs"
+                    "\(same) numbers printed with a fixed \(d) decimals: more precision than a statistic needs"
                 )
                 continue
             }
-            let significant = Dictionary(grouping: numbers, by: \.significant)
-            if let (s, same) = significant.max(by: { $0.value.count < $1.value.count }), (12...15).contains(s),
-                same.count * 4 >= numbers.count * 3
+            var significant: [Int32: Int] = [:]
+            for number in numbers { significant[number.significant, default: 0] += 1 }
+            if let (s, same) = significant.max(by: { $0.value < $1.value }), (12...15).contains(s),
+                same * 4 >= numbers.count * 3
             {
                 add(
                     "precision",
                     .likely,
                     key,
-                    "\(same.count) numbers printed with \(s) significant digits: more precision than a statistic needs"
+                    "\(same) numbers printed with \(s) significant digits: more precision than a statistic needs"
                 )
             }
         }
@@ -120,22 +163,34 @@ extension GateScan {
         for key in columns.keys.sorted() {
             let numbers = columns[key]!
             guard numbers.count >= 3 else { continue }
-            lowOrderDigits(numbers, place: key)
+            lowOrderDigits(numbers, in: b, place: key)
         }
     }
 
     /// Streams of low-order digits (the last 1 to 6 digits of each fraction, or all its digits after the first
     /// 0 to 4) decoded as 3-digit and 2-digit character codes and searched for dataset values.
-    mutating func lowOrderDigits(_ numbers: [PrintedNumber], place: String) {
+    mutating func lowOrderDigits(_ numbers: [PrintedNumber], in text: [UInt8], place: String) {
+        // Each stream is the first 20,000 digits of its parts, from at least 3 numbers.
+        func stream(_ part: (_ start: Int, _ count: Int) -> Range<Int>?) -> [UInt8]? {
+            var digits: [UInt8] = []
+            var parts = 0
+            for number in numbers {
+                guard let range = part(Int(number.fractionStart), Int(number.fractionCount)) else { continue }
+                parts += 1
+                if digits.count < 20_000 { digits.append(contentsOf: text[range].prefix(20_000 - digits.count)) }
+                if parts >= 3 && digits.count >= 20_000 { break }
+            }
+            return parts >= 3 ? digits : nil
+        }
         var streams: [(String, [UInt8])] = []
         for s in 1...6 {
-            let parts = numbers.filter { $0.fraction.count >= s }.map { Array($0.fraction.utf8.suffix(s)) }
-            if parts.count >= 3 { streams.append(("the last \(s) digits", Array(parts.joined().prefix(20_000)))) }
+            if let digits = stream({ $1 >= s ? ($0 + $1 - s)..<($0 + $1) : nil }) {
+                streams.append(("the last \(s) digits", digits))
+            }
         }
         for p in 0...4 {
-            let parts = numbers.filter { $0.fraction.count > p }.map { Array($0.fraction.utf8.dropFirst(p)) }
-            if parts.count >= 3 {
-                streams.append(("the digits after decimal \(p)", Array(parts.joined().prefix(20_000))))
+            if let digits = stream({ $1 > p ? ($0 + p)..<($0 + $1) : nil }) {
+                streams.append(("the digits after decimal \(p)", digits))
             }
         }
         var tried: Set<[UInt8]> = []
@@ -226,7 +281,9 @@ extension GateScan {
     mutating func digitWindows(_ stream: [UInt8], place: String) -> Bool {
         guard stream.allSatisfy(\.isDigit) else { return digitWindowsOfText(stream, place: place) }
         var hits: [(Int, UInt64)] = []
-        var rowHits: [Int32: Int32] = [:]
+        // How many of the window's record values each dataset row holds: a flat array over the rows (made at
+        // the first record value), as a dictionary's hashing took most of this loop.
+        var rowHits: [Int32] = []
         var rowsWithThree = 0
         // prefix[l]: the FNV state of the window's first l digits.
         var prefix = [UInt64](repeating: GateText.hashStart, count: 13)
@@ -274,9 +331,15 @@ extension GateScan {
                         if index.recordValues.contains(h), !hits.contains(where: { $0.1 == h }) {
                             hits.append((i, h))
                             for row in index.recordRows(h) {
-                                let n = rowHits[row, default: 0] + 1
-                                rowHits[row] = n
-                                if n == 3 { rowsWithThree += 1 }
+                                let row = Int(row)
+                                if row >= rowHits.count {
+                                    rowHits += [Int32](
+                                        repeating: 0,
+                                        count: max(index.rowCount, row + 1) - rowHits.count
+                                    )
+                                }
+                                rowHits[row] += 1
+                                if rowHits[row] == 3 { rowsWithThree += 1 }
                             }
                         }
                     }
@@ -285,9 +348,9 @@ extension GateScan {
             while let first = hits.first, first.0 < i - 32 {
                 hits.removeFirst()
                 for row in index.recordRows(first.1) {
-                    let n = rowHits[row, default: 1] - 1
-                    if n == 2 { rowsWithThree -= 1 }
-                    rowHits[row] = n == 0 ? nil : n
+                    let row = Int(row)
+                    rowHits[row] -= 1
+                    if rowHits[row] == 2 { rowsWithThree -= 1 }
                 }
             }
             if hits.count >= 3, rowsWithThree > 0 {
