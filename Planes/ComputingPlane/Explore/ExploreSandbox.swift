@@ -82,6 +82,11 @@ public struct ExploreSandbox: Sendable, Hashable {
                 "ip": "127.0.0.1", "root_dir": homeMountPoint, "terminals_enabled": false, "open_browser": false,
                 // INFO would print the server's URL with the token in it.
                 "log_level": "WARN",
+                // Only the Lab: no language servers (jupyter_lsp scans the PATH at start), no terminals, no
+                // classic-notebook shim. Less to import (a faster start) and less to attack.
+                "jpserver_extensions": [
+                    "jupyter_lsp": false, "jupyter_server_terminals": false, "notebook_shim": false,
+                ],
             ],
             "MappingKernelManager": [
                 "cull_idle_timeout": idleSeconds, "cull_interval": max(1, min(60, idleSeconds / 2)),

@@ -243,12 +243,19 @@ enum GateText {
 
     /// An order-independent fingerprint of a set of cell hashes.
     static func fingerprint(_ hashes: some Collection<UInt64>) -> UInt64 {
-        // Distinct hashes by sorting (rows are short): the sum is the same in any order.
-        let sorted = hashes.sorted()
+        // The sum over distinct hashes is the same in any order; a short row's repeats are found by looking
+        // back rather than by hashing into a set.
+        guard hashes.count <= 32 else {
+            let distinct = Set(hashes)
+            return mix(distinct.reduce(0) { $0 &+ mix($1 ^ 0x5bd1_e995) } &+ UInt64(distinct.count))
+        }
         var sum: UInt64 = 0
         var count: UInt64 = 0
-        for (i, h) in sorted.enumerated() where i == 0 || sorted[i - 1] != h {
-            sum = sum &+ mix(h ^ 0x5bd1_e995)
+        var seen = hashes.startIndex
+        for i in hashes.indices {
+            defer { seen = hashes.index(after: seen) }
+            if hashes[hashes.startIndex..<seen].contains(hashes[i]) { continue }
+            sum = sum &+ mix(hashes[i] ^ 0x5bd1_e995)
             count += 1
         }
         return mix(sum &+ count)

@@ -58,7 +58,6 @@ public enum OutputGate {
         history: [(path: String, bytes: [UInt8])],
         limits: GateLimits = GateLimits()
     ) throws(ComputingPlaneError) -> GateReport {
-        var tables: [(path: String, bytes: [UInt8])] = []
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue,
@@ -69,7 +68,10 @@ public enum OutputGate {
         var paths: [String] = []
         while let path = walker.nextObject() as? String { paths.append(path) }
         paths.sort()
-        var verdicts: [GateFileVerdict] = []
+        // First what each path is, in order; then the readable files are checked on every core, the largest
+        // first, each read by the worker that checks it (so at most one file per core is in memory).
+        var verdicts: [GateFileVerdict?] = []
+        var work: [(slot: Int, path: String, full: String, size: Int)] = []
         var checked = 0
         for path in paths {
             let full = (directory as NSString).appendingPathComponent(path)
@@ -102,14 +104,61 @@ public enum OutputGate {
                 )
                 continue
             }
-            guard let data = fm.contents(atPath: full) else {
-                verdicts.append(Self.notInspected(path, "could not be read: cannot inspect"))
-                continue
-            }
-            verdicts.append(checkFile(path: path, bytes: Array(data), index: index, limits: limits))
-            if !history.isEmpty { tables.append((path, Array(data))) }
+            work.append((verdicts.count, path, full, size))
+            verdicts.append(nil)
         }
-        return GateReport(files: differenced(verdicts, files: tables, history: history, index: index))
+        let queue = work.sorted { $0.size > $1.size }
+        let results = FileResults(count: verdicts.count)
+        let keepBytes = !history.isEmpty
+        let workers = min(queue.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let item = results.next(of: queue.count).map({ queue[$0] }) {
+                guard let data = FileManager.default.contents(atPath: item.full) else {
+                    results.store(item.slot, Self.notInspected(item.path, "could not be read: cannot inspect"), nil)
+                    continue
+                }
+                let bytes = Array(data)
+                let verdict = checkFile(path: item.path, bytes: bytes, index: index, limits: limits)
+                results.store(item.slot, verdict, keepBytes ? bytes : nil)
+            }
+        }
+        for (slot, verdict) in results.verdicts.enumerated() where verdict != nil { verdicts[slot] = verdict }
+        // The tables for differencing, in path order.
+        let tables = results.bytes.enumerated().compactMap { slot, bytes in
+            bytes.map { (path: verdicts[slot]!.path, bytes: $0) }
+        }
+        return GateReport(
+            files: differenced(verdicts.map { $0! }, files: tables, history: history, index: index)
+        )
+    }
+
+    /// What the workers of `check(directory:…)` hand out and hand back.
+    private final class FileResults: @unchecked Sendable {
+        private let lock = NSLock()
+        private var taken = 0
+        private(set) var verdicts: [GateFileVerdict?]
+        private(set) var bytes: [[UInt8]?]
+
+        init(count: Int) {
+            verdicts = Array(repeating: nil, count: count)
+            bytes = Array(repeating: nil, count: count)
+        }
+
+        /// The next unclaimed work item, or nil when all are taken.
+        func next(of count: Int) -> Int? {
+            lock.withLock {
+                guard taken < count else { return nil }
+                taken += 1
+                return taken - 1
+            }
+        }
+
+        func store(_ slot: Int, _ verdict: GateFileVerdict, _ fileBytes: [UInt8]?) {
+            lock.withLock {
+                verdicts[slot] = verdict
+                bytes[slot] = fileBytes
+            }
+        }
     }
 
     /// Adds the differencing findings of `files` against `history` to their verdicts.
@@ -479,8 +528,8 @@ struct GateScan {
         var buffer: [UInt8] = []
         let hashes = cells.compactMap { GateText.normalizedHash($0, buffer: &buffer) }
         guard hashes.count >= 2 else { return }
-        for candidate in [hashes, Array(hashes.dropFirst())] where candidate.count >= 2 {
-            let fingerprint = GateText.fingerprint(candidate)
+        for drop in 0...1 where hashes.count - drop >= 2 {
+            let fingerprint = GateText.fingerprint(hashes.dropFirst(drop))
             if index.canaryFingerprints.contains(fingerprint) {
                 add("canary", .certain, place, "a canary row of the dataset, cell for cell")
                 return
