@@ -253,7 +253,7 @@ public enum OutputGate {
     }
 }
 
-/// A scan handed to another thread by `GateScan.concurrentPasses`, which reads it only after that thread is done.
+/// A scan handed to another thread by `GateScan.concurrently`, which reads it only after that thread is done.
 private final class PassBox: @unchecked Sendable {
     var scan: GateScan
     init(_ scan: GateScan) { self.scan = scan }
@@ -330,10 +330,10 @@ struct GateScan {
             return
         }
         if bytes.count >= limits.concurrentPassBytes {
-            concurrentPasses(
+            concurrently([
                 { $0.numericChannels(name: name, text: text) },
-                { $0.textFile(name: name, bytes, text, ext: ext) }
-            )
+                { $0.textFile(name: name, bytes, text, ext: ext) },
+            ])
         } else {
             numericChannels(name: name, text: text)
             textFile(name: name, bytes, text, ext: ext)
@@ -359,33 +359,37 @@ struct GateScan {
         }
     }
 
-    /// Runs two independent passes over one file on two threads, then files their findings as if `first` had
-    /// run before `second` on this scan: each pass records every finding it makes, uncapped and in order, and
-    /// they are replayed through `add` (the same deduplication, cap and certain-finding rule as one thread).
-    mutating func concurrentPasses(
-        _ first: @escaping @Sendable (inout GateScan) -> Void,
-        _ second: (inout GateScan) -> Void
-    ) {
+    /// Runs independent passes over one file on every core, then files their findings as if they had run one
+    /// after another on this scan: each pass records every finding it makes, uncapped and in order, and they
+    /// are replayed through `add` (the same deduplication, cap and certain-finding rule as one thread). Each
+    /// pass may decode up to the file's remaining budget; if together they went past it, that is a finding
+    /// too, as it would have been on one thread.
+    mutating func concurrently(_ passes: [@Sendable (inout GateScan) -> Void]) {
         var unbounded = limits
         unbounded.maxFindingsPerFile = .max
-        let other = PassBox(GateScan(index: index, limits: unbounded, fileBytes: fileBytes))
-        other.scan.decodedBytes = decodedBytes
-        var this = GateScan(index: index, limits: unbounded, fileBytes: fileBytes)
-        this.decodedBytes = decodedBytes
-        let done = DispatchGroup()
-        DispatchQueue.global().async(group: done) { first(&other.scan) }
-        second(&this)
-        done.wait()
-        // Only the second pass decodes payloads (the numeric pass decodes into scans of its own).
-        decodedBytes = max(other.scan.decodedBytes, this.decodedBytes)
-        for finding in other.scan.findings + this.findings {
-            add(
-                finding.check,
-                finding.severity,
-                finding.where,
-                finding.detail,
-                unavailableTool: finding.unavailableTool
-            )
+        let start = decodedBytes
+        let boxes = passes.map { _ in
+            var scan = GateScan(index: index, limits: unbounded, fileBytes: fileBytes)
+            scan.decodedBytes = start
+            return PassBox(scan)
+        }
+        DispatchQueue.concurrentPerform(iterations: passes.count) { k in passes[k](&boxes[k].scan) }
+        decodedBytes = start + boxes.reduce(0) { $0 + ($1.scan.decodedBytes - start) }
+        for box in boxes {
+            for finding in box.scan.findings {
+                add(
+                    finding.check,
+                    finding.severity,
+                    finding.where,
+                    finding.detail,
+                    unavailableTool: finding.unavailableTool
+                )
+            }
+        }
+        // A pass that went past the budget alone said so where it stopped.
+        let budget = min(limits.maxDecodedBytes, limits.maxExpansion * max(fileBytes, 1))
+        if decodedBytes > budget, boxes.allSatisfy({ $0.scan.decodedBytes <= budget }) {
+            add("encoded", .likely, "file", "decoding budget exhausted: the rest of the payloads are not inspected")
         }
     }
 
@@ -435,8 +439,31 @@ struct GateScan {
             return
         }
         cellsLine(table.header, header: table.header, place: "header")
+        // A large table's rows are read in parts, one per core (the part size keeps small tables on one).
+        let parts = min(ProcessInfo.processInfo.activeProcessorCount, table.rows.count / Self.rowsPerPart)
+        if fileBytes >= limits.concurrentPassBytes, parts >= 2 {
+            let size = (table.rows.count + parts - 1) / parts
+            concurrently(
+                stride(from: 0, to: table.rows.count, by: size).map { lower in
+                    { $0.rows(table, lower..<min(lower + size, table.rows.count)) }
+                }
+            )
+        } else {
+            rows(table, table.rows.indices)
+        }
+        for finding in StatisticalChecks.table(StatGrid(header: table.header, rows: table.rows), index: index) {
+            add(finding.check, finding.severity, finding.where, finding.detail)
+        }
+    }
+
+    /// The fewest rows a part of a table read on several cores has.
+    static let rowsPerPart = 8_192
+
+    /// Identifiers, records and small counts in some rows of a table.
+    mutating func rows(_ table: CSVTable, _ range: Range<Int>) {
         let countColumns = table.header.indices.filter { Self.isCountColumn(table.header[$0]) }
-        for (number, row) in table.rows.enumerated() {
+        for number in range {
+            let row = table.rows[number]
             let place = "row \(number + 1)"
             cellsLine(row, header: table.header, place: place)
             record(cells: row, place: place, depth: 0)
@@ -451,9 +478,6 @@ struct GateScan {
                     )
                 }
             }
-        }
-        for finding in StatisticalChecks.table(StatGrid(header: table.header, rows: table.rows), index: index) {
-            add(finding.check, finding.severity, finding.where, finding.detail)
         }
     }
 
