@@ -1,4 +1,5 @@
 import ArgumentParser
+import Attestation
 import Audit
 import ChainCore
 import ChainIndex
@@ -44,7 +45,11 @@ struct AuditJobCommand: AsyncParsableCommand {
     var rpc: String?
     @Option(help: "With --rpc: the deployment file.") var contracts: String?
     @Option(help: "With --rpc: the trusted checkpoint NUMBER:HASH.") var checkpoint: String?
-    @Option(help: "With --rpc: blocks below the head after which records are final.") var finality: UInt64 = 1
+    @Option(
+        help:
+            "With --rpc: blocks below the head after which records are final (default: 1 on the devnet, chain id 31337; else 12)."
+    )
+    var finality: UInt64?
     @Option(help: "The DA store directory (bundles, evidence bundles, receipt heads).") var da: String?
     @Option(help: "The evidence bundle as a file (else read from --da under JobRecorded.attestationDigest).")
     var evidence: String?
@@ -107,11 +112,21 @@ struct AuditJobCommand: AsyncParsableCommand {
         } else {
             let directory = NSTemporaryDirectory() + "delong-audit-\(UUID().uuidString)"
             temporary = directory
+            let depth: UInt64
+            if let finality {
+                depth = finality
+            } else {
+                let deployment: DeploymentFile
+                do { deployment = try DeploymentFile.read(contracts!) } catch {
+                    throw Self.malformed("--contracts \(contracts!): \(error)")
+                }
+                depth = deployment.chainID == U256(InsecureDevelopmentEvidence.devnetChainID) ? 1 : 12
+            }
             let options: SyncOptions
             do {
                 options = try SyncOptions.parse([
                     "--rpc", rpc!, "--contracts", contracts!, "--checkpoint", checkpoint!, "--data-dir", directory,
-                    "--finality", "\(finality)",
+                    "--finality", "\(depth)",
                 ])
             } catch { throw Self.malformed("--rpc, --contracts, --checkpoint: \(error)") }
             let logger = Logger(label: "delong.audit")

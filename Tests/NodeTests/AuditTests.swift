@@ -230,4 +230,18 @@ import Testing
         #expect(Self.failed(elsewhere).first == "attestation", "\(elsewhere.text)")
         #expect(Self.found(elsewhere, "attestation") == "INSECURE development evidence on chain id 1")
     }
+
+    /// Receipts past the last head due are published when the plane stops gracefully.
+    @Test func aPlaneStoppedGracefullyPublishesTheReceiptsLeft() throws {
+        // The world's provider key release is receipt 0; with a head due every 1000 receipts none is published.
+        let w = try ComputeWorld(receiptHeadEvery: 1000)
+        let pointer = w.da + "/" + ReceiptHead.latestPointer
+        #expect(!FileManager.default.fileExists(atPath: pointer))
+        #expect(w.privacy.terminate(within: 20) == 0)
+        let latest = try String(contentsOfFile: pointer, encoding: .utf8)
+        let head = try SignedReceiptHead(
+            document: DAStore(root: w.da).get(Hash32(hex: latest.trimmingCharacters(in: .whitespacesAndNewlines)))
+        )
+        #expect(head.head.count == 1 && head.head.from == 0 && head.receipts.count == 1, "\(head.head)")
+    }
 }
