@@ -104,6 +104,13 @@ let package = Package(
         ),
 
         // MARK: Planes
+        // The auditor's checks: public data only, no plane server (ModuleBoundaryTests holds it to that).
+        .target(
+            name: "Audit",
+            dependencies: ["Attestation", "ChainCore", "ChainIndex", "ChainRecords", "PlaneCrypto", "PlaneProtocol"],
+            path: "Planes/Audit",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "ComputingPlane",
             dependencies: [
@@ -204,7 +211,7 @@ let package = Package(
         .executableTarget(
             name: "delong",
             dependencies: [
-                "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PrivacyPlaneHTTP",
+                "Audit", "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PrivacyPlaneHTTP",
                 "PlaneCrypto", "PlaneProtocol",
                 "ComputingPlane", "ComputingPlaneHTTP", "Sealing", "Sampling", "DecryptFS", "Attestation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -338,7 +345,8 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "delong", "TestSupport", "ChainCore", "ComputingPlane", "PlaneCrypto", "PlaneProtocol", "PrivacyPlane",
+                "delong", "TestSupport", "Audit", "ChainCore", "ChainIndex", "ComputingPlane", "PlaneCrypto",
+                "PlaneProtocol", "PrivacyPlane",
                 "Sampling", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/NodeTests",

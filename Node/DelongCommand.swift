@@ -15,7 +15,7 @@ struct DelongCommand: AsyncParsableCommand {
             NodeCommand.self, IndexCommand.self, ChainCommand.self, AuthCommand.self, DatasetCommand.self,
             FSCommand.self, AttestCommand.self, PrivacyCommand.self, BundleCommand.self,
             SandboxCommand.self, SandboxExecCommand.self, RuntimeCommand.self, KeyCommand.self, ComputeCommand.self,
-            JobCommand.self, ReviewCommand.self, GateCommand.self, ExploreCommand.self,
+            JobCommand.self, ReviewCommand.self, GateCommand.self, ExploreCommand.self, AuditCommand.self,
         ]
     )
 }

@@ -110,6 +110,13 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             "A reverse proxy in front of the plane (IP address, repeatable): its X-Forwarded-For names the client that anonymous rate limits count."
     )
     var trustedProxy: [String] = []
+    @Option(
+        help:
+            "DA store directory to publish the receipt log's signed head to (receipt-heads/latest names it), for auditors."
+    )
+    var da: String?
+    @Option(help: "With --da: publish the receipt log's head every this many receipts (and at shutdown).")
+    var receiptHeadEvery: UInt64 = 16
 
     func validate() throws {
         guard let listenAddress else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
@@ -123,6 +130,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             )
         }
         if let maxIndexAge, maxIndexAge == 0 { throw ValidationError("--max-index-age: expected a positive number") }
+        guard receiptHeadEvery >= 1 else { throw ValidationError("--receipt-head-every: expected at least 1") }
         for proxy in trustedProxy where ClientAddresses.canonical(proxy) == nil {
             throw ValidationError("--trusted-proxy: expected an IP address, found \"\(proxy)\"")
         }
@@ -179,7 +187,8 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         let state = NodeState()
         let collateralStore = try await keysRefused { try makeCollateralStore(logger: logger) }
         let plane = try await keysRefused {
-            () async throws -> (PrivacyRoutes, TokenIssuer, OwnEvidence, TLSIdentity?, KeyLeases) in
+            () async throws -> (PrivacyRoutes, TokenIssuer, OwnEvidence, TLSIdentity?, KeyLeases, ReceiptHeadPublisher?)
+            in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
             let identity = try tls.identity(
                 stateDir: stateDir,
@@ -215,16 +224,20 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 deployment: .init(chainID: index.config.chainID, dataMarket: index.config.contracts.dataMarket),
                 servesV1ToProviders: serveV1ProviderKeys
             )
+            let receipts = try ReceiptLog(
+                path: (stateDir as NSString).appendingPathComponent("receipts.log"),
+                domain: tokenDomain,
+                signingKey: key,
+                tokenLifetime: maxJobSeconds
+            )
+            let heads = da.map {
+                ReceiptHeadPublisher(log: receipts, store: DAStore(root: $0), every: receiptHeadEvery)
+            }
             let release = KeyRelease(
                 reader: index,
                 tokens: TokenVerifier(domain: tokenDomain, signer: issuer.signer),
                 evidence: makeEvidenceVerifier(collateralStore),
-                receipts: try ReceiptLog(
-                    path: (stateDir as NSString).appendingPathComponent("receipts.log"),
-                    domain: tokenDomain,
-                    signingKey: key,
-                    tokenLifetime: maxJobSeconds
-                ),
+                receipts: receipts,
                 keys: keys,
                 allowDevelopmentEvidence: allowInsecureDevelopmentEvidence,
                 freshness: freshness,
@@ -261,7 +274,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 logger: logger,
                 collateral: collateralStore
             )
-            return (routes, issuer, ownEvidence, identity, release.leases)
+            return (routes, issuer, ownEvidence, identity, release.leases, heads)
         }
         if allowInsecureDevelopmentEvidence {
             logger.warning("INSECURE development evidence is accepted: never run this in production")
@@ -303,7 +316,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 PeriodicRefresh(interval: .seconds(Int64(clamping: collateralRefresh))) {
                     await collateralStore.refresh()
                 }
-            ],
+            ] + (plane.5.map { heads in [Self.headService(heads, logger: logger)] } ?? []),
             readySuffix: " signer \(plane.1.signer.checksummed)",
             hangups: hangups,
             onHangup: [
@@ -312,6 +325,20 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             ],
             logger: logger
         )
+    }
+
+    /// Publishes the receipt log's head when due (checked every 200 ms), and whatever is left at shutdown.
+    static func headService(_ heads: ReceiptHeadPublisher, logger: Logger) -> PeriodicRefresh {
+        let publish: @Sendable (Bool) -> Void = { force in
+            do throws(PrivacyPlaneError) {
+                if let head = try heads.publishIfDue(force: force) {
+                    logger.info("privacy.receipts.head", metadata: ["receipts.count": "\(head.head.count)"])
+                }
+            } catch {
+                logger.error("privacy.receipts.head", metadata: ["error": "\(error.reason)"])
+            }
+        }
+        return PeriodicRefresh(interval: .milliseconds(200), onShutdown: { publish(true) }, { publish(false) })
     }
 
     func makeRootSecret() -> any RootSecretProvider {

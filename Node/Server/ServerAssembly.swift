@@ -114,9 +114,16 @@ struct HangupService: Service {
 struct PeriodicRefresh: Service {
     let interval: Duration
     let action: @Sendable () async -> Void
+    /// Run once more at graceful shutdown (e.g. a last receipt head).
+    let onShutdown: (@Sendable () async -> Void)?
 
-    init(interval: Duration, _ action: @escaping @Sendable () async -> Void) {
+    init(
+        interval: Duration,
+        onShutdown: (@Sendable () async -> Void)? = nil,
+        _ action: @escaping @Sendable () async -> Void
+    ) {
         self.interval = interval
+        self.onShutdown = onShutdown
         self.action = action
     }
 
@@ -124,5 +131,6 @@ struct PeriodicRefresh: Service {
         while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil {
             await action()
         }
+        await onShutdown?()
     }
 }

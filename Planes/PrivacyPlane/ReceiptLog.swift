@@ -277,6 +277,19 @@ public final class ReceiptLog: Sendable {
         }
     }
 
+    /// How many receipts are on disk and the last one's hash (what a published receipt head covers).
+    public var durableHead: (count: UInt64, last: Hash32) {
+        journal.state.withLock { ($0.durable, $0.durableLast) }
+    }
+
+    /// Signs a receipt-log head with the plane's receipt key (the on-chain privacy signer).
+    public func signHead(_ head: ReceiptHead, receipts: [String]) throws(PrivacyPlaneError) -> SignedReceiptHead {
+        let domain = self.domain
+        return try PlaneSigner.withKey(signingKey) { (k) throws(ChainError) in
+            try SignedReceiptHead(signing: head, receipts: receipts, domain: domain, privateKey: k)
+        }
+    }
+
     /// Up to `limit` durable receipt lines (JSON objects) from sequence `from` on, each with its sequence,
     /// read by streaming the segment that holds `from` and the ones after it.
     public func lines(from: UInt64, limit: Int) throws(PrivacyPlaneError) -> [(sequence: UInt64, line: [UInt8])] {

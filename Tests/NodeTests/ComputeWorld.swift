@@ -29,12 +29,18 @@ struct ComputeWorld {
     let measurements: String
     var dir: URL { world.dir }
 
-    init(leaseSeconds: Int = 5) throws {
+    /// `receiptHeadEvery`: the Privacy Plane publishes its receipt-log head to the DA store (`da`) every this
+    /// many receipts (what an auditor checks receipts against).
+    init(leaseSeconds: Int = 5, receiptHeadEvery: Int? = nil) throws {
         world = try PlaneWorld()
-        privacy = try world.startPlane([
-            "--poll", "0.3", "--allow-insecure-development-evidence", "--max-index-age", "3600",
-            "--lease-seconds", "\(leaseSeconds)",
-        ])
+        let da = world.dir.appendingPathComponent("da").path
+        let heads = receiptHeadEvery.map { ["--da", da, "--receipt-head-every", "\($0)"] }
+        privacy = try world.startPlane(
+            [
+                "--poll", "0.3", "--allow-insecure-development-evidence", "--max-index-age", "3600",
+                "--lease-seconds", "\(leaseSeconds)",
+            ] + (heads ?? [])
+        )
         dataset = try #require((world.demo["datasets"] as? [String: String])?["admissions"])
         measurements = try ContribTool.python(Self.measurementsScript).trimmingCharacters(in: .whitespacesAndNewlines)
         for (name, key) in [

@@ -38,4 +38,11 @@ import Testing
         #expect(try Self.importers(of: "PrivacyPlane", under: "Planes/ComputingPlane").isEmpty)
         #expect(try Self.importers(of: "ComputingPlane", under: "Planes/PrivacyPlane").isEmpty)
     }
+
+    /// The auditor is a separate party: it links no plane and no server.
+    @Test func theAuditLinksNoPlaneServer() throws {
+        for module in ["PrivacyPlane", "ComputingPlane", "PrivacyPlaneHTTP", "ComputingPlaneHTTP", "Hummingbird"] {
+            #expect(try Self.importers(of: module, under: "Planes/Audit").isEmpty, "\(module)")
+        }
+    }
 }

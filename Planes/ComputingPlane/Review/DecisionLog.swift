@@ -1,6 +1,6 @@
 public import ChainCore
 import Foundation
-import PlaneProtocol
+public import PlaneProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -17,19 +17,8 @@ import Glibc
 /// job's signed result record, so a log cut or rewritten after that entry no longer contains the head the
 /// record names. At open the whole chain is verified; a broken chain refuses to open.
 public final class DecisionLog: @unchecked Sendable {
-    /// One verified entry.
-    public struct Entry: Sendable, Hashable {
-        public let hash: Hash32
-        /// The body's bytes exactly as hashed.
-        public let body: [UInt8]
-        public let seq: UInt64
-        public let prev: Hash32
-        public let job: Hash32
-        public let kind: String
-
-        /// The line as written (without its newline).
-        public var line: String { hash.hex + " " + String(decoding: body, as: UTF8.self) }
-    }
+    /// One verified entry (the format type the auditor shares).
+    public typealias Entry = DecisionLogEntry
 
     public let path: String
     private let lock = NSLock()
@@ -122,7 +111,7 @@ public final class DecisionLog: @unchecked Sendable {
 
     /// sha256(prev ‖ body).
     public static func chain(_ prev: Hash32, _ body: [UInt8]) -> Hash32 {
-        BundleDigest.of(prev.bytes + body)
+        DecisionLogEntry.chain(prev, body)
     }
 
     /// Parses and verifies a whole log: every line's hash, every prev naming the line before, seq counting
@@ -149,29 +138,8 @@ public final class DecisionLog: @unchecked Sendable {
 
     /// One line, its own hash checked (not its place in a chain).
     public static func parse(_ line: [UInt8], line number: Int) throws(ComputingPlaneError) -> Entry {
-        guard line.count > 67, line[66] == UInt8(ascii: " "),
-            let hash = try? Hash32(hex: String(decoding: line[0..<66], as: UTF8.self))
-        else {
-            throw ComputingPlaneError(
-                .verification,
-                "line \(number): expected \"<0x hash> <json>\", found \(line.count) bytes"
-            )
+        do { return try DecisionLogEntry.parse(line, line: number) } catch {
+            throw ComputingPlaneError(.verification, error.reason.replacingOccurrences(of: "decision log ", with: ""))
         }
-        let body = Array(line[67...])
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
-            let seq = (object["seq"] as? NSNumber)?.uint64Value,
-            let prev = (object["prev"] as? String).flatMap({ try? Hash32(hex: $0) }),
-            let job = (object["job"] as? String).flatMap({ try? Hash32(hex: $0) }),
-            let kind = object["kind"] as? String
-        else {
-            throw ComputingPlaneError(
-                .verification,
-                "line \(number): expected a JSON body with seq, prev, job and kind"
-            )
-        }
-        guard chain(prev, body) == hash else {
-            throw ComputingPlaneError(.verification, "line \(number): the hash does not match the body")
-        }
-        return Entry(hash: hash, body: body, seq: seq, prev: prev, job: job, kind: kind)
     }
 }
