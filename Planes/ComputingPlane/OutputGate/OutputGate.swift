@@ -111,7 +111,7 @@ public enum OutputGate {
         let results = FileResults(count: verdicts.count)
         let keepBytes = !history.isEmpty
         let workers = min(queue.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        onEveryCore(workers) { _ in
             while let item = results.next(of: queue.count).map({ queue[$0] }) {
                 guard let data = FileManager.default.contents(atPath: item.full) else {
                     results.store(item.slot, Self.notInspected(item.path, "could not be read: cannot inspect"), nil)
@@ -130,6 +130,20 @@ public enum OutputGate {
         return GateReport(
             files: differenced(verdicts.map { $0! }, files: tables, history: history, index: index)
         )
+    }
+
+    /// Runs `body(0..<count)`, `body(0)` on this thread and the rest on the global queue, and returns when all
+    /// are done. Not `concurrentPerform`: libdispatch runs an apply nested in another one on fewer threads (often
+    /// one), and the gate nests them (files, then a file's passes, then a table's rows).
+    static func onEveryCore(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        guard count > 1 else {
+            if count == 1 { body(0) }
+            return
+        }
+        let done = DispatchGroup()
+        for k in 1..<count { DispatchQueue.global().async(group: done) { body(k) } }
+        body(0)
+        done.wait()
     }
 
     /// What the workers of `check(directory:…)` hand out and hand back.
@@ -373,7 +387,7 @@ struct GateScan {
             scan.decodedBytes = start
             return PassBox(scan)
         }
-        DispatchQueue.concurrentPerform(iterations: passes.count) { k in passes[k](&boxes[k].scan) }
+        OutputGate.onEveryCore(passes.count) { k in passes[k](&boxes[k].scan) }
         decodedBytes = start + boxes.reduce(0) { $0 + ($1.scan.decodedBytes - start) }
         for box in boxes {
             for finding in box.scan.findings {
