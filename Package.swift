@@ -188,8 +188,14 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .target(
+            name: "Parquet",
+            dependencies: ["CCompression"],
+            path: "Planes/Parquet",
+            swiftSettings: hotPathSettings
+        ),
+        .target(
             name: "Sampling",
-            dependencies: ["PlaneCrypto"],
+            dependencies: ["Parquet", "PlaneCrypto"],
             path: "Planes/Sampling",
             swiftSettings: strictSettings
         ),
@@ -279,6 +285,12 @@ let package = Package(
             name: "SamplingTests",
             dependencies: ["Sampling"],
             path: "Tests/SamplingTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ParquetTests",
+            dependencies: ["Parquet", "Sampling", "TestSupport"],
+            path: "Tests/ParquetTests",
             swiftSettings: strictSettings
         ),
         .testTarget(
