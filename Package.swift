@@ -231,8 +231,8 @@ let package = Package(
         .executableTarget(
             name: "DelongBench",
             dependencies: [
-                "Attestation", "ChainCore", "ChainRecords", "ComputingPlane", "PlaneCrypto", "PlaneProtocol",
-                "PrivacyPlane", "PrivacyPlaneHTTP", "ComputingPlaneHTTP",
+                "Attestation", "ChainCore", "ChainRecords", "ComputingPlane", "Parquet", "PlaneCrypto", "PlaneProtocol",
+                "PrivacyPlane", "PrivacyPlaneHTTP", "ComputingPlaneHTTP", "Sampling",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
