@@ -6,64 +6,127 @@
 // timestamps with their own precision and `+00:00`.
 
 enum CellText {
-    /// Python's repr of a double (and numpy's str of a float32, from the float's own shortest digits).
+    /// Python's repr of a double and numpy's str of a float32 (what pandas writes for each): Swift's shortest
+    /// round-trip digits (of the float's own width), laid out in fixed form with at least one fraction digit,
+    /// or in exponent form (1e-05, 1.5e+16) — for a double when the decimal point position is at most -4 or
+    /// above 16 (Python's rule), for a float32 when its magnitude is below 1e-4 or at least 1e6 (numpy's).
     static func python<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F) -> String {
         if value.isNaN { return "" }
         if value.isInfinite { return value < 0 ? "-inf" : "inf" }
         if value == 0 { return value.sign == .minus ? "-0.0" : "0.0" }
-        let text = value.description
-        var negative = false
-        var mantissa = Substring(text)
-        if mantissa.first == "-" {
-            negative = true
-            mantissa = mantissa.dropFirst()
-        }
-        var exponent = 0
-        if let e = mantissa.firstIndex(where: { $0 == "e" || $0 == "E" }) {
-            var power = mantissa[mantissa.index(after: e)...]
-            if power.first == "+" { power = power.dropFirst() }
-            exponent = Int(power) ?? 0
-            mantissa = mantissa[..<e]
-        }
-        var digits: [UInt8] = []
-        var decimalPoint = -1
-        for b in mantissa.utf8 {
-            if b == UInt8(ascii: ".") {
-                decimalPoint = digits.count
-            } else {
-                digits.append(b)
+        var text = value.description
+        return text.withUTF8 { source in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { scratch in
+                let zero = UInt8(ascii: "0")
+                // Digits (without the point) in scratch[64...], the output in scratch[0..<64].
+                var digitCount = 0
+                var point = -1
+                var exponent = 0
+                var exponentNegative = false
+                var negative = false
+                var i = 0
+                if i < source.count, source[i] == UInt8(ascii: "-") {
+                    negative = true
+                    i += 1
+                }
+                while i < source.count {
+                    let b = source[i]
+                    if b == UInt8(ascii: ".") {
+                        point = digitCount
+                    } else if b == UInt8(ascii: "e") || b == UInt8(ascii: "E") {
+                        i += 1
+                        if i < source.count, source[i] == UInt8(ascii: "+") || source[i] == UInt8(ascii: "-") {
+                            exponentNegative = source[i] == UInt8(ascii: "-")
+                            i += 1
+                        }
+                        while i < source.count, exponent < 10_000 {
+                            exponent = exponent * 10 + Int(source[i] &- zero)
+                            i += 1
+                        }
+                        break
+                    } else if digitCount < 63 {
+                        scratch[64 + digitCount] = b
+                        digitCount += 1
+                    }
+                    i += 1
+                }
+                if point < 0 { point = digitCount }
+                // value = 0.d1d2… × 10^decpt
+                var decpt = point + (exponentNegative ? -exponent : exponent)
+                var first = 0
+                while first < digitCount - 1, scratch[64 + first] == zero {
+                    first += 1
+                    decpt -= 1
+                }
+                var last = digitCount
+                while last > first + 1, scratch[64 + last - 1] == zero { last -= 1 }
+                let count = last - first
+                var o = 0
+                if negative {
+                    scratch[o] = UInt8(ascii: "-")
+                    o += 1
+                }
+                let fixed: Bool
+                if F.self == Float.self {
+                    let magnitude = Double(value.magnitude)
+                    fixed = magnitude >= 1e-4 && magnitude < 1e6
+                } else {
+                    fixed = decpt > -4 && decpt <= 16
+                }
+                if fixed {
+                    if decpt <= 0 {
+                        scratch[o] = zero
+                        scratch[o + 1] = UInt8(ascii: ".")
+                        o += 2
+                        for _ in 0 ..< -decpt {
+                            scratch[o] = zero
+                            o += 1
+                        }
+                        for k in 0..<count { scratch[o + k] = scratch[64 + first + k] }
+                        o += count
+                    } else if decpt >= count {
+                        for k in 0..<count { scratch[o + k] = scratch[64 + first + k] }
+                        o += count
+                        for _ in 0..<(decpt - count) {
+                            scratch[o] = zero
+                            o += 1
+                        }
+                        scratch[o] = UInt8(ascii: ".")
+                        scratch[o + 1] = zero
+                        o += 2
+                    } else {
+                        for k in 0..<decpt { scratch[o + k] = scratch[64 + first + k] }
+                        o += decpt
+                        scratch[o] = UInt8(ascii: ".")
+                        o += 1
+                        for k in decpt..<count { scratch[o + k - decpt] = scratch[64 + first + k] }
+                        o += count - decpt
+                    }
+                } else {
+                    scratch[o] = scratch[64 + first]
+                    o += 1
+                    if count > 1 {
+                        scratch[o] = UInt8(ascii: ".")
+                        o += 1
+                        for k in 1..<count { scratch[o + k - 1] = scratch[64 + first + k] }
+                        o += count - 1
+                    }
+                    let e = decpt - 1
+                    scratch[o] = UInt8(ascii: "e")
+                    scratch[o + 1] = e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+")
+                    o += 2
+                    let magnitude = abs(e)
+                    if magnitude >= 100 {
+                        scratch[o] = zero + UInt8(magnitude / 100)
+                        o += 1
+                    }
+                    scratch[o] = zero + UInt8(magnitude / 10 % 10)
+                    scratch[o + 1] = zero + UInt8(magnitude % 10)
+                    o += 2
+                }
+                return String(decoding: UnsafeBufferPointer(rebasing: scratch[0..<o]), as: UTF8.self)
             }
         }
-        if decimalPoint < 0 { decimalPoint = digits.count }
-        // value = 0.d1d2… × 10^decpt
-        var decpt = decimalPoint + exponent
-        var start = 0
-        while start < digits.count - 1, digits[start] == UInt8(ascii: "0") {
-            start += 1
-            decpt -= 1
-        }
-        var end = digits.count
-        while end > start + 1, digits[end - 1] == UInt8(ascii: "0") { end -= 1 }
-        let d = Array(digits[start..<end])
-        var out: [UInt8] = negative ? [UInt8(ascii: "-")] : []
-        if decpt > -4 && decpt <= 16 {
-            if decpt <= 0 {
-                out += Array("0.".utf8) + [UInt8](repeating: UInt8(ascii: "0"), count: -decpt) + d
-            } else if decpt >= d.count {
-                out += d + [UInt8](repeating: UInt8(ascii: "0"), count: decpt - d.count) + Array(".0".utf8)
-            } else {
-                out += d[0..<decpt] + [UInt8(ascii: ".")] + d[decpt...]
-            }
-        } else {
-            out.append(d[0])
-            if d.count > 1 { out += [UInt8(ascii: ".")] + d[1...] }
-            let e = decpt - 1
-            out += Array((e < 0 ? "e-" : "e+").utf8)
-            let magnitude = String(abs(e))
-            if magnitude.count < 2 { out.append(UInt8(ascii: "0")) }
-            out += Array(magnitude.utf8)
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Python's str(Decimal) of unscaled × 10^-scale.

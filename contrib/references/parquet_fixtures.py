@@ -3,6 +3,7 @@
 Independent reference for the Swift Parquet reader (Tests/ParquetTests): run with the job runtime's Python
 (pyarrow + pandas). Usage:
   parquet_fixtures.py matrix OUT_DIR        every codec x dictionary x page version, each type, nulls, row groups
+  parquet_fixtures.py floats OUT_DIR SEED   random doubles and float32s beside the text pandas writes
   parquet_fixtures.py small OUT_DIR         two 40-row files of every type (for fuzzing)
   parquet_fixtures.py big OUT_DIR ROWS [CODEC]   one wide-ish table of ROWS rows (big.parquet, big.csv)
   parquet_fixtures.py twin CSV_IN PARQUET_OUT CSV_OUT   a typed frame from a dataset CSV (dates, numbers)
@@ -170,6 +171,26 @@ if __name__ == "__main__":
     command = sys.argv[1]
     if command == "matrix":
         matrix(sys.argv[2])
+    elif command == "floats":
+        # Random bit patterns (every magnitude) and powers of ten: the text pandas writes for each, as a double
+        # (Python's repr) and as a float32 (numpy's str), one per line beside the little-endian values.
+        import random
+        import struct
+
+        random.seed(int(sys.argv[3]))
+        doubles = [struct.unpack("<d", struct.pack("<Q", random.getrandbits(64)))[0] for _ in range(50000)]
+        doubles = [v for v in doubles if np.isfinite(v)] + [10.0**k for k in range(-30, 30)] + [0.1 + 0.2]
+        floats = [struct.unpack("<f", struct.pack("<I", random.getrandbits(32)))[0] for _ in range(50000)]
+        floats = [np.float32(v) for v in floats if np.isfinite(v)] + [np.float32(10.0**k) for k in range(-30, 30)]
+        out = sys.argv[2]
+        with open(os.path.join(out, "doubles.bin"), "wb") as f:
+            f.write(b"".join(struct.pack("<d", v) for v in doubles))
+        with open(os.path.join(out, "doubles.txt"), "w") as f:
+            f.write("\n".join(repr(v) for v in doubles) + "\n")
+        with open(os.path.join(out, "floats.bin"), "wb") as f:
+            f.write(b"".join(struct.pack("<f", v) for v in floats))
+        with open(os.path.join(out, "floats.txt"), "w") as f:
+            f.write("\n".join(str(v) for v in np.array(floats, dtype=np.float32).astype(str)) + "\n")
     elif command == "small":
         # Small files for fuzzing: every type, dictionary + snappy + v1 and plain + gzip + v2.
         table = types_table(40, 3)
