@@ -269,8 +269,15 @@ struct ColumnCells {
             let pagePlace = "\(place): page at offset \(at)"
             switch pageType {
             case 2:
-                guard let dph = header.structure(7), let n = dph.int(1), n >= 0, n <= Int64(limits.maxRows) else {
+                guard let dph = header.structure(7), let n = dph.int(1), n >= 0 else {
                     throw ParquetError(.malformed, "\(pagePlace): a dictionary page without a valid value count")
+                }
+                // A dictionary holds values of this chunk: never more than its rows.
+                guard n <= Int64(rows) else {
+                    throw ParquetError(
+                        .malformed,
+                        "\(pagePlace): a dictionary of \(n) values for a chunk of \(rows) rows"
+                    )
                 }
                 let encoding = dph.int(2) ?? Encoding.plain
                 guard encoding == Encoding.plain || encoding == Encoding.plainDictionary else {
@@ -301,8 +308,10 @@ struct ColumnCells {
                 if v2 {
                     let defLength = dph.int(5) ?? 0
                     let repLength = dph.int(6) ?? 0
-                    guard defLength >= 0, repLength >= 0, defLength + repLength <= Int64(compressed),
-                        defLength + repLength <= Int64(uncompressed)
+                    // Each is checked before the sum, which then cannot overflow.
+                    guard defLength >= 0, repLength >= 0, defLength <= Int64(compressed),
+                        repLength <= Int64(compressed),
+                        defLength + repLength <= Int64(compressed), defLength + repLength <= Int64(uncompressed)
                     else {
                         throw ParquetError(
                             .malformed,

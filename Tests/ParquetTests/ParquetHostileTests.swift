@@ -72,17 +72,26 @@ enum Handmade {
         payload: [UInt8]? = nil,
         uncompressed: Int64? = nil,
         compressed: Int64? = nil,
-        pageCount: Int64? = nil
+        pageCount: Int64? = nil,
+        v2Levels: (definition: Int64, repetition: Int64)? = nil
     ) -> [UInt8] {
         let plain = values.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
         let body = payload ?? plain
+        let count = pageCount ?? Int64(values.count)
+        var pageHeader: (Int16, Value) = (5, .structure([(1, .i32(count)), (2, .i32(0)), (3, .i32(3)), (4, .i32(3))]))
+        if let levels = v2Levels {
+            pageHeader = (
+                8,
+                .structure([
+                    (1, .i32(count)), (2, .i32(0)), (3, .i32(count)), (4, .i32(0)), (5, .i32(levels.definition)),
+                    (6, .i32(levels.repetition)),
+                ])
+            )
+        }
         let header = encode(
             .structure([
-                (1, .i32(0)), (2, .i32(uncompressed ?? Int64(plain.count))), (3, .i32(compressed ?? Int64(body.count))),
-                (
-                    5,
-                    .structure([(1, .i32(pageCount ?? Int64(values.count))), (2, .i32(0)), (3, .i32(3)), (4, .i32(3))])
-                ),
+                (1, .i32(v2Levels == nil ? 0 : 3)), (2, .i32(uncompressed ?? Int64(plain.count))),
+                (3, .i32(compressed ?? Int64(body.count))), pageHeader,
             ])
         )
         let chunk = header + body
@@ -191,11 +200,15 @@ enum Handmade {
         }
     }
 
-    @Test func aPageClaimingFourGiBIsRefusedBeforeAllocating() {
+    @Test func aPageClaimingFourGiBIsRefusedBeforeAllocating() throws {
         expectError(Handmade.file(uncompressed: 0xFFFF_FFFF), .limitExceeded, "claims 4294967295 uncompressed bytes")
         expectError(Handmade.file(compressed: 0xFFFF_FFFF), .malformed, "claims 4294967295 bytes but the chunk has")
         expectError(Handmade.file(pageCount: 1 << 40), .malformed, "values, but only 3 of the row group's rows remain")
         expectError(Handmade.file(uncompressed: 23), .malformed, "24 uncompressed bytes, the page header says 23")
+        // Data page v2 level lengths that would overflow when added, or exceed the page.
+        #expect(try ParquetReader.read(Handmade.file(v2Levels: (0, 0)), name: "v2").rows == [["1"], ["-2"], ["3"]])
+        expectError(Handmade.file(v2Levels: (.max, .max)), .malformed, "exceed the page's 24 bytes")
+        expectError(Handmade.file(v2Levels: (20, 20)), .malformed, "level lengths 20 + 20 exceed")
     }
 
     @Test func snappyBombsStopAtTheDeclaredSize() {
