@@ -68,15 +68,17 @@ func runParquetSubcommand() -> Bool {
         }
         let asRows = try median { _ = try ParquetReader.read(bytes, name: "big.parquet") }
         let csvTime = try median { _ = try CSVReader.parse(csv, name: "big.csv") }
-        func line(_ label: String, _ seconds: Double) {
+        func line(_ label: String, _ seconds: Double, bytes: Double = megabytes, of input: String = "Parquet") {
+            let padded = label.count < 46 ? label + String(repeating: " ", count: 46 - label.count) : label
             print(
-                String(
-                    format: "  %-44@ %7.3f s  %7.1f MB/s of Parquet  %6.2f M cells/s",
-                    label as NSString,
-                    seconds,
-                    megabytes / seconds,
-                    Double(cells) / seconds / 1e6
-                )
+                padded
+                    + String(
+                        format: " %7.3f s  %7.1f MB/s of %@  %6.2f M cells/s",
+                        seconds,
+                        bytes / seconds,
+                        input as NSString,
+                        Double(cells) / seconds / 1e6
+                    )
             )
         }
         print(
@@ -89,9 +91,9 @@ func runParquetSubcommand() -> Bool {
                 rounds
             )
         )
-        line("Swift ParquetReader.readColumns (1 thread)", columnar)
-        line("Swift ParquetReader.read (rows)", asRows)
-        line("Swift CSVReader.parse on the CSV twin", csvTime)
+        line("  Swift ParquetReader.readColumns (1 thread)", columnar)
+        line("  Swift ParquetReader.read (rows)", asRows)
+        line("  Swift CSVReader.parse on the CSV twin", csvTime, bytes: Double(csv.count) / 1e6, of: "CSV")
         if let answer = runPython(["time", dir.appendingPathComponent("big.parquet").path, String(rounds)]),
             let json = try? JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any]
         {
@@ -101,7 +103,7 @@ func runParquetSubcommand() -> Bool {
                 ("pandas_read_parquet", "pandas.read_parquet"),
                 ("pandas_read_parquet_to_csv_strings", "pandas.read_parquet + astype(str)"),
             ] {
-                if let seconds = json[key] as? Double { line(label, seconds) }
+                if let seconds = json[key] as? Double { line("  " + label, seconds) }
             }
         } else {
             print("parquet: the runtime's Python could not time pyarrow")
