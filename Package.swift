@@ -58,7 +58,7 @@ let package = Package(
         .systemLibrary(
             name: "CCompression",
             path: "Planes/CCompression",
-            providers: [.apt(["zlib1g-dev", "libbz2-dev"])]
+            providers: [.apt(["zlib1g-dev", "libbz2-dev", "libzstd-dev"])]
         ),
         .systemLibrary(
             name: "CSeccomp",

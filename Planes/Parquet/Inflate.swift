@@ -1,8 +1,29 @@
 import CCompression
 
-/// GZIP pages through zlib (the same library the Output Gate's bounded decoders use), with the output capped
-/// at the size the page header declares: a stream that would produce more stops there.
+/// GZIP pages through zlib (the same library the Output Gate's bounded decoders use) and ZSTD pages through
+/// libzstd, with the output capped at the size the page header declares: a stream that would produce more
+/// stops there.
 enum Inflate {
+    /// One-shot decompression into a buffer of exactly `expected` bytes (libzstd decodes straight into it, so a
+    /// frame's declared window allocates nothing more); every frame must fit and together fill it.
+    static func zstd(_ input: ArraySlice<UInt8>, expected: Int) -> Result<[UInt8], CodecFailure> {
+        var output = [UInt8](repeating: 0, count: max(expected, 1))
+        let produced = output.withUnsafeMutableBytes { out in
+            input.withUnsafeBytes { source in
+                ZSTD_decompress(out.baseAddress, expected, source.baseAddress, source.count)
+            }
+        }
+        if ZSTD_isError(produced) != 0 {
+            let name = ZSTD_getErrorName(produced).map { String(cString: $0) } ?? "error"
+            return .failure(CodecFailure("corrupt zstd data (or more than the declared \(expected) bytes): \(name)"))
+        }
+        guard produced == expected else {
+            return .failure(CodecFailure("zstd data inflates to \(produced) bytes, the page header says \(expected)"))
+        }
+        output.removeLast(output.count - expected)
+        return .success(output)
+    }
+
     static func gzip(_ input: ArraySlice<UInt8>, expected: Int) -> Result<[UInt8], CodecFailure> {
         var stream = z_stream()
         // 15 + 32: a zlib or gzip header, detected (writers differ).

@@ -28,7 +28,7 @@ enum PhysicalType: Int64, Sendable {
 
 /// Compression codecs (parquet.thrift `CompressionCodec`).
 enum Codec: Sendable, Equatable {
-    case uncompressed, snappy, gzip
+    case uncompressed, snappy, gzip, zstd
     case other(Int64)
 
     init(_ raw: Int64) {
@@ -36,6 +36,7 @@ enum Codec: Sendable, Equatable {
         case 0: self = .uncompressed
         case 1: self = .snappy
         case 2: self = .gzip
+        case 6: self = .zstd
         default: self = .other(raw)
         }
     }

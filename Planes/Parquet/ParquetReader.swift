@@ -5,7 +5,7 @@
 //   all compressed together; DATA_PAGE_V2: definition levels (uncompressed, length in the header) then the
 //   values, compressed unless is_compressed is false.
 // This reader decodes flat schemas (each column REQUIRED or OPTIONAL), PLAIN and dictionary encodings (RLE for
-// booleans), codecs UNCOMPRESSED, SNAPPY and GZIP, into cell text (CellText.swift). Every size read from the
+// booleans), codecs UNCOMPRESSED, SNAPPY, GZIP and ZSTD, into cell text (CellText.swift). Every size read from the
 // file is checked against the bytes that hold it and against ParquetLimits before anything is allocated.
 
 /// A Parquet table as cells: the column names and the rows as text, the way pandas' to_csv writes them.
@@ -221,7 +221,7 @@ struct ColumnCells {
         if case .other(let raw) = codec {
             throw ParquetError(
                 .unsupported,
-                "\(place): codec \(Codec.name(raw)) is not supported (expected UNCOMPRESSED, SNAPPY or GZIP)"
+                "\(place): codec \(Codec.name(raw)) is not supported (expected UNCOMPRESSED, SNAPPY, GZIP or ZSTD)"
             )
         }
         var position = chunk.start
@@ -504,6 +504,7 @@ struct ColumnCells {
             return Array(payload)
         case .snappy: result = Snappy.decompress(payload, expected: expected)
         case .gzip: result = Inflate.gzip(payload, expected: expected)
+        case .zstd: result = Inflate.zstd(payload, expected: expected)
         case .other(let raw): result = .failure(CodecFailure("codec \(Codec.name(raw))"))
         }
         switch result {

@@ -146,6 +146,15 @@ enum Handmade {
         return ParquetReader.magic + chunk + meta + le32(meta.count) + ParquetReader.magic
     }
 
+    /// A zstd frame holding `count` zero bytes as one raw block (frame header with single-segment content size).
+    static func zstdFrame(of count: Int) -> [UInt8] {
+        // Magic; descriptor 0x20 (single segment, 1-byte content size); size; block header: last, raw, size.
+        let block = UInt32(count) << 3 | 1
+        return [0x28, 0xB5, 0x2F, 0xFD, 0x20, UInt8(count)]
+            + [UInt8(block & 0xFF), UInt8(block >> 8 & 0xFF), UInt8(block >> 16 & 0xFF)]
+            + [UInt8](repeating: 0, count: count)
+    }
+
     /// A file whose footer is `footer` (raw bytes).
     static func withFooter(_ footer: [UInt8]) -> [UInt8] {
         ParquetReader.magic + footer + le32(footer.count) + ParquetReader.magic
@@ -245,6 +254,10 @@ enum Handmade {
             .malformed,
             "gzip"
         )
+        // zstd: a frame header cut short, and a frame whose content is larger than the header declares.
+        expectError(Handmade.file(codec: 6, payload: [0x28, 0xB5, 0x2F, 0xFD, 0x00]), .malformed, "corrupt zstd data")
+        let big = Handmade.zstdFrame(of: 100)
+        expectError(Handmade.file(codec: 6, payload: big), .malformed, "more than the declared 24 bytes")
     }
 
     @Test func deepThriftNestingAndHugeListsAreRefused() {
@@ -283,7 +296,8 @@ enum Handmade {
         )
     }
 
-    /// Deterministic byte flips (xorshift), 1 to 4 per try, over the handmade file and pyarrow's small files.
+    /// Deterministic byte flips (xorshift), 1 to 4 per try, over the handmade file and pyarrow's small files
+    /// (snappy + dictionary + v1, gzip + plain + v2, zstd + dictionary + v2).
     static func fuzz(_ file: [UInt8], tries: Int, seed: UInt64) -> (decoded: Int, refused: Int) {
         var state = seed
         func next() -> UInt64 {
@@ -317,7 +331,7 @@ enum Handmade {
         let dir = try ParquetReference.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try ParquetReference.run(["small", dir.path])
-        for (n, name) in ["small-dict.parquet", "small-plain.parquet"].enumerated() {
+        for (n, name) in ["small-dict.parquet", "small-plain.parquet", "small-zstd.parquet"].enumerated() {
             let bytes = Array(try Data(contentsOf: dir.appendingPathComponent(name)))
             _ = try ParquetReader.read(bytes, name: name)
             let result = Self.fuzz(bytes, tries: 1500, seed: 0xD1B5_4A32_D192_ED03 &+ UInt64(n))

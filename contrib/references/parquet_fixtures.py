@@ -4,7 +4,7 @@ Independent reference for the Swift Parquet reader (Tests/ParquetTests): run wit
 (pyarrow + pandas). Usage:
   parquet_fixtures.py matrix OUT_DIR        every codec x dictionary x page version, each type, nulls, row groups
   parquet_fixtures.py floats OUT_DIR SEED   random doubles and float32s beside the text pandas writes
-  parquet_fixtures.py small OUT_DIR         two 40-row files of every type (for fuzzing)
+  parquet_fixtures.py small OUT_DIR         three 40-row files of every type (for fuzzing)
   parquet_fixtures.py big OUT_DIR ROWS [CODEC]   one wide-ish table of ROWS rows (big.parquet, big.csv)
   parquet_fixtures.py twin CSV_IN PARQUET_OUT CSV_OUT   a typed frame from a dataset CSV (dates, numbers)
   parquet_fixtures.py time FILE ROUNDS     median seconds of pyarrow.parquet.read_table and pandas.read_parquet
@@ -92,7 +92,7 @@ def types_table(rows, seed):
 def matrix(out):
     table = types_table(1000, 7)
     written = []
-    for codec in ["none", "snappy", "gzip"]:
+    for codec in ["none", "snappy", "gzip", "zstd"]:
         for dictionary in [True, False]:
             for version in ["1.0", "2.0"]:
                 name = f"types-{codec}-{'dict' if dictionary else 'plain'}-v{version[0]}"
@@ -112,9 +112,9 @@ def matrix(out):
     pq.write_table(legacy, os.path.join(out, "int96.parquet"), use_deprecated_int96_timestamps=True)
     reference_csv(os.path.join(out, "int96.parquet"), os.path.join(out, "int96.csv"))
     written.append("int96")
-    # Refused: nested, zstd.
+    # Refused: nested, LZ4.
     pq.write_table(pa.table({"id": [1, 2], "tags": [["a"], ["b", "c"]]}), os.path.join(out, "nested.parquet"))
-    pq.write_table(pa.table({"id": [1, 2]}), os.path.join(out, "zstd.parquet"), compression="zstd")
+    pq.write_table(pa.table({"id": [1, 2]}), os.path.join(out, "lz4.parquet"), compression="lz4")
     print(json.dumps({"files": written, "pyarrow": pa.__version__, "pandas": pd.__version__}))
 
 
@@ -198,6 +198,8 @@ if __name__ == "__main__":
                        row_group_size=25, data_page_size=512)
         pq.write_table(table, os.path.join(sys.argv[2], "small-plain.parquet"), compression="gzip",
                        use_dictionary=False, data_page_version="2.0", row_group_size=25, data_page_size=512)
+        pq.write_table(table, os.path.join(sys.argv[2], "small-zstd.parquet"), compression="zstd",
+                       data_page_version="2.0", row_group_size=25, data_page_size=512)
     elif command == "big":
         big(sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "snappy")
     elif command == "twin":
