@@ -58,7 +58,7 @@ let package = Package(
         .systemLibrary(
             name: "CCompression",
             path: "Planes/CCompression",
-            providers: [.apt(["zlib1g-dev", "libbz2-dev"])]
+            providers: [.apt(["zlib1g-dev", "libbz2-dev", "libzstd-dev"])]
         ),
         .systemLibrary(
             name: "CSeccomp",
@@ -195,8 +195,14 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .target(
+            name: "Parquet",
+            dependencies: ["CCompression"],
+            path: "Planes/Parquet",
+            swiftSettings: hotPathSettings
+        ),
+        .target(
             name: "Sampling",
-            dependencies: ["PlaneCrypto"],
+            dependencies: ["Parquet", "PlaneCrypto"],
             path: "Planes/Sampling",
             swiftSettings: strictSettings
         ),
@@ -232,8 +238,8 @@ let package = Package(
         .executableTarget(
             name: "DelongBench",
             dependencies: [
-                "Attestation", "ChainCore", "ChainRecords", "ComputingPlane", "PlaneCrypto", "PlaneProtocol",
-                "PrivacyPlane", "PrivacyPlaneHTTP", "ComputingPlaneHTTP",
+                "Attestation", "ChainCore", "ChainRecords", "ComputingPlane", "Parquet", "PlaneCrypto", "PlaneProtocol",
+                "PrivacyPlane", "PrivacyPlaneHTTP", "ComputingPlaneHTTP", "Sampling",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -286,6 +292,12 @@ let package = Package(
             name: "SamplingTests",
             dependencies: ["Sampling"],
             path: "Tests/SamplingTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ParquetTests",
+            dependencies: ["Parquet", "Sampling", "TestSupport"],
+            path: "Tests/ParquetTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -10,13 +10,14 @@ struct DatasetSampleCommand: ParsableCommand {
         commandName: "sample",
         abstract: "Draw a desensitized sample of a plaintext dataset under its delong-policy.json (docs/sampling.md).",
         discussion: """
-            DATA_DIR holds the CSV tables the policy lists. OUT_DIR is created (or must be empty) and receives \
-            the sample tables under their source names plus report.json; it appears only when complete. Exit 0 \
+            DATA_DIR holds the tables the policy lists, CSV or Parquet (*.parquet). OUT_DIR is created (or must \
+            be empty) and receives the sample tables as CSV under their source names (x.parquet becomes x.csv) \
+            plus report.json; it appears only when complete. Exit 0 \
             when written and k holds, 1 when k cannot hold, 2 for bad input, 3 for I/O errors.
             """
     )
 
-    @Argument(help: "Directory of plaintext CSV tables.") var dataDir: String
+    @Argument(help: "Directory of plaintext tables (CSV or Parquet).") var dataDir: String
     @Option(help: "The dataset's delong-policy.json.") var policy: String
     @Option(help: "Output directory (created, or must be empty).") var out: String
     @Option(help: "Entities to draw.") var rows: Int = 1000
@@ -48,7 +49,8 @@ enum SampleCLI {
 
     static func exitCode(for error: SamplingError) -> Int32 {
         switch error.code {
-        case .malformedCSV, .malformedPolicy, .dataMismatch, .unsupportedFormat: return ExitCodes.malformedInput
+        case .malformedCSV, .malformedParquet, .malformedPolicy, .dataMismatch, .unsupportedFormat:
+            return ExitCodes.malformedInput
         case .kNotReached: return ExitCodes.verificationFailed
         case .io, .crypto: return ExitCodes.ioError
         }
@@ -66,7 +68,10 @@ enum SampleCLI {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: dataDir, isDirectory: &isDir), isDir.boolValue else {
-            throw SamplingError(.dataMismatch, "DATA_DIR \(dataDir): expected a directory of CSV tables, found none")
+            throw SamplingError(
+                .dataMismatch,
+                "DATA_DIR \(dataDir): expected a directory of CSV or Parquet tables, found none"
+            )
         }
         if fm.fileExists(atPath: out, isDirectory: &isDir) {
             let entries = (try? fm.contentsOfDirectory(atPath: out)) ?? ["?"]
@@ -82,20 +87,25 @@ enum SampleCLI {
 
         let policyBytes = try read(policyPath, limit: DatasetPolicy.maxBytes)
         let policy = try DatasetPolicy(json: policyBytes)
-        // Parquet is refused before anything is read.
-        if let found = parquetFiles(in: dataDir).first {
-            throw SamplingError(.unsupportedFormat, "\(found): Parquet is not supported yet: convert to CSV")
+        // Samples are CSV: a Parquet table `x.parquet` is written as `x.csv`, which must not be another table's.
+        var sampleNames: [String: String] = [:]
+        for name in policy.tables.keys.sorted() {
+            let written = TableReader.sampleName(name)
+            if let other = sampleNames[written] {
+                throw SamplingError(
+                    .dataMismatch,
+                    "tables \(other) and \(name) would both be written as \(written) (samples are CSV)"
+                )
+            }
+            sampleNames[written] = name
         }
         var tables: [String: CSVTable] = [:]
         for name in policy.tables.keys.sorted() {
-            if name.lowercased().hasSuffix(".parquet") {
-                throw SamplingError(.unsupportedFormat, "\(name): Parquet is not supported yet: convert to CSV")
-            }
             let path = (dataDir as NSString).appendingPathComponent(name)
             guard fm.fileExists(atPath: path) else {
                 throw SamplingError(.dataMismatch, "table \(name) is listed in the policy but \(path) does not exist")
             }
-            tables[name] = try CSVReader.parse(try read(path, limit: maxTableBytes), name: name)
+            tables[name] = try TableReader.parse(try read(path, limit: maxTableBytes), name: name)
         }
         var options = SampleOptions()
         options.entities = rows
@@ -103,6 +113,17 @@ enum SampleCLI {
         options.seed = seed
         var sample = try Sampler.sample(tables: tables, policy: policy, options: options)
         sample.report.policySHA256 = Digest.sha256(policyBytes).map { String(format: "%02x", $0) }.joined()
+        for index in sample.report.tables.indices {
+            let source = sample.report.tables[index].name
+            let written = TableReader.sampleName(source)
+            if written != source {
+                sample.report.tables[index].name = written
+                sample.report.tables[index].source = source
+            }
+        }
+        sample.tables = Dictionary(
+            uniqueKeysWithValues: sample.tables.map { (TableReader.sampleName($0.key), $0.value) }
+        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let report: [UInt8]
@@ -124,15 +145,6 @@ enum SampleCLI {
             throw SamplingError(.io, "\(path): could not be read")
         }
         return Array(data)
-    }
-
-    static func parquetFiles(in dir: String) -> [String] {
-        guard let walker = FileManager.default.enumerator(atPath: dir) else { return [] }
-        var found: [String] = []
-        while let path = walker.nextObject() as? String {
-            if path.lowercased().hasSuffix(".parquet") { found.append(path) }
-        }
-        return found.sorted()
     }
 
     /// Writes everything under a temporary sibling of `out`, then renames it into place.

@@ -27,12 +27,12 @@ struct GateCheckCommand: ParsableCommand {
             files) for differencing. A file with a certain finding (something of the dataset) is blocked, a \
             file with any other finding goes to review, a file with none is released; the case decision is the \
             worst file decision. DATA_DIR is only read, never written. Exit codes: 0 release, 1 review or \
-            block, 2 bad input (malformed policy, unreadable or missing directory, Parquet data).
+            block, 2 bad input (malformed policy or table, unreadable or missing directory).
             """
     )
 
     @Argument(help: "The job's output directory.") var outDir: String
-    @Option(help: "Directory of the dataset's plaintext CSV tables (read only).") var data: String
+    @Option(help: "Directory of the dataset's plaintext CSV or Parquet tables (read only).") var data: String
     @Option(help: "The dataset's delong-policy.json (default: DATA_DIR/delong-policy.json).") var policy: String?
     @Option(help: "Earlier releases on the dataset: files, or folders of files (empty means none).")
     var history: String?

@@ -47,7 +47,10 @@ public struct SampleReport: Codable, Sendable, Equatable {
     }
 
     public struct Table: Codable, Sendable, Equatable {
+        /// The table's file in the sample (a Parquet source is written as CSV: `x.parquet` → `x.csv`).
         public var name: String
+        /// The policy's name of the source table, when it differs from `name` (a Parquet source); else absent.
+        public var source: String? = nil
         public var entity: String
         public var rowsIn: Int
         public var rowsDrawn: Int

@@ -7,10 +7,13 @@ public struct SamplingError: Error, Hashable, CustomStringConvertible {
         case malformedCSV
         /// The policy file is not a valid `delong-policy.json` v1 (unknown key, wrong role, bad threshold).
         case malformedPolicy
+        /// A Parquet table did not parse (bad magic, truncated or corrupt footer or page, a size over a limit).
+        case malformedParquet
         /// The data and the policy disagree: a table or column the policy names is missing, or a value of a
         /// date column does not parse.
         case dataMismatch
-        /// The input uses a format this build does not read (Parquet).
+        /// The input uses a format or a feature this build does not read (a nested Parquet column, a Parquet
+        /// codec other than none, snappy or gzip).
         case unsupportedFormat
         /// k (or the suppression limit) could not be met even with every quasi-identifier dropped.
         case kNotReached

@@ -430,7 +430,7 @@ import Testing
         #expect(OutputGate.checkFile(path: "r.txt", bytes: Array(full.utf8), index: index).decision == .block)
     }
 
-    @Test func aMalformedPolicyOrAParquetTableIsBadInput() {
+    @Test func aMalformedPolicyOrAMalformedParquetTableIsBadInput() {
         #expect(throws: ComputingPlaneError(.badInput, "")) {
             try DatasetIndex(policyJSON: Array("{\"version\": 1, \"tables\": {}, \"extra\": 1}".utf8), tables: [:])
         }

@@ -7,6 +7,8 @@ import Testing
 @Suite struct DatasetSampleTests {
     let dir: URL
     init() throws { dir = try DelongProcess.temporaryDirectory() }
+    /// Shares another suite's directory (DatasetSampleParquetTests builds its tables here).
+    init(directory: URL) { dir = directory }
 
     static let policy = """
         {"version": 1,
@@ -189,12 +191,28 @@ import Testing
             let out = dir.appendingPathComponent("out-big")
             try expectRefused(try sample(data, out: out), out: out, "field larger than")
         }
-        // Parquet input.
+        // A truncated Parquet table, and one whose sample name (CSV) is another table's.
         do {
             let (data, _) = try dataDir(people: 50)
-            try Data("PAR1".utf8).write(to: data.appendingPathComponent("extra.parquet"))
+            try Data("PAR1".utf8).write(to: data.appendingPathComponent("transactions.parquet"))
+            let policy = dir.appendingPathComponent("policy-parquet.json")
+            try Data(Self.policy.replacingOccurrences(of: "transactions.csv", with: "transactions.parquet").utf8)
+                .write(to: policy)
             let out = dir.appendingPathComponent("out-parquet")
-            try expectRefused(try sample(data, out: out), out: out, "Parquet is not supported yet: convert to CSV")
+            try expectRefused(try sample(data, out: out, policy: policy), out: out, "expected a Parquet file")
+            let clash = dir.appendingPathComponent("policy-clash.json")
+            try Data(
+                Self.policy.replacingOccurrences(
+                    of: "\"transactions.csv\": {",
+                    with:
+                        "\"accounts.parquet\": {\"entity\": \"id\", \"columns\": {\"id\": \"key\"}}, \"transactions.csv\": {"
+                ).utf8
+            ).write(to: clash)
+            try expectRefused(
+                try sample(data, out: out, policy: clash),
+                out: out,
+                "would both be written as accounts.csv"
+            )
         }
         // A non-empty --out is refused and left as it was.
         do {

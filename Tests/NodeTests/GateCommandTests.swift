@@ -92,10 +92,13 @@ import Testing
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("policy"))
 
-        let parquet = try dataDir(extra: ["more.parquet": "PAR1"])
+        let parquet = try dataDir(
+            policy: Self.policy.replacingOccurrences(of: "people.csv", with: "people.parquet"),
+            extra: ["people.parquet": "PAR1"]
+        )
         let pq = try DelongProcess.run(["gate", "check", out.path, "--data", parquet.path])
         #expect(pq.status == 2)
-        #expect(pq.stderr.contains("Parquet tables are not supported yet"))
+        #expect(pq.stderr.contains("people.parquet: expected a Parquet file"), "\(pq.stderr)")
 
         let missing = try DelongProcess.run([
             "gate", "check", out.path, "--data", dir.appendingPathComponent("nope").path,
@@ -105,6 +108,45 @@ import Testing
             "gate", "check", dir.appendingPathComponent("nope").path, "--data", try dataDir().path,
         ])
         #expect(noOut.status == 2)
+    }
+
+    /// A Parquet dataset (typed columns pyarrow writes from people.csv) and the CSV pandas writes for the same
+    /// frame give the same gate report on outputs that release, review and block.
+    @Test func aParquetDatasetAndItsCSVTwinGiveTheSameGateReport() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = try dataDir()
+        let csv = dir.appendingPathComponent("twin-csv")
+        let parquet = dir.appendingPathComponent("twin-parquet")
+        for url in [csv, parquet] {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        }
+        let python = ProcessInfo.processInfo.environment["DELONG_FIXTURE_PYTHON"] ?? "/opt/delong/runtime/bin/python3"
+        try ContribTool.run([
+            python, "contrib/references/parquet_fixtures.py", "twin", source.appendingPathComponent("people.csv").path,
+            parquet.appendingPathComponent("people.parquet").path, csv.appendingPathComponent("people.csv").path,
+        ])
+        try Data(Self.policy.utf8).write(to: csv.appendingPathComponent("delong-policy.json"))
+        try Data(Self.policy.replacingOccurrences(of: "people.csv", with: "people.parquet").utf8)
+            .write(to: parquet.appendingPathComponent("delong-policy.json"))
+        let outputs = [
+            try outDir(["means.csv": "decade,count,mean\n1950,40,31234.5\n1960,60,33456.7\n"]),
+            try outDir(["small.csv": "decade,n\n1950,4\n", "sub/notes.txt": "worst fit: person17 FAMILY17\n"]),
+            try outDir(["rows.csv": "id,birth,postcode\nID100017,1967-08-17,20289\nID100018,1968-09-18,20306\n"]),
+        ]
+        var decisions: [String] = []
+        for output in outputs {
+            let fromCSV = try gate([output.path, "--data", csv.path, "--json"])
+            let fromParquet = try gate([output.path, "--data", parquet.path, "--json"])
+            #expect(fromCSV.status == fromParquet.status, "\(fromParquet.stderr)")
+            let a = try #require(fromCSV.json)
+            // Findings name the table; the Parquet dataset's is people.parquet.
+            let named = fromParquet.stdout.replacingOccurrences(of: "people.parquet", with: "people.csv")
+            let b = try #require(try JSONSerialization.jsonObject(with: Data(named.utf8)) as? [String: Any])
+            #expect(fromParquet.stdout.contains("people.parquet") == (b["decision"] as? String == "block"))
+            #expect((a as NSDictionary) == (b as NSDictionary))
+            decisions.append(b["decision"] as? String ?? "?")
+        }
+        #expect(decisions == ["release", "block", "block"])
     }
 
     /// Runs `delong gate check` with its index cache under this test's directory.

@@ -18,6 +18,7 @@ packages=(
     python3-cryptography # independent AES-GCM reader of the sealed format in tests
     age                # reference age v1 (age, age-keygen): interoperability of released-output sealing
     zlib1g-dev libbz2-dev # the Output Gate's bounded decompressors (CCompression)
+    libzstd-dev        # ZSTD pages of Parquet tables (CCompression)
     tesseract-ocr      # the Output Gate's OCR of images, run in a sandbox
     chromium chromium-driver # the review page's and Explore Mode's browser tests (selenium drives the system Chromium)
     libnss3-tools      # certutil: the browser tests' Chromium trusts a test CA through its NSS database

@@ -1,7 +1,7 @@
 import Foundation
 import Sampling
 
-/// What the gate knows about a dataset, built once from its plaintext CSV tables and `delong-policy.json`.
+/// What the gate knows about a dataset, built once from its plaintext CSV or Parquet tables and `delong-policy.json`.
 /// It holds 64-bit hashes of normalized values, never the values:
 /// - identifiers: the values of key and direct-identifier columns (values shared by `k` or more rows are not
 ///   identifying and are left out, as are purely numeric values of fewer than 6 digits and values shorter than
@@ -57,7 +57,8 @@ public struct DatasetIndex: Sendable {
     static let maxRecordColumns = 6
     static let maxWords = 6
 
-    /// Builds the index from the policy bytes and table name → CSV bytes (every table the policy lists).
+    /// Builds the index from the policy bytes and table name → file bytes (every table the policy lists; a name
+    /// ending in `.parquet` is read as Parquet, any other as CSV).
     public init(policyJSON: [UInt8], tables: [String: [UInt8]]) throws(ComputingPlaneError) {
         let policy: DatasetPolicy
         do {
@@ -67,14 +68,11 @@ public struct DatasetIndex: Sendable {
         }
         var parsed: [String: CSVTable] = [:]
         for name in policy.tables.keys.sorted() {
-            if name.lowercased().hasSuffix(".parquet") {
-                throw ComputingPlaneError(.badInput, "\(name): Parquet tables are not supported yet: convert to CSV")
-            }
             guard let bytes = tables[name] else {
                 throw ComputingPlaneError(.badInput, "table \(name) is listed in the policy but was not found")
             }
             do {
-                parsed[name] = try CSVReader.parse(bytes, name: name)
+                parsed[name] = try TableReader.parse(bytes, name: name)
             } catch {
                 throw ComputingPlaneError(.badInput, error.reason)
             }
@@ -91,7 +89,7 @@ public struct DatasetIndex: Sendable {
     }
 
     /// Reads `dataDir` (never writes to it): the policy at `policyPath` (default `dataDir/delong-policy.json`)
-    /// and every table it lists. Parquet data is refused. The index is loaded from, or stored in, the cache
+    /// and every table it lists (CSV, or Parquet when the name ends in `.parquet`). The index is loaded from, or stored in, the cache
     /// directory (`DatasetIndexCache`; default `$XDG_CACHE_HOME/delong`); nil builds it in memory only.
     public static func load(
         dataDir: String,
@@ -103,14 +101,10 @@ public struct DatasetIndex: Sendable {
         guard fm.fileExists(atPath: dataDir, isDirectory: &isDir), isDir.boolValue,
             fm.isReadableFile(atPath: dataDir)
         else {
-            throw ComputingPlaneError(.badInput, "--data \(dataDir): expected a readable directory of CSV tables")
-        }
-        if let walker = fm.enumerator(atPath: dataDir) {
-            while let path = walker.nextObject() as? String {
-                if path.lowercased().hasSuffix(".parquet") {
-                    throw ComputingPlaneError(.badInput, "\(path): Parquet tables are not supported yet")
-                }
-            }
+            throw ComputingPlaneError(
+                .badInput,
+                "--data \(dataDir): expected a readable directory of CSV or Parquet tables"
+            )
         }
         let policyFile = policyPath ?? (dataDir as NSString).appendingPathComponent("delong-policy.json")
         let policyBytes = try read(policyFile, limit: DatasetPolicy.maxBytes)
@@ -122,9 +116,6 @@ public struct DatasetIndex: Sendable {
         }
         var tables: [String: [UInt8]] = [:]
         for name in policy.tables.keys {
-            if name.lowercased().hasSuffix(".parquet") {
-                throw ComputingPlaneError(.badInput, "\(name): Parquet tables are not supported yet")
-            }
             tables[name] = try read((dataDir as NSString).appendingPathComponent(name), limit: 4 << 30)
         }
         return try DatasetIndexCache.index(policy: policyBytes, tables: tables, directory: cacheDirectory).index

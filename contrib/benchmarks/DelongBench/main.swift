@@ -2,6 +2,7 @@
 //
 // Run: swift run -c release delong-bench [--quick]
 //      swift run -c release delong-bench gate [--rows N] [--output-mb M]   (GateBench.swift)
+//      swift run -c release delong-bench parquet [--rows N] [--rounds R]   (ParquetBench.swift)
 //      swift run -c release delong-bench explore-proxy [--requests N] [--stream-mb M] [--frame-kb K]
 //          (ExploreProxyBench.swift)
 //      swift run -c release delong-bench sync-reference --rpc URL --blocks N
@@ -18,6 +19,7 @@ import PlaneCrypto
 
 if runChainSubcommand() { exit(0) }  // sync-reference (ChainBench.swift)
 if runGateSubcommand() { exit(0) }  // gate (GateBench.swift)
+if runParquetSubcommand() { exit(0) }  // parquet (ParquetBench.swift)
 
 // MARK: The explore proxy (its own mode: `delong-bench explore-proxy [--requests N] [--stream-mb M]`)
 if CommandLine.arguments.dropFirst().first == "explore-proxy" {
