@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import ComputingPlane
@@ -27,5 +28,35 @@ import Testing
                 "\(sample.debugDescription)"
             )
         }
+    }
+}
+
+/// Month labels: the byte path for ASCII text gives what Foundation's trimming gives.
+@Suite struct StatTextMonthTests {
+    @Test func asciiMonthsTrimmedOnBytesMatchFoundationsTrimming() {
+        let cases = [
+            "2020-05", "2020-05-17", "2020/05/17", " 2020-05 ", "\t2020-05-17T10:00\t", "2020-5", "2020-13",
+            "0999-01", "2999-12-31", "2020-05/17", "", "   ", "20200517", "2020-05x", " 2020/12 ", "2020-05  ",
+        ]
+        for text in cases {
+            let reference = Array(text.trimmingCharacters(in: .whitespaces).utf8.prefix(10))
+            var expected: Int32?
+            if reference.count >= 7, reference[0...3].allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                reference[4] == 45 || reference[4] == 47, (48...57).contains(reference[5]),
+                (48...57).contains(reference[6])
+            {
+                let year = reference[0...3].reduce(0) { $0 * 10 + Int32($1 - 48) }
+                let month = Int32(reference[5] - 48) * 10 + Int32(reference[6] - 48)
+                if (1...12).contains(month), (1000...2999).contains(year),
+                    reference.count == 7 || reference[7] == reference[4]
+                {
+                    expected = year * 12 + month - 1
+                }
+            }
+            #expect(StatText.month(text) == expected, "\(text.debugDescription)")
+        }
+        // Unicode white space still goes through Foundation.
+        let unicode = StatText.month("\u{2003}2020-05\u{00A0}")
+        #expect(unicode.map(Int.init) == 2020 * 12 + 4)
     }
 }

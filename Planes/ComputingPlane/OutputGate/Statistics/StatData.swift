@@ -192,7 +192,18 @@ enum StatText {
 
     /// Year × 12 + month − 1 of `YYYY-MM`, `YYYY-MM-DD`, `YYYY/MM/DD` (time parts ignored).
     static func month(_ text: some StringProtocol) -> Int32? {
-        let b = Array(Substring(text).trimmingCharacters(in: .whitespaces).utf8.prefix(10))
+        // ASCII text is trimmed on bytes (`.whitespaces` holds only space and tab there): Foundation's
+        // `trimmingCharacters` took most of the index build, which reads every cell of the dataset here.
+        var b = Array(text.utf8)
+        if b.allSatisfy({ $0 < 0x80 }) {
+            var lo = 0
+            var hi = b.count
+            while lo < hi, b[lo] == 0x20 || b[lo] == 0x09 { lo += 1 }
+            while hi > lo, b[hi - 1] == 0x20 || b[hi - 1] == 0x09 { hi -= 1 }
+            b = Array(b[lo..<min(hi, lo + 10)])
+        } else {
+            b = Array(Substring(text).trimmingCharacters(in: .whitespaces).utf8.prefix(10))
+        }
         guard b.count >= 7, b[0...3].allSatisfy({ $0 >= 48 && $0 <= 57 }), b[4] == 45 || b[4] == 47,
             b[5] >= 48 && b[5] <= 57, b[6] >= 48 && b[6] <= 57
         else { return nil }
