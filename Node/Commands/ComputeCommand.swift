@@ -1,4 +1,5 @@
 import ArgumentParser
+import Attestation
 import ChainCore
 import ChainIndex
 import ChainRecords
@@ -44,7 +45,8 @@ struct ComputeServeCommand: AsyncParsableCommand {
             hash-chained). Released outputs are sealed to the consumer's age recipient and recorded with AlgorithmRegistry.recordJob from the \
             operator key. The job log (STATE/jobs.log) survives restarts: jobs a killed runner left are marked \
             killed(runnerLost) and their mounts, sandboxes and cgroups swept. This local backend has no TEE: \
-            its agents present INSECURE development evidence claiming --insecure-dev-measurements. \
+            its agents present INSECURE development evidence claiming --insecure-dev-measurements, or with \
+            --evidence configfs-tsm the kernel's TDX quote or SEV-SNP report (/sys/kernel/config/tsm/report). \
             Explore Mode (docs/explore.md): POST /v1/explore redeems an explore token naming this plane and \
             starts JupyterLab on the dataset's published sample (checked against its on-chain sampleLocator) \
             in the job sandbox; browsers sign in at /explore/ID/_login with a one-time ticket and reach \
@@ -76,7 +78,14 @@ struct ComputeServeCommand: AsyncParsableCommand {
         help:
             "INSECURE development evidence: the 192 bytes (hex) of MRTD and RTMR0-2 the agents claim; governance must trust their development digest."
     )
-    var insecureDevMeasurements: String
+    var insecureDevMeasurements: String?
+    @Option(
+        help:
+            "Where the agents' evidence comes from: dev (INSECURE development evidence) or configfs-tsm (the kernel's TDX or SEV-SNP report interface)."
+    )
+    var evidence: String = "dev"
+    @Option(help: "With --evidence configfs-tsm: the report directory (default /sys/kernel/config/tsm/report).")
+    var configfsTsmPath: String?
     @Option(help: "Job log, results and decisions (default: DATA_DIR/compute).") var stateDir: String?
     @Option(
         help:
@@ -117,8 +126,16 @@ struct ComputeServeCommand: AsyncParsableCommand {
         guard let bytes = try? ByteSize.parse(maxOutput), bytes >= 4096, bytes <= 256 << 20 else {
             throw ValidationError("--max-output: expected 4KiB…256MiB, found \"\(maxOutput)\"")
         }
-        guard let m = try? Hex.decode(insecureDevMeasurements), m.count == 192 else {
-            throw ValidationError("--insecure-dev-measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
+        guard evidence == "dev" || evidence == "configfs-tsm" else {
+            throw ValidationError("--evidence: expected dev or configfs-tsm, found \"\(evidence)\"")
+        }
+        if evidence == "dev" {
+            guard let hex = insecureDevMeasurements, let m = try? Hex.decode(hex), m.count == 192 else {
+                throw ValidationError("--insecure-dev-measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
+            }
+        }
+        if configfsTsmPath != nil && evidence != "configfs-tsm" {
+            throw ValidationError("--configfs-tsm-path: expected --evidence configfs-tsm too")
         }
         do { _ = try PlaneURL(privacyPlane) } catch { throw ValidationError("--privacy-plane: \(error.reason)") }
         if let publicURL {
@@ -137,8 +154,22 @@ struct ComputeServeCommand: AsyncParsableCommand {
 
     var listenAddress: (host: String, port: Int)? { NodeRunCommand.parseListen(listen) }
 
+    /// The agents' attester: development evidence, or configfs-tsm (its directory must exist now: exit 2).
+    func makeAttester() throws -> any AgentAttester {
+        if evidence == "configfs-tsm" {
+            do {
+                return ConfigfsTSMAttester(producer: try ConfigfsTSM(root: configfsTsmPath ?? ConfigfsTSM.defaultPath))
+            } catch {
+                FileHandle.standardError.write(Data("delong: --evidence configfs-tsm: \(error.reason)\n".utf8))
+                throw ExitCode(ExitCodes.malformedInput)
+            }
+        }
+        return try DevelopmentAttester(measurements: try Hex.decode(insecureDevMeasurements ?? ""))
+    }
+
     func run() async throws {
         let logger = ServerAssembly.logger(label: "delong.compute")
+        let attester = try makeAttester()
         let hangups = await ServerAssembly.trapHangups()
         let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
         let index = syncer.index
@@ -200,7 +231,7 @@ struct ComputeServeCommand: AsyncParsableCommand {
                     if let pinned { return PrivacyPlaneClient(url: privacyURL, trust: .publicKey(sha256: pinned)) }
                     return PrivacyPlaneClient(try await AttestedPlane.establish(privacyURL, appraiser: appraiser))
                 },
-                attester: try DevelopmentAttester(measurements: try Hex.decode(insecureDevMeasurements)),
+                attester: attester,
                 recorder: OperatorRecorder(
                     wallet: wallet,
                     registry: index.config.contracts.algorithmRegistry,
@@ -236,7 +267,11 @@ struct ComputeServeCommand: AsyncParsableCommand {
             )
             return (routes, identity, ownEvidence, wallet.address, admission)
         }
-        logger.warning("INSECURE development evidence: this local backend runs outside a TEE")
+        if attester is DevelopmentAttester {
+            logger.warning("INSECURE development evidence: this local backend runs outside a TEE")
+        } else {
+            logger.info("agents' evidence", metadata: ["evidence": "\(attester.kind)"])
+        }
         let router = Router(context: PlaneRequestContext.self)
         let routes = setup.0
         NodeRoutes(index: index, state: state, freshness: nil, maxRows: 1000, extraMetrics: { routes.metrics() })

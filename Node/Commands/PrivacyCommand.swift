@@ -88,6 +88,14 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     var allowInsecureDevelopmentEvidence = false
     @Option(help: "With --allow-insecure-development-evidence: accept it on this chain id, which is not the devnet's.")
     var allowInsecureDevelopmentEvidenceOnChain: UInt64?
+    @Option(help: "Accept AMD SEV-SNP evidence whose REPORTED_TCB is at least BL:TEE:SNP:UCODE (e.g. 3:0:8:115).")
+    var snpMinTcb: String?
+    @Option(help: "With --snp-min-tcb: an AMD CRL file, DER or PEM (repeatable); a revoked ASK or VCEK is refused.")
+    var snpCrl: [String] = []
+    @Option(help: "With --snp-min-tcb: PEM certificates (VCEK, ASK, ARK) used when the evidence carries none.")
+    var snpCertChain: String?
+    @Flag(help: "With --snp-min-tcb: accept SNP evidence when no CRL covers its ASK (INSECURE).")
+    var snpAllowMissingCrl = false
     @Flag(
         help:
             "Create the file: root secret when it is missing (a new key universe); otherwise a missing one is an error."
@@ -151,6 +159,14 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             do { _ = try PCSCollateralClient(url: collateralURL) } catch { throw ValidationError(error.reason) }
         }
         guard collateralRefresh > 0 else { throw ValidationError("--collateral-refresh: expected a positive number") }
+        if snpMinTcb == nil && (!snpCrl.isEmpty || snpCertChain != nil || snpAllowMissingCrl) {
+            throw ValidationError("--snp-crl, --snp-cert-chain, --snp-allow-missing-crl: expected --snp-min-tcb too")
+        }
+        if let snpMinTcb {
+            do { _ = try SNPMinimumTCB(parsing: snpMinTcb) } catch {
+                throw ValidationError("--snp-min-tcb: \(error.reason)")
+            }
+        }
         for status in allowStatus where TCBStatus(rawValue: status) == nil {
             throw ValidationError("--allow-status: unknown TCB status \"\(status)\"")
         }
@@ -186,6 +202,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         let freshness = IndexFreshness(policy: freshnessPolicy)
         let state = NodeState()
         let collateralStore = try await keysRefused { try makeCollateralStore(logger: logger) }
+        let snpPolicy = try await keysRefused { try makeSNPPolicy() }
         let plane = try await keysRefused {
             () async throws -> (PrivacyRoutes, TokenIssuer, OwnEvidence, TLSIdentity?, KeyLeases, ReceiptHeadPublisher?)
             in
@@ -236,7 +253,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             let release = KeyRelease(
                 reader: index,
                 tokens: TokenVerifier(domain: tokenDomain, signer: issuer.signer),
-                evidence: makeEvidenceVerifier(collateralStore),
+                evidence: makeEvidenceVerifier(collateralStore, snp: snpPolicy),
                 receipts: receipts,
                 keys: keys,
                 allowDevelopmentEvidence: allowInsecureDevelopmentEvidence,
@@ -278,6 +295,17 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         if allowInsecureDevelopmentEvidence {
             logger.warning("INSECURE development evidence is accepted: never run this in production")
+        }
+        if let snpPolicy {
+            logger.info(
+                "SEV-SNP evidence accepted",
+                metadata: ["snp.minTCB": "\(snpPolicy.minimumTCB)", "snp.crls": "\(snpPolicy.crls.count)"]
+            )
+            if snpAllowMissingCrl {
+                logger.warning(
+                    "INSECURE: --snp-allow-missing-crl: SEV-SNP evidence is accepted without an AMD CRL covering its ASK; a revoked ASK would go unnoticed"
+                )
+            }
         }
         if serveV1ProviderKeys {
             logger.warning("migration mode: providers receive version 1 dataset keys (not bound to this chain)")
@@ -366,13 +394,36 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         return DCAPCollateralStore(source: collateral.map { .file($0) }, initial: prepared, logger: logger)
     }
 
-    func makeEvidenceVerifier(_ store: DCAPCollateralStore) -> AttestationEvidenceVerifier {
+    /// The SEV-SNP policy of `--snp-min-tcb`, `--snp-crl`, `--snp-cert-chain`, `--snp-allow-missing-crl`; nil
+    /// without `--snp-min-tcb` (SNP evidence refused).
+    func makeSNPPolicy() throws -> SNPPolicy? {
+        guard let snpMinTcb else { return nil }
+        do {
+            let crls = try snpCrl.flatMap { path throws -> [X509CRL] in
+                try SNPPolicy.crls(fileContents: [UInt8](try InputFile.read(path, what: "SNP CRL")), name: path)
+            }
+            let chain = try snpCertChain.map { path throws -> [X509Certificate] in
+                try SNPEvidence.certificates(in: [UInt8](try InputFile.read(path, what: "SNP certificate chain")))
+            }
+            return SNPPolicy(
+                minimumTCB: try SNPMinimumTCB(parsing: snpMinTcb),
+                crls: crls,
+                allowMissingCRL: snpAllowMissingCrl,
+                chain: chain ?? []
+            )
+        } catch let error as AttestationError {
+            throw CLIFailure.malformed("\(error)")
+        }
+    }
+
+    func makeEvidenceVerifier(_ store: DCAPCollateralStore, snp: SNPPolicy? = nil) -> AttestationEvidenceVerifier {
         AttestationEvidenceVerifier(
             store: store,
             policy: AttestationPolicy(
                 acceptableStatuses: Set([.upToDate] + allowStatus.compactMap(TCBStatus.init(rawValue:))),
                 allowInsecureDevelopment: allowInsecureDevelopmentEvidence
-            )
+            ),
+            snp: snp
         )
     }
 

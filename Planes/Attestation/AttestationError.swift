@@ -57,6 +57,12 @@ public struct AttestationError: Error, Hashable, CustomStringConvertible, Sendab
         case vcekMismatch = "vcek-mismatch"
         /// The SEV-SNP guest policy allows debugging (POLICY bit 19) and debug guests are not allowed.
         case debugGuest = "debug-guest"
+        /// The SEV-SNP report was requested from a VM privilege level other than 0.
+        case vmplRefused = "snp-vmpl-refused"
+        /// The SEV-SNP REPORTED_TCB is below the policy's minimum (boot loader, TEE, SNP firmware or microcode).
+        case tcbBelowMinimum = "snp-tcb-below-minimum"
+        /// No AMD CRL covers a certificate of the chain and the policy requires one.
+        case crlMissing = "crl-missing"
 
         /// Whether this code means the input could not be parsed (exit status 2) rather than did not verify.
         public var isMalformed: Bool {

@@ -1,11 +1,13 @@
 public import Attestation
 import ChainCore
 import Foundation
+import PlaneCrypto
 import PlaneProtocol
 
 /// Key release's evidence check through the Attestation module: an Intel TDX quote verified with DCAP
 /// against collateral from a ``DCAPCollateralStore`` (prepared once per load, reloaded on SIGHUP and a
-/// timer), or — only when the policy allows it — the INSECURE development evidence (a JSON document
+/// timer), an AMD SEV-SNP report (`SNPEvidence`, prefix `DLSNPv1\0`) verified with the ``snp`` policy when one
+/// is configured, or — only when the policy allows it — the INSECURE development evidence (a JSON document
 /// starting with `{`).
 ///
 /// Expired collateral is the plane's problem, not the sandbox's: it refuses with `collateralExpired` (503)
@@ -15,21 +17,25 @@ public struct AttestationEvidenceVerifier: EvidenceVerifier {
     /// Where the prepared collateral comes from.
     public let store: DCAPCollateralStore
     public let policy: AttestationPolicy
+    /// The SEV-SNP policy; nil refuses SNP evidence.
+    public let snp: SNPPolicy?
 
     /// Prepared collateral of a file source or given at start; nil refuses TDX quotes unless a PCS serves them.
     public var collateral: VerifiedCollateral? { store.current }
 
     /// A verifier of fixed collateral (nil refuses every TDX quote: no way to check its TCB).
-    public init(collateral: VerifiedCollateral?, policy: AttestationPolicy) {
-        self.init(store: DCAPCollateralStore(initial: collateral), policy: policy)
+    public init(collateral: VerifiedCollateral?, policy: AttestationPolicy, snp: SNPPolicy? = nil) {
+        self.init(store: DCAPCollateralStore(initial: collateral), policy: policy, snp: snp)
     }
 
-    public init(store: DCAPCollateralStore, policy: AttestationPolicy) {
+    public init(store: DCAPCollateralStore, policy: AttestationPolicy, snp: SNPPolicy? = nil) {
         self.store = store
         self.policy = policy
+        self.snp = snp
     }
 
     public func verify(_ evidence: [UInt8], now: UInt64) async throws(PrivacyPlaneError) -> AttestedSandbox {
+        if SNPEvidence.isSNPEvidence(evidence) { return try verifySNP(evidence, now: now) }
         let verified: VerifiedQuote
         do {
             if evidence.first == UInt8(ascii: "{") {
@@ -66,6 +72,36 @@ public struct AttestationEvidenceVerifier: EvidenceVerifier {
 }
 
 extension AttestationEvidenceVerifier {
+    /// SEV-SNP evidence through ``snp``: its digest is SHA-256("snp" ‖ MEASUREMENT)
+    /// (`VerifiedSNPReport.measurementDigest`), its evidence hash SHA-256 of the 1184 report bytes.
+    func verifySNP(_ evidence: [UInt8], now: UInt64) throws(PrivacyPlaneError) -> AttestedSandbox {
+        guard let snp else {
+            throw PrivacyPlaneError(
+                .attestationRefused,
+                "SEV-SNP evidence: expected a plane started with an SNP policy (--snp-min-tcb), found none configured"
+            )
+        }
+        let verified: VerifiedSNPReport
+        do {
+            verified = try snp.verify(
+                try SNPEvidence(bytes: evidence),
+                at: Date(timeIntervalSince1970: TimeInterval(now))
+            )
+        } catch {
+            throw PrivacyPlaneError(.attestationRefused, "\(error)")
+        }
+        guard let evidenceHash = try? Hash32(Digest.sha256(verified.report.bytes)),
+            let digest = try? Hash32(verified.measurementDigest)
+        else { throw PrivacyPlaneError(.attestationRefused, "SEV-SNP evidence: digest is not 32 bytes") }
+        return AttestedSandbox(
+            kind: .snp,
+            evidenceHash: evidenceHash,
+            reportData: verified.reportData,
+            measurementDigests: [digest],
+            tcbStatus: "SNP REPORTED_TCB \(verified.reportedTCB)"
+        )
+    }
+
     /// The chain id of the project's devnet (contrib/devnet): the only chain on which the insecure development
     /// evidence may be accepted without naming the chain.
     public static let devnetChainID = InsecureDevelopmentEvidence.devnetChainID

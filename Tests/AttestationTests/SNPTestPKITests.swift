@@ -1,6 +1,7 @@
 import ChainCore
 import Foundation
 import PlaneCrypto
+import TestSupport
 import Testing
 
 @testable import Attestation
@@ -135,130 +136,22 @@ import Testing
     }
 }
 
-/// A test AMD-like PKI in a temporary directory, made with the openssl command line.
+/// The shared test PKI (TestSupport's `SNPTestPKI`) for the virtee Milan report's chip, with its ARK's fingerprint.
 struct TestPKI: Sendable {
-    let dir: URL
+    let base: SNPTestPKI
     let arkFingerprint: String
 
     init() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("delong-snp-pki-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        func openssl(_ arguments: [String]) throws { try Self.openssl(arguments, in: dir) }
-        func write(_ text: String, _ name: String) throws { try Self.write(text, name, in: dir) }
         let report = try Fixtures.quote("virtee-sev/report_milan.hex")
-        let chipID = Array(report[0x1A0..<0x1E0])
-        let pss = ["-sha384", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:48"]
-        for (key, bits) in [("ark", 4096), ("ask", 4096), ("ask2048", 2048)] {
-            try openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:\(bits)", "-out", "\(key).key"])
-        }
-        try openssl(["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", "vcek.key"])
-        try openssl(
-            [
-                "req", "-new", "-x509", "-key", "ark.key", "-subj", "/CN=DeLong Test ARK", "-days", "3650",
-                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-                "-out", "ark.pem",
-            ] + pss
-        )
-        try write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n", "ca.ext")
-        func spl(_ component: Int, _ value: Int) -> String {
-            "1.3.6.1.4.1.3704.1.3.\(component)=DER:0201\(Hex.encode([UInt8(value)], prefix: false))\n"
-        }
-        let hwID = "1.3.6.1.4.1.3704.1.4=DER:\(Hex.encode(chipID, prefix: false))\n"
-        // The Milan report's REPORTED_TCB: bl 3, tee 0, snp 8, ucode 115.
-        let milan = spl(1, 3) + spl(2, 0) + spl(3, 8) + spl(8, 115)
-        try write(milan + hwID, "vcek.ext")
-        try write(milan, "vlek.ext")
-        let turinHwID = "1.3.6.1.4.1.3704.1.4=DER:" + Hex.encode(chipID.prefix(8), prefix: false) + "\n"
-        try write(spl(9, 1) + spl(1, 2) + spl(2, 3) + spl(3, 4) + spl(8, 5) + turinHwID, "turin.ext")
-        try write(spl(1, 2) + spl(2, 3) + spl(3, 4) + spl(8, 5) + turinHwID, "turinNoFMC.ext")
-        func issue(
-            _ name: String,
-            key: String,
-            subject: String,
-            by issuer: String,
-            ext: String,
-            _ sig: [String]
-        )
-            throws
-        {
-            try openssl(["req", "-new", "-key", "\(key).key", "-subj", subject, "-out", "\(name).csr"])
-            try openssl(
-                [
-                    "x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key",
-                    "-CAcreateserial", "-days", "3650", "-extfile", ext, "-out", "\(name).pem",
-                ] + sig
-            )
-        }
-        try issue("ask", key: "ask", subject: "/CN=DeLong Test ASK", by: "ark", ext: "ca.ext", pss)
-        try issue("ask2048", key: "ask2048", subject: "/CN=DeLong Test ASK 2048", by: "ark", ext: "ca.ext", pss)
-        try issue("vcek", key: "vcek", subject: "/CN=DeLong Test VCEK", by: "ask", ext: "vcek.ext", pss)
-        try issue("vlek", key: "vcek", subject: "/CN=DeLong Test VLEK", by: "ask", ext: "vlek.ext", pss)
-        try issue("turin", key: "vcek", subject: "/CN=DeLong Test Turin VCEK", by: "ask", ext: "turin.ext", pss)
-        try issue(
-            "turinNoFMC",
-            key: "vcek",
-            subject: "/CN=DeLong Test Turin VCEK",
-            by: "ask",
-            ext: "turinNoFMC.ext",
-            pss
-        )
-        try issue("vcekPKCS1", key: "vcek", subject: "/CN=DeLong Test VCEK", by: "ask", ext: "vcek.ext", ["-sha384"])
-        try issue("vcek2048", key: "vcek", subject: "/CN=DeLong Test VCEK", by: "ask2048", ext: "vcek.ext", pss)
-        let ark = try X509Certificate.pemChain(try Self.read("ark.pem", in: dir))[0]
-        self.dir = dir
+        let base = try SNPTestPKI(chipID: Array(report[0x1A0..<0x1E0]))
+        let ark = try SNPVerifier.certificate(try base.pem("ark"), name: "ark")
+        self.base = base
         self.arkFingerprint = Hex.encode(Digest.sha256(ark.der), prefix: false)
     }
 
     func certificate(_ name: String) throws -> X509Certificate {
-        try SNPVerifier.certificate(try Self.read("\(name).pem", in: dir), name: name)
+        try SNPVerifier.certificate(try base.pem(name), name: name)
     }
 
-    /// `report` with bytes 0..<0x2A0 signed (ECDSA P-384, SHA-384) by the test leaf key, R and S stored as
-    /// 72-byte little-endian fields at 0x2A0.
-    func sign(_ report: [UInt8]) throws -> [UInt8] {
-        let name = "tbs-\(UUID().uuidString)"
-        try Data(report[0..<0x2A0]).write(to: dir.appendingPathComponent(name))
-        try Self.openssl(["dgst", "-sha384", "-sign", "vcek.key", "-out", "\(name).sig", name], in: dir)
-        let der = try Self.read("\(name).sig", in: dir)
-        var signed = report
-        var i = 2
-        for field in 0..<2 {
-            let length = Int(der[i + 1])
-            var value = Array(der[(i + 2)..<(i + 2 + length)])
-            while value.count > 48 { value.removeFirst() }
-            let littleEndian = Array(value.reversed()) + [UInt8](repeating: 0, count: 72 - value.count)
-            signed.replaceSubrange((0x2A0 + 72 * field)..<(0x2A0 + 72 * (field + 1)), with: littleEndian)
-            i += 2 + length
-        }
-        return signed
-    }
-
-    private static func write(_ text: String, _ name: String, in dir: URL) throws {
-        try Data(text.utf8).write(to: dir.appendingPathComponent(name))
-    }
-
-    private static func read(_ name: String, in dir: URL) throws -> [UInt8] {
-        Array(try Data(contentsOf: dir.appendingPathComponent(name)))
-    }
-
-    private static func openssl(_ arguments: [String], in dir: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl"] + arguments
-        process.currentDirectoryURL = dir
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        _ = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw FixtureMissing(
-                description: "openssl \(arguments.joined(separator: " ")) failed: "
-                    + String(decoding: errors, as: UTF8.self)
-            )
-        }
-    }
+    func sign(_ report: [UInt8]) throws -> [UInt8] { try base.sign(report) }
 }

@@ -1,4 +1,4 @@
-import Attestation
+public import Attestation
 public import ChainCore
 public import PlaneCrypto
 public import PlaneProtocol
@@ -80,5 +80,24 @@ public struct DevelopmentAttester: AgentAttester {
             rtmr: [Array(m[48..<96]), Array(m[96..<144]), Array(m[144..<192]), [UInt8](repeating: 0, count: 48)],
             reportData: reportData
         ).json()
+    }
+}
+
+/// Evidence from the kernel's configfs-tsm report interface (`ConfigfsTSM`): a TDX quote in a TDX guest, an
+/// SEV-SNP report with its certificate table (`SNPEvidence`) in an SEV-SNP guest.
+public struct ConfigfsTSMAttester: AgentAttester {
+    public let producer: ConfigfsTSM
+    public var kind: String {
+        switch producer.expectedProvider {
+        case .tdx: "TDX quote (configfs-tsm)"
+        case .sev: "SEV-SNP report (configfs-tsm)"
+        case nil: "TDX quote or SEV-SNP report (configfs-tsm)"
+        }
+    }
+
+    public init(producer: ConfigfsTSM) { self.producer = producer }
+
+    public func evidence(reportData: [UInt8]) throws -> [UInt8] {
+        try producer.report(reportData: reportData).evidence
     }
 }

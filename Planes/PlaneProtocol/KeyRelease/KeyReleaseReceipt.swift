@@ -151,6 +151,8 @@ public enum EvidenceKind: UInt8, Sendable {
     case none = 0
     /// An Intel TDX DCAP quote, verified with collateral.
     case tdx = 1
+    /// An AMD SEV-SNP report (`SNPEvidence` on the wire), verified with an AMD chain, CRLs and a minimum TCB.
+    case snp = 2
     /// The insecure development evidence: no hardware vouches for anything. Refused unless allowed.
     case developmentInsecure = 255
 }

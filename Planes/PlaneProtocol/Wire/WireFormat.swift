@@ -106,7 +106,7 @@ extension KeyReleaseReceipt {
             throw field.fail("kind", "0 (sandbox) or 1 (provider)")
         }
         guard let evidenceKind = EvidenceKind(rawValue: try field.small("evidenceKind")) else {
-            throw field.fail("evidenceKind", "0, 1 or 255")
+            throw field.fail("evidenceKind", "0, 1, 2 or 255")
         }
         guard let keyVersion = UInt32(exactly: try field.decimal("keyVersion")) else {
             throw field.fail("keyVersion", "a decimal string 0…4294967295")
