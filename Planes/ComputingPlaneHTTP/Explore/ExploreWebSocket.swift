@@ -40,14 +40,49 @@ public enum ExploreWebSocketRelay {
         case refused
     }
 
+    /// The upgrade took longer than its timeout.
+    public struct UpgradeTimeout: Error, CustomStringConvertible {
+        public let seconds: Int64
+        public var description: String { "the WebSocket upgrade was not answered within \(seconds) s" }
+    }
+
     /// Opens a WebSocket to `uri` at `address` (the session's UNIX socket) with `headers`; `.refused` when
-    /// the server answers without upgrading. The connect and the upgrade must each finish within `timeout`.
+    /// the server answers without upgrading or closes the connection unanswered. The connect and the upgrade
+    /// must each finish within `timeout`: 60 s by default, as Jupyter holds a kernel channel's upgrade until
+    /// the kernel answers (its own `kernel_info_timeout` is 60 s), and a kernel just started on a busy
+    /// machine took more than 10 s.
     public static func connect(
         to address: SocketAddress,
         uri: String,
         headers: HTTPHeaders,
         maxFrameSize: Int,
-        timeout: TimeAmount = .seconds(10)
+        timeout: TimeAmount = .seconds(60)
+    ) async throws -> Outcome {
+        let started = NIODeadline.now()
+        do {
+            return try await upgrade(
+                to: address,
+                uri: uri,
+                headers: headers,
+                maxFrameSize: maxFrameSize,
+                timeout: timeout
+            )
+        } catch ChannelError.inappropriateOperationForState {
+            // NIO's upgrade handler fails this way when it is removed before an answer: the channel closed,
+            // by our deadline or by the server.
+            if NIODeadline.now() - started >= timeout {
+                throw UpgradeTimeout(seconds: timeout.nanoseconds / 1_000_000_000)
+            }
+            return .refused
+        }
+    }
+
+    static func upgrade(
+        to address: SocketAddress,
+        uri: String,
+        headers: HTTPHeaders,
+        maxFrameSize: Int,
+        timeout: TimeAmount
     ) async throws -> Outcome {
         var headers = headers
         headers.replaceOrAdd(name: "Content-Length", value: "0")
