@@ -165,19 +165,35 @@ import Testing
             return lease
         }
 
-        // A renewal signed by another key is refused, and the lease still renews with the agent's key.
-        let first = try await release(job: 0)
-        await #expect {
-            _ = try await client.renew(
-                lease: first.id,
-                signerKey: Hex.decode(PlaneWorld.strangerKey),
-                at: Self.unixNow()
-            )
-        } throws: { error in
-            (error as? PlaneProtocolError)?.code == .leaseRevoked && "\(error)".contains("lease_refused")
+        // A renewal signed by another key is refused, and the lease still renews with the agent's key. On a
+        // loaded machine the two calls can outlast the short lease (a CI run saw it expire): then a fresh lease
+        // is released and tried again, as the lapse is not what this checks.
+        var first = try await release(job: 0)
+        var strangerRenewals = 0
+        for attempt in 1...3 {
+            strangerRenewals += 1
+            await #expect {
+                _ = try await client.renew(
+                    lease: first.id,
+                    signerKey: Hex.decode(PlaneWorld.strangerKey),
+                    at: Self.unixNow()
+                )
+            } throws: { error in
+                (error as? PlaneProtocolError)?.code == .leaseRevoked && "\(error)".contains("lease_refused")
+            }
+            do {
+                let renewed = try await client.renew(
+                    lease: first.id,
+                    signerKey: PlaneWorld.agentKey,
+                    at: Self.unixNow()
+                )
+                #expect(renewed.id == first.id && renewed.expiresAt >= first.expiresAt)
+                break
+            } catch {
+                guard error.code == .leaseExpired, attempt < 3 else { throw error }
+                first = try await release(job: 10 + attempt)
+            }
         }
-        let renewed = try await client.renew(lease: first.id, signerKey: PlaneWorld.agentKey, at: Self.unixNow())
-        #expect(renewed.id == first.id && renewed.expiresAt >= first.expiresAt)
 
         // The agent renews while the provider revokes the rental on chain. A short lease is fragile on a loaded
         // machine: until the agent has renewed twice in a row, a lease that lapsed is replaced by a fresh one.
@@ -228,7 +244,10 @@ import Testing
         let metrics = try await httpGet(plane.url + "/metrics").body
         #expect(metrics.contains("delong_leases_active 0\n"), "\(metrics)")
         #expect(metrics.contains("delong_lease_renewals_refused_total{reason=\"revoked\"} 2"), "\(metrics)")
-        #expect(metrics.contains("delong_lease_renewals_refused_total{reason=\"signature\"} 1"), "\(metrics)")
+        #expect(
+            metrics.contains("delong_lease_renewals_refused_total{reason=\"signature\"} \(strangerRenewals)\n"),
+            "\(metrics)"
+        )
         #expect(metrics.contains("delong_lease_renewals_refused_total{reason=\"unknown\"} 1"), "\(metrics)")
         let renewals = metrics.split(separator: "\n").first { $0.hasPrefix("delong_lease_renewals_total ") }
         #expect((renewals?.split(separator: " ").last).flatMap { Int($0) } ?? 0 >= 3, "\(metrics)")
