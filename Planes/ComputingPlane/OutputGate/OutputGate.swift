@@ -455,17 +455,16 @@ struct GateScan {
         cellsLine(table.header, header: table.header, place: "header")
         // One thread for the rows: reading them in parts on two cores cost 30% more CPU than it saved (the
         // threads share the index and the table, whose reference counts they then contend for).
-        rows(table, table.rows.indices)
+        rows(table)
         for finding in StatisticalChecks.table(StatGrid(header: table.header, rows: table.rows), index: index) {
             add(finding.check, finding.severity, finding.where, finding.detail)
         }
     }
 
-    /// Identifiers, records and small counts in some rows of a table.
-    mutating func rows(_ table: CSVTable, _ range: Range<Int>) {
+    /// Identifiers, records and small counts in a table's rows.
+    mutating func rows(_ table: CSVTable) {
         let countColumns = table.header.indices.filter { Self.isCountColumn(table.header[$0]) }
-        for number in range {
-            let row = table.rows[number]
+        for (number, row) in table.rows.enumerated() {
             let place = "row \(number + 1)"
             cellsLine(row, header: table.header, place: place)
             record(cells: row, place: place, depth: 0)
