@@ -9,9 +9,10 @@ import PlaneProtocol
 struct IndexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "index",
-        abstract: "Query the verified index: status, datasets, rentals, algorithms.",
+        abstract: "Query the verified index: status, datasets, rentals, algorithms, jobs.",
         subcommands: [
             IndexStatusCommand.self, IndexRentalsCommand.self, IndexDatasetCommand.self, IndexAlgorithmCommand.self,
+            IndexJobCommand.self,
         ]
     )
 
@@ -52,6 +53,18 @@ extension DatasetRecord {
             ("metadataURIHex", metadataURIText.hexJSON),
             ("retired", .bool(retired)), ("registered", registered.json), ("updated", updated.json),
             ("final", .bool(updated.blockNumber <= final)),
+        ])
+    }
+}
+
+extension JobRecord {
+    func json(final: UInt64) -> JSONOutput {
+        .object([
+            ("jobId", .string(job.jobID.hex)), ("dataset", .string(job.datasetID.hex)),
+            ("consumer", .string(job.consumer.checksummed)), ("imageDigest", .string(job.imageDigest.hex)),
+            ("outputDigest", .string(job.outputDigest.hex)),
+            ("attestationDigest", .string(job.attestationDigest.hex)), ("operator", .string(job.operator.checksummed)),
+            ("recorded", recorded.json), ("final", .bool(recorded.blockNumber <= final)),
         ])
     }
 }
@@ -189,6 +202,7 @@ struct IndexAlgorithmCommand: ParsableCommand {
             throw ExitCode(ExitCodes.verificationFailed)
         }
         let jobs = try idx.jobs(imageDigest: image)
+        let final = try idx.finalNumber()
         IndexCommand.emit(
             .object([
                 ("imageDigest", .string(a.imageDigest.hex)), ("publisher", .string(a.publisher.checksummed)),
@@ -198,21 +212,39 @@ struct IndexAlgorithmCommand: ParsableCommand {
                 (
                     "jobs",
                     .array(
-                        jobs.map {
-                            .object([
-                                ("jobId", .string($0.job.jobID.hex)), ("dataset", .string($0.job.datasetID.hex)),
-                                ("consumer", .string($0.job.consumer.checksummed)),
-                                ("outputDigest", .string($0.job.outputDigest.hex)),
-                                ("attestationDigest", .string($0.job.attestationDigest.hex)),
-                                ("recorded", $0.recorded.json),
-                            ])
-                        }
+                        jobs.map { $0.json(final: final) }
                     )
                 ),
             ]),
             json: json
         ) {
             "\(a.imageDigest.hex) by \(a.publisher.checksummed) · bundle \(a.bundleDigest.hex) · \(a.daLocator) · \(jobs.count) jobs"
+        }
+    }
+}
+
+struct IndexJobCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job",
+        abstract: "One recorded job (JobRecorded) by job id: its dataset, consumer, image, output and evidence digests."
+    )
+    @OptionGroup var index: IndexOptions
+    @Argument(help: "Job id (0x + 64 hex digits).") var id: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        if (try? Hash32(hex: id)) == nil { throw ValidationError("job id: expected 0x followed by 64 hex digits") }
+    }
+
+    func run() throws {
+        let idx = try IndexCommand.open(index)
+        guard let j = try idx.job(try Hash32(hex: id)) else {
+            FileHandle.standardError.write(Data("delong: no JobRecorded for \(id) in the index\n".utf8))
+            throw ExitCode(ExitCodes.verificationFailed)
+        }
+        let final = try idx.finalNumber()
+        IndexCommand.emit(j.json(final: final), json: json) {
+            "\(j.job.jobID.hex) on \(j.job.datasetID.hex) for \(j.job.consumer.checksummed) · image \(j.job.imageDigest.hex) · output \(j.job.outputDigest.hex) · evidence \(j.job.attestationDigest.hex) · block \(j.recorded.blockNumber)\(j.recorded.blockNumber <= final ? "" : " (pending)")"
         }
     }
 }

@@ -372,6 +372,11 @@ struct JobFetchCommand: AsyncParsableCommand {
     @Argument(help: "The job id.") var id: String
     @Option(name: [.customShort("i"), .long], help: "The age identity file (`delong key new`).") var identity: String
     @Option(name: [.customShort("o"), .long], help: "Directory to create for the output.") var out: String
+    @Option(
+        help:
+            "Also keep the checked ciphertext here (the age file JobRecorded.outputDigest names), for Debian's `age -d` or `delong audit job --output`; must not exist."
+    )
+    var sealed: String?
     @OptionGroup var index: IndexOptions
     @Flag(help: "Print what was checked as JSON.") var json = false
 
@@ -380,6 +385,9 @@ struct JobFetchCommand: AsyncParsableCommand {
             let job = try KnownJob(id)
             guard !FileManager.default.fileExists(atPath: out) else {
                 throw CLIFailure.malformed("-o \(out): expected a directory that does not exist yet")
+            }
+            if let sealed, FileManager.default.fileExists(atPath: sealed) {
+                throw CLIFailure.malformed("--sealed \(sealed): expected a file that does not exist yet")
             }
             let ageIdentities = try KeyRecipientCommand.identities(in: identity)
             let chain = try ChainIndex(existingAt: index.dataDir)
@@ -394,12 +402,12 @@ struct JobFetchCommand: AsyncParsableCommand {
             guard let evidence = answer["evidence"] as? String else {
                 throw CLIFailure(exitCode: ExitCodes.verificationFailed, message: "the plane sent no evidence bundle")
             }
-            let sealed = try await job.client.send("/v1/jobs/\(job.id.hex)/output", maxBody: 512 << 20)
+            let ciphertext = try await job.client.send("/v1/jobs/\(job.id.hex)/output", maxBody: 512 << 20)
             let registry = chain.config.contracts.algorithmRegistry
             let verified = try ReleasedOutput.verify(
                 job: job.id,
                 evidenceBundle: Array(evidence.utf8),
-                sealed: sealed,
+                sealed: ciphertext,
                 recorded: recorded.job,
                 tokenDomain: TokenDomain(chainID: chain.config.chainID, verifyingContract: registry),
                 jobDomain: JobDomain(chainID: chain.config.chainID, verifyingContract: registry),
@@ -407,6 +415,13 @@ struct JobFetchCommand: AsyncParsableCommand {
                 identities: ageIdentities
             )
             let files = try OutputPackage.unpack(verified.archive, into: out)
+            if let sealed {
+                do {
+                    try Data(ciphertext).write(to: URL(fileURLWithPath: sealed), options: .atomic)
+                } catch {
+                    throw CLIFailure.io("--sealed \(sealed): \(error)")
+                }
+            }
             if json {
                 print(renderJSON(verified.summary))
             } else {

@@ -112,7 +112,7 @@ import Testing
         let fetched = try w.run(
             [
                 "job", "fetch", job, "-i", w.path("consumer-age.txt"), "-o", w.path("output"), "--data-dir",
-                w.path("consumer-index"), "--json",
+                w.path("consumer-index"), "--sealed", w.path("output.age"), "--json",
             ]
         )
         #expect(fetched.json?["outputSha256"] as? String == outputDigest, "\(fetched.stdout)")
@@ -133,8 +133,13 @@ import Testing
         #expect(ours.last?.hash.hex == fetched.json?["reviewDigest"] as? String)
         #expect(try String(contentsOfFile: w.path("output/out/mean.txt"), encoding: .utf8) == w.expectedMean + "\n")
 
-        // Debian's age opens the sealed file with the consumer's identity; GNU tar reads the archive.
-        let sealed = w.path("compute-state/results/\(job.dropFirst(2))/output.age")
+        // The consumer kept the ciphertext it checked: the plane's own file, byte for byte. Debian's age opens
+        // it with the consumer's identity; GNU tar reads the archive.
+        let sealed = w.path("output.age")
+        #expect(
+            FileManager.default.contents(atPath: sealed)
+                == FileManager.default.contents(atPath: w.path("compute-state/results/\(job.dropFirst(2))/output.age"))
+        )
         let plain = try DelongProcess.run(
             executable: "/usr/bin/age",
             ["-d", "-i", w.path("consumer-age.txt"), "-o", w.path("output.tar"), sealed]
@@ -154,6 +159,16 @@ import Testing
         )
         #expect(wrongKey.status == 1, "\(wrongKey.stderr)")
         #expect(!FileManager.default.fileExists(atPath: w.path("output-2")))
+        // A --sealed file that exists already is refused before anything is fetched or written.
+        let existing = try w.run(
+            [
+                "job", "fetch", job, "-i", w.path("consumer-age.txt"), "-o", w.path("output-3"), "--data-dir",
+                w.path("consumer-index"), "--sealed", w.path("output.age"),
+            ],
+            allowFailure: true
+        )
+        #expect(existing.status == 2 && existing.stderr.contains("--sealed"), "\(existing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: w.path("output-3")))
 
         // The job shows in the list; its logs are phase events and resources, not the job's output.
         let list = try w.run(["job", "list"]).stdout

@@ -92,6 +92,27 @@ import Testing
         #expect((ours["publisher"] as? String)?.lowercased() == (algorithm["publisher"] as? String)?.lowercased())
         #expect(ours["daLocator"] as? String == algorithm["daLocator"] as? String)
         #expect((ours["jobs"] as? [Any])?.count == 1)
+        // Each JobRecorded web3.py finds in the logs, read back by `delong index job`.
+        let jobs = try #require(reference["jobs"] as? [[String: Any]])
+        #expect(jobs.count == 1)
+        for expected in jobs {
+            let id = try #require(expected["jobId"] as? String)
+            let job = try #require(try index(["job", id], "index") as? [String: Any])
+            for (key, theirs) in [
+                ("dataset", "datasetId"), ("consumer", "consumer"), ("imageDigest", "imageDigest"),
+                ("outputDigest", "outputDigest"), ("attestationDigest", "attestationDigest"), ("operator", "operator"),
+            ] {
+                #expect((job[key] as? String)?.lowercased() == (expected[theirs] as? String)?.lowercased(), "\(key)")
+            }
+            #expect((job["recorded"] as? [String: Any])?["block"] as? Int == expected["block"] as? Int)
+        }
+        let unknown = try DelongProcess.run(
+            [
+                "index", "job", Keccak256.hash(utf8: "no such job").hex, "--data-dir",
+                dir.appendingPathComponent("index").path,
+            ]
+        )
+        #expect(unknown.status == 1 && unknown.stderr.contains("no JobRecorded"), "\(unknown.stderr)")
         let status = try #require(try index(["status"], "index") as? [String: Any])
         #expect(
             (status["privacySigner"] as? String)?.lowercased() == (reference["privacySigner"] as? String)?.lowercased()
@@ -199,6 +220,9 @@ import Testing
         pub, bundle, loc = registry.functions.algorithms(demo["imageDigest"]).call()
         out["algorithm"] = {"publisher": pub, "bundleDigest": "0x" + bundle.hex(), "daLocator": loc}
         out["privacySigner"] = registry.functions.privacySigner().call()
+        out["jobs"] = [{k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in e.args.items()}
+                       | {"block": e.blockNumber}
+                       for e in registry.events.JobRecorded().get_logs(from_block=0)]
         print(json.dumps(out))
         """
 }
