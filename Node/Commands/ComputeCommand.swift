@@ -306,30 +306,37 @@ struct ComputeServeCommand: AsyncParsableCommand {
             errors: routes,
             logger: logger
         ).addRoutes(to: router)
-        try await ServerAssembly.run(
-            router: router.buildResponder(),
-            http1: ExploreRoutes.serverBuilder(webSocketRouter: webSockets),
-            address: listenAddress!,
-            tls: setup.1,
-            serverName: "delong-compute",
-            services: ServerAssembly.planeServices(
-                evidence: ownEvidence,
-                every: evidenceRefresh,
-                syncer: syncer,
-                state: state,
-                poll: poll,
-                freshness: nil,
+        // Explore sessions end with the plane (SIGTERM or a failure): no Lab, mount or cgroup outlives it.
+        do {
+            try await ServerAssembly.run(
+                router: router.buildResponder(),
+                http1: ExploreRoutes.serverBuilder(webSocketRouter: webSockets),
+                address: listenAddress!,
+                tls: setup.1,
+                serverName: "delong-compute",
+                services: ServerAssembly.planeServices(
+                    evidence: ownEvidence,
+                    every: evidenceRefresh,
+                    syncer: syncer,
+                    state: state,
+                    poll: poll,
+                    freshness: nil,
+                    logger: logger
+                ),
+                readySuffix: " operator \(setup.3.checksummed)",
+                onBound: { port in
+                    let host = listenAddress!.host.contains(":") ? "[\(listenAddress!.host)]" : listenAddress!.host
+                    bound.withLock { $0 = $0 ?? "\(scheme)://\(host):\(port)" }
+                },
+                hangups: hangups,
+                onHangup: [{ ownEvidence.refresh() }],
                 logger: logger
-            ),
-            readySuffix: " operator \(setup.3.checksummed)",
-            onBound: { port in
-                let host = listenAddress!.host.contains(":") ? "[\(listenAddress!.host)]" : listenAddress!.host
-                bound.withLock { $0 = $0 ?? "\(scheme)://\(host):\(port)" }
-            },
-            hangups: hangups,
-            onHangup: [{ ownEvidence.refresh() }],
-            logger: logger
-        )
+            )
+        } catch {
+            await explore.shutdown()
+            throw error
+        }
+        await explore.shutdown()
     }
 }
 

@@ -1,5 +1,6 @@
 import ChainCore
 import Foundation
+import PlaneCrypto
 import PlaneProtocol
 import TestSupport
 import Testing
@@ -137,5 +138,48 @@ import Testing
             headers: [("Cookie", "dl_explore=\(cookie["value"] as? String ?? "")")]
         )
         #expect(after.status == 404, "\(after)")
+    }
+
+    /// A plane stopped (SIGTERM) while a session runs ends it: no Lab, home mount or cgroup outlives the plane.
+    @Test func aStoppedPlaneLeavesNoSessionBehind() async throws {
+        let w = try ComputeWorld()
+        let sample = w.path("sample")
+        try w.run([
+            "dataset", "sample", w.path("plain"), "--policy", w.path("plain/delong-policy.json"), "--out", sample,
+            "--rows", "120", "--k", "5", "--seed", "7",
+        ])
+        try w.run([
+            "dataset", "publish-sample", sample, "--dataset", w.dataset, "--da", w.da, "--rpc", w.world.devnet.url,
+            "--contracts", w.world.deploymentPath, "--wallet-key", w.path("provider.key"),
+        ])
+        let plane = try w.startCompute("stopping")
+        try await w.waitForHead(of: plane)
+        // What the plane names its sessions on the host (ComputeServeCommand.planeTag of its state directory).
+        let stateDir = URL(fileURLWithPath: w.path("stopping-state")).standardizedFileURL.path
+        let tag = Hex.encode(Array(Digest.sha256(Array(stateDir.utf8)).prefix(8)), prefix: false)
+        func mounts() throws -> [String] {
+            try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8).split(separator: "\n")
+                .map { String($0.split(separator: " ")[1]) }.filter { $0.hasPrefix("/run/delong/explore/\(tag)/") }
+        }
+        func cgroups() -> [String] {  // cgroup v2, or v1's memory controller
+            ["/sys/fs/cgroup/delong", "/sys/fs/cgroup/memory/delong"].flatMap {
+                ((try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? []).filter {
+                    $0.hasPrefix("\(tag)-explore-")
+                }
+            }
+        }
+        try w.run([
+            "explore", "start", "--plane", plane.url, "--allow-insecure-plane-evidence", "--session",
+            w.path("consumer.session"), "--dataset", w.dataset,
+        ])
+        let mounted = try mounts()
+        #expect(mounted.count == 1, "the session's home is mounted: \(mounted)")
+        #expect(cgroups().count == 1, "the session has its cgroup: \(cgroups())")
+
+        #expect(plane.terminate(within: 60) == 0, "the plane stopped on SIGTERM")
+        let left = try mounts()
+        #expect(left.isEmpty, "left mounted: \(left)")
+        #expect(cgroups().isEmpty, "left cgroups: \(cgroups())")
+        #expect(!FileManager.default.fileExists(atPath: "/run/delong/explore/\(tag)"), "its state directory is removed")
     }
 }

@@ -278,6 +278,8 @@ public actor ExploreManager {
         reaper?.cancel()
         reaper = nil
         for id in running.keys.sorted() { await stop(id, reason: .shutdown) }
+        // This plane's own folder on the host, now empty (rmdir leaves it when anything remains).
+        rmdir(configuration.stateDirectory)
     }
 
     /// A notebook of session `id`'s home, once it passes the Output Gate's identifier and canary checks
