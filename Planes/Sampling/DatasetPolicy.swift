@@ -255,7 +255,8 @@ public struct DatasetPolicy: Sendable, Equatable {
         "\"" + String(text.prefix(80)) + "\""
     }
 
-    static func describe(_ value: JSONValue?) -> String {
+    /// What a JSON value is, for an error message ("the string \"a\"", "an array", "nothing").
+    public static func describe(_ value: JSONValue?) -> String {
         switch value {
         case nil: return "nothing"
         case .string(let text): return "the string " + quote(text)
@@ -268,8 +269,9 @@ public struct DatasetPolicy: Sendable, Equatable {
     }
 }
 
-/// A parsed JSON value (strict policy parsing needs to tell booleans from numbers and see every key).
-enum JSONValue: Decodable, Sendable {
+/// A parsed JSON value (strict parsing needs to tell booleans from numbers and see every key: the policy here,
+/// `delong serve`'s config).
+public enum JSONValue: Decodable, Sendable {
     case null
     case bool(Bool)
     /// The number and, when it was an integer, its decimal spelling.
@@ -278,7 +280,7 @@ enum JSONValue: Decodable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
@@ -297,7 +299,7 @@ enum JSONValue: Decodable, Sendable {
         }
     }
 
-    var string: String? { if case .string(let s) = self { s } else { nil } }
-    var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
-    var object: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    public var string: String? { if case .string(let s) = self { s } else { nil } }
+    public var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    public var object: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
 }
