@@ -200,5 +200,17 @@ import Testing
         #expect(requests.contains { $0["path"] as? String == "/GetQuote" })
 
         #expect(plane.terminate(within: 20) == 0)
+
+        // No fallback: the same command against an agent whose GetKey fails does not start (exit 4, key refused),
+        // and says what the agent answered.
+        let error = "{\"error\": \"KMS unreachable\"}"
+        let refusing = try FakeGuestAgent.answering(
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: \(error.utf8.count)\r\n\r\n\(error)",
+            in: agentDir
+        )
+        processEnvironment["DSTACK_SIMULATOR_ENDPOINT"] = refusing.url
+        let refused = try DelongProcess.run(command, environment: processEnvironment)
+        #expect(refused.status == 4, "\(refused.stderr)")
+        #expect(refused.stderr.contains("GetKey answered HTTP 500: KMS unreachable"), "\(refused.stderr)")
     }
 }
