@@ -319,6 +319,7 @@ let package = Package(
             name: "ComputingPlaneTests",
             dependencies: [
                 "ComputingPlane", "TestSupport", "ComputingPlaneHTTP", "PrivacyPlane", "ChainCore", "PlaneProtocol",
+                "Attestation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

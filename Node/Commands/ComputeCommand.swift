@@ -46,7 +46,11 @@ struct ComputeServeCommand: AsyncParsableCommand {
             operator key. The job log (STATE/jobs.log) survives restarts: jobs a killed runner left are marked \
             killed(runnerLost) and their mounts, sandboxes and cgroups swept. This local backend has no TEE: \
             its agents present INSECURE development evidence claiming --insecure-dev-measurements, or with \
-            --evidence configfs-tsm the kernel's TDX quote or SEV-SNP report (/sys/kernel/config/tsm/report). \
+            --evidence configfs-tsm the kernel's TDX quote or SEV-SNP report (/sys/kernel/config/tsm/report), \
+            or with --evidence dstack[:SOCKET] a TDX quote and event log from the dstack guest agent's GetQuote \
+            (without SOCKET: DSTACK_SIMULATOR_ENDPOINT, else the first of /var/run/dstack.sock, \
+            /run/dstack.sock, /var/run/dstack/dstack.sock, /run/dstack/dstack.sock), which then also makes this \
+            plane's own evidence. \
             Explore Mode (docs/explore.md): POST /v1/explore redeems an explore token naming this plane and \
             starts JupyterLab on the dataset's published sample (checked against its on-chain sampleLocator) \
             in the job sandbox; browsers sign in at /explore/ID/_login with a one-time ticket and reach \
@@ -81,7 +85,7 @@ struct ComputeServeCommand: AsyncParsableCommand {
     var insecureDevMeasurements: String?
     @Option(
         help:
-            "Where the agents' evidence comes from: dev (INSECURE development evidence) or configfs-tsm (the kernel's TDX or SEV-SNP report interface)."
+            "Where the agents' evidence comes from: dev (INSECURE development evidence), configfs-tsm (the kernel's TDX or SEV-SNP report interface) or dstack[:SOCKET] (the dstack guest agent's GetQuote)."
     )
     var evidence: String = "dev"
     @Option(help: "With --evidence configfs-tsm: the report directory (default /sys/kernel/config/tsm/report).")
@@ -126,8 +130,9 @@ struct ComputeServeCommand: AsyncParsableCommand {
         guard let bytes = try? ByteSize.parse(maxOutput), bytes >= 4096, bytes <= 256 << 20 else {
             throw ValidationError("--max-output: expected 4KiB…256MiB, found \"\(maxOutput)\"")
         }
-        guard evidence == "dev" || evidence == "configfs-tsm" else {
-            throw ValidationError("--evidence: expected dev or configfs-tsm, found \"\(evidence)\"")
+        guard evidence == "dev" || evidence == "configfs-tsm" || evidence == "dstack" || evidence.hasPrefix("dstack:")
+        else {
+            throw ValidationError("--evidence: expected dev, configfs-tsm or dstack[:SOCKET], found \"\(evidence)\"")
         }
         if evidence == "dev" {
             guard let hex = insecureDevMeasurements, let m = try? Hex.decode(hex), m.count == 192 else {
@@ -154,8 +159,15 @@ struct ComputeServeCommand: AsyncParsableCommand {
 
     var listenAddress: (host: String, port: Int)? { NodeRunCommand.parseListen(listen) }
 
-    /// The agents' attester: development evidence, or configfs-tsm (its directory must exist now: exit 2).
+    /// The agents' attester: development evidence, configfs-tsm (its directory must exist now: exit 2) or the
+    /// dstack guest agent (a malformed endpoint: exit 2; an agent that is down fails each job's attestation).
     func makeAttester() throws -> any AgentAttester {
+        do {
+            if let agent = try DstackGuestAgent.named(evidence) { return DstackAttester(agent: agent) }
+        } catch {
+            FileHandle.standardError.write(Data("delong: --evidence \(evidence): \(error.reason)\n".utf8))
+            throw ExitCode(ExitCodes.malformedInput)
+        }
         if evidence == "configfs-tsm" {
             do {
                 return ConfigfsTSMAttester(producer: try ConfigfsTSM(root: configfsTsmPath ?? ConfigfsTSM.defaultPath))
@@ -251,7 +263,12 @@ struct ComputeServeCommand: AsyncParsableCommand {
             )
             env.outputBytes = try ByteSize.parse(maxOutput)
             let plane = try ComputePlane(env: env, state: stateDir, maxConcurrent: maxConcurrent)
-            let ownEvidence = OwnEvidence(signer: wallet.address, tls: identity, producer: .development, logger: logger)
+            let ownEvidence = OwnEvidence(
+                signer: wallet.address,
+                tls: identity,
+                producer: (attester as? DstackAttester).map { .dstack($0.agent) } ?? .development,
+                logger: logger
+            )
             let routes = ComputeRoutes(
                 plane: plane,
                 ownEvidence: { ownEvidence.document },

@@ -47,7 +47,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             lease_revoked). Leases live in memory: after a restart every renewal is refused (404 \
             unknown_lease). Root secret: --root-secret file:PATH (development; a missing \
             file is an error unless --create-root-secret is given, which creates it 0600) or dstack[:SOCKET] \
-            (the dstack guest agent, default socket /var/run/dstack.sock). \
+            (the dstack guest agent's GetKey; without SOCKET: DSTACK_SIMULATOR_ENDPOINT, else the first of \
+            /var/run/dstack.sock, /run/dstack.sock, /var/run/dstack/dstack.sock, /run/dstack/dstack.sock); with \
+            dstack the plane's own evidence is a TDX quote from its GetQuote. \
             Serves HTTPS (see the TLS options; plain HTTP only on loopback with --plain-http); GET /v1/attestation carries the plane's own evidence binding its signer and TLS key. Prints `READY https://HOST:PORT signer 0x… tls-key sha256:…` once listening; SIGHUP reloads the TLS pair and re-makes the evidence. Exit codes: 0 stopped cleanly, 2 malformed \
             options or files, 3 unreadable file or unreachable endpoint, 4 key refused.
             """
@@ -272,7 +274,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             let ownEvidence = OwnEvidence(
                 signer: issuer.signer,
                 tls: identity,
-                producer: (makeRootSecret() as? DstackRootSecret).map { .dstack($0) } ?? .development,
+                producer: (try makeRootSecret() as? DstackRootSecret).map { .dstack($0.agent) } ?? .development,
                 logger: logger
             )
             let routes = PrivacyRoutes(
@@ -369,12 +371,20 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         return PeriodicRefresh(interval: .milliseconds(200), onShutdown: { publish(true) }, { publish(false) })
     }
 
-    func makeRootSecret() -> any RootSecretProvider {
+    /// `file:PATH`, or the dstack guest agent: `dstack:SOCKET`, or with `dstack` alone the SDKs' rule
+    /// (`DSTACK_SIMULATOR_ENDPOINT`, then the first of the usual socket paths that exists).
+    func makeRootSecret() throws -> any RootSecretProvider {
         if rootSecret.hasPrefix("file:") {
             return LocalRootSecretFile(path: String(rootSecret.dropFirst(5)), createIfMissing: createRootSecret)
         }
-        let socket = rootSecret.hasPrefix("dstack:") ? String(rootSecret.dropFirst(7)) : DstackRootSecret.defaultSocket
-        return DstackRootSecret(socketPath: socket)
+        do {
+            guard let agent = try DstackGuestAgent.named(rootSecret) else {
+                throw CLIFailure.malformed("--root-secret: expected file:PATH or dstack[:SOCKET], found \(rootSecret)")
+            }
+            return DstackRootSecret(agent: agent)
+        } catch let error as AttestationError {
+            throw CLIFailure.malformed("--root-secret \(rootSecret): \(error.reason)")
+        }
     }
 
     /// The DCAP collateral: the file's (read and verified now; reloaded on SIGHUP and the timer), or a PCS's

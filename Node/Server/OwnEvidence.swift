@@ -10,12 +10,12 @@ import PrivacyPlaneHTTP
 /// A plane's own attestation for `GET /v1/attestation`: evidence whose REPORTDATA binds the plane's signer and
 /// its current TLS key (``PlaneIdentity``), so clients can check that the TLS peer is the attested plane.
 /// Re-made when the TLS pair changes (SIGHUP) and on a timer, so the quote is never older than the interval.
-/// Under dstack the evidence is a TDX quote from the guest agent; outside a TEE it is the INSECURE development
+/// Under dstack the evidence is a TDX quote from the guest agent's GetQuote (with dstack's event log); outside a TEE it is the INSECURE development
 /// evidence, which clients accept only when told to and only on the devnet.
 final class OwnEvidence: Sendable {
     enum Producer: Sendable {
         case development
-        case dstack(DstackRootSecret)
+        case dstack(DstackGuestAgent)
     }
 
     let signer: Address
@@ -53,9 +53,10 @@ final class OwnEvidence: Sendable {
                     ("evidence", .string(Hex.encode(evidence.json()))),
                 ]
             case .dstack(let agent):
-                let (quote, eventLog) = try agent.quote(reportData: reportData)
+                let answer = try agent.quote(reportData: reportData)
                 fields = [
-                    ("type", .string("tdx")), ("evidence", .string(Hex.encode(quote))), ("eventLog", .string(eventLog)),
+                    ("type", .string("tdx")), ("evidence", .string(Hex.encode(answer.quote))),
+                    ("eventLog", .string(answer.eventLog)),
                 ]
             }
         } catch {

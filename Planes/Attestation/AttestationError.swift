@@ -63,6 +63,8 @@ public struct AttestationError: Error, Hashable, CustomStringConvertible, Sendab
         case tcbBelowMinimum = "snp-tcb-below-minimum"
         /// No AMD CRL covers a certificate of the chain and the policy requires one.
         case crlMissing = "crl-missing"
+        /// An evidence producer (the dstack guest agent) could not be reached or answered something unusable.
+        case evidenceUnavailable = "evidence-unavailable"
 
         /// Whether this code means the input could not be parsed (exit status 2) rather than did not verify.
         public var isMalformed: Bool {

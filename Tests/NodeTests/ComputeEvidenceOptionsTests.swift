@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `delong compute serve --evidence configfs-tsm` refuses to start (exit 2) where the kernel's report directory is
-/// missing, before it syncs or serves anything.
+/// missing, and `--evidence dstack:ENDPOINT` where the endpoint cannot be one, before it syncs or serves anything.
 @Suite struct ComputeEvidenceOptionsTests {
     @Test func configfsTSMWithoutItsDirectoryExitsTwoAtStart() throws {
         let dir = try DelongProcess.temporaryDirectory()
@@ -24,7 +24,19 @@ import Testing
         )
         let unknown = try DelongProcess.run(base + ["--evidence", "sgx"])
         // Option validation: ArgumentParser's usage error (64).
-        #expect(unknown.status == 64 && unknown.stderr.contains("expected dev or configfs-tsm"), "\(unknown.stderr)")
+        #expect(
+            unknown.status == 64 && unknown.stderr.contains("expected dev, configfs-tsm or dstack[:SOCKET]"),
+            "\(unknown.stderr)"
+        )
+        // A dstack endpoint that cannot be one: exit 2 at start, naming it.
+        let https = try DelongProcess.run(base + ["--evidence", "dstack:https://agent:443"])
+        #expect(https.status == 2, "\(https.stderr)")
+        #expect(
+            https.stderr.contains("--evidence dstack:https://agent:443: dstack guest agent endpoint"),
+            "\(https.stderr)"
+        )
+        let empty = try DelongProcess.run(base + ["--evidence", "dstack:"])
+        #expect(empty.status == 2 && empty.stderr.contains("expected a socket path"), "\(empty.stderr)")
         let noMeasurements = try DelongProcess.run(base)
         #expect(noMeasurements.status == 64 && noMeasurements.stderr.contains("--insecure-dev-measurements"))
     }

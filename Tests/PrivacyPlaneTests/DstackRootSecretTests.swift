@@ -11,39 +11,29 @@ import Testing
     let dir: URL
     init() throws { dir = try DelongProcess.temporaryDirectory() }
 
-    func agent(seed: String = String(repeating: "11", count: 32)) throws -> ReadyService {
-        try ReadyService(
-            "/usr/bin/env",
-            [
-                "python3", "contrib/dstack/fake_guest_agent.py", dir.appendingPathComponent("dstack.sock").path,
-                "--seed", seed,
-            ]
-        )
+    func agent(seed: String = String(repeating: "11", count: 32), log: URL? = nil) throws -> ReadyService {
+        try FakeGuestAgent.start(in: dir, seed: seed, quotes: false, log: log)
     }
 
     /// A Unix-socket server that answers every connection with `answer`, byte for byte.
     func oneShotServer(answering answer: String) throws -> ReadyService {
-        try ReadyService(
-            "/usr/bin/env",
-            [
-                "python3", "-c",
-                """
-                import socket, sys, signal
-                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-                s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
-                print("READY " + sys.argv[1], flush=True)
-                while True:
-                    c, _ = s.accept(); c.recv(65536); c.sendall(sys.argv[2].encode()); c.close()
-                """,
-                dir.appendingPathComponent("answer-\(UUID().uuidString.prefix(8)).sock").path, answer,
-            ]
-        )
+        try FakeGuestAgent.answering(answer, in: dir)
     }
 
     @Test func theRootSecretIsTheAgentsKeyForDeLongsPathAndPurpose() throws {
-        let service = try agent()
+        let log = dir.appendingPathComponent("requests.jsonl")
+        let service = try agent(log: log)
         let secret = try DstackRootSecret(socketPath: service.url).rootSecret()
+        // The request on the wire: POST /GetKey, JSON, DeLong's path and purpose.
+        let request =
+            try JSONSerialization.jsonObject(
+                with: Data(try String(contentsOf: log, encoding: .utf8).split(separator: "\n")[0].utf8)
+            ) as? [String: Any]
+        #expect(request?["path"] as? String == "/GetKey")
+        #expect(
+            request?["body"] as? String
+                == "{\"path\":\"delong/privacy-plane/root\",\"purpose\":\"delong-dek-root-v1\"}"
+        )
         // The fake's derivation, recomputed independently: HMAC-SHA256(seed, path ‖ 0x00 ‖ purpose).
         let expected = try ContribTool.systemPython(
             "import hmac, hashlib, sys; print(hmac.new(bytes.fromhex(sys.argv[1]), sys.argv[2].encode() + b'\\x00' + sys.argv[3].encode(), hashlib.sha256).hexdigest())",
@@ -97,22 +87,6 @@ import Testing
         let server = try oneShotServer(answering: chunked)
         let secret = try DstackRootSecret(socketPath: server.url).rootSecret()
         #expect(secret.withUnsafeBytes { Hex.encode(Array($0), prefix: false) } == key)
-    }
-
-    /// GetQuote: the quote bytes and event log come back; the fake agent (no TDX) answers with a clear error.
-    @Test func quotesComeFromGetQuote() throws {
-        let body = "{\"quote\": \"0x0400\", \"event_log\": \"[]\"}"
-        let server = try oneShotServer(
-            answering: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        )
-        let (quote, eventLog) = try DstackRootSecret(socketPath: server.url).quote(reportData: [1, 2, 3])
-        #expect(quote == [4, 0] && eventLog == "[]")
-        let fake = try agent()
-        #expect {
-            _ = try DstackRootSecret(socketPath: fake.url).quote(reportData: [1])
-        } throws: { error in
-            "\(error)".contains("GetQuote answered HTTP 400") && "\(error)".contains("no TDX quote")
-        }
     }
 }
 

@@ -15,8 +15,13 @@ public final class ReadyService: @unchecked Sendable {
     private let process: Process
 
     /// Starts `executable` (relative to the package root) and waits up to 60 s for its READY line; its stderr
-    /// goes to `errorLog` when given.
-    public init(_ executable: String, _ arguments: [String], errorLog: URL? = nil) throws {
+    /// goes to `errorLog` when given. With `environment` the child gets exactly that environment, else ours.
+    public init(
+        _ executable: String,
+        _ arguments: [String],
+        errorLog: URL? = nil,
+        environment: [String: String]? = nil
+    ) throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent(
             "delong-service-\(UUID().uuidString).out"
         )
@@ -26,6 +31,7 @@ public final class ReadyService: @unchecked Sendable {
             executable.hasPrefix("/")
             ? URL(fileURLWithPath: executable) : TestData.packageRoot.appendingPathComponent(executable)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.currentDirectoryURL = TestData.packageRoot
         // A file, not a pipe: nobody has to keep draining it for the service to make progress.
         process.standardOutput = try FileHandle(forWritingTo: log)

@@ -16,6 +16,7 @@ packages=(
     time bc            # the sync benchmark (CPU time, arithmetic)
     fio                # random-read driver of the FUSE benchmark
     python3-cryptography # independent AES-GCM reader of the sealed format in tests
+    python3-yaml       # reads contrib/dstack's docker-compose.yml in its test (an independent YAML parser)
     age                # reference age v1 (age, age-keygen): interoperability of released-output sealing
     zlib1g-dev libbz2-dev # the Output Gate's bounded decompressors (CCompression)
     libzstd-dev        # ZSTD pages of Parquet tables (CCompression)

@@ -55,6 +55,27 @@ public protocol AgentAttester: Sendable {
     var kind: String { get }
     /// Evidence whose REPORTDATA is `reportData` (64 bytes).
     func evidence(reportData: [UInt8]) throws -> [UInt8]
+    /// The same with the producer's event log, where it has one (default: none).
+    func attest(reportData: [UInt8]) throws -> AgentEvidence
+}
+
+extension AgentAttester {
+    public func attest(reportData: [UInt8]) throws -> AgentEvidence {
+        AgentEvidence(bytes: try evidence(reportData: reportData), eventLog: nil)
+    }
+}
+
+/// An agent's evidence and, when its producer gives one, the event log its RTMRs replay from.
+public struct AgentEvidence: Sendable {
+    /// What the Privacy Plane verifies: a TDX quote, SNP evidence or the development evidence's JSON.
+    public let bytes: [UInt8]
+    /// dstack's event log (a JSON array as text) under dstack; nil otherwise.
+    public let eventLog: String?
+
+    public init(bytes: [UInt8], eventLog: String?) {
+        self.bytes = bytes
+        self.eventLog = eventLog
+    }
 }
 
 /// INSECURE development evidence claiming fixed measurements (MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2, 192 bytes),
@@ -99,5 +120,22 @@ public struct ConfigfsTSMAttester: AgentAttester {
 
     public func evidence(reportData: [UInt8]) throws -> [UInt8] {
         try producer.report(reportData: reportData).evidence
+    }
+}
+
+/// Evidence from the dstack guest agent's `GetQuote` (``DstackGuestAgent``): a TDX quote whose REPORTDATA the
+/// agent was asked for (checked on receipt), with dstack's event log, whose RTMR3 events measure the app's
+/// compose hash.
+public struct DstackAttester: AgentAttester {
+    public let agent: DstackGuestAgent
+    public var kind: String { "TDX quote (dstack guest agent)" }
+
+    public init(agent: DstackGuestAgent) { self.agent = agent }
+
+    public func evidence(reportData: [UInt8]) throws -> [UInt8] { try agent.quote(reportData: reportData).quote }
+
+    public func attest(reportData: [UInt8]) throws -> AgentEvidence {
+        let answer = try agent.quote(reportData: reportData)
+        return AgentEvidence(bytes: answer.quote, eventLog: answer.eventLog)
     }
 }

@@ -193,10 +193,10 @@ public struct JobAgent: Sendable {
 
         try step(.advanced(to: .attesting))
         let identity: AgentIdentity
-        let evidence: [UInt8]
+        let attested: AgentEvidence
         do {
             identity = try AgentIdentity()
-            evidence = try env.attester.evidence(reportData: identity.reportData(token: token))
+            attested = try env.attester.attest(reportData: identity.reportData(token: token))
         } catch {
             throw AgentStop.refused(.attestation, "the agent could not attest: \(error)")
         }
@@ -204,7 +204,7 @@ public struct JobAgent: Sendable {
 
         try step(.advanced(to: .awaitingKey))
         let (client, release) = try await within(env.deadlines.step, .awaitingKey) {
-            try await self.leaseKey(token: token, identity: identity, evidence: evidence)
+            try await self.leaseKey(token: token, identity: identity, evidence: attested.bytes)
         }
         let key: SecretBytes
         do {
@@ -324,7 +324,7 @@ public struct JobAgent: Sendable {
                 decisions: approved,
                 reviewerList: list,
                 identity: identity,
-                evidence: evidence,
+                evidence: attested,
                 receipt: release.receipt
             )
         }
@@ -649,7 +649,7 @@ public struct JobAgent: Sendable {
         decisions: [SignedReviewDecision],
         reviewerList: SignedReviewerList?,
         identity: AgentIdentity,
-        evidence: [UInt8],
+        evidence: AgentEvidence,
         receipt: SignedReceipt
     ) async throws {
         let cipherDigest = BundleDigest.of(sealed)
@@ -674,7 +674,8 @@ public struct JobAgent: Sendable {
         let bundle = EvidenceBundle(
             spec: spec,
             attesterKind: env.attester.kind,
-            evidence: evidence,
+            evidence: evidence.bytes,
+            eventLog: evidence.eventLog,
             reportData: identity.reportData(token: token),
             exchangeKey: identity.exchange.publicKey,
             agentSigner: identity.signer,

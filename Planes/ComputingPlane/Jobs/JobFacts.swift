@@ -158,6 +158,9 @@ struct EvidenceBundle {
     let spec: JobSpec
     let attesterKind: String
     let evidence: [UInt8]
+    /// The producer's event log (dstack's JSON log under `--evidence dstack`), published beside the quote so an
+    /// auditor can replay RTMR3; nil when the producer has none.
+    let eventLog: String?
     let reportData: [UInt8]
     let exchangeKey: [UInt8]
     let agentSigner: Address
@@ -175,7 +178,10 @@ struct EvidenceBundle {
         let object: [String: Any] = [
             "type": "delong-evidence-bundle-v1",
             "job": spec.name,
-            "evidence": ["kind": attesterKind, "bytes": Hex.encode(evidence)],
+            "evidence": ["kind": attesterKind, "bytes": Hex.encode(evidence)].merging(
+                eventLog.map { ["eventLog": $0] } ?? [:],
+                uniquingKeysWith: { a, _ in a }
+            ),
             "collateral": attesterKind.hasPrefix("INSECURE") ? "none (development evidence)" : "Intel PCS",
             "reportData": Hex.encode(reportData),
             "agent": ["exchangeKey": Hex.encode(exchangeKey), "signer": agentSigner.checksummed],
