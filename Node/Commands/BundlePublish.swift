@@ -20,8 +20,8 @@ struct BundlePublishCommand: AsyncParsableCommand {
             content-addressed DA store (DIR/sha256/<hex> in a directory, or PREFIX/sha256/<hex> in an S3 bucket \
             with --da s3://BUCKET[/PREFIX], signed with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION \
             and sent to --s3-endpoint, default AWS S3 in AWS_REGION), then publish(imageDigest, bundleDigest, \
-            daLocator) is sent from the wallet. An object already at that address is read back and must hash to \
-            it; it is never overwritten. \
+            daLocator) is sent from the wallet. In S3 an object already at that address is read back and must \
+            hash to it, and is never overwritten (a directory store replaces damaged bytes). \
             imageDigest = sha256("delong/image/v1" || runtime digest || bundle digest); the locator \
             da:sha256:<bundle>?runtime=sha256:<runtime> carries the runtime so that the plane and auditors can \
             recompute it. The runtime is the one delong.json names, else --runtime, else the runtime built here.
