@@ -206,6 +206,19 @@ let package = Package(
             path: "Planes/Sampling",
             swiftSettings: strictSettings
         ),
+        // S3 with SigV4 over AsyncHTTPClient: DA objects in a bucket (datasets are read through rclone instead).
+        .target(
+            name: "ObjectStore",
+            dependencies: [
+                "PlaneCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Planes/ObjectStore",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "DecryptFS",
             dependencies: ["Sealing", "CFuse3", .product(name: "Logging", package: "swift-log")],
@@ -220,6 +233,7 @@ let package = Package(
                 "Audit", "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PrivacyPlaneHTTP",
                 "PlaneCrypto", "PlaneProtocol",
                 "ComputingPlane", "ComputingPlaneHTTP", "Sealing", "Sampling", "DecryptFS", "Attestation",
+                "ObjectStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -298,6 +312,14 @@ let package = Package(
             name: "ParquetTests",
             dependencies: ["Parquet", "Sampling", "TestSupport"],
             path: "Tests/ParquetTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ObjectStoreTests",
+            dependencies: [
+                "ObjectStore", "PlaneCrypto", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ObjectStoreTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

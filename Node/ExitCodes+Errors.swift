@@ -4,6 +4,7 @@ import ChainCore
 import ComputingPlane
 import Foundation
 import LightClient
+import ObjectStore
 import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlane
@@ -51,6 +52,13 @@ extension ExitCodes {
             case .forbidden: return keyRefused
             case .io: return ioError
             case .systemUnsupported, .sandboxFailure: return systemError
+            }
+        case let error as ObjectStoreError:
+            switch error.code {
+            case .conflict, .mismatch: return verificationFailed
+            case .malformed, .bucketMissing, .tooLarge: return malformedInput
+            case .unreachable, .io: return ioError
+            case .credentialsRefused: return keyRefused
             }
         case let error as PrivacyPlaneError:
             switch error.code {

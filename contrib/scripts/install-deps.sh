@@ -23,6 +23,7 @@ packages=(
     tesseract-ocr      # the Output Gate's OCR of images, run in a sandbox
     chromium chromium-driver # the review page's and Explore Mode's browser tests (selenium drives the system Chromium)
     libnss3-tools      # certutil: the browser tests' Chromium trusts a test CA through its NSS database
+    rclone             # mounts an S3 bucket read-only under the Decrypt FUSE (object-storage tests)
     pkg-config
 )
 

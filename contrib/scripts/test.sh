@@ -27,7 +27,7 @@ python3 contrib/scripts/fetch-testdata.py verify "$testdata" | tail -n 1
 step "Python venv for contrib tools and test references (contrib/.venv)"
 contrib/python/venv.sh
 
-step "reference venv for the sample tests (contrib/references/.venv: pycanon, pandas)"
+step "reference venv (contrib/references/.venv: pycanon, pandas for the sample tests; moto, boto3 for the S3 tests)"
 contrib/references/venv.sh
 
 step "format (swift format lint --strict)"
