@@ -151,17 +151,18 @@ struct ComputeWorld {
         return try #require(result.json?["imageDigest"] as? String, "\(result.stderr)")
     }
 
-    /// Waits (at most 20 s) until `service`'s light client has reached the devnet's head block.
+    /// Waits (at most 90 s: CI runs every suite at once on two cores, and a plane's poll then waited past
+    /// 20 s) until `service`'s light client has reached the devnet's head block.
     func waitForHead(of service: ReadyService) async throws {
         let head = try await world.devnet.call("eth_blockNumber") as? String ?? "0x0"
         let target = UInt64(head.dropFirst(2), radix: 16) ?? 0
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(90)
         while Date() < deadline {
             let (_, status) = try await PlaneWorld.call(service.url, "/v1/status")
             if let number = (status["head"] as? [String: Any])?["number"] as? Int, UInt64(number) >= target { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        Issue.record("\(service.url) did not reach block \(target) within 20 s")
+        Issue.record("\(service.url) did not reach block \(target) within 90 s")
     }
 
     /// `compute serve` on the devnet; `name` keeps its index and state apart from other planes'. `executable`
