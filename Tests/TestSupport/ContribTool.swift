@@ -2,14 +2,16 @@ import Foundation
 
 /// Runs a contrib tool (a script or the contrib venv's Python) from the package root and returns its stdout.
 public enum ContribTool {
+    /// `environment`, when given, replaces this process's environment for the tool.
     @discardableResult
-    public static func run(_ arguments: [String]) throws -> String {
+    public static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> String {
         let process = Process()
         process.executableURL =
             arguments[0].hasPrefix("/")
             ? URL(fileURLWithPath: arguments[0]) : TestData.packageRoot.appendingPathComponent(arguments[0])
         process.arguments = Array(arguments.dropFirst())
         process.currentDirectoryURL = TestData.packageRoot
+        if let environment { process.environment = environment }
         let out = Pipe()
         process.standardOutput = out
         try process.run()

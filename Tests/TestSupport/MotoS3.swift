@@ -111,25 +111,13 @@ public final class MotoS3: @unchecked Sendable {
     /// `arguments`. The AWS variables are set to the store's key.
     @discardableResult
     public func boto3(_ script: String, _ arguments: [String] = []) throws -> String {
-        let p = Process()
-        p.executableURL = Self.python
-        p.arguments = ["-c", script, endpoint, bucket] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "AWS_CA_BUNDLE")
         for (k, v) in self.environment { environment[k] = v }
-        p.environment = environment
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw CocoaError(
-                .executableLoad,
-                userInfo: [NSLocalizedDescriptionKey: "boto3 script exited \(p.terminationStatus)"]
-            )
-        }
-        return String(decoding: data, as: UTF8.self)
+        return try ContribTool.run(
+            [Self.python.path, "-c", script, endpoint, bucket] + arguments,
+            environment: environment
+        )
     }
 
     /// The keys in the bucket under `prefix`, sorted, with their sizes.
