@@ -32,13 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds each service may take to stop on SIGTERM before SIGKILL.") var stopTimeout: Double = 30
 
     func run() async throws {
-        let plan: [ServePlan.Service]
-        do {
-            plan = try ServePlan.load(path: config)
-        } catch let failure as CLIFailure {
-            FileHandle.standardError.write(Data("delong: serve: \(failure.message)\n".utf8))
-            throw ExitCode(failure.exitCode)
-        }
+        let plan = try CLIFailure.reporting("serve") { try ServePlan.load(path: config) }
         let executable: String
         do { executable = try SandboxRunCommand.ownExecutable() } catch {
             FileHandle.standardError.write(Data("delong: serve: \(error)\n".utf8))
@@ -72,12 +66,7 @@ enum ServePlan {
     ]
 
     static func load(path: String) throws -> [Service] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CLIFailure.io("--config \(path): cannot read the file")
-        }
-        guard data.count <= 1 << 20 else {
-            throw CLIFailure.malformed("--config \(path): expected at most 1 MiB, found \(data.count) bytes")
-        }
+        let data = try InputFile.read(path, what: "config", limit: 1 << 20)
         guard let object = (try? JSONDecoder().decode(JSONValue.self, from: data))?.object else {
             throw CLIFailure.malformed("\(path): expected a JSON object")
         }

@@ -33,14 +33,14 @@ enum InputFile {
     /// Inputs larger than this are refused rather than read into memory.
     static let maxBytes = 256 << 20
 
-    static func read(_ path: String, what: String) throws -> Data {
+    static func read(_ path: String, what: String, limit: Int = maxBytes) throws -> Data {
         let url = URL(fileURLWithPath: path)
         let attributes: [FileAttributeKey: Any]
         do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
             throw CLIFailure.io("cannot read \(what) file \(path): no such file or not accessible")
         }
-        if let size = attributes[.size] as? Int, size > maxBytes {
-            throw CLIFailure.malformed("\(what) file \(path) is \(size) bytes; expected at most \(maxBytes)")
+        if let size = attributes[.size] as? Int, size > limit {
+            throw CLIFailure.malformed("\(what) file \(path) is \(size) bytes; expected at most \(limit)")
         }
         do { return try Data(contentsOf: url) } catch {
             throw CLIFailure.io("cannot read \(what) file \(path): \(error.localizedDescription)")
