@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C system libraries (each imported by exactly one Swift module)
@@ -117,6 +119,7 @@ let package = Package(
                 "Attestation", "CCompression", "ChainCore", "ChainRecords", "CLinux", "CSeccomp", "DecryptFS",
                 "PlaneCrypto",
                 "PlaneProtocol", "Sampling", "Sealing", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Planes/ComputingPlane",
             swiftSettings: strictSettings
@@ -132,6 +135,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -159,6 +163,7 @@ let package = Package(
                 "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto", "PlaneProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -236,6 +241,8 @@ let package = Package(
                 "ObjectStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -332,7 +339,7 @@ let package = Package(
             name: "PrivacyPlaneTests",
             dependencies: [
                 "PrivacyPlane", "PlaneProtocol", "Attestation", "ChainCore", "ChainRecords", "PlaneCrypto",
-                "TestSupport",
+                "TestSupport", .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             path: "Tests/PrivacyPlaneTests",
             swiftSettings: strictSettings

@@ -9,6 +9,7 @@ import Foundation
 import Hummingbird
 import LightClient
 import Logging
+import Metrics
 import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlaneHTTP
@@ -186,7 +187,8 @@ struct ComputeServeCommand: AsyncParsableCommand {
         let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
         let index = syncer.index
         let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("compute")
-        let state = NodeState()
+        let metrics = ProcessMetrics()
+        let state = NodeState(metrics: metrics)
         let setup = try await PlaneClientSupport.configuring {
             () async throws -> (ComputeRoutes, TLSIdentity?, OwnEvidence, Address, ExploreAdmission) in
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
@@ -262,7 +264,12 @@ struct ComputeServeCommand: AsyncParsableCommand {
                 logger: logger
             )
             env.outputBytes = try ByteSize.parse(maxOutput)
-            let plane = try ComputePlane(env: env, state: stateDir, maxConcurrent: maxConcurrent)
+            let plane = try ComputePlane(
+                env: env,
+                state: stateDir,
+                maxConcurrent: maxConcurrent,
+                metrics: metrics.factory
+            )
             let ownEvidence = OwnEvidence(
                 signer: wallet.address,
                 tls: identity,
@@ -291,8 +298,18 @@ struct ComputeServeCommand: AsyncParsableCommand {
         }
         let router = Router(context: PlaneRequestContext.self)
         let routes = setup.0
-        NodeRoutes(index: index, state: state, freshness: nil, maxRows: 1000, extraMetrics: { routes.metrics() })
-            .addRoutes(to: router) { _, _ in nil }
+        let explore = try exploreManager(admission: setup.4, stateDir: stateDir, logger: logger)
+        NodeRoutes(
+            index: index,
+            state: state,
+            freshness: nil,
+            maxRows: 1000,
+            collectMetrics: {
+                routes.recordGauges(metrics: metrics.factory)
+                Meter(label: "delong_explore_sessions_open", factory: metrics.factory).set(await explore.openSessions)
+            }
+        )
+        .addRoutes(to: router) { _, _ in nil }
         setup.0.addRoutes(to: router)
         try ReviewUI(
             routes: routes,
@@ -303,7 +320,6 @@ struct ComputeServeCommand: AsyncParsableCommand {
         let scheme = setup.1 == nil ? "http" : "https"
         let bound = Mutex<String?>(publicURL)
         let origin: @Sendable () -> String = { bound.withLock { $0 } ?? "\(scheme)://\(listen)" }
-        let explore = try exploreManager(admission: setup.4, stateDir: stateDir, logger: logger)
         let tickets = ExploreTickets()
         let webSockets = Router(context: ExploreWebSocketContext.self)
         ExploreRoutes.add(

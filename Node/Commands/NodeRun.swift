@@ -53,7 +53,7 @@ struct NodeRunCommand: AsyncParsableCommand {
                 logger: logger
             )
         } catch { throw ExitCodes.report(error) }
-        let state = NodeState()
+        let state = NodeState(metrics: ProcessMetrics())
         let router = Router()
         NodeRoutes(index: syncer.index, state: state).addRoutes(to: router)
         try await ServerAssembly.run(

@@ -7,6 +7,7 @@ import Foundation
 import Hummingbird
 import LightClient
 import Logging
+import Metrics
 import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlane
@@ -202,8 +203,11 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             }
         }
         let freshness = IndexFreshness(policy: freshnessPolicy)
-        let state = NodeState()
-        let collateralStore = try await keysRefused { try makeCollateralStore(logger: logger) }
+        let metrics = ProcessMetrics()
+        let state = NodeState(metrics: metrics)
+        let collateralStore = try await keysRefused {
+            try makeCollateralStore(logger: logger, metrics: metrics.factory)
+        }
         let snpPolicy = try await keysRefused { try makeSNPPolicy() }
         let plane = try await keysRefused {
             () async throws -> (PrivacyRoutes, TokenIssuer, OwnEvidence, TLSIdentity?, KeyLeases, ReceiptHeadPublisher?)
@@ -260,8 +264,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 keys: keys,
                 allowDevelopmentEvidence: allowInsecureDevelopmentEvidence,
                 freshness: freshness,
-                leases: try KeyLeases(seconds: leaseSeconds),
-                logger: logger
+                leases: try KeyLeases(seconds: leaseSeconds, metrics: metrics.factory),
+                logger: logger,
+                metrics: metrics.factory
             )
             let signIn = SignInService(
                 verifier: SIWEVerifier(
@@ -319,8 +324,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
             state: state,
             freshness: freshness,
             maxRows: 1000,
-            extraMetrics: { [leases = plane.4] in
-                collateralStore.status.prometheus + leases.prometheus(now: UInt64(Date().timeIntervalSince1970))
+            collectMetrics: { [leases = plane.4] in
+                collateralStore.recordGauges()
+                leases.recordGauges(now: UInt64(Date().timeIntervalSince1970))
             }
         ).addRoutes(to: router) {
             request,
@@ -389,10 +395,14 @@ struct PrivacyServeCommand: AsyncParsableCommand {
 
     /// The DCAP collateral: the file's (read and verified now; reloaded on SIGHUP and the timer), or a PCS's
     /// (fetched per FMSPC when a quote first needs it), or none.
-    func makeCollateralStore(logger: Logger) throws -> DCAPCollateralStore {
+    func makeCollateralStore(logger: Logger, metrics: any MetricsFactory) throws -> DCAPCollateralStore {
         if let collateralURL {
             do {
-                return DCAPCollateralStore(source: .pcs(try PCSCollateralClient(url: collateralURL)), logger: logger)
+                return DCAPCollateralStore(
+                    source: .pcs(try PCSCollateralClient(url: collateralURL)),
+                    logger: logger,
+                    metrics: metrics
+                )
             } catch { throw CLIFailure.malformed(error.reason) }
         }
         let prepared = try collateral.map { path -> VerifiedCollateral in
@@ -401,7 +411,12 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 throw CLIFailure.malformed("collateral file \(path): \(error)")
             }
         }
-        return DCAPCollateralStore(source: collateral.map { .file($0) }, initial: prepared, logger: logger)
+        return DCAPCollateralStore(
+            source: collateral.map { .file($0) },
+            initial: prepared,
+            logger: logger,
+            metrics: metrics
+        )
     }
 
     /// The SEV-SNP policy of `--snp-min-tcb`, `--snp-crl`, `--snp-cert-chain`, `--snp-allow-missing-crl`; nil

@@ -3,6 +3,7 @@ import ChainIndex
 import ChainRecords
 import Foundation
 import Hummingbird
+import Metrics
 import NIOCore
 import PlaneProtocol
 import PrivacyPlane
@@ -17,16 +18,20 @@ struct NodeRoutes {
     /// The most rentals one `/v1/rentals` answer lists (`?limit=` asks for fewer); nil lists all (`node run`,
     /// a localhost tool). `privacy serve`, whose listener is public, bounds it.
     var maxRows: Int? = nil
-    /// More Prometheus text appended to /metrics (`privacy serve`: the DCAP collateral's reload counters).
-    var extraMetrics: (@Sendable () -> String)? = nil
+    /// Sets the serving plane's gauges before /metrics renders (`privacy serve`: leases and collateral;
+    /// `compute serve`: jobs and Explore sessions). Its counters are recorded as they move.
+    var collectMetrics: (@Sendable () async -> Void)? = nil
 
     func addRoutes(to router: Router<BasicRequestContext>) { addRoutes(to: router) { _, _ in nil } }
 
     /// The routes, each first asking `admit` (a rate limit), whose answer, when it has one, is sent instead.
+    /// First of all it adds the request metrics middleware, so these and every route added after them (the
+    /// plane's) are counted and timed.
     func addRoutes<Context: RequestContext>(
         to router: Router<Context>,
         admit: @escaping @Sendable (Request, Context) -> Response?
     ) {
+        router.add(middleware: RequestMetricsMiddleware<Context>(factory: state.metrics.factory))
         router.get("/v1/status") { request, context in
             if let refused = admit(request, context) { return refused }
             return try await status()
@@ -174,62 +179,29 @@ struct NodeRoutes {
         )
     }
 
-    /// Prometheus text exposition format, version 0.0.4.
+    /// Prometheus text exposition format, version 0.0.4, rendered by this process's registry once the sync
+    /// gauges (and the plane's, `collectMetrics`) are set from the index and `state`.
     func metrics() async throws -> Response {
         let head = try index.head()
         let headTime = try index.headTimestamp()
-        let (blocks, events, reorgs, failures, target) = await (
-            state.blocks, state.events, state.reorgs, state.failures, state.target
-        )
-        let (consecutive, sinceGoodPass, lastFailure) = await (
-            state.consecutiveFailures, state.secondsSinceGoodPass(), state.lastFailure
+        let final = try index.finalNumber()
+        let (target, consecutive, sinceGoodPass, lastFailure) = await (
+            state.target, state.consecutiveFailures, state.secondsSinceGoodPass(), state.lastFailure
         )
         let wall = Self.unixNow()
+        let f = state.metrics.factory
+        func gauge(_ name: String, _ value: Double) { Meter(label: name, factory: f).set(value) }
+        gauge("delong_index_head_block", Double(head.number))
+        gauge("delong_index_final_block", Double(final))
+        gauge("delong_chain_target_block", Double(target))
+        gauge("delong_sync_lag_blocks", Double(target > head.number ? target - head.number : 0))
+        gauge("delong_index_head_timestamp_seconds", Double(headTime))
         // Unknown values are NaN, as Prometheus writes them.
-        let headAge = headTime > 0 ? "\(wall > headTime ? wall - headTime : 0)" : "NaN"
-        let passAge = sinceGoodPass.map { String(format: "%.3f", $0) } ?? "NaN"
-        let failedAt = lastFailure.map { String(format: "%.3f", $0.at.timeIntervalSince1970) } ?? "NaN"
-        let counters: [(String, String, String, UInt64)] = [
-            ("delong_index_head_block", "gauge", "Number of the newest indexed block.", head.number),
-            ("delong_index_final_block", "gauge", "Number of the newest final block.", try index.finalNumber()),
-            ("delong_chain_target_block", "gauge", "The endpoint's head at the last sync pass.", target),
-            ("delong_sync_blocks_total", "counter", "Blocks verified and indexed since start.", blocks),
-            ("delong_sync_events_total", "counter", "DeLong events indexed since start.", events),
-            ("delong_sync_reorgs_total", "counter", "Reorgs unwound since start.", reorgs),
-            (
-                "delong_sync_failures_total", "counter",
-                "Sync passes that stopped at a block that did not verify or an endpoint error.", failures
-            ),
-        ]
-        let rows: [(String, String, String, String)] =
-            counters.map { ($0.0, $0.1, $0.2, "\($0.3)") } + [
-                (
-                    "delong_index_head_timestamp_seconds", "gauge", "Timestamp of the newest indexed block.",
-                    "\(headTime)"
-                ),
-                ("delong_index_head_age_seconds", "gauge", "Seconds since the newest indexed block was made.", headAge),
-                (
-                    "delong_sync_last_success_age_seconds", "gauge", "Seconds since the last sync pass that succeeded.",
-                    passAge
-                ),
-                (
-                    "delong_sync_consecutive_failures", "gauge",
-                    "Failed sync passes since the last one that succeeded.",
-                    "\(consecutive)"
-                ),
-                (
-                    "delong_sync_last_failure_timestamp_seconds", "gauge",
-                    "When the last sync pass failed (its message is lastFailure in /v1/status).", failedAt
-                ),
-            ]
-        let text =
-            rows.map { "# HELP \($0.0) \($0.2)\n# TYPE \($0.0) \($0.1)\n\($0.0) \($0.3)\n" }.joined()
-            + (extraMetrics?() ?? "")
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: text))
-        )
+        gauge("delong_index_head_age_seconds", headTime > 0 ? Double(wall > headTime ? wall - headTime : 0) : .nan)
+        gauge("delong_sync_last_success_age_seconds", sinceGoodPass ?? .nan)
+        gauge("delong_sync_consecutive_failures", Double(consecutive))
+        gauge("delong_sync_last_failure_timestamp_seconds", lastFailure?.at.timeIntervalSince1970 ?? .nan)
+        return try await state.metrics.response { await collectMetrics?() }
     }
 
     // MARK: Encoding

@@ -2,9 +2,14 @@ import ChainIndex
 import ChainRecords
 import Foundation
 import LightClient
+import Metrics
 
-/// Counters of the running node, for /v1/status and /metrics.
+/// Counters of the running node, for /v1/status and /metrics (the counters are recorded into `metrics` as
+/// they move; the gauges are read from here and the index when /metrics is scraped).
 actor NodeState {
+    /// This process's metrics, which /metrics renders.
+    nonisolated let metrics: ProcessMetrics
+    private let counted: (blocks: Counter, events: Counter, reorgs: Counter, failures: Counter)
     private(set) var blocks: UInt64 = 0
     private(set) var events: UInt64 = 0
     private(set) var reorgs: UInt64 = 0
@@ -20,10 +25,24 @@ actor NodeState {
     /// The last failure and when it happened (kept after later passes succeed, so a flapping sync shows).
     private(set) var lastFailure: (message: String, at: Date)? = nil
 
+    init(metrics: ProcessMetrics) {
+        self.metrics = metrics
+        let f = metrics.factory
+        counted = (
+            Counter(label: "delong_sync_blocks_total", factory: f),
+            Counter(label: "delong_sync_events_total", factory: f),
+            Counter(label: "delong_sync_reorgs_total", factory: f),
+            Counter(label: "delong_sync_failures_total", factory: f)
+        )
+    }
+
     func record(_ p: SyncProgress, at instant: ContinuousClock.Instant = .now) {
         blocks += p.blocks
         events += p.events
         reorgs += p.reorgs
+        counted.blocks.increment(by: Int64(clamping: p.blocks))
+        counted.events.increment(by: Int64(clamping: p.events))
+        counted.reorgs.increment(by: Int64(clamping: p.reorgs))
         target = p.target
         syncs += 1
         lastError = nil
@@ -38,6 +57,7 @@ actor NodeState {
     /// scheme, host and port: a path or query often carries an API key.
     func recordFailure(_ message: String, at date: Date = Date()) {
         failures += 1
+        counted.failures.increment()
         consecutiveFailures += 1
         let shown = Self.redactingURLs(message)
         lastError = shown

@@ -3,6 +3,7 @@ public import ComputingPlane
 import Foundation
 public import Hummingbird
 public import Logging
+public import Metrics
 import NIOCore
 public import PlaneProtocol
 public import PrivacyPlaneHTTP
@@ -171,26 +172,24 @@ public struct ComputeRoutes: Sendable {
         )
     }
 
-    /// Prometheus lines for the node's /metrics: jobs by stage and by outcome.
-    public func metrics() -> String {
+    /// Sets the job gauges from the job log into `metrics` (when /metrics is scraped): jobs by stage and
+    /// finished jobs by outcome name, every stage and outcome written (0 when none), so a series falls back
+    /// to 0 rather than keeping its last value.
+    public func recordGauges(metrics: any MetricsFactory) {
         var byStage: [String: Int] = [:]
         var outcomes: [String: Int] = [:]
         for job in plane.log.jobs {
             byStage[job.state.stage, default: 0] += 1
-            if case .finished(let outcome) = job.state {
-                let name = "\(outcome)".split(separator: "(").first.map(String.init) ?? "\(outcome)"
-                outcomes[name, default: 0] += 1
-            }
+            if case .finished(let outcome) = job.state { outcomes[outcome.name, default: 0] += 1 }
         }
-        var text = "# TYPE delong_compute_jobs gauge\n"
-        for (stage, n) in byStage.sorted(by: { $0.key < $1.key }) {
-            text += "delong_compute_jobs{stage=\"\(stage)\"} \(n)\n"
+        for stage in ["pending", "running", "finishing", "finished"] {
+            Meter(label: "delong_compute_jobs", dimensions: [("stage", stage)], factory: metrics)
+                .set(byStage[stage] ?? 0)
         }
-        text += "# TYPE delong_compute_outcomes gauge\n"
-        for (outcome, n) in outcomes.sorted(by: { $0.key < $1.key }) {
-            text += "delong_compute_outcomes{outcome=\"\(outcome)\"} \(n)\n"
+        for outcome in JobOutcome.names {
+            Meter(label: "delong_compute_outcomes", dimensions: [("outcome", outcome)], factory: metrics)
+                .set(outcomes[outcome] ?? 0)
         }
-        return text
     }
 
     // MARK: Encoding

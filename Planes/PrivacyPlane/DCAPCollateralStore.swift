@@ -2,6 +2,7 @@ public import Attestation
 import ChainCore
 import Foundation
 public import Logging
+public import Metrics
 public import PlaneCrypto
 public import PlaneProtocol
 import Synchronization
@@ -116,6 +117,10 @@ public final class DCAPCollateralStore: Sendable {
     let trustAnchor: X509Certificate
     let logger: Logger
     let state: Mutex<State>
+    /// Where reloads are counted as they happen; ``recordGauges()`` sets the rest when /metrics is scraped.
+    let metrics: any MetricsFactory
+    private let refreshCounter: Counter
+    private let failureCounter: Counter
 
     /// The most FMSPCs a PCS-sourced store keeps (a plane serves a handful of platform models).
     public static let maxKeys = 64
@@ -129,14 +134,33 @@ public final class DCAPCollateralStore: Sendable {
         initial: VerifiedCollateral? = nil,
         loadedAt: Int64? = nil,
         trustAnchor: X509Certificate = IntelRootCA.certificate,
-        logger: Logger = Logger(label: "delong.collateral")
+        logger: Logger = Logger(label: "delong.collateral"),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) {
         self.source = source
         self.trustAnchor = trustAnchor
         self.logger = logger
+        self.metrics = metrics
+        refreshCounter = Counter(label: "delong_collateral_refreshes_total", factory: metrics)
+        failureCounter = Counter(label: "delong_collateral_refresh_failures_total", factory: metrics)
         var state = State()
         state.single = initial.map { Entry(key: nil, prepared: $0, loadedAt: loadedAt ?? Self.wallClock()) }
         self.state = Mutex(state)
+    }
+
+    /// Sets the collateral gauges from ``status`` (when /metrics is scraped): the last reload and failure
+    /// times, the earliest end of the loaded collateral's validity (NaN when none is loaded) and how many
+    /// are loaded.
+    public func recordGauges() {
+        let status = self.status
+        func gauge(_ name: String, _ value: Double) { Meter(label: name, factory: metrics).set(value) }
+        gauge("delong_collateral_last_refresh_timestamp_seconds", status.lastRefresh.map { Double($0) } ?? .nan)
+        gauge("delong_collateral_last_failure_timestamp_seconds", status.lastFailure.map { Double($0.at) } ?? .nan)
+        gauge(
+            "delong_collateral_valid_until_timestamp_seconds",
+            status.entries.map(\.prepared.validUntil).min().map { Double($0) } ?? .nan
+        )
+        gauge("delong_collateral_loaded", Double(status.entries.count))
     }
 
     /// The collateral loaded from a file source or given at start (nil for a PCS source).
@@ -270,6 +294,7 @@ public final class DCAPCollateralStore: Sendable {
                 s.refreshes += 1
                 s.lastRefresh = now
             }
+            refreshCounter.increment()
             logger.info("DCAP collateral reloaded", metadata: ["source": "\(source)"])
         }
         return ok
@@ -282,6 +307,7 @@ public final class DCAPCollateralStore: Sendable {
             s.failures += 1
             s.lastFailure = (now, reason)
         }
+        failureCounter.increment()
         logger.warning(
             "DCAP collateral reload failed; keeping the last good collateral",
             metadata: ["reason": "\(reason)"]
@@ -388,33 +414,5 @@ extension DCAPCollateralStore.Status {
                     ?? .null
             ),
         ])
-    }
-
-    /// Prometheus text: reload counters, the last reload and failure times, and the earliest end of the
-    /// loaded collateral's validity (NaN when none is loaded).
-    public var prometheus: String {
-        let validUntil = entries.map(\.prepared.validUntil).min().map { "\($0)" } ?? "NaN"
-        let rows: [(String, String, String, String)] = [
-            ("delong_collateral_refreshes_total", "counter", "DCAP collateral reloads that succeeded.", "\(refreshes)"),
-            (
-                "delong_collateral_refresh_failures_total", "counter",
-                "DCAP collateral reloads or fetches that failed (the last good collateral was kept).", "\(failures)"
-            ),
-            (
-                "delong_collateral_last_refresh_timestamp_seconds", "gauge",
-                "When the collateral last reloaded successfully.", lastRefresh.map { "\($0)" } ?? "NaN"
-            ),
-            (
-                "delong_collateral_last_failure_timestamp_seconds", "gauge",
-                "When a reload last failed (its reason is collateral.lastFailure in /v1/attestation).",
-                lastFailure.map { "\($0.at)" } ?? "NaN"
-            ),
-            (
-                "delong_collateral_valid_until_timestamp_seconds", "gauge",
-                "The earliest nextUpdate or notAfter of the loaded collateral.", validUntil
-            ),
-            ("delong_collateral_loaded", "gauge", "Collaterals loaded (one per FMSPC from a PCS).", "\(entries.count)"),
-        ]
-        return rows.map { "# HELP \($0.0) \($0.2)\n# TYPE \($0.0) \($0.1)\n\($0.0) \($0.3)\n" }.joined()
     }
 }

@@ -1,4 +1,5 @@
 public import ChainCore
+public import Metrics
 import PlaneProtocol
 import Synchronization
 
@@ -67,11 +68,17 @@ public final class KeyLeases: Sendable {
 
     private let table = Mutex<[Hash32: Entry]>([:])
     private let counters = Mutex(Counters())
+    /// Where renewals are recorded (`delong_lease_renewals_total`, `delong_lease_renewals_refused_total`) and
+    /// the live leases (`delong_leases_active`, set by ``recordGauges(now:)``).
+    let metrics: any MetricsFactory
+    private let renewedCounter: Counter
+    private let refusedCounters: [RefusalReason: Counter]
 
     public convenience init(
         seconds: UInt64 = 30,
         capacity: Int = 65536,
-        retention: UInt64 = 600
+        retention: UInt64 = 600,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws(PrivacyPlaneError) {
         guard Self.allowedSeconds.contains(seconds) else {
             throw PrivacyPlaneError(
@@ -80,7 +87,7 @@ public final class KeyLeases: Sendable {
             )
         }
         guard capacity > 0 else { throw PrivacyPlaneError(.invalidConfiguration, "lease capacity must be positive") }
-        self.init(unchecked: seconds, capacity: capacity, retention: retention)
+        self.init(unchecked: seconds, capacity: capacity, retention: retention, metrics: metrics)
     }
 
     /// Whether a lease can be granted at `now` (pruning ended leases when the table is full): asked before a
@@ -96,12 +103,29 @@ public final class KeyLeases: Sendable {
     }
 
     /// The default table: 30 s leases (always in range, so this cannot fail).
-    public static func standard() -> KeyLeases { KeyLeases(unchecked: 30, capacity: 65536, retention: 600) }
+    public static func standard() -> KeyLeases {
+        KeyLeases(unchecked: 30, capacity: 65536, retention: 600, metrics: NOOPMetricsHandler.instance)
+    }
 
-    private init(unchecked seconds: UInt64, capacity: Int, retention: UInt64) {
+    private init(unchecked seconds: UInt64, capacity: Int, retention: UInt64, metrics: any MetricsFactory) {
         self.seconds = seconds
         self.capacity = capacity
         self.retention = retention
+        self.metrics = metrics
+        // Every reason from the start, at 0, so a dashboard sees the series before the first refusal.
+        renewedCounter = Counter(label: "delong_lease_renewals_total", factory: metrics)
+        refusedCounters = Dictionary(
+            uniqueKeysWithValues: RefusalReason.allCases.map { reason in
+                (
+                    reason,
+                    Counter(
+                        label: "delong_lease_renewals_refused_total",
+                        dimensions: [("reason", reason.rawValue)],
+                        factory: metrics
+                    )
+                )
+            }
+        )
     }
 
     /// Grants the lease `grant.id` at `now`, once the receipt log has recorded the token's one release (which
@@ -175,6 +199,7 @@ public final class KeyLeases: Sendable {
         counters.withLock { c in
             if let outcome { c.refused[outcome, default: 0] += 1 } else { c.renewed += 1 }
         }
+        if let outcome { refusedCounters[outcome]?.increment() } else { renewedCounter.increment() }
     }
 
     /// How many leases are live (granted, not ended, not past their expiry) at `now`.
@@ -188,17 +213,9 @@ public final class KeyLeases: Sendable {
     /// Renewals refused so far for `reason`.
     public func refused(_ reason: RefusalReason) -> Int { counters.withLock { $0.refused[reason] ?? 0 } }
 
-    /// Prometheus text: leases active, renewals granted, renewals refused by reason.
-    public func prometheus(now: UInt64) -> String {
-        var out = "# HELP delong_leases_active Key leases granted and not ended.\n# TYPE delong_leases_active gauge\n"
-        out += "delong_leases_active \(active(now: now))\n"
-        out += "# HELP delong_lease_renewals_total Lease renewals granted.\n"
-        out += "# TYPE delong_lease_renewals_total counter\ndelong_lease_renewals_total \(renewed)\n"
-        out += "# HELP delong_lease_renewals_refused_total Lease renewals refused, by reason.\n"
-        out += "# TYPE delong_lease_renewals_refused_total counter\n"
-        for reason in RefusalReason.allCases {
-            out += "delong_lease_renewals_refused_total{reason=\"\(reason.rawValue)\"} \(refused(reason))\n"
-        }
-        return out
+    /// Sets `delong_leases_active` to the leases live at `now` (when /metrics is scraped: expiry is a matter
+    /// of the clock, not of an event).
+    public func recordGauges(now: UInt64) {
+        Meter(label: "delong_leases_active", factory: metrics).set(active(now: now))
     }
 }

@@ -1,6 +1,7 @@
 public import ChainCore
 public import ChainRecords
 public import Logging
+public import Metrics
 import PlaneCrypto
 public import PlaneProtocol
 import Synchronization
@@ -69,6 +70,8 @@ public final class KeyRelease: Sendable {
     /// The key leases granted to sandboxes (in memory; a restart loses them: renewals are then refused).
     public let leases: KeyLeases
     private let logger: Logger?
+    /// Where releases are counted by kind and outcome (`delong_key_releases_total`).
+    private let metrics: any MetricsFactory
 
     /// The key versions the plane derives. Nothing on chain says which versions a dataset uses, so the
     /// bound is small and fixed: a caller cannot mint unboundedly many distinct keys per dataset, and each
@@ -109,8 +112,10 @@ public final class KeyRelease: Sendable {
         freshness: IndexFreshness? = nil,
         providerLimits: ProviderLimits = ProviderLimits(),
         leases: KeyLeases? = nil,
-        logger: Logger?
+        logger: Logger?,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) {
+        self.metrics = metrics
         self.leases = leases ?? KeyLeases.standard()
         self.checks = AccessChecks(reader: reader, tokens: tokens, freshness: freshness)
         self.evidence = evidence
@@ -119,6 +124,8 @@ public final class KeyRelease: Sendable {
         self.allowDevelopmentEvidence = allowDevelopmentEvidence
         self.providerLimits = providerLimits
         self.logger = logger
+        // Both kinds' releases from the start, at 0; refusals appear with their first occurrence.
+        for kind in ["sandbox", "provider"] { Self.releases(kind, "released", metrics) }
     }
 
     /// The plane's "now" for the wall-clock time `wallClock`, once the on-chain signer is still this plane's
@@ -127,12 +134,38 @@ public final class KeyRelease: Sendable {
         try checks.now(wallClock: wallClock)
     }
 
+    /// The counter of `kind` releases with `outcome`: `released`, or the refusal's code (a closed set, so
+    /// the series stay bounded).
+    @discardableResult
+    static func releases(_ kind: String, _ outcome: String, _ metrics: any MetricsFactory) -> Counter {
+        Counter(
+            label: "delong_key_releases_total",
+            dimensions: [("kind", kind), ("outcome", outcome)],
+            factory: metrics
+        )
+    }
+
     /// Releases the dataset key to the sandbox in `request`, at the wall-clock time `wallClock` (unix seconds).
-    /// `admission` rate-limits callers by the token's verdict (see `ReleaseAdmission`).
+    /// `admission` rate-limits callers by the token's verdict (see `ReleaseAdmission`). Counted by outcome.
     public func release(
         _ request: KeyReleaseRequest,
         now wallClock: UInt64,
         admission: ReleaseAdmission = .unlimited
+    ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        do throws(PrivacyPlaneError) {
+            let response = try await releaseChecked(request, now: wallClock, admission: admission)
+            Self.releases("sandbox", "released", metrics).increment()
+            return response
+        } catch {
+            Self.releases("sandbox", error.code.rawValue, metrics).increment()
+            throw error
+        }
+    }
+
+    private func releaseChecked(
+        _ request: KeyReleaseRequest,
+        now wallClock: UInt64,
+        admission: ReleaseAdmission
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
         let now = try self.now(wallClock: wallClock)
         // The plane's clock came first: a stale index or a rotated signer refuses before any signature work.
@@ -374,8 +407,32 @@ public final class KeyRelease: Sendable {
         }
     }
 
-    /// The DEK for the dataset's registered provider (from a final block), wrapped to `recipientKey`.
+    /// The DEK for the dataset's registered provider (from a final block), wrapped to `recipientKey`. Counted
+    /// by outcome.
     public func providerKey(
+        for provider: Address,
+        dataset: Hash32,
+        keyVersion: UInt32,
+        recipientKey: [UInt8],
+        now wallClock: UInt64
+    ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        do throws(PrivacyPlaneError) {
+            let response = try await providerKeyChecked(
+                for: provider,
+                dataset: dataset,
+                keyVersion: keyVersion,
+                recipientKey: recipientKey,
+                now: wallClock
+            )
+            Self.releases("provider", "released", metrics).increment()
+            return response
+        } catch {
+            Self.releases("provider", error.code.rawValue, metrics).increment()
+            throw error
+        }
+    }
+
+    private func providerKeyChecked(
         for provider: Address,
         dataset: Hash32,
         keyVersion: UInt32,

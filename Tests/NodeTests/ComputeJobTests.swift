@@ -180,6 +180,12 @@ import Testing
     @Test func aRejectedOutputReleasesNothing() async throws {
         let w = try ComputeWorld()
         let plane = try w.startCompute()
+        let releasedKeys = ["kind": "sandbox", "outcome": "released"]
+        let keysBefore = try await MetricsScrape.scrape(w.privacy.url).at("delong_key_releases_total", releasedKeys)
+        let before = try await MetricsScrape.scrape(plane.url)
+        #expect(before.at("delong_compute_job_outcomes_total", ["outcome": "reviewRejected"]) == 0, "\(before.samples)")
+        #expect(before.at("delong_compute_jobs", ["stage": "finished"]) == 0)
+        #expect(before.at("delong_explore_sessions_open") == 0)
         let bundle = try w.bundle("mean", Self.meanAge)
         try await w.publish(bundle)
         let job = try w.submit(to: plane, bundle: bundle)
@@ -206,6 +212,26 @@ import Testing
         #expect(failed["outcome"] as? String == "exited(1)", "\(failed)")
         #expect(failed["failure"] as? String == "ValueError at main.py line 3", "\(failed)")
         #expect(!"\(failed)".contains("invalid literal"))
+
+        // /metrics moved with both jobs: each outcome counted once by its name (never the job's id), the job
+        // log's gauges agree, the 409 counted under its route template, and the Privacy Plane released 2 keys.
+        let after = try await MetricsScrape.scrape(plane.url)
+        let outcomes = "delong_compute_job_outcomes_total"
+        #expect(after.at(outcomes, ["outcome": "reviewRejected"]) == 1, "\(after.samples(of: outcomes))")
+        #expect(after.at(outcomes, ["outcome": "exited"]) == 1)
+        #expect(after.at(outcomes, ["outcome": "released"]) == 0)
+        #expect(after.seriesCount(outcomes) == 7)
+        #expect(after.at("delong_compute_outcomes", ["outcome": "reviewRejected"]) == 1)
+        #expect(after.at("delong_compute_jobs", ["stage": "finished"]) == 2)
+        #expect(after.at("delong_compute_jobs", ["stage": "running"]) == 0)
+        #expect(
+            after.at(
+                "delong_http_requests_total",
+                ["route": "/v1/jobs/:id/output", "method": "GET", "status": "4xx"]
+            ) == 1
+        )
+        let keysAfter = try await MetricsScrape.scrape(w.privacy.url).at("delong_key_releases_total", releasedKeys)
+        #expect(keysAfter - keysBefore == 2, "\(keysBefore) → \(keysAfter)")
     }
 
     @Test func eachCheckBeforeTheRunRefusesWithItsOwnOutcome() async throws {

@@ -49,11 +49,34 @@ import Testing
         #expect(try await httpGet("\(node.url)/v1/datasets/0x1234").status == 400)
         #expect(try await httpGet("\(node.url)/v1/datasets/0x\(String(repeating: "0", count: 64))").status == 404)
         #expect(try await httpGet("\(node.url)/v1/rentals").status == 400)
-        let metrics = try await httpGet("\(node.url)/metrics")
-        #expect(
-            metrics.status == 200 && metrics.body.contains("delong_index_head_block \(chainHead)"),
-            "\(metrics.body)"
-        )
+        #expect(try await httpGet("\(node.url)/v1/no-such/0x\(String(repeating: "ab", count: 20))").status == 404)
+        // /metrics: the sync gauges and counters, and the requests above by route template and status class
+        // (the ids asked for never become labels).
+        let metrics = try await MetricsScrape.scrape(node.url)
+        #expect(metrics.at("delong_index_head_block") == Double(chainHead), "\(metrics.samples)")
+        #expect(metrics.at("delong_chain_target_block") >= Double(chainHead))
+        #expect(metrics.at("delong_sync_lag_blocks") == metrics.at("delong_chain_target_block") - Double(chainHead))
+        #expect(metrics.at("delong_sync_blocks_total") >= Double(chainHead))
+        #expect(metrics.at("delong_sync_failures_total") == 0)
+        #expect(metrics.at("delong_sync_consecutive_failures") == 0)
+        #expect(metrics.at("delong_sync_last_failure_timestamp_seconds").isNaN)
+        #expect(metrics.at("delong_index_head_age_seconds") >= 0)
+        #expect(metrics.at("process_start_time_seconds") > 1_700_000_000)
+        let requests = "delong_http_requests_total"
+        let statusCalls = metrics.at(requests, ["route": "/v1/status", "method": "GET", "status": "2xx"])
+        #expect(statusCalls >= 1, "\(metrics.samples(of: requests))")
+        #expect(metrics.at(requests, ["route": "/v1/datasets/:id", "method": "GET", "status": "2xx"]) == 1)
+        #expect(metrics.at(requests, ["route": "/v1/datasets/:id", "method": "GET", "status": "4xx"]) == 2)
+        #expect(metrics.at(requests, ["route": "/v1/rentals", "method": "GET", "status": "4xx"]) == 1)
+        #expect(metrics.at(requests, ["route": "unmatched", "method": "GET", "status": "4xx"]) == 1)
+        let latency = ["route": "/v1/datasets/:id", "method": "GET", "status": "4xx"]
+        #expect(metrics.at("delong_http_request_duration_seconds_count", latency) == 2)
+        #expect(metrics.at("delong_http_request_duration_seconds_bucket", latency.merging(["le": "+Inf"]) { $1 }) == 2)
+        // A counter moves with what the node does: more status calls, more counted.
+        for _ in 0..<3 { _ = try await httpGet("\(node.url)/v1/status") }
+        let again = try await MetricsScrape.scrape(node.url)
+        #expect(again.at(requests, ["route": "/v1/status", "method": "GET", "status": "2xx"]) == statusCalls + 3)
+        #expect(again.at(requests, ["route": "/metrics", "method": "GET", "status": "2xx"]) >= 1)
     }
 
     @Test func servesTLSByDefaultPlainHTTPOnlyOnLoopbackWhenAskedAndRefusesAKeyThatIsNotTheCertificates() async throws {

@@ -61,11 +61,9 @@ import Testing
         return false
     }
 
-    /// A value of /metrics (-1 when absent).
+    /// A value of /metrics (-1 when absent), the whole exposition checked on the way.
     func metric(_ name: String) async throws -> Double {
-        let text = try await httpGet(plane.url + "/metrics").body
-        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
-        return line.flatMap { Double($0.dropFirst(name.count + 1)) } ?? -1
+        try await MetricsScrape.scrape(plane.url).at(name)
     }
 
     func post(_ path: String, _ body: [String: Any], session: String? = nil) async throws -> (Int, [String: Any]) {
@@ -125,12 +123,22 @@ import Testing
         #expect(error["code"] as? String == "collateral_expired", "\(error)")
         let message = error["message"] as? String ?? ""
         #expect(message.contains("TCB Info (issueDate…nextUpdate) ended 2025-07-19T10:16:03Z"), "\(message)")
+        // /metrics: one collateral loaded, valid until a time already past, no reload yet, the refusal counted.
+        let atStart = try await MetricsScrape.scrape(plane.url)
+        #expect(atStart.at("delong_collateral_loaded") == 1, "\(atStart.samples)")
+        let validUntil = atStart.at("delong_collateral_valid_until_timestamp_seconds")
+        #expect(validUntil > 1_600_000_000 && validUntil <= 1_752_920_163, "\(validUntil)")  // ≤ 2025-07-19T10:16:03Z
+        #expect(atStart.at("delong_collateral_refreshes_total") == 0)
+        #expect(atStart.at("delong_collateral_last_refresh_timestamp_seconds").isNaN)
+        #expect(atStart.at("delong_key_releases_total", ["kind": "sandbox", "outcome": "collateralExpired"]) == 1)
 
         // The file rewritten (another platform's collateral), then SIGHUP: swapped in, no restart.
         try TestData.data("attestation/dcap-qvl/tdx_quote_outdated_collateral.json").write(to: collateral)
         #expect(try await hangUp { try await loadedFMSPCs() == ["90C06F000000"] })
         let reloaded = try await collateralStatus()
         #expect((reloaded["refreshes"] as? Int ?? 0) >= 1 && reloaded["lastRefresh"] is String, "\(reloaded)")
+        #expect(try await metric("delong_collateral_refreshes_total") == Double(reloaded["refreshes"] as? Int ?? -2))
+        #expect(try await metric("delong_collateral_last_refresh_timestamp_seconds") > 1_700_000_000)
 
         // A bad file: the reload fails, the last good collateral stays, /metrics and /v1/attestation say so.
         try Data("{\"not\": \"collateral\"}".utf8).write(to: collateral)
@@ -139,6 +147,7 @@ import Testing
         let failed = try await collateralStatus()
         let lastFailure = try #require(failed["lastFailure"] as? [String: Any], "\(failed)")
         #expect((lastFailure["reason"] as? String)?.contains("collateral.json") == true, "\(failed)")
+        #expect(try await metric("delong_collateral_last_failure_timestamp_seconds") > 1_700_000_000)
         #expect(try await httpGet(plane.url + "/v1/status").status == 200, "still serving after SIGHUPs")
     }
 

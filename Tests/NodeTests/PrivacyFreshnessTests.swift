@@ -221,13 +221,15 @@ final class FreezableProxy: @unchecked Sendable {
         #expect(!statusText.contains("SECRETKEY") && statusText.contains("127.0.0.1"), "\(statusText)")
         let releases = (status["privacyPlane"] as? [String: Any])?["releases"] as? [String: Any]
         #expect(releases?["serving"] as? Bool == false && releases?["code"] as? String == "index_stale", "\(status)")
-        let metrics = try await httpGet(plane.url + "/metrics").body
-        for name in [
-            "delong_index_head_age_seconds", "delong_sync_last_success_age_seconds",
-            "delong_sync_consecutive_failures", "delong_sync_last_failure_timestamp_seconds",
-        ] {
-            #expect(metrics.contains("\n\(name) "), "\(name) in \(metrics)")
-        }
+        let metrics = try await MetricsScrape.scrape(plane.url)
+        #expect(metrics.at("delong_sync_last_success_age_seconds") >= Self.maxAge - 1, "\(metrics.samples)")
+        #expect(metrics.at("delong_sync_consecutive_failures") >= 1)
+        #expect(metrics.at("delong_sync_failures_total") >= 1)
+        #expect(metrics.at("delong_sync_last_failure_timestamp_seconds") > 1_700_000_000)
+        #expect(metrics.value("delong_index_head_age_seconds") != nil)
+        // Both refusals above are counted by their code.
+        #expect(metrics.at("delong_key_releases_total", ["kind": "sandbox", "outcome": "indexStale"]) >= 1)
+        #expect(metrics.at("delong_key_releases_total", ["kind": "provider", "outcome": "indexStale"]) >= 1)
 
         // The endpoint answers again: the next good pass makes the plane serve the refused request.
         proxy.thaw()

@@ -120,6 +120,7 @@ import Testing
         )
         let hex = { (r: Range<Int>) in Hex.encode(Array(measurements[r]), prefix: false) }
 
+        var releases = 0
         /// A token for job `n` and its key released to a fresh development sandbox: the lease.
         func release(job n: Int) async throws -> KeyLease {
             let (status, tokenJSON) = try await PlaneWorld.call(
@@ -154,6 +155,7 @@ import Testing
                 )
             )
             #expect(try KeyWrap.unwrap(response.wrapped, recipient: sandbox, chainID: world.chainID) != nil)
+            releases += 1
             let lease = response.lease
             #expect(lease.id == (try token.token.signingHash(domain)))
             #expect(lease.renewEvery == Self.leaseSeconds / 3, "a third of the lease, rounded down")
@@ -241,16 +243,25 @@ import Testing
             )
         } throws: { ($0 as? PlaneProtocolError)?.code == .leaseExpired && "\($0)".contains("unknown_lease") }
 
-        let metrics = try await httpGet(plane.url + "/metrics").body
-        #expect(metrics.contains("delong_leases_active 0\n"), "\(metrics)")
-        #expect(metrics.contains("delong_lease_renewals_refused_total{reason=\"revoked\"} 2"), "\(metrics)")
+        // /metrics counts each of these: releases, renewals granted, refusals by reason (every reason listed,
+        // 0 when none happened).
+        let metrics = try await MetricsScrape.scrape(plane.url)
+        let refused = "delong_lease_renewals_refused_total"
+        #expect(metrics.at("delong_leases_active") == 0, "\(metrics.samples)")
+        #expect(metrics.at(refused, ["reason": "revoked"]) == 2)
+        #expect(metrics.at(refused, ["reason": "signature"]) == Double(strangerRenewals))
+        #expect(metrics.at(refused, ["reason": "unknown"]) == 1)
+        #expect(metrics.at(refused, ["reason": "stale"]) == 0 && metrics.at(refused, ["reason": "expired"]) == 0)
+        #expect(metrics.seriesCount(refused) == 5)
+        #expect(metrics.at("delong_lease_renewals_total") >= 3)
         #expect(
-            metrics.contains("delong_lease_renewals_refused_total{reason=\"signature\"} \(strangerRenewals)\n"),
-            "\(metrics)"
+            metrics.at("delong_key_releases_total", ["kind": "sandbox", "outcome": "released"]) == Double(releases)
         )
-        #expect(metrics.contains("delong_lease_renewals_refused_total{reason=\"unknown\"} 1"), "\(metrics)")
-        let renewals = metrics.split(separator: "\n").first { $0.hasPrefix("delong_lease_renewals_total ") }
-        #expect((renewals?.split(separator: " ").last).flatMap { Int($0) } ?? 0 >= 3, "\(metrics)")
+        #expect(metrics.at("delong_key_releases_total", ["kind": "provider", "outcome": "released"]) == 0)
+        #expect(
+            metrics.at("delong_http_requests_total", ["route": "/v1/keys/release", "method": "POST", "status": "2xx"])
+                == Double(releases)
+        )
     }
 }
 

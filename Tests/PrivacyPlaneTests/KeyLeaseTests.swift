@@ -1,6 +1,7 @@
 import ChainCore
 import ChainRecords
 import Foundation
+import MetricsTestKit
 import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlane
@@ -11,6 +12,8 @@ import Testing
 /// index (pending or final) ends it for good; so does a missed renewal. Token audiences are checked at issue.
 @Suite struct KeyLeaseTests {
     let base: KeyReleaseTests
+    /// What the plane records through swift-metrics.
+    let metrics = TestMetrics()
     var index: InMemoryRecords { base.index }
     static let now = KeyReleaseTests.now
 
@@ -26,8 +29,9 @@ import Testing
             receipts: try base.receiptLog(),
             keys: base.keys,
             freshness: freshness,
-            leases: try KeyLeases(seconds: seconds),
-            logger: nil
+            leases: try KeyLeases(seconds: seconds, metrics: metrics),
+            logger: nil,
+            metrics: metrics
         )
         let token = try base.secureToken()
         let response = try await plane.release(
@@ -69,7 +73,11 @@ import Testing
         let later = try plane.renew(try renewal(lease, at: Self.now + 35), now: Self.now + 35)
         #expect(later.expiresAt == Self.now + 65)
         #expect(plane.leases.active(now: Self.now + 35) == 1 && plane.leases.renewed == 2)
-        #expect(plane.leases.prometheus(now: Self.now + 35).contains("delong_leases_active 1\n"))
+        plane.leases.recordGauges(now: Self.now + 35)
+        #expect(try metrics.expectMeter("delong_leases_active").lastValue == 1)
+        #expect(try metrics.expectCounter("delong_lease_renewals_total").totalValue == 2)
+        let released = [("kind", "sandbox"), ("outcome", "released")]
+        #expect(try metrics.expectCounter("delong_key_releases_total", released).totalValue == 1)
     }
 
     @Test func aPendingRentalRevocationEndsTheLeaseAtFirstSightAndForGood() async throws {
@@ -90,7 +98,9 @@ import Testing
         index.content.withLock { $0.rentals[KeyReleaseTests.rentalKey]?.status = .active }
         try expectRenewalRefused(plane, lease, at: Self.now + 6, .leaseRevoked, naming: "was revoked")
         #expect(plane.leases.refused(.revoked) == 2 && plane.leases.active(now: Self.now + 6) == 0)
-        #expect(plane.leases.prometheus(now: Self.now).contains("reason=\"revoked\"} 2"))
+        let refused = "delong_lease_renewals_refused_total"
+        #expect(try metrics.expectCounter(refused, [("reason", "revoked")]).totalValue == 2)
+        #expect(try metrics.expectCounter(refused, [("reason", "signature")]).totalValue == 0)
     }
 
     @Test func aRetiredDatasetEndsTheLease() async throws {

@@ -140,6 +140,9 @@ public actor ExploreManager {
 
     deinit { reaper?.cancel() }
 
+    /// Sessions running now (for `delong_explore_sessions_open`).
+    public var openSessions: Int { running.count }
+
     // MARK: Public interface
 
     /// Starts a session for `consumer` on `dataset`'s sample directory and returns once Jupyter answers

@@ -1,6 +1,7 @@
 public import ChainCore
 import Foundation
 import Logging
+public import Metrics
 public import PlaneProtocol
 
 #if canImport(Glibc)
@@ -16,15 +17,21 @@ public final class ComputePlane: Sendable {
     let state: String
 
     /// Opens the job log under `state` (replaying it), marks every job a previous runner left unfinished as
-    /// killed(runnerLost), and sweeps what such runners left behind.
-    public init(env: AgentEnvironment, state: String, maxConcurrent: Int) throws {
+    /// killed(runnerLost), and sweeps what such runners left behind. Jobs that finish are counted into
+    /// `metrics` by outcome.
+    public init(
+        env: AgentEnvironment,
+        state: String,
+        maxConcurrent: Int,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) throws {
         self.env = env
         self.state = state
         for directory in [state, env.results] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         try JobWorkspace.prepareRoot(env.work)
-        log = try JobLog(path: state + "/jobs.log")
+        log = try JobLog(path: state + "/jobs.log", metrics: metrics)
         let lost = try log.recordLostRunners(at: Self.nowMillis())
         let swept = JobSweeper.sweep(work: env.work, sandbox: env.sandbox)
         if !lost.isEmpty || !swept.isEmpty {

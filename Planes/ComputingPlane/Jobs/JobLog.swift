@@ -1,4 +1,5 @@
 import Foundation
+public import Metrics
 import PlaneProtocol
 import Synchronization
 
@@ -37,10 +38,25 @@ public final class JobLog: Sendable {
     public let path: String
     private let fd: Int32
     private let contents: Mutex<Contents>
+    /// Where jobs that finish are counted by outcome name (`delong_compute_job_outcomes_total`); a replay at
+    /// open counts nothing (those jobs finished under an earlier process).
+    private let outcomes: [String: Counter]
 
     /// Opens (creating, mode 0600) and replays the log.
-    public init(path: String) throws(ComputingPlaneError) {
+    public init(path: String, metrics: any MetricsFactory = NOOPMetricsHandler.instance) throws(ComputingPlaneError) {
         self.path = path
+        outcomes = Dictionary(
+            uniqueKeysWithValues: JobOutcome.names.map { name in
+                (
+                    name,
+                    Counter(
+                        label: "delong_compute_job_outcomes_total",
+                        dimensions: [("outcome", name)],
+                        factory: metrics
+                    )
+                )
+            }
+        )
         let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw ComputingPlaneError(.io, "cannot open the job log \(path): \(String(cString: strerror(errno)))")
@@ -111,6 +127,7 @@ public final class JobLog: Sendable {
                 )
             }
             try Self.apply(entry, to: &c, line: 0, path: path)
+            if case .moved(.finished(let outcome)) = transition { outcomes[outcome.name]?.increment() }
             return transition
         }
     }

@@ -66,6 +66,25 @@ public enum JobOutcome: Sendable, Hashable, CustomStringConvertible {
         case .infraError: "infraError"
         }
     }
+
+    /// The outcome's name without its detail (`killed`, not `killed(timeout)`): one of ``names``, so metrics
+    /// labelled with it stay bounded.
+    public var name: String {
+        switch self {
+        case .released: "released"
+        case .gateBlocked: "gateBlocked"
+        case .reviewRejected: "reviewRejected"
+        case .exited: "exited"
+        case .killed: "killed"
+        case .refused: "refused"
+        case .infraError: "infraError"
+        }
+    }
+
+    /// Every ``name``.
+    public static let names = [
+        "released", "gateBlocked", "reviewRejected", "exited", "killed", "refused", "infraError",
+    ]
 }
 
 /// Where a job is.
