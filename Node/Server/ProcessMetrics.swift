@@ -37,7 +37,7 @@ final class ProcessMetrics: Sendable {
 
 /// `delong_http_requests_total` and `delong_http_request_duration_seconds` by route template, method and
 /// status class. Labels stay bounded: the route is one of the templates this process registered
-/// (`/v1/datasets/:id`, never an id; Hummingbird has set it before the middleware runs), or `unmatched` for
+/// (`/v1/datasets/{id}`, never an id; Hummingbird has set it before the middleware runs), or `unmatched` for
 /// a path or method no route has (the 404s a scanner sends); methods outside the usual seven count as
 /// `other`, and statuses as their class (`2xx` … `5xx`).
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {

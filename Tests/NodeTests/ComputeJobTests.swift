@@ -227,7 +227,7 @@ import Testing
         #expect(
             after.at(
                 "delong_http_requests_total",
-                ["route": "/v1/jobs/:id/output", "method": "GET", "status": "4xx"]
+                ["route": "/v1/jobs/{id}/output", "method": "GET", "status": "4xx"]
             ) == 1
         )
         let keysAfter = try await MetricsScrape.scrape(w.privacy.url).at("delong_key_releases_total", releasedKeys)

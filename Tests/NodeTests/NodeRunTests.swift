@@ -65,11 +65,11 @@ import Testing
         let requests = "delong_http_requests_total"
         let statusCalls = metrics.at(requests, ["route": "/v1/status", "method": "GET", "status": "2xx"])
         #expect(statusCalls >= 1, "\(metrics.samples(of: requests))")
-        #expect(metrics.at(requests, ["route": "/v1/datasets/:id", "method": "GET", "status": "2xx"]) == 1)
-        #expect(metrics.at(requests, ["route": "/v1/datasets/:id", "method": "GET", "status": "4xx"]) == 2)
+        #expect(metrics.at(requests, ["route": "/v1/datasets/{id}", "method": "GET", "status": "2xx"]) == 1)
+        #expect(metrics.at(requests, ["route": "/v1/datasets/{id}", "method": "GET", "status": "4xx"]) == 2)
         #expect(metrics.at(requests, ["route": "/v1/rentals", "method": "GET", "status": "4xx"]) == 1)
         #expect(metrics.at(requests, ["route": "unmatched", "method": "GET", "status": "4xx"]) == 1)
-        let latency = ["route": "/v1/datasets/:id", "method": "GET", "status": "4xx"]
+        let latency = ["route": "/v1/datasets/{id}", "method": "GET", "status": "4xx"]
         #expect(metrics.at("delong_http_request_duration_seconds_count", latency) == 2)
         #expect(metrics.at("delong_http_request_duration_seconds_bucket", latency.merging(["le": "+Inf"]) { $1 }) == 2)
         // A counter moves with what the node does: more status calls, more counted.
