@@ -292,6 +292,24 @@ public struct DatasetIndex: Sendable {
         valueBitsShift = shift
     }
 
+    /// Bit k set when `mayBeValue(hashes[k])`, for the first `count` (at most 32) hashes. Without a branch per
+    /// hash, so the filter's cache misses overlap.
+    func valueBitMask(_ hashes: [UInt64], count: Int) -> UInt32 {
+        precondition(count <= 32 && count <= hashes.count)
+        guard !valueBits.isEmpty else { return count == 32 ? .max : (1 << UInt32(count)) &- 1 }
+        let shift = valueBitsShift
+        return valueBits.withUnsafeBufferPointer { words in
+            hashes.withUnsafeBufferPointer { hashes in
+                var mask: UInt32 = 0
+                for k in 0..<count {
+                    let bit = Int(hashes[k] >> shift)
+                    mask |= UInt32(truncatingIfNeeded: (words[bit >> 6] >> UInt64(bit & 63)) & 1) << UInt32(k)
+                }
+                return mask
+            }
+        }
+    }
+
     /// False when `h` is certainly no identifier, canary or record value.
     @inline(__always)
     func mayBeValue(_ h: UInt64) -> Bool {

@@ -272,7 +272,10 @@ enum GateText {
     /// A word of a line, with its byte offset in the line.
     struct Token {
         var text: Substring
+        /// Where the word starts, before its leading `. ' _` are trimmed (the place findings name).
         var offset: Int
+        /// Where `text` starts in the line's UTF-8 bytes.
+        var start: Int
     }
 
     /// Separators between words: white space and the punctuation that delimits values in prose, CSV, JSON,
@@ -305,6 +308,12 @@ enum GateText {
     /// The words of `line`, with leading `. ' _` and trailing `. ' _ - +` trimmed.
     static func tokens(_ line: Substring) -> [Token] {
         var result: [Token] = []
+        tokens(line, into: &result)
+        return result
+    }
+
+    /// `tokens` appended to `result` (a buffer a caller reuses from line to line).
+    static func tokens(_ line: Substring, into result: inout [Token]) {
         let utf8 = line.utf8
         var index = utf8.startIndex
         var offset = 0
@@ -321,20 +330,24 @@ enum GateText {
                 offset += 1
             }
             var word = line[start..<index]
+            var textStart = startOffset
             if word.utf8.allSatisfy({ $0 < 0x80 }) {
                 // ASCII, trimmed on bytes: each byte is a character.
                 var lo = start
                 var hi = index
-                while lo != hi, isLeadingTrim(utf8[lo]) { lo = utf8.index(after: lo) }
+                while lo != hi, isLeadingTrim(utf8[lo]) {
+                    lo = utf8.index(after: lo)
+                    textStart += 1
+                }
                 while lo != hi, isTrailingTrim(utf8[utf8.index(before: hi)]) { hi = utf8.index(before: hi) }
                 word = line[lo..<hi]
             } else {
                 while let first = word.first, ".'_".contains(first) { word = word.dropFirst() }
                 while let last = word.last, ".'_-+".contains(last) { word = word.dropLast() }
+                textStart += utf8.distance(from: start, to: word.startIndex)
             }
-            if !word.isEmpty { result.append(Token(text: word, offset: startOffset)) }
+            if !word.isEmpty { result.append(Token(text: word, offset: startOffset, start: textStart)) }
         }
-        return result
     }
 }
 

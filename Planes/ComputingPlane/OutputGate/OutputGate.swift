@@ -282,6 +282,19 @@ struct GateScan {
     var dropped = 0
     var decodedBytes = 0
     var seen: Set<String> = []
+    /// Buffers reused from line to line: a table pass runs once per row, and allocating them per row was a
+    /// fifth of its time. A nested scan (a decoded payload) finds them taken and uses its own.
+    var scratch = LineScratch()
+
+    struct LineScratch {
+        var tokens: [GateText.Token] = []
+        var bytes: [UInt8] = []
+        var joined: [UInt8] = []
+        var normalized: [UInt8] = []
+        var hashes: [UInt64] = []
+        var line = ""
+        var starts: [Int] = []
+    }
 
     init(index: DatasetIndex, limits: GateLimits, fileBytes: Int) {
         self.index = index
@@ -491,11 +504,20 @@ struct GateScan {
 
     /// Scans a row's cells as one line, naming the column of each hit.
     mutating func cellsLine(_ cells: [String], header: [String], place: String) {
-        var starts: [Int] = []
-        var line = ""
+        var starts = scratch.starts
+        var line = scratch.line
+        scratch.starts = []
+        scratch.line = ""
+        defer {
+            scratch.starts = starts
+            scratch.line = line
+        }
+        starts.removeAll(keepingCapacity: true)
+        line.removeAll(keepingCapacity: true)
         for cell in cells {
             starts.append(line.utf8.count)
-            line += cell + "\t"
+            line += cell
+            line += "\t"
         }
         scanLine(Substring(line), depth: 0, prefix: "") { offset in
             let column = (starts.lastIndex { $0 <= offset }) ?? 0
@@ -550,8 +572,18 @@ struct GateScan {
     /// Verbatim rows: the cells (all, or all but the first, a row number) match a row fingerprint; or 3
     /// distinct record values of one dataset row appear among them.
     mutating func record(cells: [String], place: String, depth: Int) {
-        var buffer: [UInt8] = []
-        let hashes = cells.compactMap { GateText.normalizedHash($0, buffer: &buffer) }
+        var buffer = scratch.normalized
+        var hashes = scratch.hashes
+        scratch.normalized = []
+        scratch.hashes = []
+        defer {
+            scratch.normalized = buffer
+            scratch.hashes = hashes
+        }
+        hashes.removeAll(keepingCapacity: true)
+        for cell in cells {
+            if let h = GateText.normalizedHash(cell, buffer: &buffer) { hashes.append(h) }
+        }
         guard hashes.count >= 2 else { return }
         for drop in 0...1 where hashes.count - drop >= 2 {
             let fingerprint = GateText.fingerprint(hashes.dropFirst(drop))
@@ -565,7 +597,9 @@ struct GateScan {
             }
         }
         var values: [UInt64] = []
-        for h in hashes where index.recordValues.contains(h) && !values.contains(h) { values.append(h) }
+        for h in hashes where index.mayBeValue(h) && index.recordValues.contains(h) && !values.contains(h) {
+            values.append(h)
+        }
         triples(values, place: place)
     }
 
@@ -605,7 +639,8 @@ struct GateScan {
         for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             scanLine(line, depth: depth, prefix: prefix) { offset in "line \(number + 1), byte \(offset)" }
             // A delimited line is also a candidate row.
-            for separator: Character in [",", "\t", ";", "|"] where line.filter({ $0 == separator }).count >= 2 {
+            for separator: Character in [",", "\t", ";", "|"]
+            where line.utf8.lazy.filter({ $0 == separator.asciiValue }).count >= 2 {
                 record(
                     cells: line.split(separator: separator).map(String.init),
                     place: prefix + "line \(number + 1)",
@@ -617,23 +652,43 @@ struct GateScan {
 
     /// Identifiers, canaries, PII patterns, record triples and encoded payloads on one line.
     mutating func scanLine(_ line: Substring, depth: Int, prefix: String, place: (Int) -> String) {
-        let tokens = GateText.tokens(line)
+        // Taken out of `scratch` (a nested scan of a decoded payload finds it empty) and put back emptied, so
+        // that no token keeps the line's storage alive (the caller reuses it).
+        var reused = scratch
+        scratch = LineScratch()
+        var tokens = reused.tokens
+        var bytes = reused.bytes
+        var joined = reused.joined
+        var normalized = reused.normalized
+        reused.tokens = []
+        reused.bytes = []
+        reused.joined = []
+        reused.normalized = []
+        defer {
+            tokens.removeAll(keepingCapacity: true)
+            reused.tokens = tokens
+            reused.bytes = bytes
+            reused.joined = joined
+            reused.normalized = normalized
+            scratch = reused
+        }
+        tokens.removeAll(keepingCapacity: true)
+        GateText.tokens(line, into: &tokens)
         guard !tokens.isEmpty else { return }
+        bytes.removeAll(keepingCapacity: true)
+        bytes.append(contentsOf: line.utf8)
         var recordHits: [UInt64] = []
         var canaryHits: [Int32: Set<UInt64>] = [:]
         let maxWords = index.maxIdentifierWords
         // This loop runs for every word of every line: the words are joined and normalized in two buffers
-        // reused across the line, and most words are no value of the dataset (the place is a string built only
-        // for a finding).
-        var joined: [UInt8] = []
-        var normalized: [UInt8] = []
-        joined.reserveCapacity(line.utf8.count + maxWords)
-        normalized.reserveCapacity(line.utf8.count + maxWords)
+        // reused from line to line, and most words are no value of the dataset (the place is a string built
+        // only for a finding). A token's bytes are the line's bytes at its start.
         for i in tokens.indices {
             joined.removeAll(keepingCapacity: true)
             for n in 1...maxWords where i + n <= tokens.count {
                 if n > 1 { joined.append(0x20) }
-                joined.append(contentsOf: tokens[i + n - 1].text.utf8)
+                let token = tokens[i + n - 1]
+                joined.append(contentsOf: bytes[token.start..<(token.start + token.text.utf8.count)])
                 guard
                     let h = joined.withUnsafeBufferPointer({ GateText.normalizedHash($0, buffer: &normalized) }),
                     index.mayBeValue(h)
@@ -659,7 +714,6 @@ struct GateScan {
             }
         }
         // Numbers with thousands separators: the comma splits words, so "52,310.5" is put back together.
-        let bytes = Array(line.utf8)
         var i = 0
         while i < tokens.count {
             var j = i
@@ -790,8 +844,9 @@ struct GateScan {
         }
     }
 
-    /// Runs of digits joined by single spaces, dashes, dots or parentheses, not part of a decimal or a word.
-    static func digitRuns(_ bytes: [UInt8]) -> [DigitRun] {
+    /// Runs of digits joined by single spaces, dashes, dots or parentheses, not part of a decimal or a word,
+    /// with a number of digits in `digitCounts` (phone and card numbers have 10 to 19).
+    static func digitRuns(_ bytes: [UInt8], digitCounts: ClosedRange<Int> = 10...19) -> [DigitRun] {
         var runs: [DigitRun] = []
         var i = 0
         while i < bytes.count {
@@ -809,34 +864,40 @@ struct GateScan {
             }
             let start = i
             let plus = bytes[i] == UInt8(ascii: "+")
-            var digits: [UInt8] = []
-            var groups: [Int] = []
-            var separators: UInt8 = 0
-            var current = 0
-            if !bytes[i].isDigit { i += 1 }
-            while i < bytes.count {
-                let b = bytes[i]
-                if b.isDigit {
-                    digits.append(b)
-                    current += 1
-                    i += 1
-                } else if DigitRun.separatorBit(b) != 0, i + 1 < bytes.count,
-                    bytes[i + 1].isDigit || (b == UInt8(ascii: ")") && bytes[i + 1] == 0x20)
-                        || (b == 0x20 && bytes[i + 1] == UInt8(ascii: "("))
-                {
-                    if current > 0 { groups.append(current) }
-                    current = 0
-                    separators |= DigitRun.separatorBit(b)
-                    i += 1
-                } else {
-                    break
+            // The run is walked once to count its digits, and again to keep them only when there are as many
+            // as a phone or card number has: a table of numbers has millions of short runs.
+            func walk(keeping: Bool) -> (end: Int, count: Int, run: DigitRun?) {
+                var i = start
+                var count = 0
+                var run = DigitRun(digits: [], groups: [], separators: 0, plus: plus, offset: start)
+                var current = 0
+                if !bytes[i].isDigit { i += 1 }
+                while i < bytes.count {
+                    let b = bytes[i]
+                    if b.isDigit {
+                        if keeping { run.digits.append(b) }
+                        count += 1
+                        current += 1
+                        i += 1
+                    } else if DigitRun.separatorBit(b) != 0, i + 1 < bytes.count,
+                        bytes[i + 1].isDigit || (b == UInt8(ascii: ")") && bytes[i + 1] == 0x20)
+                            || (b == 0x20 && bytes[i + 1] == UInt8(ascii: "("))
+                    {
+                        if current > 0, keeping { run.groups.append(current) }
+                        current = 0
+                        run.separators |= DigitRun.separatorBit(b)
+                        i += 1
+                    } else {
+                        break
+                    }
                 }
+                if current > 0, keeping { run.groups.append(current) }
+                return (i, count, keeping ? run : nil)
             }
-            if current > 0 { groups.append(current) }
+            let (end, count, _) = walk(keeping: false)
+            i = end
             let trailingWord = i < bytes.count && bytes[i].isLetter
-            if !trailingWord && !digits.isEmpty {
-                runs.append(DigitRun(digits: digits, groups: groups, separators: separators, plus: plus, offset: start))
-            }
+            if !trailingWord, digitCounts.contains(count), let run = walk(keeping: true).run { runs.append(run) }
             i = max(i, start + 1)
         }
         return runs

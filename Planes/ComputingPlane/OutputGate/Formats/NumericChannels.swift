@@ -281,79 +281,82 @@ extension GateScan {
     mutating func digitWindows(_ stream: [UInt8], place: String) -> Bool {
         guard stream.allSatisfy(\.isDigit) else { return digitWindowsOfText(stream, place: place) }
         var hits: [(Int, UInt64)] = []
-        // How many of the window's record values each dataset row holds: a flat array over the rows (made at
-        // the first record value), as a dictionary's hashing took most of this loop.
-        var rowHits: [Int32] = []
-        var rowsWithThree = 0
+        // How many of the window's record values each dataset row holds (`RowCounts`, small enough to stay in
+        // cache: a flat array over the rows missed it at almost every access).
+        var rowHits = RowCounts()
         // prefix[l]: the FNV state of the window's first l digits.
         var prefix = [UInt64](repeating: GateText.hashStart, count: 13)
+        // The window's candidates (9 lengths, 3 forms from 5 digits on) and their lengths.
+        var candidates = [UInt64](repeating: 0, count: 27)
+        var lengths = [Int](repeating: 0, count: 27)
         let dot = UInt8(ascii: ".")
         let zero = UInt8(ascii: "0")
         for i in 0..<stream.count {
             let longest = min(12, stream.count - i)
             if longest >= 1 { for l in 1...longest { prefix[l] = GateText.hashStep(prefix[l - 1], stream[i + l - 1]) } }
-            if longest >= 4 {
-                for length in 4...longest {
-                    let last = stream[i + length - 1]
-                    let penultimate = stream[i + length - 2]
-                    for form in 0..<(length >= 5 ? 3 : 1) {
-                        let state: UInt64
-                        switch form {
-                        case 0: state = prefix[length]
-                        case 1:
-                            state =
-                                last == zero
-                                ? prefix[length - 1]
-                                : GateText.hashStep(GateText.hashStep(prefix[length - 1], dot), last)
-                        default:
-                            let integer = prefix[length - 2]
-                            if last != zero {
-                                state = GateText.hashStep(
-                                    GateText.hashStep(GateText.hashStep(integer, dot), penultimate),
-                                    last
-                                )
-                            } else if penultimate != zero {
-                                state = GateText.hashStep(GateText.hashStep(integer, dot), penultimate)
-                            } else {
-                                state = integer
-                            }
+            guard longest >= 4 else { continue }
+            var count = 0
+            for length in 4...longest {
+                let last = stream[i + length - 1]
+                let penultimate = stream[i + length - 2]
+                for form in 0..<(length >= 5 ? 3 : 1) {
+                    let state: UInt64
+                    switch form {
+                    case 0: state = prefix[length]
+                    case 1:
+                        state =
+                            last == zero
+                            ? prefix[length - 1]
+                            : GateText.hashStep(GateText.hashStep(prefix[length - 1], dot), last)
+                    default:
+                        let integer = prefix[length - 2]
+                        if last != zero {
+                            state = GateText.hashStep(
+                                GateText.hashStep(GateText.hashStep(integer, dot), penultimate),
+                                last
+                            )
+                        } else if penultimate != zero {
+                            state = GateText.hashStep(GateText.hashStep(integer, dot), penultimate)
+                        } else {
+                            state = integer
                         }
-                        let h = GateText.mix(state)
-                        guard index.mayBeValue(h) else { continue }
-                        if length >= 6, let source = index.identifiers[h] {
-                            add("low-order-digits", .certain, place, "they spell a value of \(index.describe(source))")
-                            return true
-                        }
-                        if length >= 5, let canary = index.canaryValues[h] {
-                            add("low-order-digits", .certain, place, "they spell a value of canary \(canary)")
-                            return true
-                        }
-                        if index.recordValues.contains(h), !hits.contains(where: { $0.1 == h }) {
-                            hits.append((i, h))
-                            for row in index.recordRows(h) {
-                                let row = Int(row)
-                                if row >= rowHits.count {
-                                    rowHits += [Int32](
-                                        repeating: 0,
-                                        count: max(index.rowCount, row + 1) - rowHits.count
-                                    )
-                                }
-                                rowHits[row] += 1
-                                if rowHits[row] == 3 { rowsWithThree += 1 }
-                            }
-                        }
+                    }
+                    candidates[count] = GateText.mix(state)
+                    lengths[count] = length
+                    count += 1
+                }
+            }
+            // All the candidates' filter bits are read before any is tested: the filter is larger than the
+            // cache, and loads that do not wait on one another's branches overlap their misses.
+            var pass = index.valueBitMask(candidates, count: count)
+            while pass != 0 {
+                let k = pass.trailingZeroBitCount
+                pass &= pass - 1
+                let h = candidates[k]
+                let length = lengths[k]
+                if length >= 6, let source = index.identifiers[h] {
+                    add("low-order-digits", .certain, place, "they spell a value of \(index.describe(source))")
+                    return true
+                }
+                if length >= 5, let canary = index.canaryValues[h] {
+                    add("low-order-digits", .certain, place, "they spell a value of canary \(canary)")
+                    return true
+                }
+                if index.recordValues.contains(h), !hits.contains(where: { $0.1 == h }) {
+                    hits.append((i, h))
+                    let rows = index.recordRows(h)
+                    if !rowHits.fits(rows.count) {
+                        rowHits.rebuild(for: hits.map { index.recordRows($0.1) })
+                    } else {
+                        for row in rows { rowHits.increment(row) }
                     }
                 }
             }
             while let first = hits.first, first.0 < i - 32 {
                 hits.removeFirst()
-                for row in index.recordRows(first.1) {
-                    let row = Int(row)
-                    rowHits[row] -= 1
-                    if rowHits[row] == 2 { rowsWithThree -= 1 }
-                }
+                for row in index.recordRows(first.1) { rowHits.decrement(row) }
             }
-            if hits.count >= 3, rowsWithThree > 0 {
+            if hits.count >= 3, rowHits.rowsWithThree > 0 {
                 let before = findings.count
                 triples(hits.map(\.1), place: place)
                 if findings.count > before || findings.contains(where: { $0.where == place && $0.severity == .certain })
@@ -401,5 +404,57 @@ extension GateScan {
             }
         }
         return false
+    }
+}
+
+/// Counts per dataset row, for the rows a sliding window's values hold: an open-addressing table of a few
+/// thousand slots. A row whose count falls to 0 keeps its slot until the table is rebuilt, which happens when
+/// half the slots are taken.
+struct RowCounts {
+    private var rows: [Int32]
+    private var counts: [UInt8]
+    private var taken = 0
+    /// Rows holding 3 or more of the values.
+    private(set) var rowsWithThree = 0
+
+    init(slots: Int = 4096) {
+        rows = [Int32](repeating: -1, count: slots)
+        counts = [UInt8](repeating: 0, count: slots)
+    }
+
+    /// Whether `more` rows can be counted before the table must be rebuilt.
+    func fits(_ more: Int) -> Bool { (taken + more) * 2 <= rows.count }
+
+    /// Empties the table (growing it when needed) and counts the rows of every value in `values`.
+    mutating func rebuild(for values: [ArraySlice<Int32>]) {
+        let total = values.reduce(0) { $0 + $1.count }
+        var slots = rows.count
+        while total * 4 > slots { slots *= 2 }
+        self = RowCounts(slots: slots)
+        for list in values { for row in list { increment(row) } }
+    }
+
+    private func slot(_ row: Int32) -> Int {
+        let mask = rows.count - 1
+        var k = Int(truncatingIfNeeded: (UInt64(UInt32(bitPattern: row)) &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
+        while rows[k] != row && rows[k] != -1 { k = (k + 1) & mask }
+        return k
+    }
+
+    mutating func increment(_ row: Int32) {
+        let k = slot(row)
+        if rows[k] == -1 {
+            rows[k] = row
+            taken += 1
+        }
+        counts[k] &+= 1
+        if counts[k] == 3 { rowsWithThree += 1 }
+    }
+
+    mutating func decrement(_ row: Int32) {
+        let k = slot(row)
+        guard rows[k] == row, counts[k] > 0 else { return }
+        counts[k] -= 1
+        if counts[k] == 2 { rowsWithThree -= 1 }
     }
 }
