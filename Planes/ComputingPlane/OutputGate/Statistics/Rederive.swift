@@ -370,7 +370,8 @@ struct Rederivation {
                     let totals = stats.entityTotals(values)
                     let total = totals.reduce(0, +)
                     guard total > 0 else { continue }
-                    let top = totals.sorted(by: >)
+                    // The dominance and p% rules read the largest few contributors, not a sort of all of them.
+                    let top = Self.largest(Swift.max(thresholds.dominanceN, 2), of: totals)
                     let n = Swift.min(thresholds.dominanceN, top.count)
                     let topN = top.prefix(n).reduce(0, +)
                     if topN / total > thresholds.dominanceK {
@@ -400,6 +401,19 @@ struct Rederivation {
         }
         _ = cellsMatched
         return (labelScore + Double(derivedColumns.count) * 0.1, findings)
+    }
+
+    /// The `count` largest of `values`, largest first.
+    static func largest(_ count: Int, of values: [Double]) -> [Double] {
+        var top: [Double] = []
+        top.reserveCapacity(count + 1)
+        for v in values where top.count < count || v > top[top.count - 1] {
+            var i = top.count
+            while i > 0 && top[i - 1] < v { i -= 1 }
+            top.insert(v, at: i)
+            if top.count > count { top.removeLast() }
+        }
+        return top
     }
 
     /// Finds the statistic (and dataset column) that reproduces the cells of `columns`, within their rounding.

@@ -118,8 +118,12 @@ struct StatBand: Sendable, Equatable {
     }
 
     static func parse(_ raw: String) -> StatBand? {
-        var s = StatText.label(raw).replacingOccurrences(of: "–", with: "-").replacingOccurrences(of: "—", with: "-")
-        s = s.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "≥", with: ">=")
+        var s = StatText.label(raw)
+        // Dashes and inequality signs others than ASCII's (through Foundation, only when there is one).
+        if s.utf8.contains(where: { $0 >= 0x80 }) {
+            s = s.replacingOccurrences(of: "–", with: "-").replacingOccurrences(of: "—", with: "-")
+            s = s.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "≥", with: ">=")
+        }
         guard !s.isEmpty, s.count <= 40 else { return nil }
         func num(_ t: some StringProtocol) -> Double? { StatText.number(t.trimmingCharacters(in: .whitespaces)) }
         // Interval notation.
