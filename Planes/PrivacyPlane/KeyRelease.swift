@@ -68,7 +68,7 @@ public final class KeyRelease: Sendable {
     private let providerWindows = Mutex<[Hash32: ProviderWindow]>([:])
     /// The key leases granted to sandboxes (in memory; a restart loses them: renewals are then refused).
     public let leases: KeyLeases
-    private let logger: Logger?
+    let logger: Logger?
 
     /// The key versions the plane derives. Nothing on chain says which versions a dataset uses, so the
     /// bound is small and fixed: a caller cannot mint unboundedly many distinct keys per dataset, and each
@@ -466,7 +466,7 @@ public final class KeyRelease: Sendable {
         return KeyReleaseResponse(wrapped: wrapped, receipt: receipt)
     }
 
-    private func wrap(
+    func wrap(
         dataset: Hash32,
         keyVersion: UInt32,
         tokenHash: Hash32,
