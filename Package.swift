@@ -348,7 +348,7 @@ let package = Package(
             name: "ComputingPlaneTests",
             dependencies: [
                 "ComputingPlane", "TestSupport", "ComputingPlaneHTTP", "PrivacyPlane", "ChainCore", "PlaneProtocol",
-                "Attestation",
+                "Attestation", "ChainRecords", "PlaneCrypto", "Sealing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

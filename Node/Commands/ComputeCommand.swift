@@ -287,7 +287,12 @@ struct ComputeServeCommand: AsyncParsableCommand {
                 tokenDomain: tokenDomain,
                 operatorAddress: wallet.address,
                 da: DAStore(root: da),
-                samples: stateDir + "/samples"
+                samples: stateDir + "/samples",
+                sampleKeys: AttestedSampleKeys(
+                    privacyPlane: env.privacyPlane,
+                    attester: attester,
+                    tokenDomain: tokenDomain
+                )
             )
             return (routes, identity, ownEvidence, wallet.address, admission)
         }

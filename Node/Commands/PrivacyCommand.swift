@@ -251,7 +251,9 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 path: (stateDir as NSString).appendingPathComponent("receipts.log"),
                 domain: tokenDomain,
                 signingKey: key,
-                tokenLifetime: maxJobSeconds
+                // Explore tokens spend themselves on sample keys too: the log remembers every kind of token
+                // for as long as the longest lives.
+                tokenLifetime: max(maxJobSeconds, issuer.exploreLifetime)
             )
             let heads = da.map {
                 ReceiptHeadPublisher(log: receipts, store: DAStore(root: $0), every: receiptHeadEvery)

@@ -69,9 +69,9 @@ public final class KeyRelease: Sendable {
     private let providerWindows = Mutex<[Hash32: ProviderWindow]>([:])
     /// The key leases granted to sandboxes (in memory; a restart loses them: renewals are then refused).
     public let leases: KeyLeases
-    private let logger: Logger?
+    let logger: Logger?
     /// Where releases are counted by kind and outcome (`delong_key_releases_total`).
-    private let metrics: any MetricsFactory
+    let metrics: any MetricsFactory
 
     /// The key versions the plane derives. Nothing on chain says which versions a dataset uses, so the
     /// bound is small and fixed: a caller cannot mint unboundedly many distinct keys per dataset, and each
@@ -125,7 +125,7 @@ public final class KeyRelease: Sendable {
         self.providerLimits = providerLimits
         self.logger = logger
         // Both kinds' releases from the start, at 0; refusals appear with their first occurrence.
-        for kind in ["sandbox", "provider"] { Self.releases(kind, "released", metrics) }
+        for kind in ["sandbox", "provider", "sample"] { Self.releases(kind, "released", metrics) }
     }
 
     /// The plane's "now" for the wall-clock time `wallClock`, once the on-chain signer is still this plane's
@@ -523,7 +523,7 @@ public final class KeyRelease: Sendable {
         return KeyReleaseResponse(wrapped: wrapped, receipt: receipt)
     }
 
-    private func wrap(
+    func wrap(
         dataset: Hash32,
         keyVersion: UInt32,
         tokenHash: Hash32,

@@ -14,6 +14,8 @@ public import PrivacyPlane
 ///     POST /v1/tokens                Bearer; {dataset, mode, imageDigest?, jobId?, audience?} → a signed token
 ///     POST /v1/keys/release          {token, evidence, sandboxKey, agentSigner, keyVersion?} → the wrapped DEK,
 ///                                    its receipt and its lease
+///     POST /v1/keys/sample           {token, sample, evidence, recipientKey, keyVersion?} → a sealed sample's key
+///                                    for a Computing Plane holding an explore token, and its receipt
 ///     POST /v1/keys/renew            {lease, at, signature} → the renewed lease (signed by the agent signer)
 ///     POST /v1/keys/provider         Bearer (the dataset's provider); {dataset, recipientKey, keyVersion?}
 ///     GET  /v1/receipts?from=N&limit=M   the receipt log
@@ -71,6 +73,9 @@ public struct PrivacyRoutes: Sendable {
         router.post("/v1/tokens") { request, _ in try await handle { try await token(request) } }
         router.post("/v1/keys/release") { request, context in
             try await handle { try await keyRelease(request, client: client(request, context)) }
+        }
+        router.post("/v1/keys/sample") { request, context in
+            try await handle { try await sampleKey(request, client: client(request, context)) }
         }
         router.post("/v1/keys/renew") { request, _ in try await handle { try await renew(request) } }
         router.post("/v1/keys/provider") { request, _ in try await handle { try await providerKey(request) } }
@@ -159,6 +164,21 @@ public struct PrivacyRoutes: Sendable {
         let (anonymous, perAddress) = (self.anonymous, self.perAddress)
         let response = try await release.release(
             releaseRequest,
+            now: Self.unixNow(),
+            admission: ReleaseAdmission(
+                forged: { anonymous.allow("forged", client: client) },
+                consumer: { perAddress.allow($0.hex) }
+            )
+        )
+        return ResponseJSON.response(Self.output(response.json))
+    }
+
+    /// A sealed sample's key for a Computing Plane holding an explore token (rate-limited like a release).
+    func sampleKey(_ request: Request, client: String) async throws -> Response {
+        let sampleRequest = try SampleKeyRequest(json: try await Self.body(request))
+        let (anonymous, perAddress) = (self.anonymous, self.perAddress)
+        let response = try await release.releaseSample(
+            sampleRequest,
             now: Self.unixNow(),
             admission: ReleaseAdmission(
                 forged: { anonymous.allow("forged", client: client) },

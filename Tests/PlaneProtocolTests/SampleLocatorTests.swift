@@ -29,6 +29,25 @@ import Testing
         #expect(back.entries == sample.entries)
     }
 
+    /// A sealed sample's locator names the dataset whose key seals it and the digest of the sealed bytes; it
+    /// parses back to exactly that, and its 152 bytes are the only spelling.
+    @Test func aSealedLocatorNamesTheSampleDatasetAndTheSealedBytes() throws {
+        let dataset = Keccak256.hash(utf8: "sample dataset")
+        let digest = BundleDigest.of(Array("sealed bytes".utf8))
+        let locator = SampleLocator(digest: digest, sealedUnder: dataset)
+        let text = locator.description
+        #expect(text == "sample:sealed:" + dataset.hex + ":sha256:" + Hex.encode(digest.bytes, prefix: false))
+        #expect(text.utf8.count == 152)
+        let parsed = try SampleLocator.parse(Array(text.utf8))
+        #expect(parsed == locator && parsed.sealedUnder == dataset && parsed.digest == digest)
+        #expect(try SampleLocator.parse(Array(SampleLocator(digest: digest).description.utf8)).sealedUnder == nil)
+        // The digest is of the bytes stored, whatever they are: a sealed sample is checked before any key.
+        #expect(throws: PlaneProtocolError.self) {
+            try PublishedSample.checkDigest(Array("other bytes".utf8), locator: locator)
+        }
+        try PublishedSample.checkDigest(Array("sealed bytes".utf8), locator: locator)
+    }
+
     @Test func bytesOtherThanTheOnesTheChainNamesAreRefusedNamingBothDigests() throws {
         let root = try Self.sampleTree()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -60,6 +79,14 @@ import Testing
         "sample:sha256:" + String(repeating: "1", count: 63),
         "sample:sha256:" + String(repeating: "1", count: 64) + " ",
         "da:sha256:" + String(repeating: "1", count: 64),
+        // Sealed forms: the dataset id needs 0x and lower-case hex, the parts their exact separators.
+        "sample:sealed:" + String(repeating: "2", count: 66) + ":sha256:" + String(repeating: "1", count: 64),
+        "sample:sealed:0x" + String(repeating: "A", count: 64) + ":sha256:" + String(repeating: "1", count: 64),
+        "sample:sealed:0x" + String(repeating: "2", count: 64) + ":sha256:" + String(repeating: "A", count: 64),
+        "sample:sealed:0x" + String(repeating: "2", count: 64) + "/sha256:" + String(repeating: "1", count: 64),
+        "sample:sealed:0x" + String(repeating: "2", count: 64) + ":sha256:" + String(repeating: "1", count: 63),
+        "sample:sealed:0x" + String(repeating: "2", count: 64) + ":sha256:" + String(repeating: "1", count: 64) + "\n",
+        "sample:sealed:sha256:" + String(repeating: "1", count: 64),
     ])
     func malformedLocatorsAreRefused(_ text: String) {
         #expect(throws: PlaneProtocolError.self) { try SampleLocator.parse(Array(text.utf8)) }

@@ -1,7 +1,9 @@
 public import ChainCore
 public import ChainRecords
 public import Foundation
+import PlaneCrypto
 public import PlaneProtocol
+import Sealing
 import Synchronization
 
 #if canImport(Glibc)
@@ -10,7 +12,8 @@ import Glibc
 
 /// Who may open an Explore session here, and on what: an explore token the Privacy Plane signed for this
 /// plane, redeemed once, for a consumer whose rental this plane's own index shows active, on the sample the
-/// dataset's on-chain `sampleLocator` names, with its bytes checked against that digest before they are mounted.
+/// dataset's on-chain `sampleLocator` names, with its bytes checked against that digest before they are mounted
+/// (and, for a sealed sample, before its key is asked for).
 public final class ExploreAdmission: Sendable {
     /// What an admitted token opens.
     public struct Admitted: Sendable {
@@ -29,6 +32,8 @@ public final class ExploreAdmission: Sendable {
     public let da: DAStore
     /// Verified samples, one directory per digest (`<samples>/<64 hex>/`), root-owned and read-only.
     public let samples: String
+    /// Where sealed samples' keys come from; nil serves plain samples only.
+    public let sampleKeys: (any SampleKeySource)?
     /// Redeemed token nonces until their tokens expire: a token opens one session.
     private let redeemed = Mutex<[Hash32: UInt64]>([:])
 
@@ -37,10 +42,12 @@ public final class ExploreAdmission: Sendable {
         tokenDomain: TokenDomain,
         operatorAddress: Address,
         da: DAStore,
-        samples: String
+        samples: String,
+        sampleKeys: (any SampleKeySource)? = nil
     )
         throws(ComputingPlaneError)
     {
+        self.sampleKeys = sampleKeys
         self.records = records
         self.tokenDomain = tokenDomain
         self.operatorAddress = operatorAddress
@@ -53,12 +60,12 @@ public final class ExploreAdmission: Sendable {
 
     /// Checks `token` and the chain, then verifies and extracts the sample; the token is spent only when
     /// everything else holds, so a refusal for a missing sample can be retried with the same token.
-    public func admit(_ token: SignedAccessToken) throws(ComputingPlaneError) -> Admitted {
+    public func admit(_ token: SignedAccessToken) async throws(ComputingPlaneError) -> Admitted {
         let now = PlaneClock.now(records)
         let verified = try verify(token, now: now)
         let t = verified.token
         let rental = try activeRental(consumer: t.consumer, dataset: t.dataset, now: now)
-        let (directory, digest) = try sample(of: t.dataset)
+        let (directory, digest) = try await sample(of: t.dataset, token: token, now: now)
         try spend(t.nonce, until: t.expiry, now: now)
         return Admitted(
             consumer: t.consumer,
@@ -134,8 +141,15 @@ public final class ExploreAdmission: Sendable {
 
     /// The dataset's sample: its locator from the index, its bytes from the DA store checked against it, and
     /// its files extracted once per digest (into a temporary directory renamed into place, so a directory
-    /// under its digest is always whole).
-    func sample(of dataset: Hash32) throws(ComputingPlaneError) -> (String, Hash32) {
+    /// under its digest is always whole). A sealed sample's bytes are checked against the digest first, then
+    /// its key is asked for with `token` and dropped once the archive is open.
+    func sample(
+        of dataset: Hash32,
+        token: SignedAccessToken,
+        now: UInt64
+    ) async throws(ComputingPlaneError) -> (
+        String, Hash32
+    ) {
         let text: [UInt8]
         do {
             guard let record = try records.dataset(dataset) else {
@@ -156,14 +170,18 @@ public final class ExploreAdmission: Sendable {
         let directory = samples + "/" + Hex.encode(locator.digest.bytes, prefix: false)
         if access(directory, F_OK) == 0 { return (directory, locator.digest) }
         let sample: PublishedSample
-        do {
-            let bytes = try da.get(locator.digest, limit: SampleLocator.limits.maxArchiveBytes)
-            sample = try PublishedSample.verified(bytes, locator: locator)
-        } catch {
-            throw ComputingPlaneError(
-                error.code == .io ? .notFound : .verification,
-                "the sample \(locator) of dataset \(dataset.hex): \(error.reason)"
-            )
+        if let sealedUnder = locator.sealedUnder {
+            sample = try await sealedSample(locator, under: sealedUnder, of: dataset, token: token, now: now)
+        } else {
+            do {
+                let bytes = try da.get(locator.digest, limit: SampleLocator.limits.maxArchiveBytes)
+                sample = try PublishedSample.verified(bytes, locator: locator)
+            } catch {
+                throw ComputingPlaneError(
+                    error.code == .io ? .notFound : .verification,
+                    "the sample \(locator) of dataset \(dataset.hex): \(error.reason)"
+                )
+            }
         }
         let staging = directory + ".staging-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
@@ -180,6 +198,69 @@ public final class ExploreAdmission: Sendable {
         // Another admission may have placed the same digest first; its copy is the same bytes.
         _ = try? FileManager.default.removeItem(atPath: staging)
         return (directory, locator.digest)
+    }
+
+    /// A sealed sample: its bytes from the DA store checked against the locator's digest and read as a sealed
+    /// file for the dataset the locator names, all before any key is asked for; then the key (spending the
+    /// token at the Privacy Plane), the archive opened and checked canonical. The key is wiped when this returns.
+    func sealedSample(
+        _ locator: SampleLocator,
+        under sealedUnder: Hash32,
+        of dataset: Hash32,
+        token: SignedAccessToken,
+        now: UInt64
+    ) async throws(ComputingPlaneError) -> PublishedSample {
+        let what = "the sample \(locator) of dataset \(dataset.hex)"
+        let bytes: [UInt8]
+        do {
+            bytes = try da.get(
+                locator.digest,
+                limit: SampleLocator.limits.maxArchiveBytes + SampleLocator.maxSealingOverhead
+            )
+            try PublishedSample.checkDigest(bytes, locator: locator)
+        } catch {
+            throw ComputingPlaneError(error.code == .io ? .notFound : .verification, "\(what): \(error.reason)")
+        }
+        let id: DatasetID
+        let header: SealedFileHeader
+        do {
+            id = try DatasetID(bytes: sealedUnder.bytes)
+            header = try SealedBlob.header(of: bytes, maxPlaintext: SampleLocator.limits.maxArchiveBytes, source: what)
+        } catch { throw ComputingPlaneError(.verification, error.reason) }
+        guard header.datasetID == id else {
+            throw ComputingPlaneError(
+                .verification,
+                "\(what): sealed for dataset \(header.datasetID), expected the dataset the locator names \(id)"
+            )
+        }
+        guard let sampleKeys else {
+            throw ComputingPlaneError(
+                .notFound,
+                "\(what) is sealed, and this plane has no Privacy Plane client to ask for its key"
+            )
+        }
+        // A spent token would still spend the Privacy Plane's release for nothing: refused here first.
+        try redeemed.withLock { (used) throws(ComputingPlaneError) in
+            guard used[token.token.nonce].map({ $0 <= now }) ?? true else {
+                throw ComputingPlaneError(.conflict, "this explore token was already redeemed; get a new one")
+            }
+        }
+        let archive: [UInt8]
+        do {  // the key's scope: its bytes are wiped when it ends
+            let key = try await sampleKeys.key(for: sealedUnder, keyVersion: header.keyVersion, token: token)
+            do {
+                archive = try SealedBlob.open(
+                    bytes,
+                    datasetKey: key,
+                    datasetID: id,
+                    maxPlaintext: SampleLocator.limits.maxArchiveBytes,
+                    source: what
+                )
+            } catch { throw ComputingPlaneError(.verification, error.reason) }
+        }
+        do { return try PublishedSample.decoded(archive) } catch {
+            throw ComputingPlaneError(.verification, "\(what): \(error.reason)")
+        }
     }
 
     func spend(_ nonce: Hash32, until expiry: UInt64, now: UInt64) throws(ComputingPlaneError) {

@@ -66,7 +66,7 @@ public struct ExploreAPIRoutes: Sendable {
         }
         let body = try await ComputeRoutes.body(request)
         let token = try SignedAccessToken(json: body["token"] as Any)
-        let admitted = try admission.admit(token)
+        let admitted = try await admission.admit(token)
         let session: ExploreSession
         do {
             session = try await manager.start(

@@ -71,6 +71,19 @@ public struct PrivacyPlaneClient: Sendable {
         return response
     }
 
+    /// A sealed sample's key for a Computing Plane (`POST /v1/keys/sample`): the wrapped key of the sample
+    /// dataset and its receipt (no lease: the key opens one archive and is dropped).
+    public func sampleKey(_ request: SampleKeyRequest) async throws(PlaneProtocolError) -> KeyReleaseResponse {
+        let response = try KeyReleaseResponse(json: try await call("/v1/keys/sample", request.json))
+        guard response.wrapped.dataset == request.sample, response.wrapped.keyVersion == request.keyVersion else {
+            throw PlaneProtocolError(
+                .malformed,
+                "the plane's sample key is for dataset \(response.wrapped.dataset.hex) version \(response.wrapped.keyVersion), expected \(request.sample.hex) version \(request.keyVersion)"
+            )
+        }
+        return response
+    }
+
     /// The same as ``release(_:)``.
     public func releaseKey(_ request: KeyReleaseRequest) async throws(PlaneProtocolError) -> KeyReleaseResponse {
         try await release(request)

@@ -26,6 +26,33 @@ public struct KeyReleaseRequest: Sendable {
     }
 }
 
+/// A Computing Plane's request for a sealed sample's key (`POST /v1/keys/sample`): the consumer's explore token
+/// for the parent dataset, the sample dataset the parent's on-chain `sampleLocator` names, and the plane's
+/// evidence binding its fresh X25519 key, the token and the sample dataset (`KeyWrap.sampleReportData`).
+public struct SampleKeyRequest: Sendable {
+    public var token: SignedAccessToken
+    /// The sample's own dataset id (what the parent's `sample:sealed:<id>:…` locator names).
+    public var sample: Hash32
+    public var evidence: [UInt8]
+    /// The plane's ephemeral X25519 public key.
+    public var recipientKey: [UInt8]
+    public var keyVersion: UInt32
+
+    public init(
+        token: SignedAccessToken,
+        sample: Hash32,
+        evidence: [UInt8],
+        recipientKey: [UInt8],
+        keyVersion: UInt32 = 1
+    ) {
+        self.token = token
+        self.sample = sample
+        self.evidence = evidence
+        self.recipientKey = recipientKey
+        self.keyVersion = keyVersion
+    }
+}
+
 /// What a dataset's provider sends to `POST /v1/keys/provider` (signed in: the session names the provider).
 public struct ProviderKeyRequest: Hashable, Sendable {
     public var dataset: Hash32

@@ -49,6 +49,8 @@ public struct KeyReleaseReceipt: Hashable, Sendable {
         case sandbox = 0
         /// The dataset's registered provider, to seal its data.
         case provider = 1
+        /// A Computing Plane, for a sealed sample's key, against an explore token and its evidence.
+        case sample = 2
     }
 
     public var sequence: UInt64

@@ -15,6 +15,7 @@ public import PlaneCrypto
 public enum KeyWrap {
     public static let label = Array("delong/key-release/v2".utf8)
     static let reportDataLabel = Array("delong/report-data/v2".utf8)
+    static let sampleReportDataLabel = Array("delong/report-data/sample/v1".utf8)
 
     /// What a sandbox must put in its REPORTDATA (64 bytes) so its quote vouches for exactly this key, agent
     /// signer, token and algorithm: SHA-512("delong/report-data/v2" ‖ recipientKey (32) ‖ agentSigner (20) ‖
@@ -27,6 +28,13 @@ public enum KeyWrap {
         imageDigest: Hash32
     ) -> [UInt8] {
         Digest.sha512(reportDataLabel + recipientKey + agentSigner.bytes + tokenHash.bytes + imageDigest.bytes)
+    }
+
+    /// What a Computing Plane puts in its REPORTDATA when it asks for a sealed sample's key on an explore
+    /// token: SHA-512("delong/report-data/sample/v1" ‖ recipientKey (32) ‖ tokenHash ‖ sampleDataset). Its own
+    /// label keeps it apart from a sandbox's binding, so neither evidence serves the other request.
+    public static func sampleReportData(recipientKey: [UInt8], tokenHash: Hash32, sampleDataset: Hash32) -> [UInt8] {
+        Digest.sha512(sampleReportDataLabel + recipientKey + tokenHash.bytes + sampleDataset.bytes)
     }
 
     public static func transcript(

@@ -103,7 +103,7 @@ extension KeyReleaseReceipt {
         }
         let field = WireField(object, "receipt.receipt")
         guard let kind = Kind(rawValue: try field.small("kind")) else {
-            throw field.fail("kind", "0 (sandbox) or 1 (provider)")
+            throw field.fail("kind", "0 (sandbox), 1 (provider) or 2 (sample)")
         }
         guard let evidenceKind = EvidenceKind(rawValue: try field.small("evidenceKind")) else {
             throw field.fail("evidenceKind", "0, 1, 2 or 255")
@@ -148,6 +148,28 @@ extension KeyReleaseRequest {
             evidence: try field.bytes("evidence"),
             sandboxKey: try field.bytes("sandboxKey", max: 64),
             agentSigner: try field.address("agentSigner"),
+            keyVersion: try field.keyVersion()
+        )
+    }
+}
+
+extension SampleKeyRequest {
+    public var json: [String: Any] {
+        [
+            "token": token.json, "sample": sample.hex, "evidence": Hex.encode(evidence),
+            "recipientKey": Hex.encode(recipientKey), "keyVersion": Int(keyVersion),
+        ]
+    }
+
+    /// Parses a request body: the token first, then the sample dataset, the evidence, the recipient key and the
+    /// key version (1 when absent).
+    public init(json: [String: Any]) throws(PlaneProtocolError) {
+        let field = WireField(json, "request")
+        self.init(
+            token: try SignedAccessToken(json: json["token"]),
+            sample: try field.hash("sample"),
+            evidence: try field.bytes("evidence"),
+            recipientKey: try field.bytes("recipientKey", max: 64),
             keyVersion: try field.keyVersion()
         )
     }
