@@ -56,10 +56,15 @@ public enum CSVReader {
             SamplingError(.malformedCSV, "\(name): line \(line): \(message)")
         }
         func finishField() throws(SamplingError) {
-            guard let text = String(validating: field, as: UTF8.self) else {
+            // ASCII is valid UTF-8 as it is; the validating initializer is generic and slower, so it is kept
+            // for fields with other bytes.
+            if field.allSatisfy({ $0 < 0x80 }) {
+                record.append(String(decoding: field, as: UTF8.self))
+            } else if let text = String(validating: field, as: UTF8.self) {
+                record.append(text)
+            } else {
                 throw fail("field \(record.count + 1) is not valid UTF-8")
             }
-            record.append(text)
             field.removeAll(keepingCapacity: true)
             if record.count > limits.maxColumns {
                 throw fail("more than \(limits.maxColumns) columns")

@@ -274,8 +274,9 @@ enum GateText {
         var text: Substring
         /// Where the word starts, before its leading `. ' _` are trimmed (the place findings name).
         var offset: Int
-        /// Where `text` starts in the line's UTF-8 bytes.
+        /// Where `text` starts in the line's UTF-8 bytes, and its length there.
         var start: Int
+        var length: Int
     }
 
     /// Separators between words: white space and the punctuation that delimits values in prose, CSV, JSON,
@@ -346,7 +347,9 @@ enum GateText {
                 while let last = word.last, ".'_-+".contains(last) { word = word.dropLast() }
                 textStart += utf8.distance(from: start, to: word.startIndex)
             }
-            if !word.isEmpty { result.append(Token(text: word, offset: startOffset, start: textStart)) }
+            if !word.isEmpty {
+                result.append(Token(text: word, offset: startOffset, start: textStart, length: word.utf8.count))
+            }
         }
     }
 }

@@ -283,18 +283,15 @@ struct GateScan {
     var decodedBytes = 0
     var seen: Set<String> = []
     /// Buffers reused from line to line: a table pass runs once per row, and allocating them per row was a
-    /// fifth of its time. A nested scan (a decoded payload) finds them taken and uses its own.
-    var scratch = LineScratch()
-
-    struct LineScratch {
-        var tokens: [GateText.Token] = []
-        var bytes: [UInt8] = []
-        var joined: [UInt8] = []
-        var normalized: [UInt8] = []
-        var hashes: [UInt64] = []
-        var line = ""
-        var starts: [Int] = []
-    }
+    /// fifth of its time. Each is swapped out while in use, so a nested scan (a decoded payload) finds it
+    /// empty and makes its own.
+    var lineTokens: [GateText.Token] = []
+    var lineBytes: [UInt8] = []
+    var lineJoined: [UInt8] = []
+    var lineNormalized: [UInt8] = []
+    var cellHashes: [UInt64] = []
+    var cellsText = ""
+    var cellStarts: [Int] = []
 
     init(index: DatasetIndex, limits: GateLimits, fileBytes: Int) {
         self.index = index
@@ -504,13 +501,13 @@ struct GateScan {
 
     /// Scans a row's cells as one line, naming the column of each hit.
     mutating func cellsLine(_ cells: [String], header: [String], place: String) {
-        var starts = scratch.starts
-        var line = scratch.line
-        scratch.starts = []
-        scratch.line = ""
+        var starts: [Int] = []
+        var line = ""
+        swap(&starts, &cellStarts)
+        swap(&line, &cellsText)
         defer {
-            scratch.starts = starts
-            scratch.line = line
+            swap(&starts, &cellStarts)
+            swap(&line, &cellsText)
         }
         starts.removeAll(keepingCapacity: true)
         line.removeAll(keepingCapacity: true)
@@ -572,13 +569,13 @@ struct GateScan {
     /// Verbatim rows: the cells (all, or all but the first, a row number) match a row fingerprint; or 3
     /// distinct record values of one dataset row appear among them.
     mutating func record(cells: [String], place: String, depth: Int) {
-        var buffer = scratch.normalized
-        var hashes = scratch.hashes
-        scratch.normalized = []
-        scratch.hashes = []
+        var buffer: [UInt8] = []
+        var hashes: [UInt64] = []
+        swap(&buffer, &lineNormalized)
+        swap(&hashes, &cellHashes)
         defer {
-            scratch.normalized = buffer
-            scratch.hashes = hashes
+            swap(&buffer, &lineNormalized)
+            swap(&hashes, &cellHashes)
         }
         hashes.removeAll(keepingCapacity: true)
         for cell in cells {
@@ -652,25 +649,21 @@ struct GateScan {
 
     /// Identifiers, canaries, PII patterns, record triples and encoded payloads on one line.
     mutating func scanLine(_ line: Substring, depth: Int, prefix: String, place: (Int) -> String) {
-        // Taken out of `scratch` (a nested scan of a decoded payload finds it empty) and put back emptied, so
-        // that no token keeps the line's storage alive (the caller reuses it).
-        var reused = scratch
-        scratch = LineScratch()
-        var tokens = reused.tokens
-        var bytes = reused.bytes
-        var joined = reused.joined
-        var normalized = reused.normalized
-        reused.tokens = []
-        reused.bytes = []
-        reused.joined = []
-        reused.normalized = []
+        // The tokens are put back emptied, so that none keeps the line's storage alive (the caller reuses it).
+        var tokens: [GateText.Token] = []
+        var bytes: [UInt8] = []
+        var joined: [UInt8] = []
+        var normalized: [UInt8] = []
+        swap(&tokens, &lineTokens)
+        swap(&bytes, &lineBytes)
+        swap(&joined, &lineJoined)
+        swap(&normalized, &lineNormalized)
         defer {
             tokens.removeAll(keepingCapacity: true)
-            reused.tokens = tokens
-            reused.bytes = bytes
-            reused.joined = joined
-            reused.normalized = normalized
-            scratch = reused
+            swap(&tokens, &lineTokens)
+            swap(&bytes, &lineBytes)
+            swap(&joined, &lineJoined)
+            swap(&normalized, &lineNormalized)
         }
         tokens.removeAll(keepingCapacity: true)
         GateText.tokens(line, into: &tokens)
@@ -687,8 +680,8 @@ struct GateScan {
             joined.removeAll(keepingCapacity: true)
             for n in 1...maxWords where i + n <= tokens.count {
                 if n > 1 { joined.append(0x20) }
-                let token = tokens[i + n - 1]
-                joined.append(contentsOf: bytes[token.start..<(token.start + token.text.utf8.count)])
+                let start = tokens[i + n - 1].start
+                joined.append(contentsOf: bytes[start..<(start + tokens[i + n - 1].length)])
                 guard
                     let h = joined.withUnsafeBufferPointer({ GateText.normalizedHash($0, buffer: &normalized) }),
                     index.mayBeValue(h)
@@ -745,7 +738,8 @@ struct GateScan {
         for (canary, values) in canaryHits where values.count >= 2 {
             add("canary", .certain, prefix + place(tokens[0].offset), "\(values.count) values of canary \(canary)")
         }
-        triples(recordHits, place: prefix + place(tokens[0].offset))
+        // The place is built only for a line that can hold a triple.
+        if recordHits.count >= 3 { triples(recordHits, place: prefix + place(tokens[0].offset)) }
         pii(line, bytes, tokens: tokens, prefix: prefix, place: place)
         if depth < limits.maxDepth { encoded(bytes, depth: depth, prefix: prefix, place: place) }
     }
