@@ -39,9 +39,10 @@ import Testing
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = [
-            TestData.packageRoot.appendingPathComponent("contrib/scripts/run-guides.sh").path
-        ] + arguments
+        process.arguments =
+            [
+                TestData.packageRoot.appendingPathComponent("contrib/scripts/run-guides.sh").path
+            ] + arguments
         process.currentDirectoryURL = TestData.packageRoot
         process.environment = ProcessInfo.processInfo.environment.merging(
             ["DELONG": try DelongProcess.executable.path]
