@@ -106,7 +106,21 @@ chmod 711 "$work"   # Explore's sandbox, as its own uid, reaches the sample thro
 trap 'rm -rf "$work"' EXIT
 script >"$work/guides.sh"
 status=0
-GUIDES_WORK="$work" bash "$work/guides.sh" || status=$?
+# With signals blocked (a caller's threads' mask passes on to children: Foundation's Process does), bash's
+# `kill -TERM` could not stop the Python devnet at the end: run the script with an empty signal mask.
+GUIDES_WORK="$work" python3 -c 'import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp(sys.argv[1], sys.argv[1:])' \
+    bash "$work/guides.sh" || status=$?
+if [ "$status" -eq 0 ]; then
+    # The services stopped with the script: nothing of theirs may be left running or mounted under $work.
+    left_mounts="$({ grep -F " $work/" /proc/self/mounts || true; } | cut -d' ' -f2 | tr '\n' ' ')"
+    left_processes="$(pgrep -f -- "$work/" | tr '\n' ' ' || true)"
+    if [ -n "$left_mounts$left_processes" ]; then
+        echo "run-guides: left behind: mounts [${left_mounts% }] processes [${left_processes% }]" >&2
+        status=1
+    else
+        echo "left behind: nothing (no mount, no process under the work folder)"
+    fi
+fi
 if [ "$status" -ne 0 ]; then
     # The services' own logs say why a command they answered failed.
     for log in "$work"/*.err; do
