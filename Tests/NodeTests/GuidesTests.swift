@@ -108,7 +108,7 @@ import Testing
         let ran = Self.markers(output)
         #expect(ran.count == total, "expected \(total) blocks to run, \(ran.count) did:\n\(tail)")
         for (guide, count) in expected {
-            #expect(ran.filter { $0.guide == "\(guide).md" }.map(\.block) == Array(1...count), "\(guide).md")
+            #expect(ran.filter { $0.guide == "\(guide).md" }.map(\.block) == (0..<count).map { $0 + 1 }, "\(guide).md")
         }
         // The story order: the operator's blocks first, the auditor's last; the provider's review after the
         // consumer's submission.
