@@ -43,8 +43,9 @@ $SUDO .build/debug/delong runtime build --lock contrib/runtime/requirements.lock
 $SUDO .build/debug/delong runtime build --explore --lock contrib/runtime/explore-requirements.lock
 
 # The suites that start JupyterLab or Chromium run after the rest, when the machine is theirs: on two cores
-# beside 120 parallel suites a Lab took minutes to start. Their names are one pattern for both runs.
-browser_suites='\.(ExploreTests|ExploreSandboxTests|ExploreProxyTests|ReviewUITests)/'
+# beside 120 parallel suites a Lab took minutes to start. Their names are one pattern for both runs
+# (GuidesTests runs the guides' story, an Explore session included).
+browser_suites='\.(ExploreTests|ExploreSandboxTests|ExploreProxyTests|ReviewUITests|GuidesTests)/'
 step "swift test (all suites but those with JupyterLab or Chromium, in parallel)"
 swift test --skip-build --skip "$browser_suites"
 
