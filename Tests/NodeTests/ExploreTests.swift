@@ -51,9 +51,12 @@ import Testing
         let planeOptions = ["--plane", plane.url, "--allow-insecure-plane-evidence"]
         try await w.waitForHead(of: plane)
 
+        let clock = ContinuousClock()
+        let startedAt = clock.now
         let started = try w.run(
             ["explore", "start"] + planeOptions + ["--session", w.path("consumer.session"), "--dataset", w.dataset]
         )
+        let startTime = clock.now - startedAt
         let url = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(url.hasPrefix(plane.url + "/explore/") && url.contains("/_login?ticket="), "\(started.stdout)")
         let second = try w.run(
@@ -73,6 +76,18 @@ import Testing
                 "--other", "/explore/\(other)/", "--screenshots", w.dir.path,
             ],
             logs: w.dir.path
+        )
+        // Session start to a usable Lab: the CLI's start (Jupyter answering in the sandbox) plus the browser's
+        // load from the sign-in link to the launcher (the browser's own start left out). Printed, not asserted.
+        let load = report["labLoadSeconds"] as? Double ?? .nan
+        let start = Double(startTime.components.seconds) + Double(startTime.components.attoseconds) / 1e18
+        print(
+            String(
+                format: "explore: session start %.2f s + Lab load %.2f s = %.2f s to a usable Lab",
+                start,
+                load,
+                start + load
+            )
         )
         let session = try #require(URL(string: url)?.pathComponents.dropFirst(2).first)
         #expect(report["landed"] as? String == "/explore/\(session)/lab", "\(report)")
