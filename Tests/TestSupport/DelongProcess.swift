@@ -20,9 +20,13 @@ public enum DelongProcess {
         }
     }
 
-    /// The `delong` binary beside the test bundle (SwiftPM builds it first: the test target depends on it).
+    /// The `delong` binary beside the test bundle (SwiftPM builds it first: the test target depends on it), or
+    /// the one `DELONG_EXECUTABLE` names (a release build, to time what users run).
     public static var executable: URL {
         get throws {
+            if let named = ProcessInfo.processInfo.environment["DELONG_EXECUTABLE"], !named.isEmpty {
+                return URL(fileURLWithPath: named)
+            }
             let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             for dir in [bundleDir, bundleDir.deletingLastPathComponent()] {
                 let candidate = dir.appendingPathComponent("delong")

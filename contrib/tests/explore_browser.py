@@ -82,7 +82,10 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--ca", required=True)
     parser.add_argument("--home", required=True)
-    parser.add_argument("--table", required=True)
+    parser.add_argument("--table")
+    parser.add_argument(
+        "--launcher-only", action="store_true", help="stop at the launcher: time the load, run no notebook"
+    )
     parser.add_argument("--other", help="another session's path prefix, /explore/<id>/")
     parser.add_argument("--screenshots")
     args = parser.parse_args()
@@ -106,7 +109,22 @@ def main():
         )
         report["launcherSeconds"] = round(time.time() - started, 2)
         report["labLoadSeconds"] = round(time.time() - opened, 2)
+        # Where the load went (resource timing, from the navigation's start): requests, bytes, the slowest.
+        report["labResources"] = driver.execute_script(
+            "const r = performance.getEntriesByType('resource');"
+            "const n = performance.getEntriesByType('navigation')[0];"
+            "return {count: r.length, bytes: r.reduce((a, e) => a + (e.encodedBodySize || 0), 0),"
+            " documentMs: Math.round(n.responseEnd), domReadyMs: Math.round(n.domContentLoadedEventEnd),"
+            " lastResponseMs: Math.round(Math.max(...r.map(e => e.responseEnd))),"
+            " api: r.filter(e => !e.name.includes('/static/'))"
+            "   .map(e => [e.name.replace(/^.*\\/explore\\/[^/]+/, ''), Math.round(e.startTime), Math.round(e.duration)]),"
+            " slowest: r.sort((a, b) => b.duration - a.duration).slice(0, 6)"
+            "   .map(e => [e.name.replace(/^.*\\/explore\\/[^/]+/, ''), Math.round(e.startTime), Math.round(e.duration)])};"
+        )
         report["landed"] = urlparse(driver.current_url).path
+        if args.launcher_only:
+            print(json.dumps(report))
+            return 0
         cookies = driver.get_cookies()
         report["cookies"] = sorted(c["name"] for c in cookies)
         session_cookie = next((c for c in cookies if c["name"] == "dl_explore"), None)

@@ -87,6 +87,9 @@ public struct ExploreSandbox: Sendable, Hashable {
                 "jpserver_extensions": [
                     "jupyter_lsp": false, "jupyter_server_terminals": false, "notebook_shim": false,
                 ],
+                // The explore runtime is read-only: no Lab build can happen, so the page does not ask whether
+                // one is due (that request took half a second of every Lab load).
+                "tornado_settings": ["page_config_data": ["buildCheck": false, "buildAvailable": false]],
             ],
             "MappingKernelManager": [
                 "cull_idle_timeout": idleSeconds, "cull_interval": max(1, min(60, idleSeconds / 2)),
