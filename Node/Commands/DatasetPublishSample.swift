@@ -79,39 +79,25 @@ struct DatasetPublishSampleCommand: AsyncParsableCommand {
         let wallet = try WalletSender(endpoint: rpc, key: key)
 
         // The fields updateDataset replaces, read back so that only the locator changes.
-        let current = try ABI.decode(
-            [.tuple([.address, .fixedBytes(32), .uint(256), .string, .string, .bool])],
-            from: try await wallet.read(
-                to: deployment.contracts.dataMarket,
-                data: Self.selector("datasets(bytes32)") + id.bytes
-            ),
-            rawStrings: true
+        let (manifest, price, metadata) = try await Self.ownDataset(
+            id,
+            wallet: wallet,
+            deployment: deployment,
+            unregistered: "",
+            notOwned: "dataset \(id.hex)"
         )
-        guard case .tuple(let fields) = current.first, fields.count == 6,
-            case .address(let provider) = fields[0], case .fixedBytes(let manifest) = fields[1],
-            case .uint(let price) = fields[2], case .bytes(let metadata) = fields[4],
-            case .bool(let retired) = fields[5]
-        else { throw CLIFailure.io("DataMarket.datasets(\(id.hex)): an unexpected answer") }
-        guard provider != Address.zero else {
-            throw CLIFailure.malformed(
-                "dataset \(id.hex) is not registered in DataMarket \(deployment.contracts.dataMarket)"
-            )
-        }
-        guard !retired else {
-            throw CLIFailure(exitCode: ExitCodes.verificationFailed, message: "dataset \(id.hex) is retired")
-        }
-        guard provider == wallet.address else {
-            throw CLIFailure(
-                exitCode: ExitCodes.verificationFailed,
-                message:
-                    "dataset \(id.hex) belongs to \(provider.checksummed), not to the wallet \(wallet.address.checksummed)"
-            )
-        }
 
         var stored = packed.archive
         var sampleLocator = packed.locator
         if let sampleID, let keyFile {
-            try await checkSampleDataset(sampleID, wallet: wallet, deployment: deployment)
+            _ = try await Self.ownDataset(
+                sampleID,
+                wallet: wallet,
+                deployment: deployment,
+                unregistered: "--sealed-under: ",
+                notOwned: "the sample dataset \(sampleID.hex)",
+                hint: "; register the sample as a dataset first"
+            )
             let key = try KeyFile(path: keyFile).load()
             stored = try SealedBlob.seal(
                 packed.archive,
@@ -157,33 +143,46 @@ struct DatasetPublishSampleCommand: AsyncParsableCommand {
     }
 
     /// The sample's own dataset: registered, live, and the wallet's (the parent's provider) too.
-    private func checkSampleDataset(_ sample: Hash32, wallet: WalletSender, deployment: DeploymentFile) async throws {
+    /// A dataset's record in DataMarket, refused unless it is registered, not retired and the wallet's (the
+    /// manifest, price and metadata updateDataset must repeat). `unregistered` and `hint` frame the message for a
+    /// dataset that is not registered; `notOwned` names the dataset in the one for another provider's.
+    static func ownDataset(
+        _ id: Hash32,
+        wallet: WalletSender,
+        deployment: DeploymentFile,
+        unregistered: String,
+        notOwned: String,
+        hint: String = ""
+    ) async throws -> (manifest: [UInt8], price: U256, metadata: [UInt8]) {
         let answer = try ABI.decode(
             [.tuple([.address, .fixedBytes(32), .uint(256), .string, .string, .bool])],
             from: try await wallet.read(
                 to: deployment.contracts.dataMarket,
-                data: Self.selector("datasets(bytes32)") + sample.bytes
+                data: Self.selector("datasets(bytes32)") + id.bytes
             ),
             rawStrings: true
         )
-        guard case .tuple(let fields) = answer.first, fields.count == 6, case .address(let provider) = fields[0],
+        guard case .tuple(let fields) = answer.first, fields.count == 6,
+            case .address(let provider) = fields[0], case .fixedBytes(let manifest) = fields[1],
+            case .uint(let price) = fields[2], case .bytes(let metadata) = fields[4],
             case .bool(let retired) = fields[5]
-        else { throw CLIFailure.io("DataMarket.datasets(\(sample.hex)): an unexpected answer") }
+        else { throw CLIFailure.io("DataMarket.datasets(\(id.hex)): an unexpected answer") }
         guard provider != Address.zero else {
             throw CLIFailure.malformed(
-                "--sealed-under: dataset \(sample.hex) is not registered in DataMarket \(deployment.contracts.dataMarket); register the sample as a dataset first"
+                "\(unregistered)dataset \(id.hex) is not registered in DataMarket \(deployment.contracts.dataMarket)\(hint)"
             )
         }
         guard !retired else {
-            throw CLIFailure(exitCode: ExitCodes.verificationFailed, message: "dataset \(sample.hex) is retired")
+            throw CLIFailure(exitCode: ExitCodes.verificationFailed, message: "dataset \(id.hex) is retired")
         }
         guard provider == wallet.address else {
             throw CLIFailure(
                 exitCode: ExitCodes.verificationFailed,
                 message:
-                    "the sample dataset \(sample.hex) belongs to \(provider.checksummed), not to the dataset's provider \(wallet.address.checksummed)"
+                    "\(notOwned) belongs to \(provider.checksummed), not to the wallet \(wallet.address.checksummed)"
             )
         }
+        return (manifest, price, metadata)
     }
 
     static func selector(_ signature: String) -> [UInt8] {

@@ -1,7 +1,6 @@
 import ChainCore
 import ChainRecords
 import Logging
-import Metrics
 import PlaneCrypto
 public import PlaneProtocol
 
@@ -23,13 +22,8 @@ extension KeyRelease {
         now wallClock: UInt64,
         admission: ReleaseAdmission = .unlimited
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
-        do throws(PrivacyPlaneError) {
-            let response = try await releaseSampleChecked(request, now: wallClock, admission: admission)
-            Self.releases("sample", "released", metrics).increment()
-            return response
-        } catch {
-            Self.releases("sample", error.code.rawValue, metrics).increment()
-            throw error
+        try await counted("sample") { () async throws(PrivacyPlaneError) in
+            try await releaseSampleChecked(request, now: wallClock, admission: admission)
         }
     }
 
@@ -65,32 +59,20 @@ extension KeyRelease {
             throw PrivacyPlaneError(.tokenAlreadyUsed, "token \(tokenHash.hex) was already used for a key release")
         }
 
-        let attested = try await evidence.verify(request.evidence, now: now)
-        if attested.kind == .developmentInsecure {
-            guard allowDevelopmentEvidence else {
-                throw PrivacyPlaneError(
-                    .attestationRefused,
-                    "development evidence is insecure and refused; the plane accepts it only when started with --allow-insecure-development-evidence"
-                )
-            }
-            logger?.warning(
-                "INSECURE development evidence accepted for a sample key",
-                metadata: ["dataset": "\(token.dataset.hex)", "token": "\(tokenHash.hex)"]
-            )
-        }
-        let final = try checks.finalNumber()
-        try checks.allowListed(attested.measurementDigests, final: final)
-        let expected = KeyWrap.sampleReportData(
-            recipientKey: request.recipientKey,
-            tokenHash: tokenHash,
-            sampleDataset: request.sample
+        let (attested, final, _) = try await attest(
+            request.evidence,
+            now: now,
+            reportData: KeyWrap.sampleReportData(
+                recipientKey: request.recipientKey,
+                tokenHash: tokenHash,
+                sampleDataset: request.sample
+            ),
+            binding:
+                "this recipient key, token and sample dataset (expected SHA-512(\"delong/report-data/sample/v1\" ‖ key ‖ token hash ‖ sample dataset))",
+            what: "a sample key",
+            dataset: token.dataset,
+            tokenHash: tokenHash
         )
-        guard ConstantTime.equals(expected, attested.reportData) else {
-            throw PrivacyPlaneError(
-                .bindingMismatch,
-                "REPORTDATA does not bind this recipient key, token and sample dataset (expected SHA-512(\"delong/report-data/sample/v1\" ‖ key ‖ token hash ‖ sample dataset))"
-            )
-        }
         try checks.audience(token.audience, final: final)
         let rental = try checks.rental(dataset: token.dataset, consumer: token.consumer, now: now)
         try checks.finalRental(rental, final: final, until: now)

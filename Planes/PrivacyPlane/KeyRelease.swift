@@ -152,14 +152,58 @@ public final class KeyRelease: Sendable {
         now wallClock: UInt64,
         admission: ReleaseAdmission = .unlimited
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
+        try await counted("sandbox") { () async throws(PrivacyPlaneError) in
+            try await releaseChecked(request, now: wallClock, admission: admission)
+        }
+    }
+
+    /// `body`'s answer, its outcome counted under `kind` in `delong_key_releases_total`.
+    func counted(
+        _ kind: String,
+        _ body: () async throws(PrivacyPlaneError) -> KeyReleaseResponse
+    ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
         do throws(PrivacyPlaneError) {
-            let response = try await releaseChecked(request, now: wallClock, admission: admission)
-            Self.releases("sandbox", "released", metrics).increment()
+            let response = try await body()
+            Self.releases(kind, "released", metrics).increment()
             return response
         } catch {
-            Self.releases("sandbox", error.code.rawValue, metrics).increment()
+            Self.releases(kind, error.code.rawValue, metrics).increment()
             throw error
         }
+    }
+
+    /// The caller's evidence verified at `now`: development evidence only when the plane allows it (then
+    /// logged, naming `what` and the token), its measurements on the final allow-list, its REPORTDATA equal to
+    /// `reportData` (`binding` names what that binds, for the refusal). Returns the evidence, the final block
+    /// it was judged at and the allow-listed measurement.
+    func attest(
+        _ evidence: [UInt8],
+        now: UInt64,
+        reportData: [UInt8],
+        binding: String,
+        what: String,
+        dataset: Hash32,
+        tokenHash: Hash32
+    ) async throws(PrivacyPlaneError) -> (attested: AttestedSandbox, final: UInt64, measurement: Hash32) {
+        let attested = try await self.evidence.verify(evidence, now: now)
+        if attested.kind == .developmentInsecure {
+            guard allowDevelopmentEvidence else {
+                throw PrivacyPlaneError(
+                    .attestationRefused,
+                    "development evidence is insecure and refused; the plane accepts it only when started with --allow-insecure-development-evidence"
+                )
+            }
+            logger?.warning(
+                "INSECURE development evidence accepted for \(what)",
+                metadata: ["dataset": "\(dataset.hex)", "token": "\(tokenHash.hex)"]
+            )
+        }
+        let final = try checks.finalNumber()
+        let measurement = try checks.allowListed(attested.measurementDigests, final: final)
+        guard ConstantTime.equals(reportData, attested.reportData) else {
+            throw PrivacyPlaneError(.bindingMismatch, "REPORTDATA does not bind \(binding)")
+        }
+        return (attested, final, measurement)
     }
 
     private func releaseChecked(
@@ -196,33 +240,21 @@ public final class KeyRelease: Sendable {
             throw PrivacyPlaneError(.tokenAlreadyUsed, "token \(tokenHash.hex) was already used for a key release")
         }
 
-        let attested = try await evidence.verify(request.evidence, now: now)
-        if attested.kind == .developmentInsecure {
-            guard allowDevelopmentEvidence else {
-                throw PrivacyPlaneError(
-                    .attestationRefused,
-                    "development evidence is insecure and refused; the plane accepts it only when started with --allow-insecure-development-evidence"
-                )
-            }
-            logger?.warning(
-                "INSECURE development evidence accepted for a key release",
-                metadata: ["dataset": "\(token.dataset.hex)", "token": "\(tokenHash.hex)"]
-            )
-        }
-        let final = try checks.finalNumber()
-        let measurement = try checks.allowListed(attested.measurementDigests, final: final)
-        let expected = KeyWrap.reportData(
-            recipientKey: request.sandboxKey,
-            agentSigner: request.agentSigner,
-            tokenHash: tokenHash,
-            imageDigest: token.imageDigest
+        let (attested, final, measurement) = try await attest(
+            request.evidence,
+            now: now,
+            reportData: KeyWrap.reportData(
+                recipientKey: request.sandboxKey,
+                agentSigner: request.agentSigner,
+                tokenHash: tokenHash,
+                imageDigest: token.imageDigest
+            ),
+            binding:
+                "this sandbox key, agent signer, token and image digest (expected SHA-512(\"delong/report-data/v2\" ‖ key ‖ agent signer ‖ token hash ‖ image digest))",
+            what: "a key release",
+            dataset: token.dataset,
+            tokenHash: tokenHash
         )
-        guard ConstantTime.equals(expected, attested.reportData) else {
-            throw PrivacyPlaneError(
-                .bindingMismatch,
-                "REPORTDATA does not bind this sandbox key, agent signer, token and image digest (expected SHA-512(\"delong/report-data/v2\" ‖ key ‖ agent signer ‖ token hash ‖ image digest))"
-            )
-        }
         let rental = try checks.rental(dataset: token.dataset, consumer: token.consumer, now: now)
         try checks.finalRental(rental, final: final, until: now)
         try checks.algorithm(token.imageDigest, final: final)
@@ -416,19 +448,14 @@ public final class KeyRelease: Sendable {
         recipientKey: [UInt8],
         now wallClock: UInt64
     ) async throws(PrivacyPlaneError) -> KeyReleaseResponse {
-        do throws(PrivacyPlaneError) {
-            let response = try await providerKeyChecked(
+        try await counted("provider") { () async throws(PrivacyPlaneError) in
+            try await providerKeyChecked(
                 for: provider,
                 dataset: dataset,
                 keyVersion: keyVersion,
                 recipientKey: recipientKey,
                 now: wallClock
             )
-            Self.releases("provider", "released", metrics).increment()
-            return response
-        } catch {
-            Self.releases("provider", error.code.rawValue, metrics).increment()
-            throw error
         }
     }
 

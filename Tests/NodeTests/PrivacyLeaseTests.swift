@@ -172,6 +172,8 @@ import Testing
         // is released and tried again, as the lapse is not what this checks.
         var first = try await release(job: 0)
         var strangerRenewals = 0
+        // Leases that lapsed on a loaded machine and were replaced: each may have been refused as expired once.
+        var lapses = 0
         for attempt in 1...3 {
             strangerRenewals += 1
             await #expect {
@@ -193,6 +195,7 @@ import Testing
                 break
             } catch {
                 guard error.code == .leaseExpired, attempt < 3 else { throw error }
+                lapses += 1
                 first = try await release(job: 10 + attempt)
             }
         }
@@ -207,6 +210,7 @@ import Testing
             }
             if agent.state.withLock({ $0.renewals >= 2 && $0.refusal == nil }) { break }
             agent.task.cancel()
+            lapses += 1
             lease = try await release(job: attempt)
             agent = Agent(client, lease: lease.id)
         }
@@ -251,7 +255,8 @@ import Testing
         #expect(metrics.at(refused, ["reason": "revoked"]) == 2)
         #expect(metrics.at(refused, ["reason": "signature"]) == Double(strangerRenewals))
         #expect(metrics.at(refused, ["reason": "unknown"]) == 1)
-        #expect(metrics.at(refused, ["reason": "stale"]) == 0 && metrics.at(refused, ["reason": "expired"]) == 0)
+        #expect(metrics.at(refused, ["reason": "stale"]) == 0)
+        #expect(metrics.at(refused, ["reason": "expired"]) <= Double(lapses), "\(lapses) leases lapsed")
         #expect(metrics.seriesCount(refused) == 5)
         #expect(metrics.at("delong_lease_renewals_total") >= 3)
         #expect(
