@@ -13,6 +13,7 @@ import Metrics
 import PlaneCrypto
 import PlaneProtocol
 import PrivacyPlaneHTTP
+import Sampling
 import Synchronization
 
 /// `delong compute …`: the Computing Plane.
@@ -79,18 +80,7 @@ struct ComputeServeCommand: AsyncParsableCommand {
     var allowInsecurePlaneEvidence = false
     @Option(help: "The content-addressed DA store (bundles in, evidence bundles out).") var da: String
     @Option(help: "Where the sealed datasets are: DIR/<dataset id, 64 hex>/.") var datasets: String
-    @Option(
-        help:
-            "INSECURE development evidence: the 192 bytes (hex) of MRTD and RTMR0-2 the agents claim; governance must trust their development digest."
-    )
-    var insecureDevMeasurements: String?
-    @Option(
-        help:
-            "Where the agents' evidence comes from: dev (INSECURE development evidence), configfs-tsm (the kernel's TDX or SEV-SNP report interface) or dstack[:SOCKET] (the dstack guest agent's GetQuote)."
-    )
-    var evidence: String = "dev"
-    @Option(help: "With --evidence configfs-tsm: the report directory (default /sys/kernel/config/tsm/report).")
-    var configfsTsmPath: String?
+    @OptionGroup var agentEvidence: AgentEvidenceOptions
     @Option(help: "Job log, results and decisions (default: DATA_DIR/compute).") var stateDir: String?
     @Option(
         help:
@@ -116,6 +106,16 @@ struct ComputeServeCommand: AsyncParsableCommand {
     var exploreMaxSeconds: Int64 = 6 * 3600
     @Option(help: "Seconds without kernel activity after which an Explore session ends.") var exploreIdle: Int64 = 1800
     @Option(help: "Seconds between an Explore session's rental and idle checks.") var explorePoll: Double = 60
+    @Option(
+        help:
+            "Where job agents run: local (in this process) or process (each its own `delong agent` child, reaching this plane over its agent API)."
+    )
+    var agents: String = "local"
+    @Option(
+        help:
+            "With --agents process: a JSON object of the agents' own options (--rpc, --contracts, --checkpoint, --da, --datasets, --evidence, …), keys as long option names."
+    )
+    var agentOptions: String?
 
     func validate() throws {
         guard let listenAddress else { throw ValidationError("--listen: expected HOST:PORT, found \"\(listen)\"") }
@@ -131,24 +131,18 @@ struct ComputeServeCommand: AsyncParsableCommand {
         guard let bytes = try? ByteSize.parse(maxOutput), bytes >= 4096, bytes <= 256 << 20 else {
             throw ValidationError("--max-output: expected 4KiB…256MiB, found \"\(maxOutput)\"")
         }
-        guard evidence == "dev" || evidence == "configfs-tsm" || evidence == "dstack" || evidence.hasPrefix("dstack:")
-        else {
-            throw ValidationError("--evidence: expected dev, configfs-tsm or dstack[:SOCKET], found \"\(evidence)\"")
-        }
-        if evidence == "dev" {
-            guard let hex = insecureDevMeasurements, let m = try? Hex.decode(hex), m.count == 192 else {
-                throw ValidationError("--insecure-dev-measurements: expected 192 bytes of hex (MRTD and RTMR0-2)")
-            }
-        }
-        if configfsTsmPath != nil && evidence != "configfs-tsm" {
-            throw ValidationError("--configfs-tsm-path: expected --evidence configfs-tsm too")
-        }
         do { _ = try PlaneURL(privacyPlane) } catch { throw ValidationError("--privacy-plane: \(error.reason)") }
         if let publicURL {
             guard let url = try? PlaneURL(publicURL), url.description.hasPrefix("https://") || tls.plainHTTP else {
                 throw ValidationError("--public-url: expected https://HOST:PORT, found \"\(publicURL)\"")
             }
             _ = url
+        }
+        guard agents == "local" || agents == "process" else {
+            throw ValidationError("--agents: expected local or process, found \"\(agents)\"")
+        }
+        guard (agents == "process") == (agentOptions != nil) else {
+            throw ValidationError("--agent-options: expected exactly with --agents process")
         }
         guard (0...256).contains(exploreSessions) else { throw ValidationError("--explore-sessions: expected 0…256") }
         guard exploreMaxSeconds >= 60, exploreIdle >= 10, explorePoll > 0, explorePoll <= 600 else {
@@ -160,29 +154,9 @@ struct ComputeServeCommand: AsyncParsableCommand {
 
     var listenAddress: (host: String, port: Int)? { NodeRunCommand.parseListen(listen) }
 
-    /// The agents' attester: development evidence, configfs-tsm (its directory must exist now: exit 2) or the
-    /// dstack guest agent (a malformed endpoint: exit 2; an agent that is down fails each job's attestation).
-    func makeAttester() throws -> any AgentAttester {
-        do {
-            if let agent = try DstackGuestAgent.named(evidence) { return DstackAttester(agent: agent) }
-        } catch {
-            FileHandle.standardError.write(Data("delong: --evidence \(evidence): \(error.reason)\n".utf8))
-            throw ExitCode(ExitCodes.malformedInput)
-        }
-        if evidence == "configfs-tsm" {
-            do {
-                return ConfigfsTSMAttester(producer: try ConfigfsTSM(root: configfsTsmPath ?? ConfigfsTSM.defaultPath))
-            } catch {
-                FileHandle.standardError.write(Data("delong: --evidence configfs-tsm: \(error.reason)\n".utf8))
-                throw ExitCode(ExitCodes.malformedInput)
-            }
-        }
-        return try DevelopmentAttester(measurements: try Hex.decode(insecureDevMeasurements ?? ""))
-    }
-
     func run() async throws {
         let logger = ServerAssembly.logger(label: "delong.compute")
-        let attester = try makeAttester()
+        let attester = try agentEvidence.makeAttester()
         let hangups = await ServerAssembly.trapHangups()
         let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
         let index = syncer.index
@@ -234,6 +208,11 @@ struct ComputeServeCommand: AsyncParsableCommand {
             deadlines.queue = .seconds(queueWait)
             deadlines.review = .seconds(reviewTimeout)
             deadlines.step = .seconds(phaseTimeout)
+            let desk = try ReviewDesk(
+                domain: jobDomain,
+                logPath: stateDir + "/decisions.log",
+                reviewersDirectory: stateDir + "/reviewers"
+            )
             var env = AgentEnvironment(
                 records: index,
                 tokenDomain: tokenDomain,
@@ -255,19 +234,17 @@ struct ComputeServeCommand: AsyncParsableCommand {
                 runtime: runtime,
                 work: workDir ?? Self.defaultWorkDirectory(stateDir: stateDir),
                 results: stateDir + "/results",
-                desk: try ReviewDesk(
-                    domain: jobDomain,
-                    logPath: stateDir + "/decisions.log",
-                    reviewersDirectory: stateDir + "/reviewers"
-                ),
+                plane: LocalAgentPlane(desk: desk, results: stateDir + "/results"),
                 deadlines: deadlines,
                 logger: logger
             )
             env.outputBytes = try ByteSize.parse(maxOutput)
             let plane = try ComputePlane(
                 env: env,
+                desk: desk,
                 state: stateDir,
                 maxConcurrent: maxConcurrent,
+                host: try agentHost(stateDir: stateDir, logger: logger),
                 metrics: metrics.factory
             )
             let ownEvidence = OwnEvidence(
@@ -365,6 +342,10 @@ struct ComputeServeCommand: AsyncParsableCommand {
                 onBound: { port in
                     let host = listenAddress!.host.contains(":") ? "[\(listenAddress!.host)]" : listenAddress!.host
                     bound.withLock { $0 = $0 ?? "\(scheme)://\(host):\(port)" }
+                    // Agents out of process reach the agent API here (a wildcard listener on loopback).
+                    let agentHost = ["0.0.0.0", "[::]"].contains(host) ? "127.0.0.1" : host
+                    let agentURL = publicURL ?? "\(scheme)://\(agentHost):\(port)"
+                    Task { await routes.plane.remote?.serve(at: agentURL) }
                 },
                 hangups: hangups,
                 onHangup: [{ ownEvidence.refresh() }],
@@ -379,6 +360,29 @@ struct ComputeServeCommand: AsyncParsableCommand {
 }
 
 extension ComputeServeCommand {
+    /// With --agents process, the host that starts each job's `delong agent` child: its options from
+    /// --agent-options, and this plane's trust (its certificate pinned, or plain HTTP on loopback) so the
+    /// agent reaches this plane's agent API and no other. Nil with --agents local.
+    func agentHost(stateDir: String, logger: Logger) throws -> (any AgentHost)? {
+        guard agents == "process", let agentOptions else { return nil }
+        let data = try InputFile.read(agentOptions, what: "agent options", limit: 1 << 20)
+        guard let object = try? JSONDecoder().decode(JSONValue.self, from: data), object.object != nil else {
+            throw CLIFailure.malformed("--agent-options \(agentOptions): expected a JSON object of options")
+        }
+        var options = try ServePlan.options(object, at: "agent options", file: agentOptions)
+        if tls.plainHTTP {
+            options.append("--plain-http")
+        } else {
+            options += ["--plane-cert", tls.tlsCert ?? (stateDir as NSString).appendingPathComponent("tls/cert.pem")]
+        }
+        return ProcessAgentHost(
+            executable: try SandboxRunCommand.ownExecutable(),
+            options: options,
+            root: stateDir + "/agents",
+            logger: logger
+        )
+    }
+
     /// Explore sessions in this plane's sandbox, named after it (its restart sweeps only its own), ended with
     /// the rental as this plane's index sees it, and their notebooks checked against the sample's index.
     func exploreManager(admission: ExploreAdmission, stateDir: String, logger: Logger) throws -> ExploreManager {

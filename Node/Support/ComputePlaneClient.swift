@@ -72,6 +72,28 @@ struct ComputePlaneClient: Sendable {
         }
         return response.body
     }
+
+    /// Sends raw bytes (`application/octet-stream`) with `method`; non-2xx is a refusal.
+    func send(_ path: String, raw: [UInt8], method: HTTPMethod, bearer: String) async throws -> [UInt8] {
+        let response = try await PlaneHTTPS.send(
+            method,
+            path,
+            to: url,
+            trust: trust,
+            headers: [("Content-Type", "application/octet-stream"), ("Authorization", "Bearer " + bearer)],
+            body: raw,
+            timeout: .seconds(300),
+            maxBody: 1 << 20
+        )
+        guard (200..<300).contains(response.status) else {
+            let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+            throw PlaneProtocolError(
+                refusedWith: response.status,
+                ErrorEnvelope(json: object) ?? ErrorEnvelope(code: "http_\(response.status)", message: "no message")
+            )
+        }
+        return response.body
+    }
 }
 
 extension ComputePlaneClient {

@@ -48,6 +48,7 @@ public struct ComputeRoutes: Sendable {
         }
         router.get("/v1/jobs/:id/result") { _, context in try await handle { try result(try Self.id(context)) } }
         addReviewRoutes(to: router)
+        addAgentRoutes(to: router)
     }
 
     // MARK: Handlers
@@ -105,8 +106,8 @@ public struct ComputeRoutes: Sendable {
         guard let status = plane.status(id) else { throw Self.unknown(id) }
         var facts = status.facts
         // While the output waits, the panel is the current one (the provider may name reviewers meanwhile).
-        if let item = await env.desk.waiting(id) {
-            let panel = await env.desk.panel(dataset: item.dataset, provider: item.provider, consumer: item.consumer)
+        if let item = await plane.desk.waiting(id) {
+            let panel = await plane.desk.panel(dataset: item.dataset, provider: item.provider, consumer: item.consumer)
             facts?.reviewers = panel.reviewers.map(\.checksummed)
             facts?.reviewRequired = panel.required
             facts?.reviewSummary = panel.shortfall ?? "\(item.votes.count) of \(panel.required) reviewers have decided"

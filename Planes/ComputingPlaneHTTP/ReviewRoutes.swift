@@ -37,19 +37,19 @@ extension ComputeRoutes {
     /// Every case waiting, oldest first (no findings, no names, no bytes).
     func reviews() async -> Response {
         var items: [ResponseJSON] = []
-        for item in await env.desk.waiting() { items.append(await caseFields(item)) }
+        for item in await plane.desk.waiting() { items.append(await caseFields(item)) }
         return ResponseJSON.response(.object([("reviews", .array(items))]))
     }
 
     func review(_ id: Hash32) async throws -> Response {
-        guard let item = await env.desk.waiting(id) else {
+        guard let item = await plane.desk.waiting(id) else {
             throw Refusal(.notFound, "not_in_review", "job \(id.hex) has no output waiting for review")
         }
         return ResponseJSON.response(await caseFields(item))
     }
 
     func caseFields(_ item: ReviewDesk.Case) async -> ResponseJSON {
-        let panel = await env.desk.panel(dataset: item.dataset, provider: item.provider, consumer: item.consumer)
+        let panel = await plane.desk.panel(dataset: item.dataset, provider: item.provider, consumer: item.consumer)
         return .object([
             ("job", .string(item.job.hex)), ("dataset", .string(item.dataset.hex)),
             ("outputDigest", .string(item.outputDigest.hex)), ("provider", .string(item.provider.checksummed)),
@@ -68,7 +68,7 @@ extension ComputeRoutes {
     /// The plaintext output tar, to one of the case's reviewers (a signature over the job and a recent time).
     func reviewOutput(_ id: Hash32, _ request: Request) async throws -> Response {
         let (at, signature) = try Self.signedAt(try await Self.body(request), "request")
-        let archive = try await env.desk.output(id, at: at, signature: signature)
+        let archive = try await plane.desk.output(id, at: at, signature: signature)
         return Response(
             status: .ok,
             headers: [.contentType: "application/x-tar"],
@@ -80,7 +80,7 @@ extension ComputeRoutes {
     /// the output.
     func reviewReport(_ id: Hash32, _ request: Request) async throws -> Response {
         let (at, signature) = try Self.signedAt(try await Self.body(request), "request")
-        let report = try await env.desk.report(id, at: at, signature: signature)
+        let report = try await plane.desk.report(id, at: at, signature: signature)
         return Response(
             status: .ok,
             headers: [.contentType: "application/json"],
@@ -97,7 +97,7 @@ extension ComputeRoutes {
                 "the decision is for job \(decision.decision.jobID.hex), not \(id.hex)"
             )
         }
-        let progress = try await env.desk.decide(decision)
+        let progress = try await plane.desk.decide(decision)
         return ResponseJSON.response(
             .object([
                 ("job", .string(id.hex)), ("accepted", .bool(true)), ("approve", .bool(decision.decision.approve)),
@@ -108,7 +108,7 @@ extension ComputeRoutes {
     }
 
     func reviewers(_ dataset: Hash32) async throws -> Response {
-        guard let list = await env.desk.reviewers(of: dataset) else {
+        guard let list = await plane.desk.reviewers(of: dataset) else {
             throw Refusal(.notFound, "no_list", "dataset \(dataset.hex) has no reviewer list here")
         }
         return ResponseJSON.response(OrderedJSON(any: list.json))
@@ -127,7 +127,7 @@ extension ComputeRoutes {
         guard let record = try env.records.dataset(dataset), !record.retired else {
             throw Refusal(.notFound, "unknown_dataset", "dataset \(dataset.hex) is not registered, or retired")
         }
-        try await env.desk.setReviewers(signed, provider: record.provider)
+        try await plane.desk.setReviewers(signed, provider: record.provider)
         return ResponseJSON.response(
             .object([("dataset", .string(dataset.hex)), ("version", .string("\(signed.list.version)"))])
         )
@@ -135,9 +135,9 @@ extension ComputeRoutes {
 
     /// The whole decision log, as written (for auditors: every line's hash chains to the one before).
     func decisionLog() -> Response {
-        let lines = env.desk.log.all.map(\.line)
+        let lines = plane.desk.log.all.map(\.line)
         return ResponseJSON.response(
-            .object([("head", .string(env.desk.log.head.hex)), ("entries", .array(lines.map(ResponseJSON.string)))])
+            .object([("head", .string(plane.desk.log.head.hex)), ("entries", .array(lines.map(ResponseJSON.string)))])
         )
     }
 

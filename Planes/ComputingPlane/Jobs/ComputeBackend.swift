@@ -1,4 +1,5 @@
 public import ChainCore
+import Foundation
 public import PlaneProtocol
 
 /// A Secure job as the plane accepted it: the Privacy Plane's token and the consumer's signed request, which
@@ -30,13 +31,26 @@ public struct SealedResult: Sendable {
     public var record: SignedResultRecord
     /// sha256 of the evidence bundle in the DA store (JobRecorded.attestationDigest).
     public var evidenceDigest: Hash32
+
+    /// A released job's result as the plane keeps it: `output.age` and the facts under its result directory.
+    static func read(_ id: Hash32, env: AgentEnvironment, log: JobLog) -> SealedResult? {
+        guard case .finished(.released) = log.state(of: id.hex) else { return nil }
+        let directory = env.resultDirectory(id)
+        guard let sealed = FileManager.default.contents(atPath: directory + "/output.age"),
+            let facts = try? JobFacts(reading: directory + "/facts.json").read({ $0 }),
+            let record = facts.result.flatMap(JobFacts.object).flatMap({ try? SignedResultRecord(json: $0) }),
+            let evidence = facts.evidenceDigest.flatMap({ try? Hash32(hex: $0) })
+        else { return nil }
+        return SealedResult(sealed: [UInt8](sealed), record: record, evidenceDigest: evidence)
+    }
 }
 
 /// Where a job's agent runs (design §7, after OpenSAFELY's ExecutorAPI). Every call is idempotent on the job
 /// id: a repeated launch of a known job starts nothing new, a repeated terminate changes nothing, `status` and
 /// `result` never change anything, and `cleanup` may be called any number of times. The local backend
-/// (``LocalBackend``) runs the agent in this process; the Confidential VM backend (the production issue) runs
-/// the same agent in a TDX guest and reports the same events.
+/// (``LocalBackend``) runs the agent in this process; ``RemoteBackend`` runs the same agent where an
+/// ``AgentHost`` starts it (a child process, a Confidential VM), and it reports the same events over the
+/// plane's agent API.
 public protocol ComputeBackend: Sendable {
     /// Starts the job's agent (queued until a slot is free), unless it was launched before.
     func launch(_ job: JobSpec, facts: JobFacts) async

@@ -13,19 +13,27 @@ import Glibc
 public final class ComputePlane: Sendable {
     public let env: AgentEnvironment
     public let log: JobLog
-    let backend: LocalBackend
+    /// Where flagged outputs wait for reviewers.
+    public let desk: ReviewDesk
+    let backend: any ComputeBackend
+    /// The backend whose agents run out of this process (nil: they run in it); the agent API serves them.
+    public let remote: RemoteBackend?
     let state: String
 
     /// Opens the job log under `state` (replaying it), marks every job a previous runner left unfinished as
     /// killed(runnerLost), and sweeps what such runners left behind. Jobs that finish are counted into
-    /// `metrics` by outcome.
+    /// `metrics` by outcome. With a `host`, agents run where it starts them (a child process, a Confidential
+    /// VM) and reach this plane over its agent API; without, they run in this process.
     public init(
         env: AgentEnvironment,
+        desk: ReviewDesk,
         state: String,
         maxConcurrent: Int,
+        host: (any AgentHost)? = nil,
         metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws {
         self.env = env
+        self.desk = desk
         self.state = state
         for directory in [state, env.results] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -40,8 +48,18 @@ public final class ComputePlane: Sendable {
                 metadata: ["jobs": "\(lost)", "swept": "\(swept)"]
             )
         }
-        backend = LocalBackend(env: env, log: log, maxConcurrent: maxConcurrent)
+        if let host {
+            let remote = RemoteBackend(env: env, log: log, desk: desk, host: host)
+            self.remote = remote
+            backend = remote
+        } else {
+            remote = nil
+            backend = LocalBackend(env: env, log: log, desk: desk, maxConcurrent: maxConcurrent)
+        }
     }
+
+    /// Earlier releases kept for the gate's differencing, and the desk, as this process holds them.
+    public var releases: LocalAgentPlane { LocalAgentPlane(desk: desk, results: env.results) }
 
     static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -152,6 +170,7 @@ public actor LocalBackend: ComputeBackend {
 
     let env: AgentEnvironment
     let log: JobLog
+    let desk: ReviewDesk
     let maxConcurrent: Int
     private var running: [Hash32: Running] = [:]
     /// Jobs holding an execution slot.
@@ -159,9 +178,10 @@ public actor LocalBackend: ComputeBackend {
     private var active = 0
     private var waiters: [(Hash32, CheckedContinuation<Bool, Never>)] = []
 
-    public init(env: AgentEnvironment, log: JobLog, maxConcurrent: Int) {
+    public init(env: AgentEnvironment, log: JobLog, desk: ReviewDesk, maxConcurrent: Int) {
         self.env = env
         self.log = log
+        self.desk = desk
         self.maxConcurrent = max(1, maxConcurrent)
     }
 
@@ -199,7 +219,7 @@ public actor LocalBackend: ComputeBackend {
 
     public func terminate(_ id: Hash32, reason: KillReason) async {
         _ = try? record(.killed(reason), id)
-        await env.desk.close(id)
+        await desk.close(id)
         guard let job = running[id] else { return }
         job.control.kill(reason: reason.rawValue)
         job.task.cancel()
@@ -208,16 +228,7 @@ public actor LocalBackend: ComputeBackend {
         }
     }
 
-    public func result(_ id: Hash32) -> SealedResult? {
-        guard case .finished(.released) = log.state(of: id.hex) else { return nil }
-        let directory = env.resultDirectory(id)
-        guard let sealed = FileManager.default.contents(atPath: directory + "/output.age"),
-            let facts = try? JobFacts(reading: directory + "/facts.json").read({ $0 }),
-            let record = facts.result.flatMap(JobFacts.object).flatMap({ try? SignedResultRecord(json: $0) }),
-            let evidence = facts.evidenceDigest.flatMap({ try? Hash32(hex: $0) })
-        else { return nil }
-        return SealedResult(sealed: [UInt8](sealed), record: record, evidenceDigest: evidence)
-    }
+    public func result(_ id: Hash32) -> SealedResult? { SealedResult.read(id, env: env, log: log) }
 
     public func cleanup(_ id: Hash32) {
         JobWorkspace.remove(env.work + "/" + Hex.encode(id.bytes, prefix: false))
@@ -255,8 +266,8 @@ public actor LocalBackend: ComputeBackend {
 /// What a lost runner leaves: job work directories (with a Decrypt FUSE perhaps still mounted), sandbox
 /// staging directories (with /out's tmpfs), and job cgroups. Only this plane's are removed (its work directory,
 /// and sandboxes named with its `namePrefix`): other runners on the host keep theirs. The names are returned.
-enum JobSweeper {
-    static func sweep(work: String, sandbox: SandboxRunner) -> [String] {
+public enum JobSweeper {
+    public static func sweep(work: String, sandbox: SandboxRunner) -> [String] {
         let own = sandbox.namePrefix + "job-"
         var swept: [String] = []
         let fm = FileManager.default

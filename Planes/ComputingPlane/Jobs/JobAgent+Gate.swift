@@ -101,41 +101,25 @@ extension JobAgent {
 
     // MARK: Earlier releases
 
-    /// Where released outputs of `dataset` are kept for differencing (plaintext tars, one per job).
-    func historyDirectory(_ dataset: Hash32) -> String {
-        env.results + "/history/" + Hex.encode(dataset.bytes, prefix: false)
-    }
-
-    /// Every earlier release on `dataset` by any consumer, as files `<job>/<path>`.
-    func history(_ dataset: Hash32) -> [(path: String, bytes: [UInt8])] {
-        let directory = historyDirectory(dataset)
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+    /// Every earlier release on `dataset` by any consumer, as files `<job>/<path>` (from the plane).
+    func history(_ dataset: Hash32) async throws -> [(path: String, bytes: [UInt8])] {
+        let releases: [(job: String, archive: [UInt8])]
+        do { releases = try await env.plane.history(of: dataset) } catch {
+            throw AgentStop.failed("the earlier releases for differencing: \(error)")
+        }
         var files: [(path: String, bytes: [UInt8])] = []
-        for name in names where name.hasSuffix(".tar") {
-            guard let data = FileManager.default.contents(atPath: directory + "/" + name),
-                let entries = try? CanonicalTar.verify(Array(data), limits: OutputPackage.limits)
-            else {
+        for release in releases {
+            guard let entries = try? CanonicalTar.verify(release.archive, limits: OutputPackage.limits) else {
                 logger.warning(
                     "an earlier release cannot be read; it is left out of differencing",
-                    metadata: ["file": "\(name)"]
+                    metadata: ["job": "\(release.job)"]
                 )
                 continue
             }
-            let job = String(name.dropLast(4))
             for entry in entries {
-                if let contents = entry.contents { files.append((job + "/" + entry.displayPath, contents)) }
+                if let contents = entry.contents { files.append((release.job + "/" + entry.displayPath, contents)) }
             }
         }
         return files
-    }
-
-    /// Keeps a released output for the gate's later differencing.
-    func remember(_ package: OutputPackage, dataset: Hash32) throws {
-        let directory = historyDirectory(dataset)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try DAStore.writeAtomically(
-            package.archive,
-            to: directory + "/" + Hex.encode(spec.id.bytes, prefix: false) + ".tar"
-        )
     }
 }

@@ -46,11 +46,18 @@ public struct AgentEnvironment: Sendable {
     /// Per-job work directories (mount points); results stay under `results`.
     public var work: String
     public var results: String
-    public var desk: ReviewDesk
+    /// The review desk and earlier releases: the plane's own, or reached over its agent API.
+    public var plane: any AgentPlane
     public var deadlines: PhaseDeadlines
     /// The cap on a job's /out (bytes); a job that fills it is killed(outputLimit).
     public var outputBytes: UInt64 = 256 << 20
     public var logger: Logger
+
+    /// Creates the work root, reachable by job uids (an agent in its own process calls this first).
+    public func prepareWork() throws { try JobWorkspace.prepareRoot(work) }
+
+    /// Removes what `id` left under the work root (its mount point and home).
+    public func removeWork(of id: Hash32) { JobWorkspace.remove(work + "/" + Hex.encode(id.bytes, prefix: false)) }
 
     /// Where a job's sealed output, facts and record stay.
     public func resultDirectory(_ id: Hash32) -> String { results + "/" + Hex.encode(id.bytes, prefix: false) }
@@ -69,7 +76,7 @@ public struct AgentEnvironment: Sendable {
         runtime: JobRuntime,
         work: String,
         results: String,
-        desk: ReviewDesk,
+        plane: any AgentPlane,
         deadlines: PhaseDeadlines,
         logger: Logger
     ) {
@@ -86,7 +93,7 @@ public struct AgentEnvironment: Sendable {
         self.runtime = runtime
         self.work = work
         self.results = results
-        self.desk = desk
+        self.plane = plane
         self.deadlines = deadlines
         self.logger = logger
     }
@@ -123,7 +130,7 @@ public struct JobAgent: Sendable {
     public let env: AgentEnvironment
     public let control: SandboxControl
     public let facts: JobFacts
-    let report: @Sendable (JobEvent) throws -> JobState
+    let report: @Sendable (JobEvent) async throws -> JobState
     /// Called once the job's processes are gone: the execution slot is free for the next job while this one
     /// waits for review.
     var executionDone: @Sendable () async -> Void = {}
@@ -133,7 +140,7 @@ public struct JobAgent: Sendable {
         env: AgentEnvironment,
         control: SandboxControl,
         facts: JobFacts,
-        report: @escaping @Sendable (JobEvent) throws -> JobState
+        report: @escaping @Sendable (JobEvent) async throws -> JobState
     ) {
         self.spec = spec
         self.env = env
@@ -170,28 +177,28 @@ public struct JobAgent: Sendable {
         case .ended: return
         }
         logger.info("job ended", metadata: ["event": "\(event)"])
-        _ = try? report(event)
+        _ = try? await report(event)
     }
 
     /// Records `event`; stops when the job has ended meanwhile.
-    func step(_ event: JobEvent) throws {
+    func step(_ event: JobEvent) async throws {
         let state: JobState
-        do { state = try report(event) } catch { throw AgentStop.failed("the job log: \(error)") }
+        do { state = try await report(event) } catch { throw AgentStop.failed("the job log: \(error)") }
         if state.isFinished, event != .published { throw AgentStop.ended }
         if Task.isCancelled { throw AgentStop.ended }
     }
 
     func pipeline() async throws {
         let home = env.work + "/" + String(spec.name.dropFirst(2))
-        try step(.advanced(to: .provisioning))
+        try await step(.advanced(to: .provisioning))
         try JobWorkspace.create(home)
 
-        try step(.advanced(to: .fetching))
+        try await step(.advanced(to: .fetching))
         let token = try checkToken()
         let (bundle, runtimeDigest) = try await fetchBundle(token: token.token)
         let dataset = try checkDataset(token.token)
 
-        try step(.advanced(to: .attesting))
+        try await step(.advanced(to: .attesting))
         let identity: AgentIdentity
         let attested: AgentEvidence
         do {
@@ -202,7 +209,7 @@ public struct JobAgent: Sendable {
         }
         facts.update { $0.agentSigner = identity.signer.checksummed }
 
-        try step(.advanced(to: .awaitingKey))
+        try await step(.advanced(to: .awaitingKey))
         let (client, release) = try await within(env.deadlines.step, .awaitingKey) {
             try await self.leaseKey(token: token, identity: identity, evidence: attested.bytes)
         }
@@ -240,8 +247,8 @@ public struct JobAgent: Sendable {
             $0.files = package.files.map { JobFacts.File(path: $0.path, size: $0.size, sha256: $0.sha256.hex) }
             $0.rejectedOutputs = execution.rejected.count
         }
-        try step(.advanced(to: .gating))
-        var report = gate(package, dataset: dataset, key: key, history: history(token.token.dataset))
+        try await step(.advanced(to: .gating))
+        var report = gate(package, dataset: dataset, key: key, history: try await history(token.token.dataset))
         // What the sandbox dropped (a link, a device) never leaves, but a reviewer sees that the job tried.
         if !execution.rejected.isEmpty {
             report = GateReport(
@@ -262,10 +269,10 @@ public struct JobAgent: Sendable {
             )
         }
         let gate = GateDocument(package: package, report: report, rejected: execution.rejected)
-        do { try await env.desk.recordGate(job: spec.id, verdict: gate.verdict, gateDigest: gate.digest) } catch {
+        do { try await env.plane.recordGate(job: spec.id, verdict: gate.verdict, gateDigest: gate.digest) } catch {
             throw AgentStop.failed("the decision log: \(error)")
         }
-        try step(.gated(gate.verdict))
+        try await step(.gated(gate.verdict))
         // Blocked: the job has ended (the consumer sees the outcome, never the findings, which would say
         // which of its values are the dataset's).
         if gate.verdict == .block { return }
@@ -274,36 +281,42 @@ public struct JobAgent: Sendable {
         var reviewerList: SignedReviewerList?
         if gate.verdict == .review {
             let provider = try datasetProvider(token.token.dataset)
-            let panel = await env.desk.panel(
-                dataset: token.token.dataset,
-                provider: provider,
-                consumer: token.token.consumer
-            )
+            let panel: ReviewDesk.Panel
+            do {
+                panel = try await env.plane.panel(
+                    dataset: token.token.dataset,
+                    provider: provider,
+                    consumer: token.token.consumer
+                )
+            } catch { throw AgentStop.failed("the review panel: \(error)") }
             facts.update {
                 $0.reviewer = provider.checksummed
                 $0.reviewers = panel.reviewers.map(\.checksummed)
                 $0.reviewRequired = panel.required
                 $0.reviewSummary = panel.shortfall
             }
-            let outcome = await env.desk.review(
-                job: spec.id,
-                dataset: token.token.dataset,
-                consumer: token.token.consumer,
-                provider: provider,
-                output: package,
-                report: report,
-                deadline: env.deadlines.review
-            )
+            let outcome: ReviewDesk.Outcome?
+            do {
+                outcome = try await env.plane.review(
+                    job: spec.id,
+                    dataset: token.token.dataset,
+                    consumer: token.token.consumer,
+                    provider: provider,
+                    output: package,
+                    report: report,
+                    deadline: env.deadlines.review
+                )
+            } catch { throw AgentStop.failed("the review: \(error)") }
             guard let outcome, !Task.isCancelled else { throw AgentStop.ended }
             facts.update {
                 $0.reviews = outcome.decisions.map { JobFacts.text($0.json) }
                 $0.reviewSummary = outcome.summary
             }
             guard outcome.approved else {
-                try step(.reviewed(approved: false))
+                try await step(.reviewed(approved: false))
                 return
             }
-            try step(.reviewed(approved: true))
+            try await step(.reviewed(approved: true))
             decisions = outcome.decisions
             reviewerList = outcome.list
         }
@@ -313,7 +326,7 @@ public struct JobAgent: Sendable {
         let recipient = spec.request.request.outputRecipient
         let sealed: [UInt8]
         do { sealed = try package.seal(to: recipient) } catch { throw AgentStop.failed("sealing the output: \(error)") }
-        try step(.advanced(to: .publishing))
+        try await step(.advanced(to: .publishing))
         try await within(env.deadlines.publish, .publishing) {
             try await self.publish(
                 token: token,
@@ -328,7 +341,7 @@ public struct JobAgent: Sendable {
                 receipt: release.receipt
             )
         }
-        try step(.published)
+        try await step(.published)
     }
 
     // MARK: Checks before anything runs
@@ -585,7 +598,7 @@ public struct JobAgent: Sendable {
                 throw ComputingPlaneError(.sandboxFailure, "cannot mount the sealed dataset: \(error)")
             }
         }
-        try step(.advanced(to: .executing))
+        try await step(.advanced(to: .executing))
         let keeper = LeaseKeeper(
             lease: lease,
             client: client,
@@ -633,7 +646,7 @@ public struct JobAgent: Sendable {
             let failure = FailureSummary.of(log: logBuffer.bytes, sources: Self.sourceLines(bundle))
             facts.update { $0.failure = failure }
         }
-        try step(.exited(code: code))
+        try await step(.exited(code: code))
         if code != 0 { throw AgentStop.ended }
         return Execution(log: logBuffer.bytes, rejected: result.rejected)
     }
@@ -654,7 +667,7 @@ public struct JobAgent: Sendable {
     ) async throws {
         let cipherDigest = BundleDigest.of(sealed)
         // The decision log's head after this job's last entry: a log cut or rewritten later lacks it.
-        let log = env.desk.log.entries(of: spec.id)
+        let log = try await env.plane.decisions(of: spec.id)
         let record = try ResultRecord(
             jobID: spec.id,
             dataset: token.token.dataset,
@@ -691,7 +704,7 @@ public struct JobAgent: Sendable {
         let directory = env.resultDirectory(spec.id)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try DAStore.writeAtomically(sealed, to: directory + "/output.age")
-        try remember(package, dataset: token.token.dataset)
+        try await env.plane.remember(package.archive, job: spec.id, dataset: token.token.dataset)
         let transaction = try await env.recorder.recordJob(
             job: spec.id,
             dataset: token.token.dataset,

@@ -104,6 +104,28 @@ public final class JobFacts: @unchecked Sendable {
         try? save(snapshot)
     }
 
+    /// Takes the facts an agent out of this process reports (docs/jobs.md "Agents out of process"). What the
+    /// plane recorded at submission (the job, its consumer, dataset, image, request and token) cannot change.
+    public func adopt(_ reported: Values) throws(ComputingPlaneError) {
+        let held = read { $0 }
+        let fixed: [(String, String, String)] = [
+            ("job", held.job, reported.job), ("consumer", held.consumer, reported.consumer),
+            ("dataset", held.dataset, reported.dataset), ("imageDigest", held.imageDigest, reported.imageDigest),
+            ("recipient", held.recipient, reported.recipient), ("request", held.request, reported.request),
+            ("token", held.token, reported.token),
+        ]
+        for (name, expected, found) in fixed where expected != found {
+            throw ComputingPlaneError(
+                .badInput,
+                "the agent's facts change \(name): expected \(expected), found \(found)"
+            )
+        }
+        var reported = reported
+        reported.submittedAt = held.submittedAt
+        lock.withLock { values = reported }
+        do { try save(reported) } catch { throw ComputingPlaneError(.io, "cannot keep the job's facts: \(error)") }
+    }
+
     private func save(_ snapshot: Values) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

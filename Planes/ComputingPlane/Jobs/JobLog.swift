@@ -157,6 +157,16 @@ public final class JobLog: Sendable {
         }
     }
 
+    /// An event as the agent API carries it: the log line it would be.
+    public static func line(_ event: JobEvent, job: String, at: Int64) -> String {
+        encode(Entry(job: job, at: at, event: event))
+    }
+
+    /// An event the agent API carried, parsed as strictly as the log's own lines.
+    public static func entry(line: [UInt8]) throws(ComputingPlaneError) -> Entry {
+        try decode(line, line: 1, path: "(an agent's report)")
+    }
+
     static func encode(_ entry: Entry) -> String {
         var fields = ["\"job\":\(OrderedJSON.quote(entry.job))", "\"at\":\(entry.at)"]
         func add(_ name: String, _ value: String) { fields.append("\"\(name)\":\(value)") }

@@ -31,6 +31,16 @@ public struct OutputPackage: Sendable {
         files = contents.map { ($0.path, $0.bytes.count, BundleDigest.of($0.bytes)) }
     }
 
+    /// A package from its archive (an agent out of process hands it to the plane's desk): the canonical tar is
+    /// read back strictly, so its digest and files are the ones the agent's gate saw.
+    public init(archive: [UInt8]) throws(PlaneProtocolError) {
+        let entries = try CanonicalTar.verify(archive, limits: Self.limits)
+        self.archive = archive
+        digest = BundleDigest.of(archive)
+        contents = entries.compactMap { entry in entry.contents.map { (entry.displayPath, $0) } }
+        files = contents.map { ($0.path, $0.bytes.count, BundleDigest.of($0.bytes)) }
+    }
+
     /// The archive sealed to `recipient` (age v1, X25519).
     public func seal(to recipient: AgeRecipient) throws(PlaneCryptoError) -> [UInt8] {
         try Age.encrypt(archive, to: [recipient])

@@ -36,6 +36,12 @@ public actor ReviewDesk {
         /// The list's version (nil: the dataset has none; its provider alone reviews).
         public let version: UInt64?
 
+        public init(reviewers: [Address], required: Int, version: UInt64?) {
+            self.reviewers = reviewers
+            self.required = required
+            self.version = version
+        }
+
         /// Why the case cannot be approved with this panel (nil when it can).
         public var shortfall: String? {
             reviewers.count >= required
@@ -53,6 +59,13 @@ public actor ReviewDesk {
         public let summary: String
         /// The dataset's signed reviewer list when the review ended (nil: the provider alone reviewed).
         public let list: SignedReviewerList?
+
+        public init(approved: Bool, decisions: [SignedReviewDecision], summary: String, list: SignedReviewerList?) {
+            self.approved = approved
+            self.decisions = decisions
+            self.summary = summary
+            self.list = list
+        }
     }
 
     public let domain: JobDomain

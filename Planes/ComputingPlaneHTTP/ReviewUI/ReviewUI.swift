@@ -53,7 +53,7 @@ public struct ReviewUI: Sendable {
         }
     }
 
-    var desk: ReviewDesk { routes.env.desk }
+    var desk: ReviewDesk { routes.plane.desk }
 
     public func add(to router: Router<PlaneRequestContext>) {
         router.get("/review") { _, _ in Self.secured(Self.asset(ReviewAssets.html, "text/html; charset=utf-8")) }
