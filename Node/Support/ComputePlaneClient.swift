@@ -63,6 +63,11 @@ struct ComputePlaneClient: Sendable {
             timeout: .seconds(60),
             maxBody: maxBody
         )
+        return try Self.accepted(response)
+    }
+
+    /// The body of a 2xx answer; anything else is a refusal with the plane's error envelope.
+    static func accepted(_ response: PlaneHTTPS.Response) throws -> [UInt8] {
         guard (200..<300).contains(response.status) else {
             let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
             throw PlaneProtocolError(
@@ -85,14 +90,7 @@ struct ComputePlaneClient: Sendable {
             timeout: .seconds(300),
             maxBody: 1 << 20
         )
-        guard (200..<300).contains(response.status) else {
-            let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
-            throw PlaneProtocolError(
-                refusedWith: response.status,
-                ErrorEnvelope(json: object) ?? ErrorEnvelope(code: "http_\(response.status)", message: "no message")
-            )
-        }
-        return response.body
+        return try Self.accepted(response)
     }
 }
 

@@ -29,6 +29,12 @@ import Testing
         print("rows", len(rows))
         """
 
+    /// The events of a job whose output went to review and was released.
+    static let reviewedAndReleased = [
+        "submitted", "provisioning", "fetching", "attesting", "awaitingKey", "executing", "exited 0",
+        "gating", "gate verdict: review", "review: approved", "publishing", "published: released",
+    ]
+
     static let sleeper = """
         import time
         open("/data/admissions.csv").read()
@@ -99,13 +105,7 @@ import Testing
         #expect(done["outcome"] as? String == "released", "\(done)")
         #expect(done["outputDigest"] as? String == outputDigest)
         let events = (done["phases"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
-        #expect(
-            events == [
-                "submitted", "provisioning", "fetching", "attesting", "awaitingKey", "executing", "exited 0",
-                "gating", "gate verdict: review", "review: approved", "publishing", "published: released",
-            ],
-            "\(events)"
-        )
+        #expect(events == Self.reviewedAndReleased, "\(events)")
 
         // The consumer verifies against its own light client, then decrypts.
         try w.syncConsumerIndex()
