@@ -3,7 +3,7 @@ import Glibc
 import Synchronization
 
 /// The one progress renderer of the CLI (node sync, chain verify-rpc, dataset seal/verify/unseal, job submit
-/// --wait and job status --watch, bundle publish): one line on stderr, redrawn in place at most once per
+/// --wait and job status --watch, bundle publish's upload and receipt): one line on stderr, redrawn in place at most once per
 /// `interval` (100 ms), cut to the terminal's width, and ended with a newline so what follows starts clean.
 /// Never on stdout. Drawn only when it is on (``CLIProgress/isOn(json:)``): stderr is a terminal and the output
 /// is not JSON, or DELONG_PROGRESS=always forces it (tests); DELONG_PROGRESS=never turns it off.
@@ -91,6 +91,23 @@ final class CLIProgress: Sendable {
         } else if drawn {
             write("\n")
         }
+    }
+
+    /// Runs `body`, one long step with no count of its own (an upload, a transaction's receipt), while
+    /// "`label` · elapsed" is redrawn every `interval`.
+    func ticking<T: Sendable>(_ label: String, _ body: () async throws -> T) async throws -> T {
+        guard enabled else { return try await body() }
+        let ticker = Task { [self] in
+            while !Task.isCancelled {
+                update("\(label) · \(Self.duration(seconds))")
+                try? await Task.sleep(for: interval)
+            }
+        }
+        let result: Result<T, any Error>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        ticker.cancel()
+        await ticker.value  // no frame after this returns
+        return try result.get()
     }
 
     /// Clears the line without a newline (an error message follows in its place).

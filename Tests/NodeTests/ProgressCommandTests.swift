@@ -47,6 +47,22 @@ import Testing
         let bundle = try w.bundle("clean", ComputeJobTests.cleanMean)
         try await w.publish(bundle)
         let forced = ["DELONG_HOME": w.home, "DELONG_PROGRESS": "always"]
+        // bundle publish: its upload and receipt wait on stderr, the two digest lines alone on stdout.
+        let published = try DelongProcess.run(
+            [
+                "bundle", "publish", try w.bundle("other", ComputeJobTests.cleanMean + "\n# other\n"), "--da", w.da,
+                "--rpc", w.world.devnet.url, "--contracts", w.world.deploymentPath, "--wallet-key",
+                w.path("consumer.key"),
+            ],
+            environment: forced
+        )
+        #expect(published.status == 0, "\(published.stderr)")
+        #expect(
+            published.stderr.contains(Self.clearLine + "bundle publish: published in block"),
+            "\(published.stderr.debugDescription)"
+        )
+        let lines = published.stdout.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasPrefix("bundle sha256:") && lines[1].hasPrefix("image  "), "\(lines)")
         let submitted = try DelongProcess.run(
             [
                 "job", "submit", "--plane", plane.url, "--allow-insecure-plane-evidence", "--session",

@@ -86,6 +86,23 @@ import Testing
         #expect(r.written.last == Self.clearLine + "  second phase\n" + "job running · 3s")
     }
 
+    @Test func aLongStepTicksUntilItReturnsAndNotAfter() async throws {
+        let r = Recorder()
+        let p = r.progress()
+        let answer = try await p.ticking("uploading") {
+            try await Task.sleep(for: .milliseconds(50))
+            return 42
+        }
+        #expect(answer == 42)
+        let frames = r.written
+        #expect(frames.first == Self.clearLine + "uploading · 0s", "\(frames)")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(r.written == frames, "no frame after the step returned")
+        await #expect(throws: CancellationError.self) {
+            try await p.ticking("failing") { throw CancellationError() }
+        }
+    }
+
     @Test func offItWritesNothing() {
         let r = Recorder()
         let p = r.progress(enabled: false)
