@@ -394,5 +394,13 @@ let package = Package(
             path: "Tests/NodeTests",
             swiftSettings: strictSettings
         ),
+        // Unit tests of the executable's own helpers (`@testable import delong`), apart from NodeTests, which
+        // run the built `delong` and whose name lookups a testable import of it would change.
+        .testTarget(
+            name: "NodeUnitTests",
+            dependencies: ["delong"],
+            path: "Tests/NodeUnitTests",
+            swiftSettings: strictSettings
+        ),
     ]
 )

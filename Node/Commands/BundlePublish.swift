@@ -62,24 +62,38 @@ struct BundlePublishCommand: AsyncParsableCommand {
     }
 
     private func publish() async throws {
+        let progress = CLIProgress.forCommand(json: json)
+        do { try await publish(progress: progress) } catch {
+            progress.clear()
+            throw error
+        }
+    }
+
+    private func publish(progress: CLIProgress) async throws {
         let algorithm = try BundleInput.read(bundle)
         let runtimeDigest = try chooseRuntime(named: algorithm.manifest.runtime)
         let locator = DALocator(bundle: algorithm.digest, runtime: runtimeDigest)
         let deployment = try DeploymentFile.read(contracts)
         let key = try readKeyFile(walletKey, what: "wallet key")
-        let daPath = try await store(algorithm.archive)
+        let daPath = try await progress.ticking(
+            "bundle publish: storing \(CLIProgress.bytes(UInt64(algorithm.archive.count))) in the DA store"
+        ) { try await store(algorithm.archive) }
 
         let call = try ABI.encode(
             [.fixedBytes(32), .fixedBytes(32), .string],
             [.fixedBytes(locator.imageDigest.bytes), .fixedBytes(algorithm.digest.bytes), .string(locator.description)]
         )
         let wallet = try WalletSender(endpoint: rpc, key: key)
-        let sent = try await wallet.send(
-            to: deployment.contracts.algorithmRegistry,
-            data: Keccak256.hash(Array("publish(bytes32,bytes32,string)".utf8)).bytes.prefix(4) + call,
-            expectedChainID: deployment.chainID,
-            wait: .seconds(wait)
-        )
+        let sent = try await progress.ticking("bundle publish: sent AlgorithmRegistry.publish, waiting for its receipt")
+        {
+            try await wallet.send(
+                to: deployment.contracts.algorithmRegistry,
+                data: Keccak256.hash(Array("publish(bytes32,bytes32,string)".utf8)).bytes.prefix(4) + call,
+                expectedChainID: deployment.chainID,
+                wait: .seconds(wait)
+            )
+        }
+        progress.finish("bundle publish: published in block \(sent.block) · \(CLIProgress.duration(progress.seconds))")
         let result: [String: Any] = [
             "bundleDigest": BundleDigest.text(algorithm.digest),
             "runtimeDigest": BundleDigest.text(runtimeDigest),

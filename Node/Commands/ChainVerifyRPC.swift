@@ -40,7 +40,7 @@ struct ChainVerifyRPCCommand: AsyncParsableCommand {
         var logger = Logger(label: "delong.chain.verify-rpc")
         logger.logLevel = .warning
         let client = JSONRPCClient(endpoint: rpc, timeout: .seconds(timeout))
-        let progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
+        let progress = CLIProgress.forCommand()
         let start = ContinuousClock.now
         var failures: [String] = []
         var transactions = 0
@@ -88,16 +88,22 @@ struct ChainVerifyRPCCommand: AsyncParsableCommand {
                 last = block.header
                 lastHash = verdict.computedHash
                 progress.update(
-                    "verified block \(n) of \(last_) · \(transactions) transactions · \(failures.count) failures"
+                    progress.blocks(
+                        "verify-rpc",
+                        at: n,
+                        of: last_,
+                        from: from,
+                        extra: " · \(transactions) transactions · \(failures.count) failures"
+                    )
                 )
             }
-            progress.finish()
+            progress.clear()
         } catch let error as RPCError {
-            progress.finish()
+            progress.clear()
             FileHandle.standardError.write(Data("delong: \(error)\n".utf8))
             throw ExitCode(error.kind == .transport ? ExitCodes.ioError : ExitCodes.malformedInput)
         } catch let failure as CLIFailure {
-            progress.finish()
+            progress.clear()
             FileHandle.standardError.write(Data("delong: \(failure.message)\n".utf8))
             throw ExitCode(failure.exitCode)
         }
@@ -168,23 +174,5 @@ extension ChainVerifyRPCCommand {
         } catch {
             throw CLIFailure.malformed("\(context): \(error.reason)")
         }
-    }
-}
-
-/// A single status line on a terminal, redrawn in place at most ten times a second; silent otherwise.
-final class ProgressLine {
-    private let enabled: Bool
-    private var lastDraw = ContinuousClock.now - .seconds(1)
-
-    init(enabled: Bool) { self.enabled = enabled }
-
-    func update(_ text: @autoclosure () -> String) {
-        guard enabled, ContinuousClock.now - lastDraw > .milliseconds(100) else { return }
-        lastDraw = ContinuousClock.now
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(text())".utf8))
-    }
-
-    func finish() {
-        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }

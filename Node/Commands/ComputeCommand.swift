@@ -15,6 +15,7 @@ import PlaneProtocol
 import PrivacyPlaneHTTP
 import Sampling
 import Synchronization
+import UnixSignals
 
 /// `delong compute …`: the Computing Plane.
 struct ComputeCommand: AsyncParsableCommand {
@@ -158,6 +159,17 @@ struct ComputeServeCommand: AsyncParsableCommand {
         let logger = ServerAssembly.logger(label: "delong.compute")
         let attester = try agentEvidence.makeAttester()
         let hangups = await ServerAssembly.trapHangups()
+        try await assemble(logger: logger, attester: attester, hangups: hangups, announce: ServerAssembly.printReady)
+            .runAlone()
+    }
+
+    /// Syncs and builds the Computing Plane's server (`run` and `serve --one-process` share it).
+    func assemble(
+        logger: Logger,
+        attester: any AgentAttester,
+        hangups: UnixSignalsSequence,
+        announce: @escaping @Sendable (String) -> Void
+    ) async throws -> ServerAssembly.Server {
         let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
         let index = syncer.index
         let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("compute")
@@ -323,7 +335,7 @@ struct ComputeServeCommand: AsyncParsableCommand {
         ).addRoutes(to: router)
         // Explore sessions end with the plane (SIGTERM or a failure): no Lab, mount or cgroup outlives it.
         do {
-            try await ServerAssembly.run(
+            return try ServerAssembly.server(
                 router: router.buildResponder(),
                 http1: ExploreRoutes.serverBuilder(webSocketRouter: webSockets),
                 address: listenAddress!,
@@ -349,13 +361,14 @@ struct ComputeServeCommand: AsyncParsableCommand {
                 },
                 hangups: hangups,
                 onHangup: [{ ownEvidence.refresh() }],
+                announce: announce,
+                afterStop: { await explore.shutdown() },
                 logger: logger
             )
         } catch {
             await explore.shutdown()
             throw error
         }
-        await explore.shutdown()
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Sealing
+import Synchronization
 
 /// Shared plumbing of the dataset and fs commands: SealingError → message + exit code, progress, key seam.
 enum DatasetCLI {
@@ -59,26 +60,24 @@ enum DatasetCLI {
     }
 }
 
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
-final class ProgressBar {
+/// Bytes done of a total, drawn by the one ``CLIProgress`` renderer; `finish` draws the last count it was given.
+final class ByteProgress: Sendable {
     private let label: String
-    private let enabled = isatty(STDERR_FILENO) == 1
-    private var lastPercent = -1
+    private let progress: CLIProgress
+    private let latest = Mutex<(done: UInt64, total: UInt64)?>(nil)
 
-    init(label: String) { self.label = label }
+    init(label: String, progress: CLIProgress = .forCommand()) {
+        self.label = label
+        self.progress = progress
+    }
 
     func update(_ done: UInt64, _ total: UInt64) {
-        guard enabled else { return }
-        let percent = total == 0 ? 100 : Int(done * 100 / total)
-        guard percent != lastPercent else { return }
-        lastPercent = percent
-        let width = 40
-        let filled = width * percent / 100
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        DatasetCLI.writeStderr("\r\(label) [\(bar)] \(percent)% \(done / 1_000_000)/\(total / 1_000_000) MB")
+        latest.withLock { $0 = (done, total) }
+        progress.update(progress.transfer(label, done: done, total: total))
     }
 
     func finish() {
-        if enabled && lastPercent >= 0 { DatasetCLI.writeStderr("\n") }
+        guard let last = latest.withLock({ $0 }) else { return progress.finish() }
+        progress.finish(progress.transfer(label, done: last.done, total: last.total))
     }
 }

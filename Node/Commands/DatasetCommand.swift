@@ -37,7 +37,7 @@ struct DatasetSealCommand: ParsableCommand {
         try DatasetCLI.run {
             let datasetID = try DatasetID(hex: datasetId)
             let sealer = try Sealer(options: .init(datasetID: datasetID, keyVersion: keyVersion, chunkSize: chunkSize))
-            let bar = ProgressBar(label: "sealing")
+            let bar = ByteProgress(label: "sealing")
             let clock = ContinuousClock()
             let start = clock.now
             let result = try sealer.seal(
@@ -71,7 +71,7 @@ struct DatasetVerifyCommand: ParsableCommand {
     func run() throws {
         try DatasetCLI.run {
             let dataset = try DatasetCLI.open(sealed, keyFile: keyFile, digest: manifestDigest, datasetID: datasetId)
-            let bar = ProgressBar(label: "verifying")
+            let bar = ByteProgress(label: "verifying")
             let bytes = try dataset.verify(progress: bar.update)
             bar.finish()
             DatasetCLI.note(
@@ -97,7 +97,7 @@ struct DatasetUnsealCommand: ParsableCommand {
     func run() throws {
         try DatasetCLI.run {
             let dataset = try DatasetCLI.open(sealed, keyFile: keyFile, digest: manifestDigest, datasetID: nil)
-            let bar = ProgressBar(label: "unsealing")
+            let bar = ByteProgress(label: "unsealing")
             try dataset.unseal(to: destination, progress: bar.update)
             bar.finish()
             DatasetCLI.note("unsealed \(dataset.manifest.entries.count) entries into \(destination)")

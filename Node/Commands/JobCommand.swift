@@ -185,23 +185,47 @@ enum JobWatch {
     }()
 
     static func follow(_ job: KnownJob, json: Bool) async throws -> [String: Any] {
+        let progress = CLIProgress.forCommand(json: json)
+        let short = String(job.id.hex.prefix(10)) + "…"
         var seen = 0
-        while true {
-            let status = try await job.status()
-            let phases = status["phases"] as? [[String: Any]] ?? []
-            if !json {
-                for phase in phases.dropFirst(seen) {
-                    let at = (phase["at"] as? Int).map { Date(timeIntervalSince1970: Double($0) / 1000) }
-                    let time = at.map { JobWatch.time.string(from: $0) } ?? "?"
-                    FileHandle.standardError.write(Data("  \(time)  \(phase["event"] as? String ?? "?")\n".utf8))
+        var phase = "submitted"
+        var began: Double? = nil  // the job's first event (Unix seconds): elapsed is the job's, not the watch's
+        let elapsed = { CLIProgress.duration(began.map { Date().timeIntervalSince1970 - $0 } ?? progress.seconds) }
+        do {
+            while true {
+                let status = try await job.status()
+                let phases = status["phases"] as? [[String: Any]] ?? []
+                if !json {
+                    for phase in phases.dropFirst(seen) {
+                        let at = (phase["at"] as? Int).map { Date(timeIntervalSince1970: Double($0) / 1000) }
+                        let time = at.map { JobWatch.time.string(from: $0) } ?? "?"
+                        progress.note("  \(time)  \(phase["event"] as? String ?? "?")")
+                    }
+                }
+                seen = phases.count
+                began = began ?? (phases.first?["at"] as? Int).map { Double($0) / 1000 }
+                phase = [status["state"] as? String, status["phase"] as? String].compactMap { $0 }.joined(
+                    separator: " "
+                )
+                if status["state"] as? String == "finished" {
+                    let ended = (phases.last?["at"] as? Int).map { Double($0) / 1000 }
+                    let took = began.flatMap { start in ended.map { $0 - start } }
+                    progress.finish(
+                        "job \(short) \(status["outcome"] as? String ?? phase) · "
+                            + (took.map { CLIProgress.duration($0) } ?? elapsed())
+                    )
+                    if json { print(renderJSON(status)) } else { print(JobStatusCommand.summary(status)) }
+                    return status
+                }
+                // The elapsed time moves between polls (every 500 ms).
+                for _ in 0..<5 {
+                    progress.update("job \(short) \(phase) · \(elapsed())")
+                    try await Task.sleep(for: .milliseconds(100))
                 }
             }
-            seen = phases.count
-            if status["state"] as? String == "finished" {
-                if json { print(renderJSON(status)) } else { print(JobStatusCommand.summary(status)) }
-                return status
-            }
-            try await Task.sleep(for: .milliseconds(500))
+        } catch {
+            progress.clear()
+            throw error
         }
     }
 }

@@ -252,22 +252,24 @@ struct NodeSyncCommand: AsyncParsableCommand {
         try await options.reportingFailures {
             let syncer = try await options.makeSyncer(logger: logger)
             let from = try syncer.index.head()
-            let progressLine = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
-            let result = try await syncer.sync { p in
-                let seconds = (ContinuousClock.now - start).seconds
-                progressLine.update(
-                    String(
-                        format: "block %llu of %llu · %.0f blocks/s · lag %llu · %llu events · %llu reorgs",
-                        p.head.number,
-                        p.target,
-                        Double(p.blocks) / max(seconds, 1e-9),
-                        p.target - p.head.number,
-                        p.events,
-                        p.reorgs
-                    )
+            let progress = CLIProgress.forCommand()
+            let syncing: @Sendable (SyncProgress) -> String = { p in
+                progress.blocks(
+                    "sync",
+                    at: p.head.number,
+                    of: p.target,
+                    from: from.number,
+                    extra: " · \(p.events) events · \(p.reorgs) reorgs"
                 )
             }
-            progressLine.finish()
+            let result: SyncProgress
+            do {
+                result = try await syncer.sync { p in progress.update(syncing(p)) }
+            } catch {
+                progress.clear()
+                throw error
+            }
+            progress.finish(syncing(result))
             let seconds = (ContinuousClock.now - start).seconds
             print(
                 JSONOutput.object([

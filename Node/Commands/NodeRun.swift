@@ -4,6 +4,7 @@ import ChainRecords
 import Hummingbird
 import LightClient
 import Logging
+import UnixSignals
 
 /// `delong node run`: sync, keep following the head, and serve the index over HTTP.
 struct NodeRunCommand: AsyncParsableCommand {
@@ -43,6 +44,15 @@ struct NodeRunCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = ServerAssembly.logger(label: "delong.node")
         let hangups = await ServerAssembly.trapHangups()
+        try await assemble(logger: logger, hangups: hangups, announce: ServerAssembly.printReady).runAlone()
+    }
+
+    /// Syncs and builds the node's server (`run` and `serve --one-process` share it).
+    func assemble(
+        logger: Logger,
+        hangups: UnixSignalsSequence,
+        announce: @escaping @Sendable (String) -> Void
+    ) async throws -> ServerAssembly.Server {
         let syncer = try await options.reportingFailures { try await options.makeSyncer(logger: logger) }
         let identity: TLSIdentity?
         do {
@@ -56,7 +66,7 @@ struct NodeRunCommand: AsyncParsableCommand {
         let state = NodeState(metrics: ProcessMetrics())
         let router = Router()
         NodeRoutes(index: syncer.index, state: state).addRoutes(to: router)
-        try await ServerAssembly.run(
+        return try ServerAssembly.server(
             router: router.buildResponder(),
             address: listenAddress!,
             tls: identity,
@@ -65,6 +75,7 @@ struct NodeRunCommand: AsyncParsableCommand {
                 SyncService(syncer: syncer, state: state, interval: .milliseconds(Int64(poll * 1000)), logger: logger)
             ],
             hangups: hangups,
+            announce: announce,
             logger: logger
         )
     }

@@ -188,6 +188,15 @@ struct PrivacyServeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = ServerAssembly.logger(label: "delong.privacy")
         let hangups = await ServerAssembly.trapHangups()
+        try await assemble(logger: logger, hangups: hangups, announce: ServerAssembly.printReady).runAlone()
+    }
+
+    /// Syncs and builds the Privacy Plane's server (`run` and `serve --one-process` share it).
+    func assemble(
+        logger: Logger,
+        hangups: UnixSignalsSequence,
+        announce: @escaping @Sendable (String) -> Void
+    ) async throws -> ServerAssembly.Server {
         let syncer = try await sync.reportingFailures { try await sync.makeSyncer(logger: logger) }
         let index = syncer.index
         let stateDir = self.stateDir ?? (sync.index.dataDir as NSString).appendingPathComponent("privacy")
@@ -337,7 +346,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
         }
         routes.addRoutes(to: router)
         let ownEvidence = plane.2
-        try await ServerAssembly.run(
+        return try ServerAssembly.server(
             router: router.buildResponder(),
             address: listenAddress!,
             tls: plane.3,
@@ -361,6 +370,7 @@ struct PrivacyServeCommand: AsyncParsableCommand {
                 { await collateralStore.refresh() },
                 { ownEvidence.refresh() },
             ],
+            announce: announce,
             logger: logger
         )
     }

@@ -23,16 +23,34 @@ struct ServeCommand: AsyncParsableCommand {
             starts. Prints `SERVING NAME URL pid PID` per service and then `READY`. SIGTERM or SIGINT stops them \
             newest first (SIGKILL after --stop-timeout); if one exits on its own, the others are stopped too. \
             Exit codes: 0 stopped on a signal, 1 a service exited or did not become ready, 2 malformed config, \
-            3 the config could not be read.
+            3 the config could not be read. With --one-process the three run in this one process instead (same \
+            output, this pid on every SERVING line; SIGTERM stops them newest first; a service that fails or \
+            stops stops the others, exit 1): for the devnet only, so refused (exit 2, before anything starts) \
+            unless every service's chain id (--chain-id, else its deployment file's chainId, which each of its \
+            RPC endpoints must serve) is 31337.
             """
     )
 
     @Option(help: "The config file (JSON).") var config: String
     @Option(help: "Seconds each service may take to print READY.") var readyTimeout: Double = 180
     @Option(help: "Seconds each service may take to stop on SIGTERM before SIGKILL.") var stopTimeout: Double = 30
+    @Flag(help: "Run the node and both planes in this one process: the devnet (chain id 31337) only.")
+    var oneProcess = false
 
     func run() async throws {
         let plan = try CLIFailure.reporting("serve") { try ServePlan.load(path: config) }
+        let folder = (URL(fileURLWithPath: config).standardizedFileURL.deletingLastPathComponent()).path
+        if oneProcess {
+            // Relative paths are the config folder's, as for the children of the other mode.
+            guard FileManager.default.changeCurrentDirectoryPath(folder) else {
+                FileHandle.standardError.write(Data("delong: serve: cannot enter \(folder)\n".utf8))
+                throw ExitCode(ExitCodes.ioError)
+            }
+            try CLIFailure.reporting("serve") { try OneProcessServe.refuseUnlessDevnet(plan, file: config) }
+            let status = await OneProcessServe(plan: plan, readyTimeout: readyTimeout, stopTimeout: stopTimeout).run()
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         let executable: String
         do { executable = try SandboxRunCommand.ownExecutable() } catch {
             FileHandle.standardError.write(Data("delong: serve: \(error)\n".utf8))
@@ -40,7 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let supervisor = ServeSupervisor(
             executable: executable,
-            folder: (URL(fileURLWithPath: config).standardizedFileURL.deletingLastPathComponent()).path,
+            folder: folder,
             readyTimeout: readyTimeout,
             stopTimeout: stopTimeout
         )

@@ -17,7 +17,17 @@ import UnixSignals
 enum ServerAssembly {
     /// The process's logger (stderr, info level); bootstraps logging, so call it once per process.
     static func logger(label: String) -> Logger {
+        bootstrapLogging()
+        return serviceLogger(label: label)
+    }
+
+    /// Logging to stderr for the whole process (once: `serve --one-process` runs three services in one).
+    static func bootstrapLogging() {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    }
+
+    /// A service's logger (info level), once logging is bootstrapped.
+    static func serviceLogger(label: String) -> Logger {
         var logger = Logger(label: label)
         logger.logLevel = .info
         return logger
@@ -52,11 +62,18 @@ enum ServerAssembly {
         await UnixSignalsSequence(trapping: .sighup)
     }
 
-    /// Serves `router` on `address` with `services` until a signal; `readySuffix` follows the URL on the
-    /// READY line, after `onBound` learnt the port. On each of `hangups` the TLS pair is re-read and then each of
-    /// `onHangup` runs (in order).
-    /// `http1` is the plain channel TLS wraps (`ExploreRoutes.serverBuilder` adds WebSocket upgrades).
-    static func run<Responder: HTTPResponder>(
+    /// Prints a service's READY line on stdout: what `serve` (and any other supervisor) waits for.
+    @Sendable static func printReady(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    /// Serves `router` on `address` with `services`; `readySuffix` follows the URL on the READY line (handed to
+    /// `announce` once listening, after `onBound` learnt the port). On each of `hangups` the TLS pair is
+    /// re-read and then each of `onHangup` runs (in order); `afterStop` runs once the server stopped (or
+    /// failed). `http1` is the plain channel TLS wraps (`ExploreRoutes.serverBuilder` adds WebSocket upgrades).
+    /// The one assembly of a served command: ``Server/runAlone()`` serves it in a process of its own, `serve
+    /// --one-process` runs several in one service group.
+    static func server<Responder: HTTPResponder>(
         router: Responder,
         http1: HTTPServerBuilder = .http1(),
         address: (host: String, port: Int),
@@ -67,8 +84,10 @@ enum ServerAssembly {
         onBound: @escaping @Sendable (Int) -> Void = { _ in },
         hangups: UnixSignalsSequence,
         onHangup: [@Sendable () async -> Void] = [],
+        announce: @escaping @Sendable (String) -> Void,
+        afterStop: @escaping @Sendable () async -> Void = {},
         logger: Logger
-    ) async throws where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
+    ) throws -> Server where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
         let server: HTTPServerBuilder =
             try tls.map { try .tls(http1, tlsConfiguration: $0.serverConfiguration()) } ?? http1
         let scheme = tls == nil ? "http" : "https"
@@ -82,14 +101,33 @@ enum ServerAssembly {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
                 onBound(port)
-                FileHandle.standardOutput.write(
-                    Data("READY \(scheme)://\(host):\(port)\(readySuffix)\(keySuffix)\n".utf8)
-                )
+                announce("READY \(scheme)://\(host):\(port)\(readySuffix)\(keySuffix)")
             },
             logger: logger
         )
         if tls == nil { logger.warning("serving plain HTTP on a loopback address (--plain-http)") }
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        return Server(application: app, afterStop: afterStop, logger: logger)
+    }
+
+    /// An assembled server: its HTTP application with its background services, and what runs once it stopped.
+    struct Server: Service {
+        let application: any Service
+        let afterStop: @Sendable () async -> Void
+        let logger: Logger
+
+        func run() async throws {
+            do { try await application.run() } catch {
+                await afterStop()
+                throw error
+            }
+            await afterStop()
+        }
+
+        /// Serves until SIGTERM or SIGINT, as the only service of this process.
+        func runAlone() async throws {
+            try await ServiceGroup(services: [self], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                .run()
+        }
     }
 }
 

@@ -11,12 +11,12 @@ import Testing
         let output: URL
         let errors: URL
 
-        init(config: String, in folder: String) throws {
+        init(config: String, in folder: String, _ extra: [String] = []) throws {
             output = URL(fileURLWithPath: folder + "/serve.out")
             errors = URL(fileURLWithPath: folder + "/serve.err")
             for file in [output, errors] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
             process.executableURL = try DelongProcess.executable
-            process.arguments = ["serve", "--config", config]
+            process.arguments = ["serve", "--config", config] + extra
             process.standardOutput = try FileHandle(forWritingTo: output)
             process.standardError = try FileHandle(forWritingTo: errors)
             try process.run()
