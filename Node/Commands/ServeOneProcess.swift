@@ -179,7 +179,7 @@ struct StagedService: Service {
                 let command = try ComputeServeCommand.parse(arguments)
                 server = try await command.assemble(
                     logger: logger,
-                    attester: try command.makeAttester(),
+                    attester: try command.agentEvidence.makeAttester(),
                     hangups: hangups,
                     announce: announce
                 )
