@@ -346,9 +346,10 @@ let package = Package(
             path: "Tests/ObjectStoreTests",
             swiftSettings: strictSettings
         ),
-        // The FAKE Compute Engine and token endpoint (and the test service account) apart from TestSupport: its
-        // swift-crypto and Hummingbird modules, loaded into every TestSupport user, made DecryptFSTests' `stat`
-        // resolve to CFuse3's copy of the C struct (a MemberImportVisibility error there).
+        // The FAKE Compute Engine and token endpoint (and the test service account) apart from TestSupport: with
+        // Hummingbird's modules loaded into every TestSupport user, DecryptFSTests' `stat` resolved to CFuse3's
+        // copy of the C struct (a MemberImportVisibility error there). Importing ComputeEngine (jwt-kit,
+        // swift-crypto) into DecryptFSTests does not do that.
         .target(
             name: "ComputeEngineFake",
             dependencies: [
