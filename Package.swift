@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "4.1.0"..<"6.0.0"),
     ],
     targets: [
         // MARK: C system libraries (each imported by exactly one Swift module)
@@ -224,6 +226,21 @@ let package = Package(
             path: "Planes/ObjectStore",
             swiftSettings: strictSettings
         ),
+        // Compute Engine REST for Confidential VMs (TDX): service-account tokens, instances, operations, a sweeper.
+        // It links no plane (ModuleBoundaryTests holds it to that): the Computing Plane's backend glue uses it.
+        .target(
+            name: "ComputeEngine",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            path: "Planes/ComputeEngine",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "DecryptFS",
             dependencies: ["Sealing", "CFuse3", .product(name: "Logging", package: "swift-log")],
@@ -327,6 +344,36 @@ let package = Package(
                 "ObjectStore", "PlaneCrypto", "TestSupport", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/ObjectStoreTests",
+            swiftSettings: strictSettings
+        ),
+        // The FAKE Compute Engine and token endpoint (and the test service account) apart from TestSupport: with
+        // Hummingbird's modules loaded into every TestSupport user, DecryptFSTests' `stat` resolved to CFuse3's
+        // copy of the C struct (a MemberImportVisibility error there). Importing ComputeEngine (jwt-kit,
+        // swift-crypto) into DecryptFSTests does not do that.
+        .target(
+            name: "ComputeEngineFake",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/ComputeEngineFake",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ComputeEngineTests",
+            dependencies: [
+                "ComputeEngine", "ComputeEngineFake",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ComputeEngineTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -39,6 +39,19 @@ import Testing
         #expect(try Self.importers(of: "ComputingPlane", under: "Planes/PrivacyPlane").isEmpty)
     }
 
+    /// The Compute Engine client is a cloud library: it links no plane, so the Computing Plane's backend can use it
+    /// without a cycle and nothing of a plane reaches the cloud code.
+    @Test func computeEngineLinksNoPlane() throws {
+        let client = TestData.packageRoot.appendingPathComponent("Planes/ComputeEngine/ComputeEngineClient.swift")
+        #expect(FileManager.default.fileExists(atPath: client.path))
+        for module in [
+            "PrivacyPlane", "ComputingPlane", "PrivacyPlaneHTTP", "ComputingPlaneHTTP", "PlaneProtocol", "Audit",
+            "Sealing", "Attestation",
+        ] {
+            #expect(try Self.importers(of: module, under: "Planes/ComputeEngine").isEmpty, "\(module)")
+        }
+    }
+
     /// The auditor is a separate party: it links no plane and no server.
     @Test func theAuditLinksNoPlaneServer() throws {
         for module in ["PrivacyPlane", "ComputingPlane", "PrivacyPlaneHTTP", "ComputingPlaneHTTP", "Hummingbird"] {
