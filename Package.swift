@@ -255,7 +255,7 @@ let package = Package(
                 "Audit", "ChainCore", "ChainIndex", "ChainRecords", "LightClient", "PrivacyPlane", "PrivacyPlaneHTTP",
                 "PlaneCrypto", "PlaneProtocol",
                 "ComputingPlane", "ComputingPlaneHTTP", "Sealing", "Sampling", "DecryptFS", "Attestation",
-                "ObjectStore",
+                "ObjectStore", "ComputeEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -435,7 +435,7 @@ let package = Package(
             name: "NodeTests",
             dependencies: [
                 "delong", "TestSupport", "Audit", "ChainCore", "ChainIndex", "ComputingPlane", "PlaneCrypto",
-                "PlaneProtocol", "PrivacyPlane",
+                "PlaneProtocol", "PrivacyPlane", "ComputeEngine", "ComputeEngineFake",
                 "Sampling", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/NodeTests",

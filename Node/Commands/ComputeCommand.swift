@@ -109,9 +109,10 @@ struct ComputeServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between an Explore session's rental and idle checks.") var explorePoll: Double = 60
     @Option(
         help:
-            "Where job agents run: local (in this process) or process (each its own `delong agent` child, reaching this plane over its agent API)."
+            "Where job agents run: local (in this process), process (each its own `delong agent` child) or gce (each in its own Compute Engine Confidential VM with Intel TDX); the last two reach this plane over its agent API."
     )
     var agents: String = "local"
+    @OptionGroup var gce: ComputeEngineOptions
     @Option(
         help:
             "With --agents process: a JSON object of the agents' own options (--rpc, --contracts, --checkpoint, --da, --datasets, --evidence, …), keys as long option names."
@@ -139,8 +140,11 @@ struct ComputeServeCommand: AsyncParsableCommand {
             }
             _ = url
         }
-        guard agents == "local" || agents == "process" else {
-            throw ValidationError("--agents: expected local or process, found \"\(agents)\"")
+        guard ["local", "process", "gce"].contains(agents) else {
+            throw ValidationError("--agents: expected local, process or gce, found \"\(agents)\"")
+        }
+        guard (agents == "gce") == (gce.gceKey != nil) else {
+            throw ValidationError("--gce-key: expected exactly with --agents gce")
         }
         guard (agents == "process") == (agentOptions != nil) else {
             throw ValidationError("--agent-options: expected exactly with --agents process")
@@ -377,6 +381,7 @@ extension ComputeServeCommand {
     /// --agent-options, and this plane's trust (its certificate pinned, or plain HTTP on loopback) so the
     /// agent reaches this plane's agent API and no other. Nil with --agents local.
     func agentHost(stateDir: String, logger: Logger) throws -> (any AgentHost)? {
+        if agents == "gce" { return try gce.host(logger: logger) }
         guard agents == "process", let agentOptions else { return nil }
         let data = try InputFile.read(agentOptions, what: "agent options", limit: 1 << 20)
         guard let object = try? JSONDecoder().decode(JSONValue.self, from: data), object.object != nil else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import CoreFoundation
 import PlaneCrypto
 import PlaneProtocol
 

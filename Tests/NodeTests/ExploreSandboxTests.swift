@@ -1,5 +1,6 @@
 import ChainCore
 import ComputingPlane
+import CoreFoundation
 import Foundation
 import Glibc
 import Logging

@@ -7,19 +7,13 @@ import PlaneProtocol
 
 /// What an agent out of the plane's process is started with: its job, the plane's agent API, and the job's
 /// agent secret (64 hex digits), which the agent presents as a bearer on every call. A Confidential VM gets
-/// these as instance metadata (`delong-job`, `delong-plane`, `delong-agent-secret`).
+/// these as instance metadata (docs/confidential-vm.md).
 public struct AgentLaunch: Sendable {
     public let job: Hash32
     public let plane: String
     public let secret: String
     /// Past this, the host may end the agent whatever it is doing (a VM's maxRunDuration).
     public let maxRunSeconds: Int
-
-    public static let metadataKeys = (job: "delong-job", plane: "delong-plane", secret: "delong-agent-secret")
-
-    public var metadata: [(key: String, value: String)] {
-        [(Self.metadataKeys.job, job.hex), (Self.metadataKeys.plane, plane), (Self.metadataKeys.secret, secret)]
-    }
 }
 
 /// Where an out-of-process agent runs: a child process on this machine (``ProcessAgentHost``) or a
@@ -29,6 +23,16 @@ public protocol AgentHost: Sendable {
     func start(_ launch: AgentLaunch) async throws
     /// Ends the agent and whatever it ran (SIGKILL semantics; a VM is deleted).
     func stop(_ job: Hash32) async
+    /// Removes agents left behind (a VM whose delete was lost, one past its run limit); `ended` says whether
+    /// a job of this plane is over. Called every ``sweepInterval``.
+    func sweep(ended: @escaping @Sendable (Hash32) -> Bool) async
+    /// How often ``sweep(ended:)`` runs (nil: never; a child process cannot outlive its stop).
+    var sweepInterval: Duration? { get }
+}
+
+extension AgentHost {
+    public func sweep(ended: @escaping @Sendable (Hash32) -> Bool) async {}
+    public var sweepInterval: Duration? { nil }
 }
 
 /// The backend whose agents run out of the plane's process, where an ``AgentHost`` starts them. Each job gets
@@ -60,6 +64,21 @@ public actor RemoteBackend: ComputeBackend {
         self.log = log
         self.desk = desk
         self.host = host
+        if let interval = host.sweepInterval {
+            // The backend lives as long as its plane's process.
+            Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    await self.sweepHost()
+                }
+            }
+        }
+    }
+
+    /// The host's sweep, with a job counted as ended when this plane's log says it finished.
+    private func sweepHost() async {
+        let log = self.log
+        await host.sweep { log.state(of: $0.hex)?.isFinished == true }
     }
 
     /// Where agents reach the plane; jobs launched before this is set wait for it.
