@@ -17,7 +17,8 @@ cd "$root"
 
 # Nothing of the build's time, place or user may reach the binary:
 # - every path under this checkout (sources, the scratch path and its package checkouts) is written as /delong,
-#   in Swift (-file-prefix-map covers debug info, #file/#filePath and coverage) and in C (-ffile-prefix-map);
+#   in Swift (-file-prefix-map, which takes its value as the next argument, covers debug info, #file/#filePath and
+#   coverage) and in C (-ffile-prefix-map);
 # - SOURCE_DATE_EPOCH=0 for any tool that stamps a time; LC_ALL=C, TZ=UTC and umask 022 for the rest;
 # - the linker's build-id is a hash of the output (sha1), so it follows the content, never a random value;
 # - --static-swift-stdlib links the Swift runtime and Foundation in, so the payload does not depend on the
@@ -26,7 +27,7 @@ export SOURCE_DATE_EPOCH=0 LC_ALL=C TZ=UTC
 umask 022
 scratch="$root/.build-payload"
 swift build -c release --product delong --scratch-path "$scratch" --static-swift-stdlib \
-    -Xswiftc "-file-prefix-map=$root=/delong" \
+    -Xswiftc -file-prefix-map -Xswiftc "$root=/delong" \
     -Xcc "-ffile-prefix-map=$root=/delong" \
     -Xlinker --build-id=sha1
 delong="$scratch/release/delong"
