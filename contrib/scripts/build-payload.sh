@@ -21,6 +21,9 @@ cd "$root"
 #   coverage) and in C (-ffile-prefix-map);
 # - SOURCE_DATE_EPOCH=0 for any tool that stamps a time; LC_ALL=C, TZ=UTC and umask 022 for the rest;
 # - the linker's build-id is a hash of the output (sha1), so it follows the content, never a random value;
+# - no .swift_modhash section (-disable-incremental-llvm-codegen): it holds an MD5 of each LLVM module, which
+#   names the unmapped source path, so it differed between two checkouts;
+# - no debug sections (--strip-debug): their strings came out in a different order from two checkouts;
 # - --static-swift-stdlib links the Swift runtime and Foundation in, so the payload does not depend on the
 #   toolchain's shared libraries (the remaining shared libraries are Debian's: see debs.lock).
 export SOURCE_DATE_EPOCH=0 LC_ALL=C TZ=UTC
@@ -29,6 +32,8 @@ scratch="$root/.build-payload"
 swift build -c release --product delong --scratch-path "$scratch" --static-swift-stdlib \
     -Xswiftc -file-prefix-map -Xswiftc "$root=/delong" \
     -Xcc "-ffile-prefix-map=$root=/delong" \
+    -Xswiftc -Xfrontend -Xswiftc -disable-incremental-llvm-codegen \
+    -Xlinker --strip-debug \
     -Xlinker --build-id=sha1
 delong="$scratch/release/delong"
 
