@@ -16,7 +16,7 @@ struct DelongCommand: AsyncParsableCommand {
             FSCommand.self, AttestCommand.self, PrivacyCommand.self, BundleCommand.self,
             SandboxCommand.self, SandboxExecCommand.self, RuntimeCommand.self, KeyCommand.self, ComputeCommand.self,
             JobCommand.self, ReviewCommand.self, GateCommand.self, ExploreCommand.self, AuditCommand.self,
-            ServeCommand.self, AgentCommand.self,
+            ServeCommand.self, AgentCommand.self, PayloadCommand.self,
         ]
     )
 }

@@ -42,7 +42,7 @@ extension ExitCodes {
             // A key lease that ended (revoked, refused, expired or unknown): the key is refused from now on.
             case .leaseRevoked, .leaseExpired: return keyRefused
             case .unreachable, .io: return ioError
-            case .notCanonical, .untrusted: return verificationFailed
+            case .notCanonical, .untrusted, .mismatch: return verificationFailed
             case .malformed, .tooLarge, .unsupportedEntry, .insecureTransport: return malformedInput
             }
         case let error as ComputingPlaneError:

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import CoreFoundation
+import Foundation
 import PlaneCrypto
 import PlaneProtocol
 

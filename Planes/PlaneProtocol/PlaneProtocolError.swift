@@ -14,6 +14,9 @@ public struct PlaneProtocolError: Error, Hashable, CustomStringConvertible, Send
         case unsupportedEntry
         /// A file or directory could not be read or written.
         case io
+        /// Well-formed input whose contents differ from what it declares or what was pinned (a runner payload's
+        /// manifest against its files).
+        case mismatch
         /// The Privacy Plane could not be reached (connection, timeout).
         case unreachable
         /// The Privacy Plane answered with an error envelope; `refusal` holds its status, code and message.

@@ -75,25 +75,45 @@ public enum CanonicalTar {
 
     /// The 512-byte ustar header of `entry`.
     static func header(for entry: BundleEntry) throws(PlaneProtocolError) -> [UInt8] {
-        var h = [UInt8](repeating: 0, count: blockSize)
-        let name: [UInt8]
-        let mode: Int
-        let size: Int
-        let type: UInt8
         switch entry.kind {
         case .directory:
-            name = entry.path + [UInt8(ascii: "/")]
-            (mode, size, type) = (0o755, 0, UInt8(ascii: "5"))
+            try header(path: entry.path, mode: 0o755, size: 0, type: UInt8(ascii: "5"))
         case .file(let contents, let executable):
-            name = entry.path
-            (mode, size, type) = (executable ? 0o755 : 0o644, contents.count, UInt8(ascii: "0"))
+            try header(
+                path: entry.path,
+                mode: executable ? 0o755 : 0o644,
+                size: contents.count,
+                type: UInt8(ascii: "0")
+            )
         }
+    }
+
+    /// The canonical 512-byte ustar header of one entry: a directory (type `5`, named with a trailing slash
+    /// here), a regular file (`0`) or a symlink (`2`, its target in the link name field, at most 100 bytes).
+    static func header(
+        path: [UInt8],
+        mode: Int,
+        size: Int,
+        type: UInt8,
+        linkName: [UInt8] = []
+    ) throws(PlaneProtocolError) -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: blockSize)
+        let name = type == UInt8(ascii: "5") ? path + [UInt8(ascii: "/")] : path
         guard let (prefix, rest) = split(name) else {
             throw PlaneProtocolError(
                 .tooLarge,
-                "\(entry.displayPath): a path of \(name.count) bytes that ustar cannot hold "
+                "\(BundlePath.display(path)): a path of \(name.count) bytes that ustar cannot hold "
                     + "(at most 100 bytes after the last slash that leaves at most 155 before it)"
             )
+        }
+        guard linkName.count <= 100 else {
+            throw PlaneProtocolError(
+                .tooLarge,
+                "\(BundlePath.display(path)): a link target of \(linkName.count) bytes; ustar holds at most 100"
+            )
+        }
+        guard size < 1 << 33 else {
+            throw PlaneProtocolError(.tooLarge, "\(BundlePath.display(path)): \(size) bytes; ustar holds under 8 GiB")
         }
         put(rest, into: &h, at: 0)
         put(octal(mode, width: 8), into: &h, at: 100)
@@ -102,6 +122,7 @@ public enum CanonicalTar {
         put(octal(size, width: 12), into: &h, at: 124)
         put(octal(0, width: 12), into: &h, at: 136)  // mtime
         h[156] = type
+        put(linkName, into: &h, at: 157)
         put(Array("ustar\u{0}00".utf8), into: &h, at: 257)
         put(octal(0, width: 8), into: &h, at: 329)  // devmajor
         put(octal(0, width: 8), into: &h, at: 337)  // devminor
@@ -210,27 +231,10 @@ public enum CanonicalTar {
         at offset: Int,
         in bytes: [UInt8]
     ) throws(PlaneProtocolError) -> (BundleEntry, Int) {
-        let base = h.startIndex
-        func field(_ start: Int, _ length: Int) -> ArraySlice<UInt8> { h[(base + start)..<(base + start + length)] }
-        func string(_ start: Int, _ length: Int) -> [UInt8] { Array(field(start, length).prefix { $0 != 0 }) }
-
-        let stored = try number(field(148, 8), "checksum", at: offset)
-        var sum = 0
-        for (i, b) in h.enumerated() { sum += (148..<156).contains(i) ? 0x20 : Int(b) }
-        guard stored == sum else {
-            throw PlaneProtocolError(.malformed, "header at byte \(offset): checksum \(stored), computed \(sum)")
-        }
-        let magic = Array(field(257, 8))
-        guard magic == Array("ustar\u{0}00".utf8) || magic == Array("ustar  \u{0}".utf8) else {
-            throw PlaneProtocolError(.malformed, "header at byte \(offset): expected the ustar magic")
-        }
-        var name = string(0, 100)
-        let prefix = string(345, 155)
-        if !prefix.isEmpty { name = prefix + [UInt8(ascii: "/")] + name }
+        let fields = try headerFields(h, at: offset)
+        var name = fields.name
         let display = BundlePath.display(name)
-        let mode = try number(field(100, 8), "mode", at: offset)
-        let size = try number(field(124, 12), "size", at: offset)
-        let type = h[base + 156]
+        let (mode, size, type) = (fields.mode, fields.size, fields.type)
         let isDirectory: Bool
         switch type {
         case UInt8(ascii: "0"), 0: isDirectory = false
@@ -262,6 +266,43 @@ public enum CanonicalTar {
             isDirectory
             ? .directory : .file(contents: Array(bytes[start..<(start + size)]), executable: mode & 0o111 != 0)
         return (try BundleEntry(path: name, kind: kind), size)
+    }
+
+    /// The fields of one ustar header, read strictly (checksum, magic, octal numbers); the name joins the prefix.
+    struct HeaderFields {
+        var name: [UInt8]
+        var mode: Int
+        var size: Int
+        var type: UInt8
+        var linkName: [UInt8]
+    }
+
+    /// Reads the fields of the header `h` found at byte `offset` (for messages).
+    static func headerFields(_ h: ArraySlice<UInt8>, at offset: Int) throws(PlaneProtocolError) -> HeaderFields {
+        let base = h.startIndex
+        func field(_ start: Int, _ length: Int) -> ArraySlice<UInt8> { h[(base + start)..<(base + start + length)] }
+        func string(_ start: Int, _ length: Int) -> [UInt8] { Array(field(start, length).prefix { $0 != 0 }) }
+
+        let stored = try number(field(148, 8), "checksum", at: offset)
+        var sum = 0
+        for (i, b) in h.enumerated() { sum += (148..<156).contains(i) ? 0x20 : Int(b) }
+        guard stored == sum else {
+            throw PlaneProtocolError(.malformed, "header at byte \(offset): checksum \(stored), computed \(sum)")
+        }
+        let magic = Array(field(257, 8))
+        guard magic == Array("ustar\u{0}00".utf8) || magic == Array("ustar  \u{0}".utf8) else {
+            throw PlaneProtocolError(.malformed, "header at byte \(offset): expected the ustar magic")
+        }
+        var name = string(0, 100)
+        let prefix = string(345, 155)
+        if !prefix.isEmpty { name = prefix + [UInt8(ascii: "/")] + name }
+        return HeaderFields(
+            name: name,
+            mode: try number(field(100, 8), "mode", at: offset),
+            size: try number(field(124, 12), "size", at: offset),
+            type: h[base + 156],
+            linkName: string(157, 100)
+        )
     }
 
     /// An octal field: digits, optionally led by spaces and ended by NUL or space.
