@@ -9,7 +9,6 @@ import LightClient
 import Logging
 import PlaneCrypto
 import PlaneProtocol
-import PrivacyPlane
 
 /// `delong agent --job ID`: one Secure job's agent in its own process, where a Computing Plane with an
 /// out-of-process backend started it (a child process, or a Confidential VM booted for the job).

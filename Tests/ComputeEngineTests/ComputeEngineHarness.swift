@@ -35,6 +35,7 @@ struct ComputeEngineHarness: Sendable {
         waitCap: Duration = .seconds(1),
         tokenLifetime: Int = 3600,
         command: [String] = ["/bin/sleep", "300"],
+        now: @escaping @Sendable () -> Date = { Date() },
         _ body: (ComputeEngineHarness) async throws -> T
     ) async throws -> T {
         let account = try TestServiceAccount()
@@ -56,7 +57,7 @@ struct ComputeEngineHarness: Sendable {
             boot: boot
         ) { fake in
             let key = try ServiceAccountKey(json: try account.keyJSON(tokenURI: fake.tokenURI))
-            let tokens = GoogleAccessTokens(key: key, retryDelay: .milliseconds(50))
+            let tokens = GoogleAccessTokens(key: key, retryDelay: .milliseconds(50), now: now)
             let client = ComputeEngineClient(
                 project: key.projectID,
                 zone: fake.zone,

@@ -171,15 +171,15 @@ import Glibc
         }
     }
 
-    /// maxRunDuration (2 s here) passing does what instanceTerminationAction DELETE does.
+    /// maxRunDuration (5 s here) passing does what instanceTerminationAction DELETE does.
     @Test func maxRunDurationEndsTheProcessAndTheInstance() async throws {
         try await ComputeEngineHarness.with { h in
-            let request = try h.jobRequest(ComputeEngineHarness.jobID(), maxRun: 2)
+            let request = try h.jobRequest(ComputeEngineHarness.jobID(), maxRun: 5)
             try await h.insertAndWait(request)
             let pid = try #require(await h.fake.instance(request.name)?.pid)
             #expect(ComputeEngineHarness.processExists(pid))
             #expect(try await h.client.get(request.name)?.status == "RUNNING")
-            let gone = try await ComputeEngineHarness.eventually(within: 10) {
+            let gone = try await ComputeEngineHarness.eventually(within: 30) {
                 try await h.client.get(request.name) == nil
             }
             #expect(gone)
@@ -191,7 +191,7 @@ import Glibc
 
     /// wait loops over several bounded waits, and gives up at the caller's bound.
     @Test func waitLoopsUntilDoneWithinABound() async throws {
-        try await ComputeEngineHarness.with(stepDelay: .milliseconds(900), waitCap: .milliseconds(300)) { h in
+        try await ComputeEngineHarness.with(stepDelay: .milliseconds(1500), waitCap: .milliseconds(300)) { h in
             let operation = try await h.client.insert(try h.jobRequest(ComputeEngineHarness.jobID()), requestID: UUID())
             let error = await #expect(throws: ComputeEngineError.self) {
                 try await h.client.wait(operation, timeout: .milliseconds(500))
@@ -200,7 +200,8 @@ import Glibc
             let done = try await h.client.wait(operation, timeout: .seconds(20))
             #expect(done.isDone)
             let waits = await h.fake.received().filter { $0.path.hasSuffix("/wait") }.count
-            #expect(waits >= 4)
+            // 3 s to DONE in waits of at most 0.3 s: several, however loaded the machine.
+            #expect(waits >= 3)
         }
     }
 

@@ -103,17 +103,13 @@ import Testing
         }
         try Data(lock.utf8).write(to: root.appendingPathComponent("debs.lock"))
         // Directories and files get the same odd mtime; directories last, as writing into them moves theirs.
-        let walk = try #require(FileManager.default.enumerator(atPath: root.path)).allObjects as? [String] ?? []
-        for path in walk.sorted(by: >) + [""] {
-            let full = root.appendingPathComponent(path).path
-            let times = [
-                timespec(tv_sec: mtime, tv_nsec: 123), timespec(tv_sec: mtime, tv_nsec: 456),
+        _ = try ContribTool.run(
+            [
+                "/bin/sh", "-c",
+                "find \"$1\" -type d -exec chmod \"$2\" {} + && find \"$1\" -depth -exec touch -h -d \"@$3.000000456\" {} +",
+                "sh", root.path, tight ? "700" : "755", "\(mtime)",
             ]
-            utimensat(AT_FDCWD, full, times, AT_SYMLINK_NOFOLLOW)
-            var st = stat()
-            lstat(full, &st)
-            if st.st_mode & S_IFMT == S_IFDIR { chmod(full, tight ? 0o700 : 0o755) }
-        }
+        )
         return Inputs(root: root)
     }
 
