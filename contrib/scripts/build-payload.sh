@@ -5,14 +5,23 @@
 #
 #   contrib/scripts/build-payload.sh OUT [RUNTIME]      # RUNTIME defaults to /opt/delong/runtime
 #
-# The build has its own scratch path (.build-payload) so it never reuses objects built with other flags. It
-# takes 10+ minutes of two cores from clean; hold the machine's build lock around it where builds are shared.
+# It builds the committed tree (git archive HEAD, with this checkout's Package.resolved) at one fixed path,
+# $DELONG_PAYLOAD_DIR (default /var/tmp/delong-payload), so where the checkout lives cannot reach the binary:
+# Swift 6.3.1 writes the length of the unmapped source path into a runtime call (2 bytes of .text), which the
+# prefix map does not cover. It takes 10+ minutes of two cores from clean; hold the machine's build lock around
+# it where builds are shared.
 set -euo pipefail
 
 out=${1:?usage: build-payload.sh OUT [RUNTIME]}
 runtime=${2:-/opt/delong/runtime}
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
-root=$(cd "$(dirname "$0")/../.." && pwd -P)
+checkout=$(cd "$(dirname "$0")/../.." && pwd -P)
+work=${DELONG_PAYLOAD_DIR:-/var/tmp/delong-payload}
+root="$work/src"
+rm -rf "$root"
+mkdir -p "$root"
+git -C "$checkout" archive HEAD | tar -x -C "$root"
+[ -f "$checkout/Package.resolved" ] && cp "$checkout/Package.resolved" "$root/"
 cd "$root"
 
 # Nothing of the build's time, place or user may reach the binary:
@@ -28,10 +37,10 @@ cd "$root"
 #   toolchain's shared libraries (the remaining shared libraries are Debian's: see debs.lock).
 export SOURCE_DATE_EPOCH=0 LC_ALL=C TZ=UTC
 umask 022
-scratch="$root/.build-payload"
+scratch="$work/.build-payload"
 swift build -c release --product delong --scratch-path "$scratch" --static-swift-stdlib \
-    -Xswiftc -file-prefix-map -Xswiftc "$root=/delong" \
-    -Xcc "-ffile-prefix-map=$root=/delong" \
+    -Xswiftc -file-prefix-map -Xswiftc "$work=/delong" \
+    -Xcc "-ffile-prefix-map=$work=/delong" \
     -Xswiftc -Xfrontend -Xswiftc -disable-incremental-llvm-codegen \
     -Xlinker --strip-debug \
     -Xlinker --build-id=sha1
