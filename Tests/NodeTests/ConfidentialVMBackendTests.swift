@@ -2,7 +2,6 @@ import ChainCore
 import ComputeEngine
 import ComputeEngineFake
 import Foundation
-import Synchronization
 import TestSupport
 import Testing
 
@@ -56,6 +55,17 @@ import Testing
 
     static func alive(_ pid: Int32?) -> Bool { pid.map { kill($0, 0) == 0 } ?? false }
 
+    /// Polls `condition` without blocking a thread (the fake is an actor: a blocking wait on it from the
+    /// cooperative pool could starve the tasks that answer it) until it holds or `seconds` pass.
+    static func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return try await condition()
+    }
+
     @Test func aJobRunsEndToEndInAConfidentialVMAndItsVMIsDeleted() async throws {
         let w = try ComputeWorld()
         let account = try TestServiceAccount()
@@ -69,9 +79,7 @@ import Testing
 
         // One Confidential VM for the job, asked for as Compute Engine expects, with the agent's launch in its
         // metadata and a run limit past the job's own timeout.
-        _ = try w.wait(job, seconds: 60) { _ in
-            (try? awaitSync { await fake.instance(name)?.pid }) != nil
-        }
+        #expect(try await Self.eventually(60) { await fake.instance(name)?.pid != nil })
         let instance = try #require(await fake.instance(name), "no instance \(name)")
         let keys = instance.metadata.map(\.key)
         #expect(keys == ["job-id", "delong-plane", "delong-agent-secret"], "\(keys)")
@@ -94,8 +102,7 @@ import Testing
         #expect(try String(contentsOfFile: w.path("output/out/mean.txt"), encoding: .utf8) == w.expectedMean + "\n")
 
         // The job ended: the plane deleted its VM (DELETE through the API), which ended the agent.
-        _ = try w.wait(job, seconds: 30) { _ in (try? awaitSync { await fake.instance(name) }) == nil }
-        #expect(await fake.instance(name) == nil)
+        #expect(try await Self.eventually(30) { await fake.instance(name) == nil })
         #expect(await fake.deletions().contains { $0.name == name && $0.cause == .api })
         #expect(!Self.alive(instance.pid))
         // One token exchange served every call; one instance was made (the insert's request id is the job's).
@@ -118,10 +125,7 @@ import Testing
             metadata: [.init(key: "delong-plane", value: "https://127.0.0.1:1")]
         )
         try await client.wait(try await client.insert(leftover, requestID: UUID()))
-        _ = try w.wait(job, seconds: 30) { _ in
-            (try? awaitSync { await fake.deletions().filter { $0.name == name }.count }) == 2
-        }
-        #expect(await fake.deletions().filter { $0.name == name }.count == 2)
+        #expect(try await Self.eventually(30) { await fake.deletions().filter { $0.name == name }.count == 2 })
     }
 
     @Test func aCancelDeletesTheJobsVMAndEndsItsAgent() async throws {
@@ -140,21 +144,7 @@ import Testing
 
         try w.run(["job", "cancel", job])
         #expect(try w.status(job)["outcome"] as? String == "killed(cancelled)")
-        _ = try w.wait(job, seconds: 30) { _ in !Self.alive(pid) }
-        #expect(!Self.alive(pid))
-        #expect(await fake.instance(name) == nil)
+        #expect(try await Self.eventually(30) { !Self.alive(pid) })
+        #expect(try await Self.eventually(30) { await fake.instance(name) == nil })
     }
-}
-
-/// Runs `body` to its end from synchronous code (the world's polling loops are synchronous).
-func awaitSync<T: Sendable>(_ body: @escaping @Sendable () async -> T) throws -> T {
-    let box = Mutex<T?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        let value = await body()
-        box.withLock { $0 = value }
-        done.signal()
-    }
-    done.wait()
-    return box.withLock { $0! }
 }

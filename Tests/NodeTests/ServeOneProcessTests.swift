@@ -106,16 +106,25 @@ import Testing
                 ((try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? []).filter { $0.hasPrefix("\(tag)-") }
             }
         }
+        let explore = [
+            "explore", "start", "--plane", compute.url, "--allow-insecure-plane-evidence", "--session",
+            w.path("one.session"), "--dataset", w.dataset,
+        ]
         // The consumer signs in to this Privacy Plane (the one the Computing Plane was given as ${privacy}).
         try w.run([
             "privacy", "login", "--plane", privacy.url, "--allow-insecure-plane-evidence", "--wallet-key",
             w.path("consumer.key"), "--domain", PlaneWorld.domain, "--chain-id", "\(w.world.chainID)", "--out",
             w.path("one.session"),
         ])
-        try w.run([
-            "explore", "start", "--plane", compute.url, "--allow-insecure-plane-evidence", "--session",
-            w.path("one.session"), "--dataset", w.dataset,
-        ])
+        // On a loaded machine the devnet's miner can starve and the Privacy Plane then refuses with 503
+        // index_stale until the head is fresh again: that refusal (and only that one) is waited out.
+        let deadline = Date().addingTimeInterval(180)
+        var started = try w.run(explore, allowFailure: true)
+        while started.status != 0 && started.stderr.contains("index_stale") && Date() < deadline {
+            try await Task.sleep(for: .seconds(2))
+            started = try w.run(explore, allowFailure: true)
+        }
+        #expect(started.status == 0, "\(started.stderr)")
         let mounted = try mounts()
         #expect(mounted.count == 1, "the session's home is mounted: \(mounted)")
         #expect(cgroups().count == 1, "the session has its cgroup: \(cgroups())")
