@@ -126,7 +126,8 @@ import Testing
                 project: h.key.projectID,
                 zone: h.fake.zone,
                 tokens: FixedToken(value: "ya29.never-issued"),
-                baseURL: h.fake.baseURL
+                baseURL: h.fake.baseURL,
+                timeout: .seconds(180)
             )
             let refused = await #expect(throws: ComputeEngineError.self) { try await client.list() }
             #expect(refused?.code == .api)

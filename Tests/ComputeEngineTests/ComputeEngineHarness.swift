@@ -57,12 +57,14 @@ struct ComputeEngineHarness: Sendable {
             boot: boot
         ) { fake in
             let key = try ServiceAccountKey(json: try account.keyJSON(tokenURI: fake.tokenURI))
-            let tokens = GoogleAccessTokens(key: key, retryDelay: .milliseconds(50), now: now)
+            // Long deadlines: the fake answers from this test process, which every suite loads at once in CI.
+            let tokens = GoogleAccessTokens(key: key, timeout: .seconds(180), retryDelay: .milliseconds(50), now: now)
             let client = ComputeEngineClient(
                 project: key.projectID,
                 zone: fake.zone,
                 tokens: tokens,
-                baseURL: fake.baseURL
+                baseURL: fake.baseURL,
+                timeout: .seconds(180)
             )
             return try await body(
                 ComputeEngineHarness(
@@ -104,7 +106,7 @@ struct ComputeEngineHarness: Sendable {
     /// Inserts `request` and waits until its operation is DONE.
     func insertAndWait(_ request: InstanceRequest) async throws {
         let operation = try await client.insert(request, requestID: UUID())
-        try await client.wait(operation, timeout: .seconds(30))
+        try await client.wait(operation, timeout: .seconds(180))
     }
 
     /// A raw request to the fake, without the client.
@@ -120,7 +122,7 @@ struct ComputeEngineHarness: Sendable {
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(180))
         let bytes = try await response.body.collect(upTo: 1 << 20)
         let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
         return (Int(response.status.code), object)

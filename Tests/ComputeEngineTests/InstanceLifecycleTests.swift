@@ -200,8 +200,9 @@ import Glibc
             let done = try await h.client.wait(operation, timeout: .seconds(20))
             #expect(done.isDone)
             let waits = await h.fake.received().filter { $0.path.hasSuffix("/wait") }.count
-            // 3 s to DONE in waits of at most 0.3 s: several, however loaded the machine.
-            #expect(waits >= 3)
+            // The first call gave up at its bound; the second looped to DONE (how many waits that took depends on
+            // the machine's load).
+            #expect(waits >= 2)
         }
     }
 
