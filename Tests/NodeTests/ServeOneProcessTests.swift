@@ -116,11 +116,15 @@ import Testing
             w.path("consumer.key"), "--domain", PlaneWorld.domain, "--chain-id", "\(w.world.chainID)", "--out",
             w.path("one.session"),
         ])
-        // On a loaded machine the devnet's miner can starve and the Privacy Plane then refuses with 503
-        // index_stale until the head is fresh again: that refusal (and only that one) is waited out.
+        // On a loaded machine the head can be older than the Privacy Plane accepts (503 index_stale): that
+        // refusal, and only that one, is waited out.
+        // The devnet makes no block while nothing happens, so a slow test mines one before each try.
         let deadline = Date().addingTimeInterval(180)
+        _ = try await w.world.devnet.call("anvil_mine", params: "[\"0x1\"]")
+        try await Task.sleep(for: .seconds(2))
         var started = try w.run(explore, allowFailure: true)
         while started.status != 0 && started.stderr.contains("index_stale") && Date() < deadline {
+            _ = try await w.world.devnet.call("anvil_mine", params: "[\"0x1\"]")
             try await Task.sleep(for: .seconds(2))
             started = try w.run(explore, allowFailure: true)
         }
