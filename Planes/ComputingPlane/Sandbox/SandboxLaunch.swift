@@ -44,8 +44,10 @@ public struct SandboxLaunch: Codable, Sendable, Hashable {
     /// The descriptor bubblewrap writes its JSON status to (`--json-status-fd`).
     public static let statusFD: Int32 = 4
 
-    /// Closes every descriptor numbered `first` or above.
-    static func closeDescriptors(from first: Int32) {
+    /// Marks every descriptor numbered `first` or above close-on-exec. Closing them here instead would pull
+    /// descriptors out from under this process's own runtime: libdispatch's manager thread polls an epoll
+    /// descriptor, and crashes (SIGILL, "Do not close random Unix descriptors") if it finds it gone.
+    static func closeOnExec(from first: Int32) {
         guard let dir = opendir("/proc/self/fd") else { return }
         var open: [Int32] = []
         while let entry = readdir(dir) {
@@ -56,7 +58,10 @@ public struct SandboxLaunch: Codable, Sendable, Hashable {
         }
         let own = dirfd(dir)
         closedir(dir)
-        for fd in open where fd != own { close(fd) }
+        for fd in open where fd != own {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     /// The spec as one argument.
@@ -80,9 +85,9 @@ public struct SandboxLaunch: Codable, Sendable, Hashable {
             _ = text.withCString { Glibc.write(Self.errorFD, $0, strlen($0)) }
             _exit(127)
         }
-        // Only stdin, stdout, stderr, the error pipe and bubblewrap's status pipe cross into the sandbox; the
-        // error pipe closes on exec, so the runner reads EOF exactly when bubblewrap started.
-        Self.closeDescriptors(from: Self.statusFD + 1)
+        // Only stdin, stdout, stderr, bubblewrap's status pipe and the seccomp memfd (made below) cross into the
+        // sandbox; the error pipe closes on exec, so the runner reads EOF exactly when bubblewrap started.
+        Self.closeOnExec(from: Self.statusFD + 1)
         guard fcntl(Self.errorFD, F_SETFD, FD_CLOEXEC) == 0 else { fail("error pipe") }
         let pid = "\(getpid())"
         for file in cgroupProcs {
