@@ -53,8 +53,12 @@ public struct EscapeSuite: Sendable {
             timeout: probe.setup.timeout
         )
 
+        // This probe's cgroup names carry a marker of their own, so the watcher finds this probe's job and not
+        // another sandbox's job running beside it.
+        var runner = self.runner
+        runner.namePrefix += "probe-" + String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-"
         let log = LogBuffer()
-        let watcher = HostWatcher()
+        let watcher = HostWatcher(cgroupMarker: "/" + runner.namePrefix + "job-")
         watcher.start()
         var run = ProbeRun()
         do {
@@ -74,7 +78,7 @@ public struct EscapeSuite: Sendable {
         run.outputNames = Self.names(under: out)
 
         var failures = probe.judge(run)
-        if let uid = run.result?.uid { failures += leftovers(of: uid) }
+        if let uid = run.result?.uid { failures += Self.leftovers(of: uid, runner: runner) }
         return ProbeVerdict(
             name: probe.name,
             claim: probe.claim,
@@ -83,8 +87,8 @@ public struct EscapeSuite: Sendable {
         )
     }
 
-    /// What a finished job of `uid` left behind.
-    func leftovers(of uid: UInt32) -> [String] {
+    /// What a finished job of `uid` that `runner` ran left behind.
+    static func leftovers(of uid: UInt32, runner: SandboxRunner) -> [String] {
         var found: [String] = []
         // A zombie has exited: it runs nothing and holds nothing but its pid until init reaps it.
         let processes = HostWatcher.processes { lines in
@@ -128,12 +132,16 @@ public struct EscapeSuite: Sendable {
 /// Watches the host's /proc while a probe runs, for the job's main.py process and its host uids. A thread of
 /// its own: the runner blocks the caller's.
 private final class HostWatcher: @unchecked Sendable {
+    /// Part of the job's cgroup path (`/proc/PID/cgroup`).
+    private let cgroupMarker: String
     private let lock = NSLock()
     private var running = true
     private var found: [String] = []
     private let done = DispatchSemaphore(value: 0)
 
     var seen: [String] { lock.withLock { found } }
+
+    init(cgroupMarker: String) { self.cgroupMarker = cgroupMarker }
 
     func start() {
         Thread.detachNewThread { [self] in
@@ -142,6 +150,7 @@ private final class HostWatcher: @unchecked Sendable {
                 // The stub's and bwrap's command lines name /job/main.py too; they hold "sandbox".
                 let lines = Self.processes { _ in true }
                     .filter { $0.cmdline.contains("/job/main.py") && !$0.cmdline.contains("sandbox") }
+                    .filter { $0.cgroup.contains(cgroupMarker) }
                     .compactMap { $0.status.first { $0.hasPrefix("Uid:") } }
                 if !lines.isEmpty {
                     lock.withLock { found = lines }
@@ -160,14 +169,15 @@ private final class HostWatcher: @unchecked Sendable {
     /// Host processes whose status lines satisfy `match`: their command line and status lines.
     static func processes(
         where match: ([String]) -> Bool
-    ) -> [(cmdline: String, status: [String])] {
+    ) -> [(cmdline: String, status: [String], cgroup: String)] {
         let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int($0) != nil }
         return pids.compactMap { pid in
             guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
             let lines = status.split(separator: "\n").map(String.init)
             guard match(lines) else { return nil }
             let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-            return (String(decoding: cmdline, as: UTF8.self), lines)
+            let cgroup = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? ""
+            return (String(decoding: cmdline, as: UTF8.self), lines, cgroup)
         }
     }
 }
