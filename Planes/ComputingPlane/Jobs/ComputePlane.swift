@@ -15,6 +15,8 @@ public final class ComputePlane: Sendable {
     public let log: JobLog
     /// Where flagged outputs wait for reviewers.
     public let desk: ReviewDesk
+    /// Earlier releases kept for the gate's differencing, and the desk, as this process holds them.
+    public let releases: LocalAgentPlane
     let backend: any ComputeBackend
     /// The backend whose agents run out of this process (nil: they run in it); the agent API serves them.
     public let remote: RemoteBackend?
@@ -35,6 +37,7 @@ public final class ComputePlane: Sendable {
         self.env = env
         self.desk = desk
         self.state = state
+        releases = LocalAgentPlane(desk: desk, results: env.results)
         for directory in [state, env.results] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
@@ -57,9 +60,6 @@ public final class ComputePlane: Sendable {
             backend = LocalBackend(env: env, log: log, desk: desk, maxConcurrent: maxConcurrent)
         }
     }
-
-    /// Earlier releases kept for the gate's differencing, and the desk, as this process holds them.
-    public var releases: LocalAgentPlane { LocalAgentPlane(desk: desk, results: env.results) }
 
     static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 

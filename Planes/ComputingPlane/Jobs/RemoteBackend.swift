@@ -174,6 +174,8 @@ public actor RemoteBackend: ComputeBackend {
         facts: JobFacts.Values?
     ) async throws(ComputingPlaneError) -> JobState {
         guard let link = links[id] else { throw ComputingPlaneError(.notFound, "no agent of job \(id.hex)") }
+        // Refused before anything is taken from the report: a refused event changes nothing.
+        if case .submitted = event { throw ComputingPlaneError(.badInput, "an agent cannot submit a job") }
         if let facts { try link.facts.adopt(facts) }
         if event == .published {
             let path = env.resultDirectory(id) + "/output.age"
@@ -181,7 +183,6 @@ public actor RemoteBackend: ComputeBackend {
                 throw ComputingPlaneError(.conflict, "published before the sealed output was handed over")
             }
         }
-        if case .submitted = event { throw ComputingPlaneError(.badInput, "an agent cannot submit a job") }
         links[id]?.reported = true
         let state = try record(event, id)
         if state.isFinished {
