@@ -363,6 +363,20 @@ let package = Package(
             path: "Tests/ComputeEngineFake",
             swiftSettings: strictSettings
         ),
+        // The fake in a process of its own (ConfidentialVMBackendTests), so a loaded test process cannot starve it.
+        .executableTarget(
+            name: "fake-compute-engine",
+            dependencies: [
+                "ComputeEngineFake",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/FakeComputeEngineServer",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ComputeEngineTests",
             dependencies: [
@@ -435,7 +449,7 @@ let package = Package(
             name: "NodeTests",
             dependencies: [
                 "delong", "TestSupport", "Audit", "ChainCore", "ChainIndex", "ComputingPlane", "PlaneCrypto",
-                "PlaneProtocol", "PrivacyPlane", "ComputeEngine", "ComputeEngineFake",
+                "PlaneProtocol", "PrivacyPlane", "ComputeEngine",
                 "Sampling", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/NodeTests",

@@ -1,6 +1,5 @@
 import ChainCore
 import ComputeEngine
-import ComputeEngineFake
 import Foundation
 import TestSupport
 import Testing
@@ -9,44 +8,11 @@ import Testing
 /// shapes; it cannot boot a TDX guest): the fake "boots" each instance by starting `delong agent --job ID`
 /// here, with what the instance's metadata says, as the boot image would (development evidence).
 @Suite(.serialized) struct ConfidentialVMBackendTests {
-    /// The boot image's part: the agent for the instance's job, its secret piped in from the metadata.
-    static func boot(_ w: ComputeWorld) throws -> FakeComputeEngine.Boot {
-        let executable = try DelongProcess.executable.path
-        let options = [
-            "--rpc", w.world.devnet.url, "--contracts", w.world.deploymentPath, "--checkpoint", "0:\(w.world.genesis)",
-            "--finality", "1", "--allow-insecure-plane-evidence", "--da", w.da, "--datasets", w.datasets,
-            "--insecure-dev-measurements", w.measurements, "--plane-cert", w.path("compute-state/tls/cert.pem"),
-        ]
-        let root = w.path("vms")
-        return { name, metadata in
-            func value(_ key: String) -> String { metadata.first { $0.key == key }?.value ?? "" }
-            let state = root + "/" + name
-            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments =
-                [
-                    "agent", "--job", "0x" + value("job-id"), "--plane", value("delong-plane"), "--state-dir", state,
-                    "--data-dir", state + "/index",
-                ] + options
-            let input = Pipe()
-            process.standardInput = input
-            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try process.run()
-            try input.fileHandleForWriting.write(contentsOf: Data((value("delong-agent-secret") + "\n").utf8))
-            try input.fileHandleForWriting.close()
-            return process
-        }
-    }
-
-    func startPlane(_ w: ComputeWorld, _ fake: FakeComputeEngine, account: TestServiceAccount) throws -> ReadyService {
-        let key = w.path("gce-key.json")
-        try account.keyJSON(tokenURI: fake.tokenURI).write(to: URL(fileURLWithPath: key))
-        chmod(key, 0o600)
-        return try w.startCompute(
+    func startPlane(_ w: ComputeWorld, _ fake: FakeEngineProcess) throws -> ReadyService {
+        try w.startCompute(
             "compute",
             [
-                "--agents", "gce", "--gce-key", key, "--gce-zone", fake.zone, "--gce-image",
+                "--agents", "gce", "--gce-key", fake.keyPath, "--gce-zone", fake.zone, "--gce-image",
                 "projects/delong-test/global/images/delong-runner", "--gce-endpoint", fake.baseURL,
                 "--gce-sweep-seconds", "1",
             ]
@@ -55,8 +21,7 @@ import Testing
 
     static func alive(_ pid: Int32?) -> Bool { pid.map { kill($0, 0) == 0 } ?? false }
 
-    /// Polls `condition` without blocking a thread (the fake is an actor: a blocking wait on it from the
-    /// cooperative pool could starve the tasks that answer it) until it holds or `seconds` pass.
+    /// Polls `condition` without blocking a thread until it holds or `seconds` pass.
     static func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
@@ -68,10 +33,8 @@ import Testing
 
     @Test func aJobRunsEndToEndInAConfidentialVMAndItsVMIsDeleted() async throws {
         let w = try ComputeWorld()
-        let account = try TestServiceAccount()
-        let fake = try await FakeComputeEngine.start(account: account, boot: try Self.boot(w))
-        defer { Task { await fake.shutdown() } }
-        let plane = try startPlane(w, fake, account: account)
+        let fake = try await FakeEngineProcess.start(w)
+        let plane = try startPlane(w, fake)
         let bundle = try w.bundle("mean", ComputeJobTests.cleanMean)
         _ = try await w.publish(bundle)
         let job = try w.submit(to: plane, bundle: bundle)
@@ -79,17 +42,18 @@ import Testing
 
         // One Confidential VM for the job, asked for as Compute Engine expects, with the agent's launch in its
         // metadata and a run limit past the job's own timeout.
-        #expect(try await Self.eventually(60) { await fake.instance(name)?.pid != nil })
-        let instance = try #require(await fake.instance(name), "no instance \(name)")
-        let keys = instance.metadata.map(\.key)
+        #expect(try await Self.eventually(120) { try await fake.snapshot().pid(of: name) != nil })
+        let instance = try #require(try await fake.snapshot().instance(name), "no instance \(name)")
+        let keys = instance["metadataKeys"] as? [String] ?? []
         #expect(keys == ["job-id", "delong-plane", "delong-agent-secret"], "\(keys)")
-        #expect(instance.labels["delong-job"] == String(job.dropFirst(2).prefix(63)))
-        #expect(instance.maxRunDurationSeconds > 60, "\(instance.maxRunDurationSeconds)")
-        let body = try #require(try JSONSerialization.jsonObject(with: instance.body) as? [String: Any])
-        let confidential = body["confidentialInstanceConfig"] as? [String: Any]
+        #expect((instance["labels"] as? [String: String])?["delong-job"] == String(job.dropFirst(2).prefix(63)))
+        let maxRun = instance["maxRunDurationSeconds"] as? Int ?? 0
+        #expect(maxRun > 60, "\(maxRun)")
+        let confidential = (instance["body"] as? [String: Any])?["confidentialInstanceConfig"] as? [String: Any]
         #expect(confidential?["confidentialInstanceType"] as? String == "TDX")
+        let pid = try await fake.snapshot().pid(of: name)
 
-        let done = try w.waitForEnd(job, seconds: 120)
+        let done = try w.waitForEnd(job, seconds: 300)
         #expect(done["outcome"] as? String == "released", "\(done)")
         try w.syncConsumerIndex()
         let fetched = try w.run(
@@ -102,18 +66,21 @@ import Testing
         #expect(try String(contentsOfFile: w.path("output/out/mean.txt"), encoding: .utf8) == w.expectedMean + "\n")
 
         // The job ended: the plane deleted its VM (DELETE through the API), which ended the agent.
-        #expect(try await Self.eventually(30) { await fake.instance(name) == nil })
-        #expect(await fake.deletions().contains { $0.name == name && $0.cause == .api })
-        #expect(!Self.alive(instance.pid))
+        #expect(try await Self.eventually(60) { try await fake.snapshot().instance(name) == nil })
+        #expect(try await fake.snapshot().deletions.contains { $0 == (name, "api") })
+        #expect(try await Self.eventually(30) { !Self.alive(pid) })
         // One token exchange served every call; one instance was made (the insert's request id is the job's).
-        #expect(await fake.instancesCreated() == 1)
-        #expect(await fake.tokensIssued() == 1)
+        let after = try await fake.snapshot()
+        #expect(after.instancesCreated == 1)
+        #expect(after.tokensIssued == 1)
 
         // A VM left behind for a job the plane has finished (its delete lost) is swept.
         let client = ComputeEngineClient(
-            project: account.projectID,
+            project: fake.project,
             zone: fake.zone,
-            tokens: GoogleAccessTokens(key: try ServiceAccountKey(json: account.keyJSON(tokenURI: fake.tokenURI))),
+            tokens: GoogleAccessTokens(
+                key: try ServiceAccountKey(json: Data(contentsOf: URL(fileURLWithPath: fake.keyPath)))
+            ),
             baseURL: fake.baseURL
         )
         let leftover = try InstanceRequest.forJob(
@@ -125,26 +92,93 @@ import Testing
             metadata: [.init(key: "delong-plane", value: "https://127.0.0.1:1")]
         )
         try await client.wait(try await client.insert(leftover, requestID: UUID()))
-        #expect(try await Self.eventually(30) { await fake.deletions().filter { $0.name == name }.count == 2 })
+        #expect(
+            try await Self.eventually(60) {
+                try await fake.snapshot().deletions.filter { $0.name == name }.count == 2
+            }
+        )
     }
 
     @Test func aCancelDeletesTheJobsVMAndEndsItsAgent() async throws {
         let w = try ComputeWorld()
-        let account = try TestServiceAccount()
-        let fake = try await FakeComputeEngine.start(account: account, boot: try Self.boot(w))
-        defer { Task { await fake.shutdown() } }
-        let plane = try startPlane(w, fake, account: account)
+        let fake = try await FakeEngineProcess.start(w)
+        let plane = try startPlane(w, fake)
         let sleeper = try w.bundle("sleeper", ComputeJobTests.sleeper)
         _ = try await w.publish(sleeper)
         let job = try w.submit(to: plane, bundle: sleeper)
         let name = try InstanceRequest.instanceName(forJobID: job)
         _ = try w.waitForPhase(job, "executing")
-        let pid = try #require(await fake.instance(name)?.pid)
+        let pid = try #require(try await fake.snapshot().pid(of: name))
         #expect(Self.alive(pid))
 
         try w.run(["job", "cancel", job])
         #expect(try w.status(job)["outcome"] as? String == "killed(cancelled)")
         #expect(try await Self.eventually(30) { !Self.alive(pid) })
-        #expect(try await Self.eventually(30) { await fake.instance(name) == nil })
+        #expect(try await Self.eventually(60) { try await fake.snapshot().instance(name) == nil })
     }
+}
+
+/// The FAKE Compute Engine in its own process (`fake-compute-engine`, beside `delong`): this test process's
+/// cooperative pool, which every suite shares, cannot starve it. It "boots" each instance by starting
+/// `delong agent --job ID` with what the instance's metadata says, as the boot image would.
+struct FakeEngineProcess {
+    let service: ReadyService
+    let keyPath: String
+    let project: String
+    let zone: String
+    let baseURL: String
+
+    /// What the fake holds at one moment (`GET /state`).
+    struct Snapshot {
+        let json: [String: Any]
+
+        func instance(_ name: String) -> [String: Any]? {
+            (json["instances"] as? [[String: Any]])?.first { $0["name"] as? String == name }
+        }
+        func pid(of name: String) -> Int32? { (instance(name)?["pid"] as? Int).map { Int32($0) } }
+        var deletions: [(name: String, cause: String)] {
+            (json["deletions"] as? [[String: Any]] ?? []).map {
+                ($0["name"] as? String ?? "", $0["cause"] as? String ?? "")
+            }
+        }
+        var tokensIssued: Int { json["tokensIssued"] as? Int ?? -1 }
+        var instancesCreated: Int { json["instancesCreated"] as? Int ?? -1 }
+    }
+
+    static func start(_ w: ComputeWorld) async throws -> FakeEngineProcess {
+        let delong = try DelongProcess.executable
+        let executable = delong.deletingLastPathComponent().appendingPathComponent("fake-compute-engine").path
+        let boot: [String: Any] = [
+            "executable": delong.path, "root": w.path("vms"),
+            "arguments": [
+                "--rpc", w.world.devnet.url, "--contracts", w.world.deploymentPath, "--checkpoint",
+                "0:\(w.world.genesis)", "--finality", "1", "--allow-insecure-plane-evidence", "--da", w.da,
+                "--datasets", w.datasets, "--insecure-dev-measurements", w.measurements, "--plane-cert",
+                w.path("compute-state/tls/cert.pem"),
+            ],
+        ]
+        try JSONSerialization.data(withJSONObject: boot).write(to: URL(fileURLWithPath: w.path("fake-boot.json")))
+        let keyPath = w.path("gce-key.json")
+        let service = try ReadyService(
+            executable,
+            ["--key-out", keyPath, "--boot", w.path("fake-boot.json")],
+            errorLog: URL(fileURLWithPath: w.path("fake-compute-engine.log"))
+        )
+        let json = try await Self.state(service)
+        return FakeEngineProcess(
+            service: service,
+            keyPath: keyPath,
+            project: try #require(json["project"] as? String),
+            zone: try #require(json["zone"] as? String),
+            baseURL: try #require(json["baseURL"] as? String)
+        )
+    }
+
+    static func state(_ service: ReadyService) async throws -> [String: Any] {
+        let answer = try await httpGet(service.url + "/state")
+        guard answer.status == 200 else { throw CocoaError(.fileReadCorruptFile) }
+        return try #require(try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])
+    }
+
+    func snapshot() async throws -> Snapshot { Snapshot(json: try await Self.state(service)) }
 }
