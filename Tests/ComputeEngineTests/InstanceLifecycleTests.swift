@@ -174,12 +174,13 @@ import Glibc
     /// maxRunDuration (5 s here) passing does what instanceTerminationAction DELETE does.
     @Test func maxRunDurationEndsTheProcessAndTheInstance() async throws {
         try await ComputeEngineHarness.with { h in
-            let request = try h.jobRequest(ComputeEngineHarness.jobID(), maxRun: 5)
+            // 20 s: long enough that a loaded test process still sees the instance RUNNING before it expires.
+            let request = try h.jobRequest(ComputeEngineHarness.jobID(), maxRun: 20)
             try await h.insertAndWait(request)
             let pid = try #require(await h.fake.instance(request.name)?.pid)
             #expect(ComputeEngineHarness.processExists(pid))
             #expect(try await h.client.get(request.name)?.status == "RUNNING")
-            let gone = try await ComputeEngineHarness.eventually(within: 30) {
+            let gone = try await ComputeEngineHarness.eventually(within: 120) {
                 try await h.client.get(request.name) == nil
             }
             #expect(gone)
