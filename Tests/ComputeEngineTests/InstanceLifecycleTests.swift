@@ -171,7 +171,7 @@ import Glibc
         }
     }
 
-    /// maxRunDuration (5 s here) passing does what instanceTerminationAction DELETE does.
+    /// maxRunDuration (20 s here) passing does what instanceTerminationAction DELETE does.
     @Test func maxRunDurationEndsTheProcessAndTheInstance() async throws {
         try await ComputeEngineHarness.with { h in
             // 20 s: long enough that a loaded test process still sees the instance RUNNING before it expires.
