@@ -11,8 +11,9 @@ import Testing
         // once, so that their bodies can have no cooperative thread. At most 1 s: a wider pool, or one the
         // suites running beside this one keep busy, is held up no longer.
         let barrier = Barrier(count: min(callers, ProcessInfo.processInfo.activeProcessorCount))
+        // Each call gives up (throws) after 20 s. Not the whole group's time: that counts the waits for a pool
+        // thread, which the suites running beside this one decide.
         let timeout = Duration.seconds(20)
-        let started = ContinuousClock.now
         let values = try await withThrowingTaskGroup(of: Int.self) { group in
             for i in 0..<callers {
                 group.addTask {
@@ -26,9 +27,7 @@ import Testing
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        let elapsed = ContinuousClock.now - started
         #expect(values.sorted() == Array(0..<callers), "expected every caller's value back, found \(values)")
-        #expect(elapsed < timeout, "the callers took \(elapsed)")
     }
 
     @Test func rethrowsTheBodysError() {
