@@ -216,16 +216,10 @@ struct ComputeWorld {
         return try #require(try run(["job", "status", job, "--json"]).json)
     }
 
-    /// A synchronous GET (the CLI-style polling loops are synchronous).
+    /// A synchronous GET (the CLI-style polling loops are synchronous): the body, whatever its status. It waits
+    /// off the cooperative pool (see `blockingAwait`), and throws what the request threw.
     func httpRequest(_ url: String) throws -> String {
-        let box = ResultBox()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            box.value = try? await httpGet(url).body
-            done.signal()
-        }
-        done.wait()
-        return box.value ?? "{}"
+        try blockingAwait { try await httpGet(url).body }
     }
 
     /// Polls the job until `done` holds (at most `seconds`); the last status.
@@ -237,12 +231,21 @@ struct ComputeWorld {
     ) throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(seconds)
         var last: [String: Any] = [:]
+        var failure: (any Error)?
         while Date() < deadline {
-            last = try status(job, on: plane)
-            if done(last) { return last }
+            do {
+                last = try status(job, on: plane)
+                failure = nil
+            } catch {
+                // A plane's request that failed (a timeout under load) is polled again; the CLI's is not.
+                guard plane != nil else { throw error }
+                failure = error
+            }
+            if failure == nil && done(last) { return last }
             Thread.sleep(forTimeInterval: 0.3)
         }
-        Issue.record("job \(job) did not get there within \(seconds) s: \(last)")
+        let lastFailure = failure.map { "; the last request failed: \($0)" } ?? ""
+        Issue.record("job \(job) did not get there within \(seconds) s: \(last)\(lastFailure)")
         return last
     }
 
@@ -300,8 +303,4 @@ struct ComputeWorld {
             allowFailure: allowFailure
         )
     }
-}
-
-final class ResultBox: @unchecked Sendable {
-    var value: String?
 }

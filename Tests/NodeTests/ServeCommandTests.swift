@@ -58,6 +58,24 @@ import Testing
             .write(to: URL(fileURLWithPath: path))
     }
 
+    /// The node and both planes answer `GET /v1/status` with 200, the planes over TLS with the certificates serve
+    /// made for them under `folder`. (The Computing Plane was given the Privacy Plane's URL once it was known, and
+    /// attested it.)
+    static func expectStatusOK(_ services: [String: (url: String, pid: pid_t)], in folder: String) async throws {
+        let certificates: [(name: String, path: String?)] = [
+            ("node", nil), ("privacy", "/privacy/privacy/tls/cert.pem"), ("compute", "/compute/compute/tls/cert.pem"),
+        ]
+        for (name, certificate) in certificates {
+            let service = try #require(services[name], "serve started no \(name): \(services.keys.sorted())")
+            let status = try await httpRequest(
+                service.url + "/v1/status",
+                method: "GET",
+                trusting: certificate.map { folder + $0 }
+            )
+            #expect(status.status == 200, "\(name)'s /v1/status: expected 200, found \(status.status) \(status.body)")
+        }
+    }
+
     @Test func startsTheNodeAndBothPlanesInOrderAndStopsThemTogether() async throws {
         let w = try ComputeWorld()
         let folder = w.path("serve")
@@ -88,24 +106,7 @@ import Testing
         #expect(Set(services.keys) == ["node", "privacy", "compute"], "\(serve.lines)")
         let order = serve.lines.filter { $0.hasPrefix("SERVING ") }.map { $0.split(separator: " ")[1] }
         #expect(order == ["node", "privacy", "compute"])
-        let node = try #require(services["node"])
-        let privacy = try #require(services["privacy"])
-        let compute = try #require(services["compute"])
-        #expect(try await httpRequest(node.url + "/v1/status", method: "GET").status == 200)
-        #expect(
-            try await httpRequest(
-                privacy.url + "/v1/status",
-                method: "GET",
-                trusting: folder + "/privacy/privacy/tls/cert.pem"
-            ).status == 200
-        )
-        // The Computing Plane was given the Privacy Plane's URL once it was known, and attested it.
-        let status = try await httpRequest(
-            compute.url + "/v1/status",
-            method: "GET",
-            trusting: folder + "/compute/compute/tls/cert.pem"
-        )
-        #expect(status.status == 200, "\(status.body)")
+        try await Self.expectStatusOK(services, in: folder)
         #expect(
             FileManager.default.fileExists(atPath: folder + "/root.key"),
             "the root secret is in the config's folder"

@@ -76,23 +76,9 @@ import Testing
         for (name, service) in services {
             #expect(service.pid == serve.process.processIdentifier, "\(name) runs in pid \(service.pid)")
         }
-        let node = try #require(services["node"])
+        try await ServeCommandTests.expectStatusOK(services, in: folder)
         let privacy = try #require(services["privacy"])
         let compute = try #require(services["compute"])
-        #expect(try await httpRequest(node.url + "/v1/status", method: "GET").status == 200)
-        #expect(
-            try await httpRequest(
-                privacy.url + "/v1/status",
-                method: "GET",
-                trusting: folder + "/privacy/privacy/tls/cert.pem"
-            ).status == 200
-        )
-        let status = try await httpRequest(
-            compute.url + "/v1/status",
-            method: "GET",
-            trusting: folder + "/compute/compute/tls/cert.pem"
-        )
-        #expect(status.status == 200, "\(status.body)")
 
         // An Explore session of the one process's Computing Plane: its mount, its cgroup, its processes.
         let stateDir = URL(fileURLWithPath: folder + "/compute/compute").standardizedFileURL.path

@@ -63,16 +63,19 @@ public enum DelongProcess {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        // Read both pipes concurrently so a full stderr pipe cannot block the child.
+        // Read both pipes concurrently so a full stderr pipe cannot block the child. stderr is read on a thread
+        // of its own: Dispatch's global queue has a bounded number of threads (2 cores on CI), and many tests run
+        // processes at once.
         let errData = LockedData()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
+        let errRead = DispatchSemaphore(value: 0)
+        let reader = Thread {
             errData.set(err.fileHandleForReading.readDataToEndOfFile())
-            group.leave()
+            errRead.signal()
         }
+        reader.name = "DelongProcess stderr"
+        reader.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
+        errRead.wait()
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,
