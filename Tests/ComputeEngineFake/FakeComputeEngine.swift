@@ -619,6 +619,11 @@ extension FakeComputeEngine {
             records[name] = nil
             deletions.append((name, cause))
             finish(operation)
+            // Deleted before it reached RUNNING: its insert is over too (Compute Engine ends it DONE, as the
+            // instance was made), so a caller waiting on it is not left waiting.
+            for (key, other) in operations where other.type == "insert" && other.targetID == record.id {
+                if other.status != "DONE" { finish(key) }
+            }
         }
 
         static func terminate(_ booted: BootedProcess, grace: Duration) async {

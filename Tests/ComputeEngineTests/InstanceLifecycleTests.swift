@@ -190,6 +190,21 @@ import Glibc
         }
     }
 
+    /// An instance deleted before it reached RUNNING (a plane sweeping a job's leftover VM as it is made) ends its
+    /// insert operation too: a caller waiting on the insert is not left waiting.
+    @Test func anInstanceDeletedWhileProvisioningEndsItsInsert() async throws {
+        try await ComputeEngineHarness.with(stepDelay: .seconds(5)) { h in
+            let request = try h.jobRequest(ComputeEngineHarness.jobID())
+            let insert = try await h.client.insert(request, requestID: UUID())
+            #expect(try await h.client.get(request.name)?.status == "PROVISIONING")
+            let delete = try #require(try await h.client.delete(request.name, requestID: UUID()))
+            #expect(try await h.client.wait(delete, timeout: .seconds(180)).isDone)
+            #expect(try await h.client.wait(insert, timeout: .seconds(180)).isDone)
+            #expect(try await h.client.get(request.name) == nil)
+            #expect(h.booted.all.isEmpty)
+        }
+    }
+
     /// wait loops over several bounded waits, and gives up at the caller's bound.
     @Test func waitLoopsUntilDoneWithinABound() async throws {
         try await ComputeEngineHarness.with(stepDelay: .milliseconds(1500), waitCap: .milliseconds(300)) { h in
