@@ -353,6 +353,7 @@ let package = Package(
         .target(
             name: "ComputeEngineFake",
             dependencies: [
+                "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -380,7 +381,7 @@ let package = Package(
         .testTarget(
             name: "ComputeEngineTests",
             dependencies: [
-                "ComputeEngine", "ComputeEngineFake",
+                "ComputeEngine", "ComputeEngineFake", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -130,7 +131,9 @@ public final class FakeComputeEngine: Sendable {
             },
             logger: logger
         )
-        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+        // The server's tasks (and the state actor) run on the fake's own thread: in a test process every suite
+        // loads the cooperative pool, and a loaded run starved the fake there past the callers' deadlines.
+        let server = Task(executorPreference: state.executor) { try await app.runService(gracefulShutdownSignals: []) }
         var port = 0
         for await bound in ports {
             port = bound
@@ -179,6 +182,7 @@ public final class FakeComputeEngine: Sendable {
         await state.shutdown()
         server.cancel()
         _ = try? await server.value
+        state.executor.finish()
     }
 
     // MARK: - Reading and steering the fake
@@ -336,6 +340,9 @@ extension FakeComputeEngine {
         var insertFailure: InsertFailure?
         var tasks: [Task<Void, Never>] = []
         var nextID: UInt64 = 1_000_000_000_000
+        /// The fake's own thread, on which this actor and the server's tasks run.
+        let executor = ThreadTaskExecutor(name: "fake-compute-engine")
+        nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
         init(
             account: TestServiceAccount,
@@ -615,7 +622,7 @@ extension FakeComputeEngine {
             guard var record = records[name], record.status != "STOPPING" else { return }
             record.status = "STOPPING"
             records[name] = record
-            if let booted = record.process { await Self.terminate(booted, grace: killGrace) }
+            if let booted = record.process { await terminate(booted, grace: killGrace) }
             records[name] = nil
             deletions.append((name, cause))
             finish(operation)
@@ -626,7 +633,7 @@ extension FakeComputeEngine {
             }
         }
 
-        static func terminate(_ booted: BootedProcess, grace: Duration) async {
+        func terminate(_ booted: BootedProcess, grace: Duration) async {
             let process = booted.process
             guard process.isRunning else { return }
             kill(process.processIdentifier, SIGTERM)
@@ -733,7 +740,7 @@ extension FakeComputeEngine {
             for task in tasks { task.cancel() }
             tasks = []
             for record in records.values {
-                if let booted = record.process { await Self.terminate(booted, grace: .milliseconds(500)) }
+                if let booted = record.process { await terminate(booted, grace: .milliseconds(500)) }
             }
         }
 

@@ -4,6 +4,7 @@ import ComputeEngineFake
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -45,37 +46,50 @@ struct ComputeEngineHarness: Sendable {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: command[0])
             process.arguments = Array(command.dropFirst())
+            // Not the test process's stdout: `swift test` reads it to its end, which a VM outliving a crashed
+            // test would hold off for as long as it runs.
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
             try process.run()
             return process
         }
-        return try await FakeComputeEngine.with(
-            account: account,
-            stepDelay: stepDelay,
-            killGrace: killGrace,
-            waitCap: waitCap,
-            tokenLifetime: tokenLifetime,
-            boot: boot
-        ) { fake in
-            let key = try ServiceAccountKey(json: try account.keyJSON(tokenURI: fake.tokenURI))
-            // Long deadlines: the fake answers from this test process, which every suite loads at once in CI.
-            let tokens = GoogleAccessTokens(key: key, timeout: .seconds(180), retryDelay: .milliseconds(50), now: now)
-            let client = ComputeEngineClient(
-                project: key.projectID,
-                zone: fake.zone,
-                tokens: tokens,
-                baseURL: fake.baseURL,
-                timeout: .seconds(180)
-            )
-            return try await body(
-                ComputeEngineHarness(
-                    account: account,
-                    fake: fake,
+        // The test's own calls run on a thread of their own too (the fake has its own): neither waits for a
+        // cooperative thread the other suites hold.
+        return try await onOwnThread("compute-engine-test") {
+            try await FakeComputeEngine.with(
+                account: account,
+                stepDelay: stepDelay,
+                killGrace: killGrace,
+                waitCap: waitCap,
+                tokenLifetime: tokenLifetime,
+                boot: boot
+            ) { fake in
+                let key = try ServiceAccountKey(json: try account.keyJSON(tokenURI: fake.tokenURI))
+                // Long deadlines all the same: the machine itself is loaded in CI.
+                let tokens = GoogleAccessTokens(
                     key: key,
-                    tokens: tokens,
-                    client: client,
-                    booted: log
+                    timeout: .seconds(180),
+                    retryDelay: .milliseconds(50),
+                    now: now
                 )
-            )
+                let client = ComputeEngineClient(
+                    project: key.projectID,
+                    zone: fake.zone,
+                    tokens: tokens,
+                    baseURL: fake.baseURL,
+                    timeout: .seconds(180)
+                )
+                return try await body(
+                    ComputeEngineHarness(
+                        account: account,
+                        fake: fake,
+                        key: key,
+                        tokens: tokens,
+                        client: client,
+                        booted: log
+                    )
+                )
+            }
         }
     }
 

@@ -44,38 +44,57 @@ public func blockingAwait<T: Sendable>(
     return try result.get()
 }
 
+/// Runs `body` with a thread of its own as its task's executor preference, and its child tasks with it: an
+/// async test whose body blocks (synchronous CLI runs and polling loops) or that serves in-process fakes is
+/// neither held up by the other suites on the cooperative pool nor holds one of its threads.
+public func onOwnThread<T: Sendable>(
+    _ name: String = "test",
+    _ body: () async throws -> T
+) async throws -> T {
+    let executor = ThreadTaskExecutor(name: name)
+    defer { executor.finish() }
+    return try await withTaskExecutorPreference(executor) { try await body() }
+}
+
 /// A `TaskExecutor` that runs its jobs, in order, on one dedicated thread outside the cooperative pool.
 ///
 /// `finish()` lets the thread end once it has no job left; a job enqueued after that (a cancelled body's task
-/// that wakes late) runs on a fresh thread of its own, so it is never lost.
-final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
-    // Guards jobs, finishing and exited; the thread waits on it for work.
+/// that wakes late) starts a fresh thread, so it is never lost and jobs still run one at a time. One thread runs
+/// the jobs in order, so the executor is also serial: an actor can make it its own (`unownedExecutor`).
+public final class ThreadTaskExecutor: TaskExecutor, SerialExecutor, @unchecked Sendable {
+    // Guards jobs, finishing and running; the thread waits on it for work.
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var finishing = false
-    private var exited = false
+    private var running = true
+    private let name: String
 
-    init(name: String) {
+    public init(name: String) {
+        self.name = name
+        startThread()
+    }
+
+    private func startThread() {
         let thread = Thread { [self] in runJobs() }
         thread.name = name
         thread.start()
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         condition.lock()
-        if exited {
-            condition.unlock()
-            Thread { [self] in job.runSynchronously(on: asUnownedTaskExecutor()) }.start()
-            return
-        }
         jobs.append(job)
-        condition.signal()
+        if running {
+            condition.signal()
+        } else {
+            running = true
+            startThread()
+        }
         condition.unlock()
     }
 
     /// Lets the thread end once its queue is empty.
-    func finish() {
+    public func finish() {
         condition.lock()
         finishing = true
         condition.signal()
@@ -87,14 +106,19 @@ final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
             condition.lock()
             while jobs.isEmpty && !finishing { condition.wait() }
             if jobs.isEmpty {
-                exited = true
+                running = false
                 condition.unlock()
                 return
             }
             let job = jobs.removeFirst()
             condition.unlock()
-            job.runSynchronously(on: asUnownedTaskExecutor())
+            run(job)
         }
+    }
+
+    /// One thread runs the jobs in order, so the executor is also serial: an actor can make it its own.
+    private func run(_ job: UnownedJob) {
+        job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
     }
 }
 
