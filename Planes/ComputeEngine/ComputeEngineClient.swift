@@ -141,12 +141,23 @@ public struct ComputeEngineClient: Sendable {
             }
             let url = "\(zoneURL)/operations/\(Self.escape(current.name))/wait"
             // Google answers wait within about 2 minutes; give the request that long, or what is left.
-            let response = try await call(
-                .POST,
-                url,
-                what: "wait for \(current.name)",
-                requestTimeout: min(remaining, .seconds(150)) + .seconds(5)
-            )
+            let response: GoogleHTTP.Response
+            do {
+                response = try await call(
+                    .POST,
+                    url,
+                    what: "wait for \(current.name)",
+                    requestTimeout: min(remaining, .seconds(150)) + .seconds(5)
+                )
+            } catch {
+                // The caller's bound passed while the request was out: that is the answer it asked for.
+                guard clock.now >= deadline else { throw error }
+                throw ComputeEngineError(
+                    .timedOut,
+                    "operation \(operation.name) (\(operation.operationType ?? "?") \(operation.targetName ?? "")): "
+                        + "expected DONE within \(timeout), found \(current.status) (the last wait: \(error.reason))"
+                )
+            }
             current = try decode(ZoneOperation.self, response, what: "wait for \(current.name)")
         }
         if let first = current.error?.errors?.first {
