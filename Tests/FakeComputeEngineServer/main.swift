@@ -17,7 +17,8 @@ import UnixSignals
 ///   metadata item on its stdin and its stderr in `ROOT/NAME.log`. `--boot` names a JSON object
 ///   `{"executable", "arguments", "root"}`.
 /// - Prints `READY http://127.0.0.1:PORT` when both servers listen. `GET PORT/state` answers the fake's
-///   addresses and what it holds (instances, deletions, tokens issued, instances created) as JSON.
+///   addresses and what it holds (instances, deletions, tokens issued, instances created) and what it has seen
+///   (every insert body, every boot with its pid) as JSON.
 /// - On SIGTERM ends every booted process, then exits.
 
 struct BootConfig: Decodable {
@@ -47,6 +48,15 @@ do { config = try JSONDecoder().decode(BootConfig.self, from: Data(contentsOf: U
     fail("--boot \(bootPath): expected {\"executable\", \"arguments\", \"root\"}: \(error)")
 }
 
+/// Every instance booted so far, with its process id (kept after the instance is gone).
+final class BootLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [[String: Any]] = []
+    func append(_ name: String, _ pid: Int32) { lock.withLock { entries.append(["name": name, "pid": Int(pid)]) } }
+    var all: [[String: Any]] { lock.withLock { entries } }
+}
+let booted = BootLog()
+
 let boot: FakeComputeEngine.Boot = { name, metadata in
     func value(_ key: String) -> String { metadata.first { $0.key == key }?.value ?? "" }
     let state = config.root + "/" + name
@@ -67,6 +77,7 @@ let boot: FakeComputeEngine.Boot = { name, metadata in
     try process.run()
     try input.fileHandleForWriting.write(contentsOf: Data((value("delong-agent-secret") + "\n").utf8))
     try input.fileHandleForWriting.close()
+    booted.append(name, process.processIdentifier)
     return process
 }
 
@@ -95,9 +106,13 @@ func stateJSON() async -> Data {
             "body": (try? JSONSerialization.jsonObject(with: instance.body)) ?? NSNull(),
         ]
     }
+    // Every insert body received, as sent (an instance may be gone by the time a test looks).
+    let inserts: [Any] = await fake.received().filter { $0.method == "POST" && $0.path.hasSuffix("/instances") }.map {
+        (try? JSONSerialization.jsonObject(with: $0.body)) ?? NSNull()
+    }
     let object: [String: Any] = [
         "project": fake.project, "zone": fake.zone, "baseURL": fake.baseURL, "tokenURI": fake.tokenURI,
-        "instances": instances,
+        "instances": instances, "inserts": inserts, "booted": booted.all,
         "deletions": await fake.deletions().map { ["name": $0.name, "cause": $0.cause.rawValue] },
         "tokensIssued": await fake.tokensIssued(),
         "instancesCreated": await fake.instancesCreated(),
