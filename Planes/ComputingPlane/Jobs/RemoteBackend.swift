@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PlaneCrypto
 import PlaneProtocol
+import Synchronization
 
 /// What an agent out of the plane's process is started with: its job, the plane's agent API, and the job's
 /// agent secret (64 hex digits), which the agent presents as a bearer on every call. A Confidential VM gets
@@ -47,8 +48,9 @@ public actor RemoteBackend: ComputeBackend {
         let facts: JobFacts
         let secretHash: [UInt8]
         var reported = false
-        /// A review the agent opened: its outcome once settled.
-        var review: Task<ReviewDesk.Outcome?, Never>?
+        /// A review the agent opened: the desk's wait for it, and its outcome as agents poll for it.
+        var reviewTask: Task<Void, Never>?
+        var review: PendingReview?
     }
 
     nonisolated let env: AgentEnvironment
@@ -136,7 +138,7 @@ public actor RemoteBackend: ComputeBackend {
     public func terminate(_ id: Hash32, reason: KillReason) async {
         _ = try? record(.killed(reason), id)
         await desk.close(id)
-        links[id]?.review?.cancel()
+        links[id]?.reviewTask?.cancel()
         await host.stop(id)
     }
 
@@ -227,15 +229,19 @@ public actor RemoteBackend: ComputeBackend {
         }
         let desk = self.desk
         let deadline = env.deadlines.review
-        link.review = Task {
-            await desk.review(
-                job: id,
-                dataset: token.dataset,
-                consumer: token.consumer,
-                provider: provider,
-                output: output,
-                report: report,
-                deadline: deadline
+        let pending = PendingReview()
+        link.review = pending
+        link.reviewTask = Task {
+            pending.settle(
+                await desk.review(
+                    job: id,
+                    dataset: token.dataset,
+                    consumer: token.consumer,
+                    provider: provider,
+                    output: output,
+                    report: report,
+                    deadline: deadline
+                )
             )
         }
         links[id] = link
@@ -246,16 +252,7 @@ public actor RemoteBackend: ComputeBackend {
         guard let review = links[id]?.review else {
             throw ComputingPlaneError(.conflict, "no review of job \(id.hex) was opened")
         }
-        return await withTaskGroup(of: ReviewDesk.Outcome??.self) { group in
-            group.addTask { .some(await review.value) }
-            group.addTask {
-                try? await Task.sleep(for: wait)
-                return .none
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        return await review.outcome(waitingAtMost: wait)
     }
 
     /// Sends AlgorithmRegistry.recordJob for the agent, after checking it names the job as submitted.
@@ -277,5 +274,62 @@ public actor RemoteBackend: ComputeBackend {
             outputDigest: outputDigest,
             attestationDigest: attestationDigest
         )
+    }
+}
+
+/// A review's outcome as agents long-poll for it: settled once; each poll waits for the settlement or its own
+/// bound, whichever comes first, and a poll that times out leaves nothing waiting behind it. (Racing the desk's
+/// task in a task group did not: a group waits for every child, and a task's value cannot be cancelled, so a
+/// poll held until the review ended, past the agent's request timeout.)
+final class PendingReview: Sendable {
+    private enum State: Sendable {
+        case open(waiters: [UInt64: CheckedContinuation<ReviewDesk.Outcome??, Never>], next: UInt64)
+        /// nil: the job ended before the review did.
+        case settled(ReviewDesk.Outcome?)
+    }
+
+    private let state = Mutex(State.open(waiters: [:], next: 0))
+
+    /// Ends the review: every poll waiting now, and every later one, gets `outcome`.
+    func settle(_ outcome: ReviewDesk.Outcome?) {
+        let waiters = state.withLock { state -> [CheckedContinuation<ReviewDesk.Outcome??, Never>] in
+            guard case .open(let waiters, _) = state else { return [] }
+            state = .settled(outcome)
+            return Array(waiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: .some(outcome)) }
+    }
+
+    /// The outcome once settled (`.some(nil)`: the job ended first), or `.none` if `wait` passes first.
+    func outcome(waitingAtMost wait: Duration) async -> ReviewDesk.Outcome?? {
+        await withCheckedContinuation { continuation in
+            let ticket = state.withLock { state -> UInt64? in
+                switch state {
+                case .settled(let outcome):
+                    continuation.resume(returning: .some(outcome))
+                    return nil
+                case .open(var waiters, let next):
+                    waiters[next] = continuation
+                    state = .open(waiters: waiters, next: next + 1)
+                    return next
+                }
+            }
+            guard let ticket else { return }
+            Task {
+                try? await Task.sleep(for: wait)
+                self.expire(ticket)
+            }
+        }
+    }
+
+    private func expire(_ ticket: UInt64) {
+        let waiter = state.withLock { state -> CheckedContinuation<ReviewDesk.Outcome??, Never>? in
+            guard case .open(var waiters, let next) = state, let waiter = waiters.removeValue(forKey: ticket) else {
+                return nil
+            }
+            state = .open(waiters: waiters, next: next)
+            return waiter
+        }
+        waiter?.resume(returning: .none)
     }
 }
