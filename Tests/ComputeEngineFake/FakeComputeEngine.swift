@@ -518,9 +518,9 @@ extension FakeComputeEngine {
             let step = stepDelay
             tasks.append(
                 Task {
-                    try? await Task.sleep(for: step)
+                    await sleepOffPool(for: step)
                     self.advance(parsed.name, id: id, to: "STAGING")
-                    try? await Task.sleep(for: step)
+                    await sleepOffPool(for: step)
                     self.advance(parsed.name, id: id, to: "RUNNING", finishing: operation.name)
                 }
             )
@@ -559,7 +559,7 @@ extension FakeComputeEngine {
                 let seconds = record.maxRunDurationSeconds
                 tasks.append(
                     Task {
-                        try? await Task.sleep(for: .seconds(seconds))
+                        await sleepOffPool(for: .seconds(seconds))
                         await self.expire(name, id: id)
                     }
                 )
@@ -608,7 +608,7 @@ extension FakeComputeEngine {
                 // A delete already under way: this operation ends with it.
                 tasks.append(
                     Task {
-                        while self.records[name] != nil { try? await Task.sleep(for: .milliseconds(20)) }
+                        while self.records[name] != nil { await sleepOffPool(for: .milliseconds(20)) }
                         self.finish(operation.name)
                     }
                 )
@@ -639,10 +639,10 @@ extension FakeComputeEngine {
             kill(process.processIdentifier, SIGTERM)
             let clock = ContinuousClock()
             let deadline = clock.now + grace
-            while process.isRunning && clock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            while process.isRunning && clock.now < deadline { await sleepOffPool(for: .milliseconds(20)) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             let reapDeadline = clock.now + .seconds(10)
-            while process.isRunning && clock.now < reapDeadline { try? await Task.sleep(for: .milliseconds(20)) }
+            while process.isRunning && clock.now < reapDeadline { await sleepOffPool(for: .milliseconds(20)) }
         }
 
         func list(filter: String?, maxResults: Int, pageToken: String?) -> Answer {
@@ -706,7 +706,7 @@ extension FakeComputeEngine {
             let clock = ContinuousClock()
             let deadline = clock.now + waitCap
             while let operation = operations[name], operation.status != "DONE", clock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(20))
+                await sleepOffPool(for: .milliseconds(20))
             }
             return operationAnswer(name)
         }

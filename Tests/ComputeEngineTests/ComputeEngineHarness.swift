@@ -147,7 +147,7 @@ struct ComputeEngineHarness: Sendable {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
+            await sleepOffPool(for: .milliseconds(50))
         }
         return try await condition()
     }

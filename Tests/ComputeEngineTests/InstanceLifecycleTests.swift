@@ -19,6 +19,7 @@ import Glibc
                 metadata: [.init(key: "delong-runner", value: "https://runner.example/x")]
             )
             let requestID = UUID()
+            let before = Date()
             let operation = try await h.client.insert(request, requestID: requestID)
             #expect(operation.operationType == "insert")
             #expect(operation.targetName == "delong-job-" + jobID.prefix(20))
@@ -74,7 +75,8 @@ import Glibc
             #expect(instance.metadataValue("job-id") == jobID)
             #expect(instance.maxRunDurationSeconds == 3600)
             let created = try #require(instance.createdAt)
-            #expect(abs(created.timeIntervalSinceNow) < 60)
+            // Made by this insert: not before it was sent, not after now (milliseconds in the timestamp).
+            #expect(created >= before.addingTimeInterval(-0.001) && created <= Date(), "\(before) ≤ \(created)")
             let boot = try #require(h.booted.all.first)
             #expect(boot.name == request.name)
             #expect(boot.metadata.map(\.key) == ["job-id", "delong-runner"])
@@ -213,7 +215,7 @@ import Glibc
                 try await h.client.wait(operation, timeout: .milliseconds(500))
             }
             #expect(error?.code == .timedOut)
-            let done = try await h.client.wait(operation, timeout: .seconds(20))
+            let done = try await h.client.wait(operation, timeout: .seconds(120))
             #expect(done.isDone)
             let waits = await h.fake.received().filter { $0.path.hasSuffix("/wait") }.count
             // The first call gave up at its bound; the second looped to DONE (how many waits that took depends on

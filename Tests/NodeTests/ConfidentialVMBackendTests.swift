@@ -26,7 +26,7 @@ import Testing
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(200))
+            await sleepOffPool(for: .milliseconds(200))
         }
         return try await condition()
     }

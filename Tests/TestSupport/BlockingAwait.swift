@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// `blockingAwait` gave up: `body` had not finished within `timeout`.
 public struct BlockingAwaitTimeout: Error, CustomStringConvertible {
@@ -54,6 +55,48 @@ public func onOwnThread<T: Sendable>(
     let executor = ThreadTaskExecutor(name: name)
     defer { executor.finish() }
     return try await withTaskExecutorPreference(executor) { try await body() }
+}
+
+/// Sleeps for `duration` without the cooperative pool, or until the task is cancelled. `Task.sleep` wakes a
+/// task through that pool even when the task runs on an executor of its own, so a pool the other suites hold
+/// delays every wake-up; this one is woken by a dispatch timer on a queue of its own.
+public func sleepOffPool(for duration: Duration) async {
+    let slot = SleepSlot()
+    await withTaskCancellationHandler {
+        await withCheckedContinuation { continuation in
+            slot.set(continuation)
+            let (seconds, attoseconds) = duration.components
+            let nanoseconds = max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+            sleepTimers.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { slot.wake() }
+        }
+    } onCancel: {
+        slot.wake()
+    }
+}
+
+private let sleepTimers = DispatchQueue(label: "delong-test-sleep-timers")
+
+/// One sleeper's continuation, resumed once: by its timer or by cancellation, whichever comes first.
+private final class SleepSlot: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<Void, Never>?, woken: Bool)>((nil, false))
+
+    func set(_ continuation: CheckedContinuation<Void, Never>) {
+        let resumeNow = state.withLock { state -> Bool in
+            if state.woken { return true }
+            state.continuation = continuation
+            return false
+        }
+        if resumeNow { continuation.resume() }
+    }
+
+    func wake() {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.woken = true
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume()
+    }
 }
 
 /// A `TaskExecutor` that runs its jobs, in order, on one dedicated thread outside the cooperative pool.
