@@ -152,7 +152,7 @@ import Glibc
             let done = try await h.client.wait(operation)
             #expect(done.isDone)
             #expect(try await h.client.get(request.name) == nil)
-            #expect(!ComputeEngineHarness.processExists(pid))
+            #expect(await ComputeEngineHarness.eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
             #expect(await h.fake.deletions().map(\.cause) == [.api])
             #expect(try await h.client.delete(request.name, requestID: UUID()) == nil)  // already gone
         }
@@ -169,7 +169,7 @@ import Glibc
             let operation = try #require(try await h.client.delete(request.name, requestID: UUID()))
             try await h.client.wait(operation)
             #expect(ContinuousClock.now - started >= .seconds(1))
-            #expect(!ComputeEngineHarness.processExists(pid))
+            #expect(await ComputeEngineHarness.eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
         }
     }
 
@@ -186,7 +186,7 @@ import Glibc
                 try await h.client.get(request.name) == nil
             }
             #expect(gone)
-            #expect(!ComputeEngineHarness.processExists(pid))
+            #expect(await ComputeEngineHarness.eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
             #expect(await h.fake.deletions().map(\.name) == [request.name])
             #expect(await h.fake.deletions().map(\.cause) == [.maxRunDuration])
         }

@@ -77,9 +77,9 @@ import Testing
         #expect(try String(contentsOfFile: w.path("output/out/mean.txt"), encoding: .utf8) == w.expectedMean + "\n")
 
         // The job ended: the plane deleted its VM (DELETE through the API), which ended the agent.
-        #expect(try await Self.eventually(60) { try await fake.snapshot().instance(name) == nil })
+        #expect(try await Self.eventually(120) { try await fake.snapshot().instance(name) == nil })
         #expect(try await fake.snapshot().deletions.contains { $0 == (name, "api") })
-        #expect(try await Self.eventually(60) { !Self.alive(pid) })
+        #expect(try await Self.eventually(120) { !Self.alive(pid) })
         // One token exchange served every call; one instance was made (the insert's request id is the job's).
         let after = try await fake.snapshot()
         #expect(after.instancesCreated == 1)
@@ -104,7 +104,7 @@ import Testing
         )
         try await client.wait(try await client.insert(leftover, requestID: UUID()))
         #expect(
-            try await Self.eventually(60) {
+            try await Self.eventually(120) {
                 try await fake.snapshot().deletions.filter { $0.name == name }.count == 2
             }
         )
@@ -128,8 +128,8 @@ import Testing
 
         try w.run(["job", "cancel", job])
         #expect(try w.status(job)["outcome"] as? String == "killed(cancelled)")
-        #expect(try await Self.eventually(30) { !Self.alive(pid) })
-        #expect(try await Self.eventually(60) { try await fake.snapshot().instance(name) == nil })
+        #expect(try await Self.eventually(120) { !Self.alive(pid) })
+        #expect(try await Self.eventually(120) { try await fake.snapshot().instance(name) == nil })
     }
 }
 
