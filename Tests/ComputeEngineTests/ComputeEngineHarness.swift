@@ -142,16 +142,6 @@ struct ComputeEngineHarness: Sendable {
         return (Int(response.status.code), object)
     }
 
-    /// Polls `condition` every 50 ms until it holds or `seconds` pass.
-    static func eventually(within seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try await condition() { return true }
-            await sleepOffPool(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
     /// Whether a process with `pid` exists (a reaped child no longer does).
     static func processExists(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno != ESRCH

@@ -1,6 +1,7 @@
 import ComputeEngine
 import ComputeEngineFake
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -152,7 +153,7 @@ import Glibc
             let done = try await h.client.wait(operation)
             #expect(done.isDone)
             #expect(try await h.client.get(request.name) == nil)
-            #expect(await ComputeEngineHarness.eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
+            #expect(await eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
             #expect(await h.fake.deletions().map(\.cause) == [.api])
             #expect(try await h.client.delete(request.name, requestID: UUID()) == nil)  // already gone
         }
@@ -169,7 +170,7 @@ import Glibc
             let operation = try #require(try await h.client.delete(request.name, requestID: UUID()))
             try await h.client.wait(operation)
             #expect(ContinuousClock.now - started >= .seconds(1))
-            #expect(await ComputeEngineHarness.eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
+            #expect(await eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
         }
     }
 
@@ -182,11 +183,11 @@ import Glibc
             let pid = try #require(await h.fake.instance(request.name)?.pid)
             #expect(ComputeEngineHarness.processExists(pid))
             #expect(try await h.client.get(request.name)?.status == "RUNNING")
-            let gone = try await ComputeEngineHarness.eventually(within: 120) {
+            let gone = try await eventually(within: 120) {
                 try await h.client.get(request.name) == nil
             }
             #expect(gone)
-            #expect(await ComputeEngineHarness.eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
+            #expect(await eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
             #expect(await h.fake.deletions().map(\.name) == [request.name])
             #expect(await h.fake.deletions().map(\.cause) == [.maxRunDuration])
         }

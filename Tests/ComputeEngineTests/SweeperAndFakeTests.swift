@@ -2,6 +2,7 @@ import ComputeEngine
 import ComputeEngineFake
 import Foundation
 import NIOHTTP1
+import TestSupport
 import Testing
 
 @Suite struct InstanceSweeperTests {
@@ -40,7 +41,7 @@ import Testing
             #expect(report.deleted == [expired.name, ended.name].sorted())
             #expect(report.kept == [running.name])
             // Generous bounds: a loaded CI machine takes its time to end and reap the "VMs".
-            let gone = try await ComputeEngineHarness.eventually(within: 120) {
+            let gone = try await eventually(within: 120) {
                 let first = try await h.client.get(expired.name)
                 let second = try await h.client.get(ended.name)
                 return first == nil && second == nil
@@ -48,7 +49,7 @@ import Testing
             #expect(gone)
             for pid in pids.values {
                 let pid = try #require(pid)
-                #expect(await ComputeEngineHarness.eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
+                #expect(await eventually(within: 120) { !ComputeEngineHarness.processExists(pid) })
             }
             #expect(try await h.client.get(running.name)?.status == "RUNNING")
             #expect(try await h.client.get(other.name)?.status == "RUNNING")

@@ -21,16 +21,6 @@ import Testing
 
     static func alive(_ pid: Int32?) -> Bool { pid.map { kill($0, 0) == 0 } ?? false }
 
-    /// Polls `condition` without blocking a thread until it holds or `seconds` pass.
-    static func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try await condition() { return true }
-            await sleepOffPool(for: .milliseconds(200))
-        }
-        return try await condition()
-    }
-
     /// Each test runs on a thread of its own: its synchronous CLI runs and waits block that thread, not one of
     /// the cooperative pool's, and its polls are not held up by the suites that block the pool.
     @Test func aJobRunsEndToEndInAConfidentialVMAndItsVMIsDeleted() async throws {
@@ -49,7 +39,11 @@ import Testing
         // One Confidential VM for the job, asked for as Compute Engine expects, with the agent's launch in its
         // metadata and a run limit past the job's own timeout. (What the fake saw, not what it holds now: on a
         // loaded machine the job can be over by the time the test looks.)
-        #expect(try await Self.eventually(300) { try await fake.snapshot().bootedPID(name) != nil })
+        #expect(
+            try await eventually(within: 300, every: .milliseconds(200)) {
+                try await fake.snapshot().bootedPID(name) != nil
+            }
+        )
         let seen = try await fake.snapshot()
         let pid = seen.bootedPID(name)
         let insert = try #require(seen.insertBody(name), "no insert of \(name)")
@@ -77,9 +71,13 @@ import Testing
         #expect(try String(contentsOfFile: w.path("output/out/mean.txt"), encoding: .utf8) == w.expectedMean + "\n")
 
         // The job ended: the plane deleted its VM (DELETE through the API), which ended the agent.
-        #expect(try await Self.eventually(120) { try await fake.snapshot().instance(name) == nil })
+        #expect(
+            try await eventually(within: 120, every: .milliseconds(200)) {
+                try await fake.snapshot().instance(name) == nil
+            }
+        )
         #expect(try await fake.snapshot().deletions.contains { $0 == (name, "api") })
-        #expect(try await Self.eventually(120) { !Self.alive(pid) })
+        #expect(await eventually(within: 120, every: .milliseconds(200)) { !Self.alive(pid) })
         // One token exchange served every call; one instance was made (the insert's request id is the job's).
         let after = try await fake.snapshot()
         #expect(after.instancesCreated == 1)
@@ -104,7 +102,7 @@ import Testing
         )
         try await client.wait(try await client.insert(leftover, requestID: UUID()))
         #expect(
-            try await Self.eventually(120) {
+            try await eventually(within: 120, every: .milliseconds(200)) {
                 try await fake.snapshot().deletions.filter { $0.name == name }.count == 2
             }
         )
@@ -128,8 +126,12 @@ import Testing
 
         try w.run(["job", "cancel", job])
         #expect(try w.status(job)["outcome"] as? String == "killed(cancelled)")
-        #expect(try await Self.eventually(120) { !Self.alive(pid) })
-        #expect(try await Self.eventually(120) { try await fake.snapshot().instance(name) == nil })
+        #expect(await eventually(within: 120, every: .milliseconds(200)) { !Self.alive(pid) })
+        #expect(
+            try await eventually(within: 120, every: .milliseconds(200)) {
+                try await fake.snapshot().instance(name) == nil
+            }
+        )
     }
 }
 

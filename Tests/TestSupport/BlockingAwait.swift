@@ -76,6 +76,21 @@ public func sleepOffPool(for duration: Duration) async {
 
 private let sleepTimers = DispatchQueue(label: "delong-test-sleep-timers")
 
+/// Polls `condition` every `interval` (sleeping off the pool) until it holds or `seconds` pass; a last check
+/// after the deadline, so a late wake-up on a loaded machine still sees the state it waited for.
+public func eventually(
+    within seconds: Double,
+    every interval: Duration = .milliseconds(50),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try await condition() { return true }
+        await sleepOffPool(for: interval)
+    }
+    return try await condition()
+}
+
 /// One sleeper's continuation, resumed once: by its timer or by cancellation, whichever comes first.
 private final class SleepSlot: Sendable {
     private let state = Mutex<(continuation: CheckedContinuation<Void, Never>?, woken: Bool)>((nil, false))
